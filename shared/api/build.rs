@@ -1,0 +1,26 @@
+//! Compiles `proto/` with protox (pure Rust: no system `protoc`) and tonic's generator,
+//! and writes the encoded descriptor set that reflection serves.
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
+    let files = [
+        "mosharekat/common/v1/activity_area.proto",
+        "mosharekat/common/v1/audit.proto",
+        "mosharekat/registry/v1/registry.proto",
+    ];
+    let fds = protox::compile(files, [&root])?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out.join("mosharekat_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // These hold national codes: their Debug is written by hand, masked.
+        .skip_debug(["mosharekat.registry.v1.Representative"])
+        .compile_fds(fds)?;
+    println!("cargo:rerun-if-changed={}", root.display());
+    Ok(())
+}
