@@ -1,1 +1,31 @@
+//! What every service of the suite shares, written once.
+//!
+//! - [`config`]: settings from flags and environment;
+//! - [`server`]: the gRPC server with its edge middleware (tracing, admission, auth,
+//!   deadline, metrics), health, reflection and graceful shutdown;
+//! - [`client`]: calling peers with deadlines, retries, the service token and trace context;
+//! - [`telemetry`] and [`metrics`]: logs, OpenTelemetry traces, Prometheus;
+//! - [`db`], [`pagination`], [`idempotency`], [`audit`]: persistence and its conventions;
+//! - [`error`]: the one mapping from errors to `tonic::Status` with rich details;
+//! - [`auth`] and [`ctx`]: tokens, roles and what a handler knows of its caller;
+//! - [`cli`]: the `keys` and `token` subcommands.
+#![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod ctx;
+pub mod db;
+pub mod error;
+pub mod idempotency;
+pub mod metrics;
+pub mod migrations;
+pub mod pagination;
+pub mod server;
+pub mod telemetry;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use mosharekat_persian as persian;

@@ -1,0 +1,78 @@
+//! Subcommands every service binary (and the launcher) shares: keys and tokens.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::auth::{Role, TokenRequest, TokenSigner, ensure_keypair};
+
+/// Creates an Ed25519 key pair for signing tokens (kept if one is there already).
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeysArgs {
+    /// Folder to write signing.key.pem (private, mode 0600) and signing.pub.pem into.
+    #[arg(long, default_value = "data")]
+    pub dir: PathBuf,
+}
+
+impl KeysArgs {
+    pub fn run(&self) -> anyhow::Result<()> {
+        let (private, public) = ensure_keypair(&self.dir)?;
+        println!(
+            "private key: {}\npublic key:  {}",
+            private.display(),
+            public.display()
+        );
+        Ok(())
+    }
+}
+
+/// Mints a bearer token for a role.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// ADMIN, REGISTRY_OFFICER, JUDICIAL_OFFICER, CENTER_OFFICER, INSTITUTION, SECRETARY,
+    /// MEMBER, AUDITOR or SERVICE.
+    #[arg(long)]
+    pub role: Role,
+    /// Who holds the token (goes into the audit log).
+    #[arg(long, default_value = "operator")]
+    pub subject: String,
+    /// For INSTITUTION: the institution's id (the {id} of institutions/{id}).
+    #[arg(long)]
+    pub institution: Option<String>,
+    /// For MEMBER: the working-group member's id.
+    #[arg(long)]
+    pub member: Option<String>,
+    /// For SERVICE: the service's name.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Ed25519 PKCS#8 PEM private key to sign with.
+    #[arg(
+        long,
+        env = "TOKEN_SIGNING_KEY",
+        default_value = "data/signing.key.pem"
+    )]
+    pub key: PathBuf,
+    /// How long the token is valid.
+    #[arg(long, default_value = "12h")]
+    pub ttl: humantime::Duration,
+}
+
+impl TokenArgs {
+    pub fn mint(&self) -> anyhow::Result<String> {
+        let signer = TokenSigner::from_pem_file(&self.key)?;
+        signer.mint(
+            self.role,
+            &TokenRequest {
+                subject: self.subject.clone(),
+                institution: self.institution.clone(),
+                member: self.member.clone(),
+                service: self.service.clone(),
+                lifetime: Duration::from(self.ttl),
+            },
+        )
+    }
+
+    pub fn run(&self) -> anyhow::Result<()> {
+        println!("{}", self.mint()?);
+        Ok(())
+    }
+}

@@ -1,0 +1,448 @@
+//! The gRPC server every service runs: its routes behind one edge middleware, health,
+//! reflection, the metrics endpoint, and graceful shutdown.
+//!
+//! The edge, in order, for each call:
+//! 1. a server span continuing the caller's W3C trace (RPC semantic conventions);
+//! 2. admission: past the concurrency limit the call is refused with
+//!    `RESOURCE_EXHAUSTED` at once instead of queueing;
+//! 3. authentication of the bearer token (health and reflection are public);
+//! 4. the deadline: the earlier of the caller's `grpc-timeout` and the server's limit;
+//! 5. metrics by method and code, and the trace id in an `x-trace-id` response header.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic::service::{Routes, RoutesBuilder};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tracing::{Instrument, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::auth::TokenVerifier;
+use crate::config::ServerArgs;
+use crate::ctx::{Deadline, RpcMethod};
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::telemetry::{current_trace_id, extract_context};
+
+/// Response header that carries the trace id of every call.
+pub const TRACE_ID_HEADER: &str = "x-trace-id";
+
+const PUBLIC_PREFIXES: &[&str] = &["/grpc.health.v1.Health/"];
+const REFLECTION_PREFIXES: &[&str] = &[
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+struct Edge {
+    verifier: TokenVerifier,
+    admission: Arc<Semaphore>,
+    request_timeout: Duration,
+    reflection_public: bool,
+    metrics: Metrics,
+}
+
+/// Parses a `grpc-timeout` header value (`100m`, `5S`, …).
+pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    if v.len() < 2 || v.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = v.split_at(v.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn error_response(e: ApiError, trace_id: &str) -> Response {
+    e.to_status(trace_id).into_http::<axum::body::Body>()
+}
+
+fn grpc_code(resp: &Response) -> &str {
+    // A call that failed before sending a message answers "trailers-only": the status is
+    // in the headers. Otherwise it is in the trailers, and a started response is OK here.
+    resp.headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("0")
+}
+
+async fn edge_middleware(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let (service, method) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .map(|(s, m)| (s.to_owned(), m.to_owned()))
+        .unwrap_or_else(|| (path.clone(), String::new()));
+    let span = tracing::info_span!(
+        "grpc.server",
+        otel.name = format!("{service}/{method}"),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = service.as_str(),
+        rpc.method = method.as_str(),
+        rpc.grpc.status_code = Empty,
+        otel.status_code = Empty,
+    );
+    let _ = span.set_parent(extract_context(req.headers()));
+    let started = Instant::now();
+    let metrics = edge.metrics.clone();
+    let labels = (service.clone(), method.clone());
+    async move {
+        let trace_id = current_trace_id();
+        let mut resp = 'call: {
+            let Ok(_permit) = edge.admission.clone().try_acquire_owned() else {
+                break 'call error_response(
+                    ApiError::ResourceExhausted("the server is at its concurrency limit".into()),
+                    &trace_id,
+                );
+            };
+            let public = PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p))
+                || (edge.reflection_public
+                    && REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p)));
+            if !public {
+                match edge.verifier.authenticate(req.headers()) {
+                    Ok(p) => {
+                        req.extensions_mut().insert(p);
+                    }
+                    Err(e) => break 'call error_response(e, &trace_id),
+                }
+            }
+            let budget = req
+                .headers()
+                .get("grpc-timeout")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_grpc_timeout)
+                .map_or(edge.request_timeout, |t| t.min(edge.request_timeout));
+            req.extensions_mut().insert(Deadline(started + budget));
+            req.extensions_mut().insert(RpcMethod(path.clone()));
+            match tokio::time::timeout(budget, next.run(req)).await {
+                Ok(resp) => resp,
+                Err(_) => error_response(
+                    ApiError::DeadlineExceeded(format!("no answer within {budget:?}")),
+                    &trace_id,
+                ),
+            }
+        };
+        // tonic reports an oversized request as OUT_OF_RANGE; the suite's contract (and
+        // gRPC's own guidance) is RESOURCE_EXHAUSTED.
+        if grpc_code(&resp) == "11"
+            && resp
+                .headers()
+                .get("grpc-message")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|m| {
+                    m.contains("message%20length%20too%20large")
+                        || m.contains("message length too large")
+                })
+        {
+            resp.headers_mut()
+                .insert("grpc-status", http::HeaderValue::from_static("8"));
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&trace_id) {
+            resp.headers_mut().insert(TRACE_ID_HEADER, v);
+        }
+        let code = grpc_code(&resp).to_owned();
+        let span = tracing::Span::current();
+        span.record("rpc.grpc.status_code", code.as_str());
+        if !matches!(
+            code.as_str(),
+            "0" | "1" | "3" | "5" | "6" | "7" | "9" | "10" | "11" | "16"
+        ) {
+            span.record("otel.status_code", "ERROR");
+        }
+        metrics.observe_rpc(&labels.0, &labels.1, &code, started.elapsed());
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+/// A bound, not yet serving, gRPC server of one service.
+pub struct GrpcServer {
+    listener: TcpListener,
+    metrics_listener: TcpListener,
+    routes: RoutesBuilder,
+    service_names: Vec<&'static str>,
+    health: HealthReporter,
+    health_routes: Routes,
+    args: ServerArgs,
+    metrics: Metrics,
+    verifier: TokenVerifier,
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer")
+            .field("addr", &self.listener.local_addr().ok())
+            .finish()
+    }
+}
+
+impl GrpcServer {
+    /// Binds the gRPC and metrics ports (port 0 picks a free one, as tests do).
+    pub async fn bind(
+        args: &ServerArgs,
+        verifier: TokenVerifier,
+        metrics: Metrics,
+    ) -> anyhow::Result<Self> {
+        let listen = args
+            .listen
+            .ok_or_else(|| anyhow::anyhow!("no --listen address"))?;
+        let metrics_listen = args
+            .metrics_listen
+            .ok_or_else(|| anyhow::anyhow!("no --metrics-listen address"))?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("binding gRPC port {listen}: {e}"))?;
+        let metrics_listener = TcpListener::bind(metrics_listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("binding metrics port {metrics_listen}: {e}"))?;
+        let (health, health_server) = tonic_health::server::health_reporter();
+        let health_routes = Routes::new(health_server);
+        Ok(Self {
+            listener,
+            metrics_listener,
+            routes: RoutesBuilder::default(),
+            service_names: Vec::new(),
+            health,
+            health_routes,
+            args: args.clone(),
+            metrics,
+            verifier,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The largest message, in bytes, a service should decode or encode.
+    pub fn max_message_bytes(&self) -> usize {
+        self.args.max_message_bytes
+    }
+
+    /// Adds a gRPC service; its name is reported by health.
+    pub fn add_service<S>(&mut self, svc: S) -> &mut Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.service_names.push(S::NAME);
+        self.routes.add_service(svc);
+        self
+    }
+
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    async fn set_health(&self, status: ServingStatus) {
+        self.health.set_service_status("", status).await;
+        for name in &self.service_names {
+            self.health.set_service_status(*name, status).await;
+        }
+    }
+
+    /// Serves until `shutdown` resolves, then: health turns `NOT_SERVING`, the listener
+    /// closes after `drain_delay`, in-flight calls get up to `shutdown_grace` to finish.
+    /// While serving, health follows the database.
+    pub async fn run_until_stopped(
+        self,
+        db: Db,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let edge = Arc::new(Edge {
+            verifier: self.verifier.clone(),
+            admission: Arc::new(Semaphore::new(self.args.max_concurrent_requests)),
+            request_timeout: self.args.request_timeout.into(),
+            reflection_public: !self.args.reflection_requires_auth,
+            metrics: self.metrics.clone(),
+        });
+        let mut routes = self.routes.clone();
+        if self.args.reflection {
+            let v1 = reflection().build_v1()?;
+            let v1alpha = reflection().build_v1alpha()?;
+            routes.add_service(v1);
+            routes.add_service(v1alpha);
+        }
+        let router = routes
+            .routes()
+            .into_axum_router()
+            .merge(self.health_routes.clone().into_axum_router())
+            .layer(axum::middleware::from_fn_with_state(edge, edge_middleware));
+        let routes = Routes::from(router);
+
+        self.set_health(ServingStatus::Serving).await;
+        let health_task = tokio::spawn(watch_database(
+            db.clone(),
+            self.health.clone(),
+            self.service_names.clone(),
+            self.args.health_check_interval.into(),
+        ));
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let metrics_router = self.metrics.router();
+        let mut metrics_stop = stop_rx.clone();
+        let metrics_task = tokio::spawn(async move {
+            let _ = axum::serve(self.metrics_listener, metrics_router)
+                .with_graceful_shutdown(async move {
+                    let _ = metrics_stop.changed().await;
+                })
+                .await;
+        });
+
+        let health = self.health.clone();
+        let names = self.service_names.clone();
+        let drain_delay: Duration = self.args.shutdown_drain_delay.into();
+        let grace: Duration = self.args.shutdown_grace.into();
+        let mut stop_for_serve = stop_rx.clone();
+        let signal_task = tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: health NOT_SERVING, then draining");
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            for n in &names {
+                health
+                    .set_service_status(*n, ServingStatus::NotServing)
+                    .await;
+            }
+            tokio::time::sleep(drain_delay).await;
+            let _ = stop_tx.send(true);
+        });
+
+        let incoming = TcpListenerStream::new(self.listener);
+        let server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .max_connection_age(self.args.max_connection_age.into())
+            .tcp_nodelay(true)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stop_for_serve.changed().await;
+            });
+        tokio::pin!(server);
+        let mut stop_for_grace = stop_rx.clone();
+        let result = tokio::select! {
+            r = &mut server => r.map_err(anyhow::Error::from),
+            _ = async {
+                let _ = stop_for_grace.changed().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(?grace, "in-flight calls did not finish within the grace period");
+                Ok(())
+            }
+        };
+        signal_task.abort();
+        health_task.abort();
+        let _ = metrics_task.await;
+        result
+    }
+}
+
+/// Reflection over the suite's API, and the error-detail and health types grpcurl needs
+/// to decode.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(mosharekat_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// Keeps health in step with the database: `NOT_SERVING` while it does not answer.
+async fn watch_database(db: Db, health: HealthReporter, names: Vec<&'static str>, every: Duration) {
+    let mut serving = true;
+    loop {
+        tokio::time::sleep(every).await;
+        let ok = db.ping().await;
+        if ok != serving {
+            serving = ok;
+            let status = if ok {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            if ok {
+                tracing::info!("database answers again: SERVING");
+            } else {
+                tracing::warn!("database does not answer: NOT_SERVING");
+            }
+            health.set_service_status("", status).await;
+            for n in &names {
+                health.set_service_status(*n, status).await;
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts() {
+        assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_grpc_timeout("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(parse_grpc_timeout("9n"), Some(Duration::from_nanos(9)));
+        for bad in ["", "5", "S", "5x", "-5S", "1234567890S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
+}
