@@ -1,1 +1,86 @@
-fn main() {}
+//! The whole suite in one process, for development and trial: each service on its own
+//! port with its own SQLite file under `./data/`, a signing key made on first start, and
+//! an administrator token written to `./data/admin.token`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use mosharekat_platform::auth::{Role, TokenRequest, TokenSigner, ensure_keypair};
+use mosharekat_platform::config::ServerArgs;
+use mosharekat_platform::telemetry::LogFormat;
+
+/// Runs every service of mosharekat in one process.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Folder for the databases, the signing key pair and the admin token.
+    #[arg(long, env = "MOSHAREKAT_DATA", default_value = "data")]
+    data: PathBuf,
+    /// Address the services listen on; each takes its own port.
+    #[arg(long, env = "MOSHAREKAT_HOST", default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Registry gRPC port (its metrics are on 9051).
+    #[arg(long, default_value_t = 50051)]
+    registry_port: u16,
+    /// Log format: auto, json or pretty.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+}
+
+fn args(cli: &Cli, port: u16, metrics_port: u16, name: &str, public_key: &Path) -> ServerArgs {
+    ServerArgs::local(
+        SocketAddr::new(cli.host, port),
+        SocketAddr::new(cli.host, metrics_port),
+        format!("sqlite://{}", cli.data.join(format!("{name}.db")).display()),
+        public_key.to_owned(),
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let telemetry = mosharekat_platform::telemetry::init("mosharekat", cli.log_format)?;
+    let (private_key, public_key) = ensure_keypair(&cli.data)?;
+    let signer = TokenSigner::from_pem_file(&private_key)?;
+    let admin = signer.mint(
+        Role::Admin,
+        &TokenRequest {
+            subject: "admin".into(),
+            lifetime: Duration::from_secs(30 * 24 * 3600),
+            ..Default::default()
+        },
+    )?;
+    let token_file = cli.data.join("admin.token");
+    std::fs::write(&token_file, &admin)?;
+
+    let mut registry_args = args(&cli, cli.registry_port, 9051, "registry", &public_key);
+    registry_args.service_signing_key = Some(private_key.clone());
+    registry_args.log_format = cli.log_format;
+    let registry = mosharekat_registry::Application::build(mosharekat_registry::Settings {
+        server: registry_args,
+        registry: Default::default(),
+    })
+    .await?;
+    let registry_addr = registry.local_addr();
+
+    println!(
+        "\nmosharekat is running.\n\n  registry  {registry_addr}   (metrics http://{}/metrics)\n\n\
+         admin token: {}  (valid 30 days; mint others with `cargo run --release -p mosharekat-registry --bin registry -- token --role REGISTRY_OFFICER`)\n\n\
+         Try:\n  \
+         grpcurl -plaintext {registry_addr} list\n  \
+         grpcurl -plaintext {registry_addr} grpc.health.v1.Health/Check\n  \
+         grpcurl -plaintext -H \"authorization: Bearer $(cat {tok})\" -d '{{\"request_id\":\"try-1\",\"institution\":{{\"display_name\":\"انجمن حمایت از خانواده\",\"kind\":\"INSTITUTION_KIND_NGO\",\"national_id\":\"10380284790\",\"registration_number\":\"1234\",\"registering_authority\":\"اداره ثبت شرکت‌ها\",\"province\":\"اردبیل\",\"city\":\"اردبیل\",\"activity_areas\":[\"ACTIVITY_AREA_FAMILY\",\"ACTIVITY_AREA_MEDIATION\"]}}}}' {registry_addr} mosharekat.registry.v1.RegistryService/CreateInstitution\n  \
+         grpcurl -plaintext -H \"authorization: Bearer $(cat {tok})\" -d '{{\"query\":\"خانواده\"}}' {registry_addr} mosharekat.registry.v1.RegistryService/ListInstitutions\n",
+        registry.metrics_addr(),
+        token_file.display(),
+        tok = token_file.display(),
+    );
+
+    let result = registry
+        .run_until_stopped(mosharekat_platform::server::shutdown_signal())
+        .await;
+    telemetry.shutdown().await;
+    result
+}

@@ -162,8 +162,14 @@ pub fn eligibility_text(r: EligibilityReason) -> (&'static str, &'static str) {
         R::LicenceSuspended => ("LICENCE_SUSPENDED", "مجوز نهاد تعلیق شده است."),
         R::LicenceRevoked => ("LICENCE_REVOKED", "مجوز نهاد لغو شده است."),
         R::LicenceExpired => ("LICENCE_EXPIRED", "اعتبار مجوز نهاد به پایان رسیده است."),
-        R::AreaNotLicensed => ("AREA_NOT_LICENSED", "مجوز نهاد این حوزهٔ فعالیت را در بر نمی‌گیرد."),
-        R::ActionNotLicensed => ("ACTION_NOT_LICENSED", "مجوز نهاد این اقدام را در بر نمی‌گیرد."),
+        R::AreaNotLicensed => (
+            "AREA_NOT_LICENSED",
+            "مجوز نهاد این حوزهٔ فعالیت را در بر نمی‌گیرد.",
+        ),
+        R::ActionNotLicensed => (
+            "ACTION_NOT_LICENSED",
+            "مجوز نهاد این اقدام را در بر نمی‌گیرد.",
+        ),
         R::InstitutionDissolved => ("INSTITUTION_DISSOLVED", "نهاد منحل شده است."),
         R::Unspecified => ("UNSPECIFIED", "نامشخص"),
     }
@@ -187,7 +193,14 @@ mod tests {
     use LicenceAction as A;
     use LicenceState as S;
 
-    const STATES: [S; 6] = [S::Pending, S::Active, S::Suspended, S::Revoked, S::Rejected, S::Expired];
+    const STATES: [S; 6] = [
+        S::Pending,
+        S::Active,
+        S::Suspended,
+        S::Revoked,
+        S::Rejected,
+        S::Expired,
+    ];
 
     #[test]
     fn every_transition_allowed_and_refused() {
@@ -208,7 +221,11 @@ mod tests {
                     .iter()
                     .find(|(f, a, _)| *f == from && *a == action)
                     .map(|(_, _, to)| *to);
-                assert_eq!(next_state(from, action), expected, "{from:?} --{action:?}-->");
+                assert_eq!(
+                    next_state(from, action),
+                    expected,
+                    "{from:?} --{action:?}-->"
+                );
             }
         }
     }
@@ -234,12 +251,19 @@ mod tests {
             state,
             province_key: province.into(),
             areas: vec![ActivityArea::Mediation, ActivityArea::Women],
-            actions: vec![PermittedAction::FileComplaint, PermittedAction::AcceptReferrals],
+            actions: vec![
+                PermittedAction::FileComplaint,
+                PermittedAction::AcceptReferrals,
+            ],
             valid_from_us: 0,
         }
     }
 
-    fn decide(ls: &[LicenceFacts], action: PermittedAction, area: ActivityArea) -> EligibilityReason {
+    fn decide(
+        ls: &[LicenceFacts],
+        action: PermittedAction,
+        area: ActivityArea,
+    ) -> EligibilityReason {
         decide_eligibility(false, ls, action, area, None, 10).0
     }
 
@@ -249,25 +273,62 @@ mod tests {
         use PermittedAction as P;
         let m = ActivityArea::Mediation;
         assert_eq!(decide(&[], P::FileComplaint, m), R::NoLicence);
-        assert_eq!(decide(&[lic("a", S::Active, "x")], P::FileComplaint, m), R::Eligible);
-        assert_eq!(decide(&[lic("a", S::Active, "x")], P::ReportCrime, m), R::ActionNotLicensed);
         assert_eq!(
-            decide(&[lic("a", S::Active, "x")], P::FileComplaint, ActivityArea::Environment),
+            decide(&[lic("a", S::Active, "x")], P::FileComplaint, m),
+            R::Eligible
+        );
+        assert_eq!(
+            decide(&[lic("a", S::Active, "x")], P::ReportCrime, m),
+            R::ActionNotLicensed
+        );
+        assert_eq!(
+            decide(
+                &[lic("a", S::Active, "x")],
+                P::FileComplaint,
+                ActivityArea::Environment
+            ),
             R::AreaNotLicensed
         );
-        assert_eq!(decide(&[lic("a", S::Pending, "x")], P::FileComplaint, m), R::LicencePending);
-        assert_eq!(decide(&[lic("a", S::Suspended, "x")], P::FileComplaint, m), R::LicenceSuspended);
-        assert_eq!(decide(&[lic("a", S::Revoked, "x")], P::FileComplaint, m), R::LicenceRevoked);
-        assert_eq!(decide(&[lic("a", S::Expired, "x")], P::FileComplaint, m), R::LicenceExpired);
-        assert_eq!(decide(&[lic("a", S::Rejected, "x")], P::FileComplaint, m), R::NoLicence);
+        assert_eq!(
+            decide(&[lic("a", S::Pending, "x")], P::FileComplaint, m),
+            R::LicencePending
+        );
+        assert_eq!(
+            decide(&[lic("a", S::Suspended, "x")], P::FileComplaint, m),
+            R::LicenceSuspended
+        );
+        assert_eq!(
+            decide(&[lic("a", S::Revoked, "x")], P::FileComplaint, m),
+            R::LicenceRevoked
+        );
+        assert_eq!(
+            decide(&[lic("a", S::Expired, "x")], P::FileComplaint, m),
+            R::LicenceExpired
+        );
+        assert_eq!(
+            decide(&[lic("a", S::Rejected, "x")], P::FileComplaint, m),
+            R::NoLicence
+        );
         // An active licence wins over an old revoked one.
         assert_eq!(
-            decide(&[lic("a", S::Revoked, "x"), lic("b", S::Active, "x")], P::FileComplaint, m),
+            decide(
+                &[lic("a", S::Revoked, "x"), lic("b", S::Active, "x")],
+                P::FileComplaint,
+                m
+            ),
             R::Eligible
         );
         // Dissolution outranks everything.
         assert_eq!(
-            decide_eligibility(true, &[lic("a", S::Active, "x")], P::FileComplaint, m, None, 10).0,
+            decide_eligibility(
+                true,
+                &[lic("a", S::Active, "x")],
+                P::FileComplaint,
+                m,
+                None,
+                10
+            )
+            .0,
             R::InstitutionDissolved
         );
     }
@@ -276,15 +337,36 @@ mod tests {
     fn not_yet_in_force_reads_pending() {
         let mut l = lic("a", S::Active, "x");
         l.valid_from_us = 11;
-        assert_eq!(decide(&[l], PermittedAction::FileComplaint, ActivityArea::Mediation), EligibilityReason::LicencePending);
+        assert_eq!(
+            decide(
+                &[l],
+                PermittedAction::FileComplaint,
+                ActivityArea::Mediation
+            ),
+            EligibilityReason::LicencePending
+        );
     }
 
     #[test]
     fn province_limits_the_answer() {
         let ls = [lic("a", S::Active, "اردبیل")];
-        let (r, id) = decide_eligibility(false, &ls, PermittedAction::FileComplaint, ActivityArea::Mediation, Some("اردبیل"), 10);
+        let (r, id) = decide_eligibility(
+            false,
+            &ls,
+            PermittedAction::FileComplaint,
+            ActivityArea::Mediation,
+            Some("اردبیل"),
+            10,
+        );
         assert_eq!((r, id.as_deref()), (EligibilityReason::Eligible, Some("a")));
-        let (r, _) = decide_eligibility(false, &ls, PermittedAction::FileComplaint, ActivityArea::Mediation, Some("تهران"), 10);
+        let (r, _) = decide_eligibility(
+            false,
+            &ls,
+            PermittedAction::FileComplaint,
+            ActivityArea::Mediation,
+            Some("تهران"),
+            10,
+        );
         assert_eq!(r, EligibilityReason::NoLicence);
     }
 }

@@ -1,1 +1,143 @@
+//! The registry service: popular institutions (نهادهای مردمی), their licences from the
+//! judiciary, eligibility, and the licence event stream other services follow.
+//!
+//! - [`domain`]: the licence life cycle and eligibility, as pure functions;
+//! - [`input`]: requests parsed and normalised at the edge;
+//! - [`store`]: the tables;
+//! - [`service`]: the gRPC handlers;
+//! - [`events`]: the event stream and the expiry sweep;
+//! - [`Application`]: the whole service built from its settings, as the binary, the
+//!   launcher and the tests run it.
+#![forbid(unsafe_code)]
 
+pub mod domain;
+pub mod events;
+pub mod input;
+pub mod migrations;
+pub mod service;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mosharekat_api::registry::v1::registry_service_server::RegistryServiceServer;
+use mosharekat_platform::audit::AuditApi;
+use mosharekat_platform::auth::TokenVerifier;
+use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
+use mosharekat_platform::db::{Db, DbOptions, redact_url};
+use mosharekat_platform::metrics::Metrics;
+use mosharekat_platform::server::GrpcServer;
+
+pub use service::Registry;
+
+pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
+    name: "registry",
+    port: 50051,
+    metrics_port: 9051,
+};
+
+/// The registry's own settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryArgs {
+    /// How often ACTIVE licences past their end are recorded as EXPIRED (with the event).
+    #[arg(long, env = "EXPIRY_SWEEP_INTERVAL", default_value = "30s")]
+    pub expiry_sweep_interval: humantime::Duration,
+}
+
+impl Default for RegistryArgs {
+    fn default() -> Self {
+        Self {
+            expiry_sweep_interval: Duration::from_secs(30).into(),
+        }
+    }
+}
+
+/// Everything the registry needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerArgs,
+    pub registry: RegistryArgs,
+}
+
+/// Connects to the database and applies the registry's migrations.
+pub async fn migrate(server: &ServerArgs) -> anyhow::Result<Db> {
+    let url = server.database_url()?;
+    let db = Db::connect(
+        url,
+        &DbOptions {
+            max_connections: server.db_max_connections,
+            ..Default::default()
+        },
+    )
+    .await?;
+    db.migrate::<migrations::Migrator>().await?;
+    tracing::info!(database = %redact_url(url), "registry database migrated");
+    Ok(db)
+}
+
+/// The registry, bound and ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    server: GrpcServer,
+    registry: Registry,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let server_args = settings.server.clone().with_defaults(DEFAULTS);
+        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?;
+        let db = migrate(&server_args).await?;
+        let last_event = store::last_event_seq(db.conn())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let registry = Registry::new(db.clone(), last_event);
+        let mut server =
+            GrpcServer::bind(&server_args, verifier, Metrics::new(DEFAULTS.name)).await?;
+        let max = server.max_message_bytes();
+        server.add_service(
+            RegistryServiceServer::new(registry.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
+            AuditApi::new(db)
+                .into_server()
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        Ok(Self {
+            server,
+            registry,
+            settings,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.server.metrics_addr()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Serves until `shutdown` resolves, sweeping expiries meanwhile.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let sweeper = tokio::spawn(events::run_expiry_sweeper(
+            self.registry.clone(),
+            self.settings.registry.expiry_sweep_interval.into(),
+        ));
+        tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "registry serving");
+        let db = self.registry.db().clone();
+        let r = self.server.run_until_stopped(db, shutdown).await;
+        sweeper.abort();
+        r
+    }
+}

@@ -180,7 +180,6 @@ pub struct GrpcServer {
     routes: RoutesBuilder,
     service_names: Vec<&'static str>,
     health: HealthReporter,
-    health_routes: Routes,
     args: ServerArgs,
     metrics: Metrics,
     verifier: TokenVerifier,
@@ -214,14 +213,14 @@ impl GrpcServer {
             .await
             .map_err(|e| anyhow::anyhow!("binding metrics port {metrics_listen}: {e}"))?;
         let (health, health_server) = tonic_health::server::health_reporter();
-        let health_routes = Routes::new(health_server);
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_server);
         Ok(Self {
             listener,
             metrics_listener,
-            routes: RoutesBuilder::default(),
+            routes,
             service_names: Vec::new(),
             health,
-            health_routes,
             args: args.clone(),
             metrics,
             verifier,
@@ -300,7 +299,6 @@ impl GrpcServer {
         let router = routes
             .routes()
             .into_axum_router()
-            .merge(self.health_routes.clone().into_axum_router())
             .layer(axum::middleware::from_fn_with_state(edge, edge_middleware));
         let routes = Routes::from(router);
 

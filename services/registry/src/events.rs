@@ -1,0 +1,100 @@
+//! The licence event stream, and the sweep that records expiries.
+//!
+//! A watcher first replays every stored event after its sequence, then follows new ones:
+//! it wakes when this process commits an event and, so that events written by another
+//! replica are not missed, at least once a second.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+use mosharekat_api::registry::v1 as pb;
+use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::db::now_micros;
+use mosharekat_platform::error::ApiError;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::service::Registry;
+use crate::store;
+
+const BATCH: u64 = 256;
+const POLL: Duration = Duration::from_secs(1);
+
+type EventStream =
+    Pin<Box<dyn Stream<Item = Result<pb::WatchLicenceEventsResponse, Status>> + Send>>;
+
+/// Every event after `after`, then each new one, in sequence order without gaps.
+pub fn watch(registry: Registry, after: i64) -> EventStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(BATCH as usize);
+    let mut notified = registry.event_notifier();
+    tokio::spawn(async move {
+        let mut last = after;
+        loop {
+            let batch = match store::events_after(registry.db().conn(), last, BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = tx.send(Err(Status::from(e))).await;
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = notified.changed() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = tx.closed() => return,
+                }
+                continue;
+            }
+            for e in batch {
+                last = e.seq;
+                let msg = pb::WatchLicenceEventsResponse {
+                    event: Some(e.to_pb()),
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
+/// Records every ACTIVE licence past its end as EXPIRED, with its event, once. Returns
+/// how many it recorded.
+pub async fn sweep_expired(registry: &Registry) -> Result<usize, ApiError> {
+    let ctx = CallContext::system("registry/expiry-sweep");
+    let mut total = 0;
+    loop {
+        let now = now_micros();
+        let txn = registry.db().begin_write().await?;
+        let due = store::due_for_expiry(&txn, now, 100).await?;
+        if due.is_empty() {
+            return Ok(total);
+        }
+        let mut last = 0;
+        let n = due.len();
+        for row in due {
+            let (_, seq) = Registry::materialise_expiry(&txn, &ctx, row, now).await?;
+            last = last.max(seq.unwrap_or(0));
+        }
+        txn.commit()
+            .await
+            .map_err(mosharekat_platform::db::db_error)?;
+        registry.announce(last);
+        total += n;
+    }
+}
+
+/// Sweeps every `every` until the process ends.
+pub async fn run_expiry_sweeper(registry: Registry, every: Duration) {
+    loop {
+        let span = tracing::info_span!("registry.expiry_sweep");
+        match tracing::Instrument::instrument(sweep_expired(&registry), span).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "licences expired"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed; will retry"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
