@@ -16,6 +16,7 @@ pub mod input;
 pub mod migrations;
 pub mod service;
 pub mod store;
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -143,6 +143,45 @@ impl fmt::Display for LegalEntityId {
     }
 }
 
+/// The check digit that completes the first ten digits of a legal-entity national ID
+/// (for test data and tools); `None` unless given exactly ten ASCII digits.
+pub fn legal_entity_check_digit(first_ten: &str) -> Option<char> {
+    const WEIGHTS: [u32; 10] = [29, 27, 23, 19, 17, 29, 27, 23, 19, 17];
+    let d: Vec<u32> = first_ten
+        .chars()
+        .map(|c| c.to_digit(10))
+        .collect::<Option<_>>()?;
+    if d.len() != 10 {
+        return None;
+    }
+    let shift = d[9] + 2;
+    let r = d
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(x, w)| (x + shift) * w)
+        .sum::<u32>()
+        % 11;
+    char::from_digit(if r == 10 { 0 } else { r }, 10)
+}
+
+/// The check digit that completes the first nine digits of a national code.
+pub fn national_code_check_digit(first_nine: &str) -> Option<char> {
+    let d: Vec<u32> = first_nine
+        .chars()
+        .map(|c| c.to_digit(10))
+        .collect::<Option<_>>()?;
+    if d.len() != 9 {
+        return None;
+    }
+    let r = d
+        .iter()
+        .enumerate()
+        .map(|(i, x)| x * (10 - i as u32))
+        .sum::<u32>()
+        % 11;
+    char::from_digit(if r < 2 { r } else { 11 - r }, 10)
+}
+
 /// Masks all but the last four characters: `0076229645` → `******9645`.
 pub fn mask(s: &str) -> String {
     let n = s.chars().count();
@@ -248,6 +287,20 @@ mod tests {
             Err(IdError::Placeholder)
         );
         assert_eq!(LegalEntityId::parse("1038028479x"), Err(IdError::NotDigits));
+    }
+
+    #[test]
+    fn completed_ids_are_valid() {
+        assert_eq!(legal_entity_check_digit("1038028479"), Some('0'));
+        assert_eq!(national_code_check_digit("007622964"), Some('5'));
+        for n in 0..500u32 {
+            let ten = format!("14{:08}", n * 7919 + 1_000);
+            let id = format!("{ten}{}", legal_entity_check_digit(&ten).unwrap());
+            assert!(LegalEntityId::parse(&id).is_ok(), "{id}");
+            let nine = format!("{:09}", n * 104_729 + 12_345);
+            let code = format!("{nine}{}", national_code_check_digit(&nine).unwrap());
+            assert!(NationalCode::parse(&code).is_ok(), "{code}");
+        }
     }
 
     #[test]
