@@ -808,7 +808,7 @@ async fn list_filters_and_folded_search(b: Backend) {
             .iter()
             .map(|i| i.name.clone())
             .collect::<Vec<_>>(),
-        [a.name.clone()]
+        std::slice::from_ref(&a.name)
     );
     // A judicial officer sees representatives' codes masked.
     let seen = c
@@ -998,7 +998,7 @@ async fn every_role_against_every_rpc(b: Backend) {
                     .iter()
                     .map(|i| i.name.clone())
                     .collect::<Vec<_>>(),
-                [own.name.clone()]
+                std::slice::from_ref(&own.name)
             );
         }
 

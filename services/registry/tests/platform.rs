@@ -1,0 +1,109 @@
+//! Platform guarantees seen through the registry: migrations under a lock, and no
+//! personal data in logs.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use mosharekat_api::common::v1::ActivityArea;
+use mosharekat_api::registry::v1 as pb;
+use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
+use mosharekat_platform::auth::Role;
+use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
+use mosharekat_registry::testing::RunningRegistry;
+use tonic::Request;
+use tonic::transport::Channel;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_registries_migrating_one_fresh_postgres_database_both_start() {
+    let keys = TestKeys::new().unwrap();
+    let db = TestDb::new(Backend::Postgres).await.unwrap();
+    let settings = || RunningRegistry::settings(&db.url, &keys.public_key);
+    let (a, b) = tokio::join!(RunningRegistry::start(settings()), RunningRegistry::start(settings()));
+    let (a, b) = (a.expect("first starts"), b.expect("second starts"));
+    for r in [&a, &b] {
+        let mut c = RegistryServiceClient::new(Channel::from_shared(r.uri()).unwrap().connect().await.unwrap());
+        let mut req = Request::new(pb::ListInstitutionsRequest::default());
+        req.metadata_mut().insert("authorization", keys.bearer(Role::Auditor, None).parse().unwrap());
+        c.list_institutions(req).await.expect("both serve");
+    }
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl io::Write for Capture {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+/// A national code sent in requests, valid or not, appears in no log line, at any level.
+#[tokio::test(flavor = "current_thread")]
+async fn a_canary_national_code_appears_in_no_log_line() {
+    const CANARY: &str = "1583250689";
+    const BAD_CANARY: &str = "1583250680";
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("trace"))
+        .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(true).with_writer(capture.clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let keys = TestKeys::new().unwrap();
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let reg = RunningRegistry::start(RunningRegistry::settings(&db.url, &keys.public_key)).await.unwrap();
+    let mut c = RegistryServiceClient::new(Channel::from_shared(reg.uri()).unwrap().connect().await.unwrap());
+    let auth = |role: Role| keys.bearer(role, None).parse::<tonic::metadata::MetadataValue<_>>().unwrap();
+    let institution = |code: &str| pb::Institution {
+        display_name: "کانون صلح".into(),
+        kind: pb::InstitutionKind::Charity as i32,
+        national_id: "10380284790".into(),
+        registration_number: "77".into(),
+        registering_authority: "ثبت".into(),
+        province: "اردبیل".into(),
+        city: "اردبیل".into(),
+        activity_areas: vec![ActivityArea::Reconciliation as i32],
+        representatives: vec![pb::Representative {
+            full_name: "علی".into(),
+            national_code: code.into(),
+            role: "رئیس".into(),
+            phone: String::new(),
+        }],
+        ..Default::default()
+    };
+    for code in [BAD_CANARY, CANARY] {
+        let mut req = Request::new(pb::CreateInstitutionRequest { request_id: String::new(), institution: Some(institution(code)) });
+        req.metadata_mut().insert("authorization", auth(Role::Admin));
+        let _ = c.create_institution(req).await;
+    }
+    let mut req = Request::new(pb::ListInstitutionsRequest::default());
+    req.metadata_mut().insert("authorization", auth(Role::RegistryOfficer));
+    let listed = c.list_institutions(req).await.unwrap().into_inner();
+    assert_eq!(listed.institutions[0].representatives[0].national_code, CANARY, "the data itself is kept");
+    reg.stop().await.unwrap();
+
+    let logs = capture.text();
+    assert!(logs.contains("institution registered"), "logs were captured: {}", &logs[..logs.len().min(2000)]);
+    assert!(!logs.contains(CANARY), "the national code leaked into the logs");
+    assert!(!logs.contains(BAD_CANARY), "the invalid national code leaked into the logs");
+}
