@@ -24,6 +24,9 @@ struct Cli {
     /// Registry gRPC port (its metrics are on 9051).
     #[arg(long, default_value_t = 50051)]
     registry_port: u16,
+    /// Referral gRPC port (its metrics are on 9052).
+    #[arg(long, default_value_t = 50052)]
+    referral_port: u16,
     /// Log format: auto, json or pretty.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     log_format: LogFormat,
@@ -65,8 +68,18 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let registry_addr = registry.local_addr();
 
+    let mut referral_args = args(&cli, cli.referral_port, 9052, "referral", &public_key);
+    referral_args.service_signing_key = Some(private_key.clone());
+    referral_args.log_format = cli.log_format;
+    let referral = mosharekat_referral::Application::build(mosharekat_referral::Settings {
+        server: referral_args,
+        referral: mosharekat_referral::ReferralArgs::new(format!("http://{registry_addr}")),
+    })
+    .await?;
+    let referral_addr = referral.local_addr();
+
     println!(
-        "\nmosharekat is running.\n\n  registry  {registry_addr}   (metrics http://{}/metrics)\n\n\
+        "\nmosharekat is running.\n\n  registry  {registry_addr}   (metrics http://{}/metrics)\n  referral  {referral_addr}   (metrics http://{}/metrics)\n\n\
          admin token: {}  (valid 30 days; mint others with `cargo run --release -p mosharekat-registry --bin registry -- token --role REGISTRY_OFFICER`)\n\n\
          Try:\n  \
          grpcurl -plaintext {registry_addr} list\n  \
@@ -74,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
          grpcurl -plaintext -H \"authorization: Bearer $(cat {tok})\" -d '{{\"request_id\":\"try-1\",\"institution\":{{\"display_name\":\"انجمن حمایت از خانواده\",\"kind\":\"INSTITUTION_KIND_NGO\",\"national_id\":\"10380284790\",\"registration_number\":\"1234\",\"registering_authority\":\"اداره ثبت شرکت‌ها\",\"province\":\"اردبیل\",\"city\":\"اردبیل\",\"activity_areas\":[\"ACTIVITY_AREA_FAMILY\",\"ACTIVITY_AREA_MEDIATION\"]}}}}' {registry_addr} mosharekat.registry.v1.RegistryService/CreateInstitution\n  \
          grpcurl -plaintext -H \"authorization: Bearer $(cat {tok})\" -d '{{\"query\":\"خانواده\"}}' {registry_addr} mosharekat.registry.v1.RegistryService/ListInstitutions\n",
         registry.metrics_addr(),
+        referral.metrics_addr(),
         token_file.display(),
         tok = token_file.display(),
     );

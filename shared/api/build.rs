@@ -10,7 +10,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "mosharekat/common/v1/activity_area.proto",
         "mosharekat/common/v1/audit.proto",
+        "mosharekat/common/v1/party.proto",
         "mosharekat/registry/v1/registry.proto",
+        "mosharekat/referral/v1/referral.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
@@ -19,7 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         // These hold national codes: their Debug is written by hand, masked.
-        .skip_debug(["mosharekat.registry.v1.Representative"])
+        .skip_debug([
+            "mosharekat.registry.v1.Representative",
+            "mosharekat.common.v1.Party",
+        ])
         .compile_fds(fds)?;
     println!("cargo:rerun-if-changed={}", root.display());
     Ok(())

@@ -28,9 +28,13 @@ type EventStream =
 pub fn watch(registry: Registry, after: i64) -> EventStream {
     let (tx, rx) = tokio::sync::mpsc::channel(BATCH as usize);
     let mut notified = registry.event_notifier();
+    let mut stopping = registry.stopping();
     tokio::spawn(async move {
         let mut last = after;
         loop {
+            if *stopping.borrow() {
+                return;
+            }
             let batch = match store::events_after(registry.db().conn(), last, BATCH).await {
                 Ok(b) => b,
                 Err(e) => {
@@ -43,6 +47,7 @@ pub fn watch(registry: Registry, after: i64) -> EventStream {
                     _ = notified.changed() => {}
                     _ = tokio::time::sleep(POLL) => {}
                     _ = tx.closed() => return,
+                    _ = stopping.changed() => return,
                 }
                 continue;
             }

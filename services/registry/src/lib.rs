@@ -137,6 +137,11 @@ impl Application {
         ));
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "registry serving");
         let db = self.registry.db().clone();
+        let registry = self.registry.clone();
+        let shutdown = async move {
+            shutdown.await;
+            registry.stop_streams();
+        };
         let r = self.server.run_until_stopped(db, shutdown).await;
         sweeper.abort();
         r

@@ -54,6 +54,8 @@ pub struct Registry {
     db: Db,
     /// The last event sequence committed, for live `WatchLicenceEvents` streams.
     events: Arc<watch::Sender<i64>>,
+    /// Set at shutdown: live streams end, so that draining does not wait on them.
+    stopping: Arc<watch::Sender<bool>>,
 }
 
 fn not_found_institution(id: &str) -> ApiError {
@@ -106,10 +108,21 @@ fn enum_filter<T: TryFrom<i32>>(raw: i32, field: &str) -> Result<Option<T>, ApiE
 impl Registry {
     pub fn new(db: Db, last_event: i64) -> Self {
         let (tx, _) = watch::channel(last_event);
+        let (stopping, _) = watch::channel(false);
         Self {
             db,
             events: Arc::new(tx),
+            stopping: Arc::new(stopping),
         }
+    }
+
+    /// Ends every live event stream (subscribers resume elsewhere from their cursor).
+    pub fn stop_streams(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     pub fn db(&self) -> &Db {

@@ -20,12 +20,24 @@ async fn two_registries_migrating_one_fresh_postgres_database_both_start() {
     let keys = TestKeys::new().unwrap();
     let db = TestDb::new(Backend::Postgres).await.unwrap();
     let settings = || RunningRegistry::settings(&db.url, &keys.public_key);
-    let (a, b) = tokio::join!(RunningRegistry::start(settings()), RunningRegistry::start(settings()));
+    let (a, b) = tokio::join!(
+        RunningRegistry::start(settings()),
+        RunningRegistry::start(settings())
+    );
     let (a, b) = (a.expect("first starts"), b.expect("second starts"));
     for r in [&a, &b] {
-        let mut c = RegistryServiceClient::new(Channel::from_shared(r.uri()).unwrap().connect().await.unwrap());
+        let mut c = RegistryServiceClient::new(
+            Channel::from_shared(r.uri())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
         let mut req = Request::new(pb::ListInstitutionsRequest::default());
-        req.metadata_mut().insert("authorization", keys.bearer(Role::Auditor, None).parse().unwrap());
+        req.metadata_mut().insert(
+            "authorization",
+            keys.bearer(Role::Auditor, None).parse().unwrap(),
+        );
         c.list_institutions(req).await.expect("both serve");
     }
     a.stop().await.unwrap();
@@ -66,14 +78,32 @@ async fn a_canary_national_code_appears_in_no_log_line() {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::new("trace"))
-        .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(true).with_writer(capture.clone()));
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(true)
+                .with_writer(capture.clone()),
+        );
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let keys = TestKeys::new().unwrap();
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let reg = RunningRegistry::start(RunningRegistry::settings(&db.url, &keys.public_key)).await.unwrap();
-    let mut c = RegistryServiceClient::new(Channel::from_shared(reg.uri()).unwrap().connect().await.unwrap());
-    let auth = |role: Role| keys.bearer(role, None).parse::<tonic::metadata::MetadataValue<_>>().unwrap();
+    let reg = RunningRegistry::start(RunningRegistry::settings(&db.url, &keys.public_key))
+        .await
+        .unwrap();
+    let mut c = RegistryServiceClient::new(
+        Channel::from_shared(reg.uri())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let auth = |role: Role| {
+        keys.bearer(role, None)
+            .parse::<tonic::metadata::MetadataValue<_>>()
+            .unwrap()
+    };
     let institution = |code: &str| pb::Institution {
         display_name: "کانون صلح".into(),
         kind: pb::InstitutionKind::Charity as i32,
@@ -92,18 +122,36 @@ async fn a_canary_national_code_appears_in_no_log_line() {
         ..Default::default()
     };
     for code in [BAD_CANARY, CANARY] {
-        let mut req = Request::new(pb::CreateInstitutionRequest { request_id: String::new(), institution: Some(institution(code)) });
-        req.metadata_mut().insert("authorization", auth(Role::Admin));
+        let mut req = Request::new(pb::CreateInstitutionRequest {
+            request_id: String::new(),
+            institution: Some(institution(code)),
+        });
+        req.metadata_mut()
+            .insert("authorization", auth(Role::Admin));
         let _ = c.create_institution(req).await;
     }
     let mut req = Request::new(pb::ListInstitutionsRequest::default());
-    req.metadata_mut().insert("authorization", auth(Role::RegistryOfficer));
+    req.metadata_mut()
+        .insert("authorization", auth(Role::RegistryOfficer));
     let listed = c.list_institutions(req).await.unwrap().into_inner();
-    assert_eq!(listed.institutions[0].representatives[0].national_code, CANARY, "the data itself is kept");
+    assert_eq!(
+        listed.institutions[0].representatives[0].national_code, CANARY,
+        "the data itself is kept"
+    );
     reg.stop().await.unwrap();
 
     let logs = capture.text();
-    assert!(logs.contains("institution registered"), "logs were captured: {}", &logs[..logs.len().min(2000)]);
-    assert!(!logs.contains(CANARY), "the national code leaked into the logs");
-    assert!(!logs.contains(BAD_CANARY), "the invalid national code leaked into the logs");
+    assert!(
+        logs.contains("institution registered"),
+        "logs were captured: {}",
+        &logs[..logs.len().min(2000)]
+    );
+    assert!(
+        !logs.contains(CANARY),
+        "the national code leaked into the logs"
+    );
+    assert!(
+        !logs.contains(BAD_CANARY),
+        "the invalid national code leaked into the logs"
+    );
 }

@@ -22,6 +22,12 @@ pub mod registry {
     }
 }
 
+pub mod referral {
+    pub mod v1 {
+        tonic::include_proto!("mosharekat.referral.v1");
+    }
+}
+
 fn masked(code: &str) -> String {
     let n = code.chars().count();
     let keep = n.saturating_sub(4);
@@ -43,6 +49,19 @@ impl fmt::Debug for registry::v1::Representative {
     }
 }
 
+impl fmt::Debug for common::v1::Party {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Party")
+            .field("full_name", &self.full_name)
+            .field("national_code", &masked(&self.national_code))
+            .field("role", &self.role)
+            .field("minor", &self.minor)
+            .field("legally_incapacitated", &self.legally_incapacitated)
+            .field("guardian_is_accused", &self.guardian_is_accused)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::registry::v1::Representative;
@@ -57,5 +76,10 @@ mod tests {
         let s = format!("{r:?}");
         assert!(!s.contains("0076229645"), "{s}");
         assert!(s.contains("******9645"), "{s}");
+        let p = super::common::v1::Party {
+            national_code: "0076229645".into(),
+            ..Default::default()
+        };
+        assert!(!format!("{p:?}").contains("0076229645"));
     }
 }

@@ -89,6 +89,10 @@ pub struct Claims {
     /// For `SERVICE`: which service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// For `JUDICIAL_OFFICER`: the prosecutor's office or court the officer serves; a
+    /// token without it serves every authority of the province.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
     pub iss: String,
     pub aud: String,
     pub iat: u64,
@@ -103,6 +107,7 @@ pub struct Principal {
     pub institution: Option<String>,
     pub member: Option<String>,
     pub service: Option<String>,
+    pub authority: Option<String>,
     /// The end user a `SERVICE` caller acts for, as it says (kept for the audit record).
     pub on_behalf_of: Option<String>,
 }
@@ -131,6 +136,7 @@ impl Principal {
             institution: c.institution,
             member: c.member,
             service: c.service,
+            authority: c.authority,
             on_behalf_of: None,
         })
     }
@@ -271,6 +277,7 @@ pub struct TokenRequest {
     pub institution: Option<String>,
     pub member: Option<String>,
     pub service: Option<String>,
+    pub authority: Option<String>,
     pub lifetime: std::time::Duration,
 }
 
@@ -295,6 +302,7 @@ impl TokenSigner {
             institution: req.institution.clone(),
             member: req.member.clone(),
             service: req.service.clone(),
+            authority: req.authority.clone(),
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             iat: now,

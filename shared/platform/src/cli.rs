@@ -44,6 +44,9 @@ pub struct TokenArgs {
     /// For SERVICE: the service's name.
     #[arg(long)]
     pub service: Option<String>,
+    /// For JUDICIAL_OFFICER: the prosecutor's office or court served (all if absent).
+    #[arg(long)]
+    pub authority: Option<String>,
     /// Ed25519 PKCS#8 PEM private key to sign with.
     #[arg(
         long,
@@ -66,6 +69,7 @@ impl TokenArgs {
                 institution: self.institution.clone(),
                 member: self.member.clone(),
                 service: self.service.clone(),
+                authority: self.authority.clone(),
                 lifetime: Duration::from(self.ttl),
             },
         )

@@ -74,6 +74,7 @@ impl CallContext {
                 institution: None,
                 member: None,
                 service: Some("system".into()),
+                authority: None,
                 on_behalf_of: None,
             },
             method: method.into(),

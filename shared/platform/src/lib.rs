@@ -16,6 +16,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod consumer;
 pub mod ctx;
 pub mod db;
 pub mod error;

@@ -78,19 +78,20 @@ impl TestKeys {
 
     /// A bearer token value (`Bearer …`) for `role`.
     pub fn bearer(&self, role: Role, institution: Option<&str>) -> String {
-        let t = self
-            .signer
-            .mint(
-                role,
-                &TokenRequest {
-                    subject: format!("test-{}", role.as_str().to_lowercase()),
-                    institution: institution.map(str::to_owned),
-                    member: (role == Role::Member).then(|| "member-1".into()),
-                    service: (role == Role::Service).then(|| "test".into()),
-                    lifetime: std::time::Duration::from_secs(3600),
-                },
-            )
-            .expect("a test token mints");
+        self.bearer_with(role, |r| r.institution = institution.map(str::to_owned))
+    }
+
+    /// A bearer token for `role`, its claims adjusted by `f`.
+    pub fn bearer_with(&self, role: Role, f: impl FnOnce(&mut TokenRequest)) -> String {
+        let mut req = TokenRequest {
+            subject: format!("test-{}", role.as_str().to_lowercase()),
+            member: (role == Role::Member).then(|| "member-1".into()),
+            service: (role == Role::Service).then(|| "test".into()),
+            lifetime: std::time::Duration::from_secs(3600),
+            ..Default::default()
+        };
+        f(&mut req);
+        let t = self.signer.mint(role, &req).expect("a test token mints");
         format!("Bearer {t}")
     }
 }

@@ -1,0 +1,35 @@
+//! Licence loss: when the registry suspends, revokes or expires a licence, the
+//! institution's open referrals are recalled, in the transaction that moves the cursor.
+
+use mosharekat_api::registry::v1::{LicenceEvent, LicenceEventKind};
+use mosharekat_platform::consumer::LicenceEventHandler;
+use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::error::ApiError;
+use sea_orm::DatabaseTransaction;
+
+use crate::cases::Cases;
+
+/// The cursor's name in `event_cursor`.
+pub const STREAM: &str = "registry.licence_events";
+
+#[derive(Debug, Clone, Copy)]
+pub struct RecallOnLicenceLoss;
+
+#[async_trait::async_trait]
+impl LicenceEventHandler for RecallOnLicenceLoss {
+    async fn handle(&self, txn: &DatabaseTransaction, e: &LicenceEvent) -> Result<(), ApiError> {
+        let why = match LicenceEventKind::try_from(e.kind) {
+            Ok(LicenceEventKind::Suspended) => "licence suspended",
+            Ok(LicenceEventKind::Revoked) => "licence revoked",
+            Ok(LicenceEventKind::Expired) => "licence expired",
+            _ => return Ok(()),
+        };
+        let institution = e.institution.trim_start_matches("institutions/");
+        let ctx = CallContext::system("referral/licence-events");
+        let n = Cases::recall_open_referrals(txn, institution, why, &ctx).await?;
+        if n > 0 {
+            tracing::info!(institution = %e.institution, recalled = n, reason = why, "open referrals recalled");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! The case-referral service: filings that licensed institutions make directly with the
+//! judiciary, and referrals the judiciary (above all the Dispute Resolution Development
+//! centre) makes to institutions for reconciliation.
+//!
+//! - [`domain`]: life cycles, the consent rule, due times, overdue — pure;
+//! - [`input`]: requests parsed at the edge;
+//! - [`store`]: the tables; [`cases`]: the changes; [`queries`]: lists, suggestions,
+//!   statistics; [`service`]: the gRPC handlers;
+//! - [`peer`]: the registry, as this service calls it; [`events`]: recalls on licence loss;
+//! - [`Application`]: the whole service built from its settings.
+#![forbid(unsafe_code)]
+
+pub mod cases;
+pub mod domain;
+pub mod events;
+pub mod input;
+pub mod migrations;
+pub mod peer;
+pub mod queries;
+pub mod service;
+pub mod store;
+pub mod testing;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mosharekat_api::referral::v1::referral_service_server::ReferralServiceServer;
+use mosharekat_platform::audit::AuditApi;
+use mosharekat_platform::auth::{TokenSigner, TokenVerifier};
+use mosharekat_platform::client::ServiceToken;
+use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
+use mosharekat_platform::db::{Db, DbOptions, redact_url};
+use mosharekat_platform::metrics::Metrics;
+use mosharekat_platform::server::GrpcServer;
+
+pub use cases::Cases;
+
+pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
+    name: "referral",
+    port: 50052,
+    metrics_port: 9052,
+};
+
+/// The referral service's own settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReferralArgs {
+    /// The registry's address.
+    #[arg(long, env = "REGISTRY_URL", default_value = "http://127.0.0.1:50051")]
+    pub registry_url: String,
+    /// The longest a call to the registry may take (less when the caller's deadline is nearer).
+    #[arg(long, env = "PEER_TIMEOUT", default_value = "3s")]
+    pub peer_timeout: humantime::Duration,
+    /// Days allowed for referral kinds other than mediation and reconciliation (which take
+    /// three months by law), as KIND=DAYS,… e.g. VICTIM_SUPPORT=30,LEGAL_AID=45.
+    #[arg(long, env = "REFERRAL_DUE_DAYS", default_value = "")]
+    pub due_days: String,
+    /// Days allowed for a kind not named in --due-days.
+    #[arg(long, env = "REFERRAL_DEFAULT_DUE_DAYS", default_value_t = 60)]
+    pub default_due_days: u32,
+}
+
+impl ReferralArgs {
+    pub fn new(registry_url: String) -> Self {
+        Self {
+            registry_url,
+            peer_timeout: Duration::from_secs(3).into(),
+            due_days: String::new(),
+            default_due_days: 60,
+        }
+    }
+}
+
+/// Everything the referral service needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerArgs,
+    pub referral: ReferralArgs,
+}
+
+/// Connects to the database and applies the referral service's migrations.
+pub async fn migrate(server: &ServerArgs) -> anyhow::Result<Db> {
+    let url = server.database_url()?;
+    let db = Db::connect(
+        url,
+        &DbOptions {
+            max_connections: server.db_max_connections,
+            ..Default::default()
+        },
+    )
+    .await?;
+    db.migrate::<migrations::Migrator>().await?;
+    tracing::info!(database = %redact_url(url), "referral database migrated");
+    Ok(db)
+}
+
+/// The referral service, bound and ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    server: GrpcServer,
+    cases: Cases,
+    token: ServiceToken,
+    registry: tonic::transport::Channel,
+    metrics: Metrics,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let server_args = settings.server.clone().with_defaults(DEFAULTS);
+        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?;
+        let key = server_args.service_signing_key.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("--service-signing-key is required to call the registry")
+        })?;
+        let token = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name);
+        let due = domain::DuePolicy::parse(
+            &settings.referral.due_days,
+            settings.referral.default_due_days,
+        )
+        .map_err(|e| anyhow::anyhow!("--due-days: {e}"))?;
+        let db = migrate(&server_args).await?;
+        let registry = mosharekat_platform::client::channel(&settings.referral.registry_url)?;
+        let cases = Cases {
+            db: db.clone(),
+            registry: peer::RegistryPeer::new(
+                registry.clone(),
+                token.clone(),
+                settings.referral.peer_timeout.into(),
+            ),
+            due: Arc::new(due),
+        };
+        let metrics = Metrics::new(DEFAULTS.name);
+        let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone()).await?;
+        let max = server.max_message_bytes();
+        server.add_service(
+            ReferralServiceServer::new(cases.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
+            AuditApi::new(db)
+                .into_server()
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        Ok(Self {
+            server,
+            cases,
+            token,
+            registry,
+            metrics,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.server.metrics_addr()
+    }
+
+    pub fn cases(&self) -> &Cases {
+        &self.cases
+    }
+
+    /// Serves until `shutdown` resolves, following the registry's licence events meanwhile.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let db = self.cases.db.clone();
+        let consumer = tokio::spawn(mosharekat_platform::consumer::follow_licence_events(
+            db.clone(),
+            self.registry.clone(),
+            self.token.clone(),
+            events::STREAM,
+            events::RecallOnLicenceLoss,
+            self.metrics.clone(),
+        ));
+        tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "referral serving");
+        let r = self.server.run_until_stopped(db, shutdown).await;
+        consumer.abort();
+        r
+    }
+}

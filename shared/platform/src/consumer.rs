@@ -1,0 +1,150 @@
+//! Following the registry's licence events durably: the last sequence handled is stored
+//! in the consumer's own database in the same transaction as the event's effects, so
+//! that a restart of either side resumes exactly where it stopped, and nothing is handled
+//! twice. While the registry is down it keeps retrying.
+
+use std::time::Duration;
+
+use mosharekat_api::registry::v1::LicenceEvent;
+use mosharekat_api::registry::v1::WatchLicenceEventsRequest;
+use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::client::{PeerInterceptor, ServiceToken};
+use crate::db::{Db, db_error};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// What a service does with each licence event, inside the transaction that also moves
+/// its cursor.
+#[async_trait::async_trait]
+pub trait LicenceEventHandler: Send + Sync + 'static {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &LicenceEvent)
+    -> Result<(), ApiError>;
+}
+
+/// The last sequence of `stream` this database has handled.
+pub async fn cursor<C: ConnectionTrait>(c: &C, stream: &str) -> Result<i64, ApiError> {
+    let row = c
+        .query_one_raw(Statement::from_sql_and_values(
+            c.get_database_backend(),
+            "SELECT last_sequence FROM event_cursor WHERE stream = $1",
+            [stream.into()],
+        ))
+        .await
+        .map_err(db_error)?;
+    match row {
+        Some(r) => r.try_get("", "last_sequence").map_err(db_error),
+        None => Ok(0),
+    }
+}
+
+async fn set_cursor(txn: &DatabaseTransaction, stream: &str, seq: i64) -> Result<(), ApiError> {
+    let backend = txn.get_database_backend();
+    let updated = txn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE event_cursor SET last_sequence = $1 WHERE stream = $2",
+            [seq.into(), stream.into()],
+        ))
+        .await
+        .map_err(db_error)?;
+    if updated.rows_affected() == 0 {
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO event_cursor (stream, last_sequence) VALUES ($1, $2)",
+            [stream.into(), seq.into()],
+        ))
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// Handles one event exactly once: skipped if the cursor is past it.
+async fn apply<H: LicenceEventHandler>(
+    db: &Db,
+    stream: &str,
+    handler: &H,
+    e: &LicenceEvent,
+) -> Result<(), ApiError> {
+    let txn = db.begin_write().await?;
+    if cursor(&txn, stream).await? >= e.sequence {
+        return Ok(());
+    }
+    handler.handle(&txn, e).await?;
+    set_cursor(&txn, stream, e.sequence).await?;
+    txn.commit().await.map_err(db_error)
+}
+
+/// Follows the registry's licence events until the process ends.
+pub async fn follow_licence_events<H: LicenceEventHandler>(
+    db: Db,
+    registry: Channel,
+    token: ServiceToken,
+    stream: &'static str,
+    handler: H,
+    metrics: Metrics,
+) {
+    let mut client = RegistryServiceClient::with_interceptor(registry, PeerInterceptor::new(token));
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let after = match cursor(db.conn(), stream).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the event cursor; retrying");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        match client
+            .watch_licence_events(WatchLicenceEventsRequest {
+                after_sequence: after,
+            })
+            .await
+        {
+            Ok(resp) => {
+                tracing::info!(after, "following licence events");
+                backoff = Duration::from_millis(200);
+                let mut s = resp.into_inner();
+                while let Some(item) = s.next().await {
+                    let Ok(msg) = item else { break };
+                    let Some(e) = msg.event else { continue };
+                    let span = tracing::info_span!(
+                        "licence_event",
+                        otel.kind = "consumer",
+                        messaging.system = "grpc",
+                        messaging.operation = "process",
+                        event.sequence = e.sequence,
+                        event.kind = e.kind,
+                    );
+                    if let Some(cause) = crate::telemetry::span_context_of(&e.traceparent) {
+                        span.add_link(cause);
+                    }
+                    let mut done = apply(&db, stream, &handler, &e)
+                        .instrument(span.clone())
+                        .await;
+                    while let Err(err) = done {
+                        span.in_scope(|| tracing::warn!(error = %err, seq = e.sequence, "handling a licence event failed; retrying"));
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        done = apply(&db, stream, &handler, &e)
+                            .instrument(span.clone())
+                            .await;
+                    }
+                    metrics.set_gauge("licence_events_handled", e.sequence);
+                }
+                tracing::info!("the licence event stream ended; reconnecting");
+            }
+            Err(s) => {
+                tracing::debug!(code = ?s.code(), "the registry is not reachable for events; retrying");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
