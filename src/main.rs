@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use mosharekat_platform::auth::{Role, TokenRequest, TokenSigner, ensure_keypair};
+use mosharekat_platform::cli::TokenArgs;
 use mosharekat_platform::config::ServerArgs;
 use mosharekat_platform::telemetry::LogFormat;
 
@@ -15,6 +16,8 @@ use mosharekat_platform::telemetry::LogFormat;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Folder for the databases, the signing key pair and the admin token.
     #[arg(long, env = "MOSHAREKAT_DATA", default_value = "data")]
     data: PathBuf,
@@ -27,9 +30,18 @@ struct Cli {
     /// Referral gRPC port (its metrics are on 9052).
     #[arg(long, default_value_t = 50052)]
     referral_port: u16,
+    /// Meeting gRPC port (its metrics are on 9053).
+    #[arg(long, default_value_t = 50053)]
+    meeting_port: u16,
     /// Log format: auto, json or pretty.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mint a bearer token for a role, signed with the suite's key in the data folder.
+    Token(TokenArgs),
 }
 
 fn args(cli: &Cli, port: u16, metrics_port: u16, name: &str, public_key: &Path) -> ServerArgs {
@@ -44,6 +56,9 @@ fn args(cli: &Cli, port: u16, metrics_port: u16, name: &str, public_key: &Path) 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Token(t)) = &cli.command {
+        return t.run();
+    }
     let telemetry = mosharekat_platform::telemetry::init("mosharekat", cli.log_format)?;
     let (private_key, public_key) = ensure_keypair(&cli.data)?;
     let signer = TokenSigner::from_pem_file(&private_key)?;
@@ -78,9 +93,22 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let referral_addr = referral.local_addr();
 
+    let mut meeting_args = args(&cli, cli.meeting_port, 9053, "meeting", &public_key);
+    meeting_args.service_signing_key = Some(private_key.clone());
+    meeting_args.log_format = cli.log_format;
+    let meeting = mosharekat_meeting::Application::build(mosharekat_meeting::Settings {
+        server: meeting_args,
+        meeting: mosharekat_meeting::MeetingArgs::new(
+            format!("http://{registry_addr}"),
+            format!("http://{referral_addr}"),
+        ),
+    })
+    .await?;
+    let meeting_addr = meeting.local_addr();
+
     println!(
-        "\nmosharekat is running.\n\n  registry  {registry_addr}   (metrics http://{}/metrics)\n  referral  {referral_addr}   (metrics http://{}/metrics)\n\n\
-         admin token: {}  (valid 30 days; mint others with `cargo run --release -p mosharekat-registry --bin registry -- token --role REGISTRY_OFFICER`)\n\n\
+        "\nmosharekat is running.\n\n  registry  {registry_addr}   (metrics http://{}/metrics)\n  referral  {referral_addr}   (metrics http://{}/metrics)\n  meeting   {meeting_addr}   (metrics http://{}/metrics)\n\n\
+         admin token: {}  (valid 30 days; mint others with `cargo run --release -- token --role REGISTRY_OFFICER`)\n\n\
          Try:\n  \
          grpcurl -plaintext {registry_addr} list\n  \
          grpcurl -plaintext {registry_addr} grpc.health.v1.Health/Check\n  \
@@ -88,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
          grpcurl -plaintext -H \"authorization: Bearer $(cat {tok})\" -d '{{\"query\":\"خانواده\"}}' {registry_addr} mosharekat.registry.v1.RegistryService/ListInstitutions\n",
         registry.metrics_addr(),
         referral.metrics_addr(),
+        meeting.metrics_addr(),
         token_file.display(),
         tok = token_file.display(),
     );

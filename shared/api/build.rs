@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "mosharekat/common/v1/party.proto",
         "mosharekat/registry/v1/registry.proto",
         "mosharekat/referral/v1/referral.proto",
+        "mosharekat/meeting/v1/meeting.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
@@ -24,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .skip_debug([
             "mosharekat.registry.v1.Representative",
             "mosharekat.common.v1.Party",
+            "mosharekat.meeting.v1.Member",
         ])
         .compile_fds(fds)?;
     println!("cargo:rerun-if-changed={}", root.display());

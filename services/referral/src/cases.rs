@@ -16,8 +16,8 @@ use sea_orm::DatabaseTransaction;
 
 use crate::domain::{self, DuePolicy, FilingAction, ReferralAction};
 use crate::input;
-use crate::peer::{RegistryPeer, require_eligible};
 use crate::store::{self, Record};
+use mosharekat_platform::peers::{RegistryPeer, require_eligible};
 
 /// Everything the handlers share.
 #[derive(Clone, Debug)]

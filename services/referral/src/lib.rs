@@ -6,7 +6,7 @@
 //! - [`input`]: requests parsed at the edge;
 //! - [`store`]: the tables; [`cases`]: the changes; [`queries`]: lists, suggestions,
 //!   statistics; [`service`]: the gRPC handlers;
-//! - [`peer`]: the registry, as this service calls it; [`events`]: recalls on licence loss;
+//! - [`events`]: recalls on licence loss (the registry is called through the platform's peers);
 //! - [`Application`]: the whole service built from its settings.
 #![forbid(unsafe_code)]
 
@@ -15,7 +15,6 @@ pub mod domain;
 pub mod events;
 pub mod input;
 pub mod migrations;
-pub mod peer;
 pub mod queries;
 pub mod service;
 pub mod store;
@@ -121,7 +120,7 @@ impl Application {
         let registry = mosharekat_platform::client::channel(&settings.referral.registry_url)?;
         let cases = Cases {
             db: db.clone(),
-            registry: peer::RegistryPeer::new(
+            registry: mosharekat_platform::peers::RegistryPeer::new(
                 registry.clone(),
                 token.clone(),
                 settings.referral.peer_timeout.into(),

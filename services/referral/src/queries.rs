@@ -51,7 +51,7 @@ impl Cases {
     ) -> Result<pb::ListFilingsResponse, ApiError> {
         ctx.require(FILING_READERS)?;
         let size = pagination::page_size(req.page_size, "page_size")?;
-        let mut w = Where::default();
+        let mut w = Where::new();
         let kind = enum_value::<pb::FilingKind>(req.kind, "kind")?;
         let state = enum_value::<pb::FilingState>(req.state, "state")?;
         let area = enum_value::<mosharekat_api::common::v1::ActivityArea>(
@@ -140,7 +140,7 @@ impl Cases {
     ) -> Result<pb::ListReferralsResponse, ApiError> {
         ctx.require(REFERRAL_READERS)?;
         let size = pagination::page_size(req.page_size, "page_size")?;
-        let mut w = Where::default();
+        let mut w = Where::new();
         let source = enum_value::<pb::ReferralSource>(req.source, "source")?;
         let kind = enum_value::<pb::ReferralKind>(req.kind, "kind")?;
         let state = enum_value::<pb::ReferralState>(req.state, "state")?;

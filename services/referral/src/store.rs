@@ -18,71 +18,8 @@ fn stmt<C: ConnectionTrait, I: IntoIterator<Item = Value>>(
     Statement::from_sql_and_values(c.get_database_backend(), sql, values)
 }
 
-/// A resource as stored, with the version its etag comes from.
-#[derive(Debug, Clone)]
-pub struct Record<T> {
-    pub id: String,
-    pub version: i64,
-    pub body: T,
-}
-
-#[derive(Debug, FromQueryResult)]
-struct BodyRow {
-    id: String,
-    version: i64,
-    body: Vec<u8>,
-}
-
-fn decode<T: Message + Default>(row: BodyRow) -> Result<Record<T>, ApiError> {
-    let body = T::decode(row.body.as_slice()).map_err(ApiError::internal)?;
-    Ok(Record {
-        id: row.id,
-        version: row.version,
-        body,
-    })
-}
-
-/// Builds a WHERE clause with numbered placeholders; `?` stands for the next one.
-#[derive(Default)]
-pub struct Where {
-    conds: Vec<String>,
-    values: Vec<Value>,
-}
-
-impl Where {
-    pub fn add(&mut self, cond: &str, values: impl IntoIterator<Item = Value>) {
-        let mut vals = values.into_iter();
-        let mut out = String::new();
-        for ch in cond.chars() {
-            match (ch, ch == '?') {
-                (_, true) => {
-                    if let Some(v) = vals.next() {
-                        self.values.push(v);
-                        out.push_str(&format!("${}", self.values.len()));
-                    }
-                }
-                (c, false) => out.push(c),
-            }
-        }
-        self.conds.push(out);
-    }
-
-    fn finish(mut self, table: &str, limit: u64) -> (String, Vec<Value>) {
-        let w = if self.conds.is_empty() {
-            "TRUE".into()
-        } else {
-            self.conds.join(" AND ")
-        };
-        self.values.push((limit as i64).into());
-        (
-            format!(
-                "SELECT id, version, body FROM {table} WHERE {w} ORDER BY id LIMIT ${}",
-                self.values.len()
-            ),
-            self.values,
-        )
-    }
-}
+use mosharekat_platform::records;
+pub use mosharekat_platform::records::{Record, Where};
 
 // ---- filings ----
 
@@ -94,15 +31,7 @@ pub async fn get_filing<C: ConnectionTrait>(
     c: &C,
     id: &str,
 ) -> Result<Option<Record<pb::Filing>>, ApiError> {
-    let row = BodyRow::find_by_statement(stmt(
-        c,
-        "SELECT id, version, body FROM filings WHERE id = $1",
-        [id.into()],
-    ))
-    .one(c)
-    .await
-    .map_err(db_error)?;
-    row.map(decode).transpose()
+    records::get(c, "filings", id).await
 }
 
 fn filing_columns(f: &pb::Filing) -> Vec<Value> {
@@ -198,14 +127,7 @@ pub async fn list_filings<C: ConnectionTrait>(
     w: Where,
     limit: u64,
 ) -> Result<Vec<Record<pb::Filing>>, ApiError> {
-    let (sql, values) = w.finish("filings", limit);
-    BodyRow::find_by_statement(stmt(c, &sql, values))
-        .all(c)
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(decode)
-        .collect()
+    records::select(c, "filings", w, "id", limit).await
 }
 
 // ---- referrals ----
@@ -214,15 +136,7 @@ pub async fn get_referral<C: ConnectionTrait>(
     c: &C,
     id: &str,
 ) -> Result<Option<Record<pb::Referral>>, ApiError> {
-    let row = BodyRow::find_by_statement(stmt(
-        c,
-        "SELECT id, version, body FROM referrals WHERE id = $1",
-        [id.into()],
-    ))
-    .one(c)
-    .await
-    .map_err(db_error)?;
-    row.map(decode).transpose()
+    records::get(c, "referrals", id).await
 }
 
 fn referral_columns(r: &pb::Referral) -> Vec<Value> {
@@ -294,14 +208,7 @@ pub async fn list_referrals<C: ConnectionTrait>(
     w: Where,
     limit: u64,
 ) -> Result<Vec<Record<pb::Referral>>, ApiError> {
-    let (sql, values) = w.finish("referrals", limit);
-    BodyRow::find_by_statement(stmt(c, &sql, values))
-        .all(c)
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(decode)
-        .collect()
+    records::select(c, "referrals", w, "id", limit).await
 }
 
 /// Every referral of an institution in one of `states` (for recalls and rankings).
@@ -309,17 +216,9 @@ pub async fn referrals_of<C: ConnectionTrait>(
     c: &C,
     institution: &str,
 ) -> Result<Vec<Record<pb::Referral>>, ApiError> {
-    BodyRow::find_by_statement(stmt(
-        c,
-        "SELECT id, version, body FROM referrals WHERE institution_id = $1 ORDER BY id",
-        [institution.into()],
-    ))
-    .all(c)
-    .await
-    .map_err(db_error)?
-    .into_iter()
-    .map(decode)
-    .collect()
+    let mut w = Where::new();
+    w.add("institution_id = ?", [institution.into()]);
+    records::select(c, "referrals", w, "id", i64::MAX as u64).await
 }
 
 /// Referrals and filings of a province created in `[start, end)`.
@@ -330,19 +229,12 @@ pub async fn in_period<C: ConnectionTrait, T: Message + Default>(
     start: i64,
     end: i64,
 ) -> Result<Vec<Record<T>>, ApiError> {
-    BodyRow::find_by_statement(stmt(
-        c,
-        &format!(
-            "SELECT id, version, body FROM {table} WHERE province_key = $1 AND create_us >= $2 AND create_us < $3 ORDER BY id"
-        ),
+    let mut w = Where::new();
+    w.add(
+        "province_key = ? AND create_us >= ? AND create_us < ?",
         [province_key.into(), start.into(), end.into()],
-    ))
-    .all(c)
-    .await
-    .map_err(db_error)?
-    .into_iter()
-    .map(decode)
-    .collect()
+    );
+    records::select(c, table, w, "id", i64::MAX as u64).await
 }
 
 // ---- timelines ----

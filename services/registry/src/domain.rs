@@ -108,6 +108,33 @@ pub fn decide_eligibility(
     province_key: Option<&str>,
     now_us: i64,
 ) -> (EligibilityReason, Option<String>) {
+    decide(
+        dissolved,
+        licences,
+        Some((action, area)),
+        province_key,
+        now_us,
+    )
+}
+
+/// Does an institution hold a licence in force now, for anything? The same reasons as
+/// eligibility, without the area and action checks.
+pub fn decide_licensed(
+    dissolved: bool,
+    licences: &[LicenceFacts],
+    province_key: Option<&str>,
+    now_us: i64,
+) -> (EligibilityReason, Option<String>) {
+    decide(dissolved, licences, None, province_key, now_us)
+}
+
+fn decide(
+    dissolved: bool,
+    licences: &[LicenceFacts],
+    wanted: Option<(PermittedAction, ActivityArea)>,
+    province_key: Option<&str>,
+    now_us: i64,
+) -> (EligibilityReason, Option<String>) {
     use EligibilityReason as R;
     if dissolved {
         return (R::InstitutionDissolved, None);
@@ -120,6 +147,12 @@ pub fn decide_eligibility(
         .iter()
         .filter(|l| l.state == LicenceState::Active && l.valid_from_us <= now_us)
         .collect();
+    let Some((action, area)) = wanted else {
+        if let Some(l) = in_force.first() {
+            return (R::Eligible, Some(l.id.clone()));
+        }
+        return fallback(&candidates);
+    };
     if let Some(l) = in_force
         .iter()
         .find(|l| l.areas.contains(&area) && l.actions.contains(&action))
@@ -133,6 +166,12 @@ pub fn decide_eligibility(
             (R::AreaNotLicensed, Some(l.id.clone()))
         };
     }
+    fallback(&candidates)
+}
+
+/// Why no licence is in force: the most telling state among the institution's licences.
+fn fallback(candidates: &[&LicenceFacts]) -> (EligibilityReason, Option<String>) {
+    use EligibilityReason as R;
     let find = |pred: &dyn Fn(&LicenceFacts) -> bool| {
         candidates.iter().find(|l| pred(l)).map(|l| l.id.clone())
     };
@@ -330,6 +369,28 @@ mod tests {
             )
             .0,
             R::InstitutionDissolved
+        );
+    }
+
+    #[test]
+    fn licensed_at_all() {
+        use EligibilityReason as R;
+        assert_eq!(
+            decide_licensed(false, &[lic("a", S::Active, "x")], None, 10).0,
+            R::Eligible
+        );
+        assert_eq!(
+            decide_licensed(false, &[lic("a", S::Suspended, "x")], None, 10).0,
+            R::LicenceSuspended
+        );
+        assert_eq!(decide_licensed(false, &[], None, 10).0, R::NoLicence);
+        assert_eq!(
+            decide_licensed(true, &[lic("a", S::Active, "x")], None, 10).0,
+            R::InstitutionDissolved
+        );
+        assert_eq!(
+            decide_licensed(false, &[lic("a", S::Active, "x")], Some("y"), 10).0,
+            R::NoLicence
         );
     }
 

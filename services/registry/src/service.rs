@@ -968,6 +968,39 @@ impl RegistryService for Registry {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn check_licensed(
+        &self,
+        request: Request<pb::CheckLicensedRequest>,
+    ) -> Result<Response<pb::CheckLicensedResponse>, Status> {
+        let ctx = CallContext::from_request(&request)?;
+        ctx.require(ELIGIBILITY_ASKERS)?;
+        let req = request.into_inner();
+        let id = input::parse_institution_name(&req.institution, "institution")?;
+        if req.province.chars().count() > 100 {
+            return Err(ApiError::invalid("province", "must be at most 100 characters").into());
+        }
+        let inst = self.institution_for(&ctx, &id).await?;
+        let now = now_micros();
+        let licences = store::licences_of(self.db.conn(), &id).await?;
+        let facts: Vec<_> = licences.iter().map(|l| l.facts(now)).collect();
+        let province = fold_for_search(&req.province);
+        let (reason, licence) = domain::decide_licensed(
+            inst.dissolved(),
+            &facts,
+            Some(province.as_str()).filter(|p| !p.is_empty()),
+            now,
+        );
+        Ok(Response::new(pb::CheckLicensedResponse {
+            licensed: reason == pb::EligibilityReason::Eligible,
+            reason: reason as i32,
+            licence: licence
+                .map(|l| input::licence_name(&id, &l))
+                .unwrap_or_default(),
+            display_name: inst.display_name,
+        }))
+    }
+
     type WatchLicenceEventsStream = EventStream;
 
     #[tracing::instrument(skip_all)]

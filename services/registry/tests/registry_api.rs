@@ -288,8 +288,23 @@ async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
         R::LicencePending
     );
 
+    let licensed = |inst: &pb::Institution| {
+        let mut c = app.client.clone();
+        let req = app.as_role(
+            Role::Service,
+            pb::CheckLicensedRequest {
+                institution: inst.name.clone(),
+                province: String::new(),
+            },
+        );
+        async move { c.check_licensed(req).await.unwrap().into_inner() }
+    };
+    assert_eq!(licensed(&inst).await.reason, R::LicencePending as i32);
     let l = app.approve(&l).await;
     assert_eq!(l.state, pb::LicenceState::Active as i32);
+    let answer = licensed(&inst).await;
+    assert!(answer.licensed);
+    assert_eq!(answer.licence, l.name);
     assert_eq!(
         app.eligibility(&inst, P::FileComplaint, m).await,
         R::Eligible

@@ -28,6 +28,12 @@ pub mod referral {
     }
 }
 
+pub mod meeting {
+    pub mod v1 {
+        tonic::include_proto!("mosharekat.meeting.v1");
+    }
+}
+
 fn masked(code: &str) -> String {
     let n = code.chars().count();
     let keep = n.saturating_sub(4);
@@ -59,6 +65,21 @@ impl fmt::Debug for common::v1::Party {
             .field("legally_incapacitated", &self.legally_incapacitated)
             .field("guardian_is_accused", &self.guardian_is_accused)
             .finish()
+    }
+}
+
+impl fmt::Debug for meeting::v1::Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Member")
+            .field("name", &self.name)
+            .field("full_name", &self.full_name)
+            .field("national_code", &masked(&self.national_code))
+            .field("seat", &self.seat)
+            .field("position", &self.position)
+            .field("institution", &self.institution)
+            .field("voting", &self.voting)
+            .field("vacant", &self.vacant)
+            .finish_non_exhaustive()
     }
 }
 

@@ -163,6 +163,32 @@ where
     }
 }
 
+/// Calls a peer on behalf of `ctx` with an idempotent request: the request carries what
+/// is left of `ctx`'s deadline (at most `timeout`) and the end user, and is retried while
+/// the peer is `UNAVAILABLE`. `send` makes the call, owning what it needs (a client clone).
+pub async fn call<T, R, F, Fut>(
+    ctx: &CallContext,
+    timeout: Duration,
+    msg: &T,
+    send: F,
+) -> Result<R, tonic::Status>
+where
+    T: Clone,
+    F: Fn(Request<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    retry_unavailable(3, ctx.deadline, || {
+        let sent = peer_request(msg.clone(), ctx, timeout).map(&send);
+        async move {
+            match sent {
+                Ok(fut) => fut.await.map(tonic::Response::into_inner),
+                Err(e) => Err(tonic::Status::from(e)),
+            }
+        }
+    })
+    .await
+}
+
 fn rand_u16() -> u16 {
     let mut b = [0u8; 2];
     let _ = getrandom::fill(&mut b);

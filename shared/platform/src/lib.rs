@@ -3,7 +3,8 @@
 //! - [`config`]: settings from flags and environment;
 //! - [`server`]: the gRPC server with its edge middleware (tracing, admission, auth,
 //!   deadline, metrics), health, reflection and graceful shutdown;
-//! - [`client`]: calling peers with deadlines, retries, the service token and trace context;
+//! - [`client`] and [`peers`]: calling peers with deadlines, retries, the service token and
+//!   trace context; typed clients of the registry and the referral service;
 //! - [`telemetry`] and [`metrics`]: logs, OpenTelemetry traces, Prometheus;
 //! - [`db`], [`pagination`], [`idempotency`], [`audit`]: persistence and its conventions;
 //! - [`error`]: the one mapping from errors to `tonic::Status` with rich details;
@@ -24,6 +25,8 @@ pub mod idempotency;
 pub mod metrics;
 pub mod migrations;
 pub mod pagination;
+pub mod peers;
+pub mod records;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "test-util")]

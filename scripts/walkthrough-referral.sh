@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# A walk-through of the referral service with grpcurl, against a running suite: an
+# institution is registered and licensed, files a complaint with the victim's consent,
+# the prosecutor's office registers it; the Dispute Resolution Development centre refers
+# a dispute for reconciliation, the institution accepts it, records a session and
+# resolves it as reconciled.
+# Usage: scripts/walkthrough-referral.sh [registry] [referral] [data-dir] [token-command]
+set -euo pipefail
+reg=${1:-127.0.0.1:50051}
+ref=${2:-127.0.0.1:50052}
+data=${3:-data}
+mint=${4:-target/release/mosharekat token}
+admin=$(cat "$data/admin.token")
+
+fail() { echo "walk-through: $*" >&2; exit 1; }
+call() { # call TOKEN ADDR METHOD JSON
+  grpcurl -plaintext -H "authorization: Bearer $1" -d "$4" "$2" "$3"
+}
+field() { sed -n "s/.*\"$1\": \"\\([^\"]*\\)\".*/\\1/p" | head -n1; }
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+officer=$($mint --role REGISTRY_OFFICER --subject registry-officer --key "$data/signing.key.pem")
+centre=$($mint --role CENTER_OFFICER --subject centre-officer --key "$data/signing.key.pem")
+clerk=$($mint --role JUDICIAL_OFFICER --subject prosecutor-clerk --key "$data/signing.key.pem")
+
+inst=$(call "$officer" "$reg" mosharekat.registry.v1.RegistryService/CreateInstitution '{
+  "request_id": "walk-institution",
+  "institution": {"display_name": "انجمن حمایت از زنان و خانواده اردبیل", "kind": "INSTITUTION_KIND_NGO",
+    "national_id": "10501234569", "registration_number": "۵۵", "registering_authority": "اداره ثبت",
+    "province": "اردبیل", "city": "اردبیل",
+    "activity_areas": ["ACTIVITY_AREA_WOMEN", "ACTIVITY_AREA_FAMILY", "ACTIVITY_AREA_RECONCILIATION"]}}' | field name)
+[ -n "$inst" ] || fail "no institution"
+id=${inst#institutions/}
+lic=$(call "$officer" "$reg" mosharekat.registry.v1.RegistryService/CreateLicence "{
+  \"parent\": \"$inst\", \"request_id\": \"walk-licence\",
+  \"licence\": {\"activity_areas\": [\"ACTIVITY_AREA_WOMEN\", \"ACTIVITY_AREA_FAMILY\"],
+    \"permitted_actions\": [\"PERMITTED_ACTION_FILE_COMPLAINT\", \"PERMITTED_ACTION_REPORT_CRIME\", \"PERMITTED_ACTION_ACCEPT_REFERRALS\"],
+    \"province\": \"اردبیل\", \"valid_until\": \"2030-03-20T00:00:00Z\"}}" | field name)
+state=$(call "$officer" "$reg" mosharekat.registry.v1.RegistryService/ApproveLicence "{\"name\": \"$lic\"}" | field state)
+[ "$state" = LICENCE_STATE_ACTIVE ] || state=$(call "$officer" "$reg" mosharekat.registry.v1.RegistryService/GetLicence "{\"name\": \"$lic\"}" | field state)
+[ "$state" = LICENCE_STATE_ACTIVE ] || fail "licence is $state"
+agent=$($mint --role INSTITUTION --institution "$id" --subject agent --key "$data/signing.key.pem")
+
+# The institution files a complaint directly, with the victim's recorded consent.
+filing=$(call "$agent" "$ref" mosharekat.referral.v1.ReferralService/CreateFiling "{
+  \"request_id\": \"walk-filing\",
+  \"filing\": {\"kind\": \"FILING_KIND_COMPLAINT\", \"activity_area\": \"ACTIVITY_AREA_WOMEN\",
+    \"authority\": \"دادسرای عمومی و انقلاب اردبیل\", \"province\": \"اردبیل\",
+    \"subject\": \"شکایت از خشونت خانگی\", \"description\": \"به نمایندگی از بزه‌دیده\",
+    \"parties\": [{\"full_name\": \"مریم احمدی\", \"role\": \"PARTY_ROLE_VICTIM\"}, {\"full_name\": \"متهم\", \"role\": \"PARTY_ROLE_ACCUSED\"}],
+    \"consents\": [{\"party_index\": 0, \"given_by\": \"مریم احمدی\", \"basis\": \"CONSENT_BASIS_VICTIM\", \"time\": \"$(now)\",
+      \"document\": {\"title\": \"رضایت‌نامه\", \"sha256\": \"$(printf consent | sha256sum | cut -c1-64)\", \"size_bytes\": 7, \"media_type\": \"application/pdf\"}}]}}" | field name)
+[ -n "$filing" ] || fail "no filing"
+call "$agent" "$ref" mosharekat.referral.v1.ReferralService/SubmitFiling "{\"name\": \"$filing\"}" | grep -q FILING_STATE_SUBMITTED || fail "not submitted"
+call "$clerk" "$ref" mosharekat.referral.v1.ReferralService/RegisterFiling "{\"name\": \"$filing\", \"case_number\": \"۱۴۰۵-۷۷\"}" \
+  | grep -q '"caseNumber": "1405-77"' || fail "not registered"
+
+# The centre refers a dispute for reconciliation; the institution takes it through.
+referral=$(call "$centre" "$ref" mosharekat.referral.v1.ReferralService/CreateReferral "{
+  \"request_id\": \"walk-referral\",
+  \"referral\": {\"source\": \"REFERRAL_SOURCE_DISPUTE_RESOLUTION_CENTER\", \"source_case_number\": \"۹۸۷\",
+    \"kind\": \"REFERRAL_KIND_RECONCILIATION\", \"activity_area\": \"ACTIVITY_AREA_FAMILY\", \"province\": \"اردبیل\",
+    \"parties\": [{\"full_name\": \"حسن\", \"role\": \"PARTY_ROLE_DISPUTANT\"}, {\"full_name\": \"رضا\", \"role\": \"PARTY_ROLE_DISPUTANT\"}],
+    \"summary\": \"اختلاف خانوادگی\", \"institution\": \"$inst\"}}" | field name)
+[ -n "$referral" ] || fail "no referral"
+call "$agent" "$ref" mosharekat.referral.v1.ReferralService/AcceptReferral "{\"name\": \"$referral\"}" | grep -q dueTime || fail "no due time"
+call "$agent" "$ref" mosharekat.referral.v1.ReferralService/RecordProgress "{\"name\": \"$referral\",
+  \"entry\": {\"session_time\": \"$(now)\", \"attendees\": [\"حسن\", \"رضا\"], \"notes\": \"جلسهٔ نخست\"}}" >/dev/null
+call "$agent" "$ref" mosharekat.referral.v1.ReferralService/ResolveReferral "{\"name\": \"$referral\",
+  \"outcome\": \"REFERRAL_OUTCOME_RECONCILED\", \"settlement_text\": \"صلح‌نامه\"}" | grep -q REFERRAL_STATE_RESOLVED || fail "not resolved"
+echo "walk-through: referral OK ($filing, $referral)"

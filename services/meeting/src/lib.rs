@@ -1,0 +1,172 @@
+//! The meeting service: the provincial working group of officials and six institution
+//! representatives, its meetings (agenda, attendance, quorum), resolutions followed up
+//! across meetings, and minutes that become immutable once approved.
+//!
+//! - [`domain`]: seats, quorum, votes, life cycles, the minutes' canonical hash — pure;
+//! - [`store`]: the tables; [`work`]: the changes and reads; [`service`]: the handlers;
+//! - [`minutes`]: the printable right-to-left Persian HTML of the minutes;
+//! - [`events`]: seats flagged vacant when an institution loses its licence;
+//! - [`Application`]: the whole service built from its settings.
+#![forbid(unsafe_code)]
+
+pub mod domain;
+pub mod events;
+pub mod migrations;
+pub mod minutes;
+pub mod service;
+pub mod store;
+pub mod testing;
+pub mod work;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mosharekat_api::meeting::v1::meeting_service_server::MeetingServiceServer;
+use mosharekat_platform::audit::AuditApi;
+use mosharekat_platform::auth::{TokenSigner, TokenVerifier};
+use mosharekat_platform::client::ServiceToken;
+use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
+use mosharekat_platform::db::{Db, DbOptions, redact_url};
+use mosharekat_platform::metrics::Metrics;
+use mosharekat_platform::peers::{ReferralPeer, RegistryPeer};
+use mosharekat_platform::server::GrpcServer;
+
+pub use work::Meetings;
+
+pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
+    name: "meeting",
+    port: 50053,
+    metrics_port: 9053,
+};
+
+/// The meeting service's own settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MeetingArgs {
+    /// The registry's address.
+    #[arg(long, env = "REGISTRY_URL", default_value = "http://127.0.0.1:50051")]
+    pub registry_url: String,
+    /// The referral service's address.
+    #[arg(long, env = "REFERRAL_URL", default_value = "http://127.0.0.1:50052")]
+    pub referral_url: String,
+    /// The longest a call to a peer may take (less when the caller's deadline is nearer).
+    #[arg(long, env = "PEER_TIMEOUT", default_value = "3s")]
+    pub peer_timeout: humantime::Duration,
+}
+
+impl MeetingArgs {
+    pub fn new(registry_url: String, referral_url: String) -> Self {
+        Self {
+            registry_url,
+            referral_url,
+            peer_timeout: Duration::from_secs(3).into(),
+        }
+    }
+}
+
+/// Everything the meeting service needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerArgs,
+    pub meeting: MeetingArgs,
+}
+
+/// Connects to the database and applies the meeting service's migrations.
+pub async fn migrate(server: &ServerArgs) -> anyhow::Result<Db> {
+    let url = server.database_url()?;
+    let db = Db::connect(
+        url,
+        &DbOptions {
+            max_connections: server.db_max_connections,
+            ..Default::default()
+        },
+    )
+    .await?;
+    db.migrate::<migrations::Migrator>().await?;
+    tracing::info!(database = %redact_url(url), "meeting database migrated");
+    Ok(db)
+}
+
+/// The meeting service, bound and ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    server: GrpcServer,
+    meetings: Meetings,
+    token: ServiceToken,
+    registry: tonic::transport::Channel,
+    metrics: Metrics,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let server_args = settings.server.clone().with_defaults(DEFAULTS);
+        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?;
+        let key = server_args.service_signing_key.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--service-signing-key is required to call the registry and the referral service"
+            )
+        })?;
+        let token = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name);
+        let db = migrate(&server_args).await?;
+        let timeout: Duration = settings.meeting.peer_timeout.into();
+        let registry = mosharekat_platform::client::channel(&settings.meeting.registry_url)?;
+        let referral = mosharekat_platform::client::channel(&settings.meeting.referral_url)?;
+        let meetings = Meetings {
+            db: db.clone(),
+            registry: RegistryPeer::new(registry.clone(), token.clone(), timeout),
+            referral: ReferralPeer::new(referral, token.clone(), timeout),
+        };
+        let metrics = Metrics::new(DEFAULTS.name);
+        let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone()).await?;
+        let max = server.max_message_bytes();
+        server.add_service(
+            MeetingServiceServer::new(meetings.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
+            AuditApi::new(db)
+                .into_server()
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        Ok(Self {
+            server,
+            meetings,
+            token,
+            registry,
+            metrics,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.server.metrics_addr()
+    }
+
+    pub fn meetings(&self) -> &Meetings {
+        &self.meetings
+    }
+
+    /// Serves until `shutdown` resolves, following the registry's licence events meanwhile.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let db = self.meetings.db.clone();
+        let consumer = tokio::spawn(mosharekat_platform::consumer::follow_licence_events(
+            db.clone(),
+            self.registry.clone(),
+            self.token.clone(),
+            events::STREAM,
+            events::VacateOnLicenceLoss,
+            self.metrics.clone(),
+        ));
+        tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "meeting serving");
+        let r = self.server.run_until_stopped(db, shutdown).await;
+        consumer.abort();
+        r
+    }
+}

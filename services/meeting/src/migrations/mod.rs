@@ -1,0 +1,17 @@
+//! The meeting service's schema, after the platform's own tables.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261129_000004_meeting;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(mosharekat_platform::migrations::m20261129_000001_platform::Migration),
+            Box::new(m20261129_000004_meeting::Migration),
+        ]
+    }
+}

@@ -1,0 +1,272 @@
+//! The minutes (صورتجلسه) as a printable right-to-left Persian HTML document, with Solar
+//! Hijri dates in Tehran time.
+
+use std::fmt::Write;
+
+use chrono::DateTime;
+use mosharekat_api::meeting::v1 as pb;
+use mosharekat_persian::digits::to_persian_digits;
+use mosharekat_persian::jalali::format_instant;
+use mosharekat_platform::db::from_timestamp;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn when(t: &Option<prost_types::Timestamp>) -> String {
+    t.as_ref()
+        .and_then(from_timestamp)
+        .and_then(DateTime::from_timestamp_micros)
+        .map(format_instant)
+        .unwrap_or_else(|| "—".into())
+}
+
+fn attendance_label(s: i32) -> &'static str {
+    match pb::AttendanceStatus::try_from(s) {
+        Ok(pb::AttendanceStatus::Present) => "حاضر",
+        Ok(pb::AttendanceStatus::Absent) => "غایب",
+        Ok(pb::AttendanceStatus::Excused) => "غیبت موجه",
+        Ok(pb::AttendanceStatus::Represented) => "با نماینده",
+        _ => "نامشخص",
+    }
+}
+
+fn seat_label(s: i32) -> &'static str {
+    match pb::Seat::try_from(s) {
+        Ok(pb::Seat::Chair) => "رئیس",
+        Ok(pb::Seat::Official) => "عضو حقوقی",
+        Ok(pb::Seat::InstitutionRepresentative) => "نمایندهٔ نهاد مردمی",
+        Ok(pb::Seat::Secretary) => "دبیر",
+        _ => "",
+    }
+}
+
+fn vote_label(v: i32) -> &'static str {
+    match pb::Vote::try_from(v) {
+        Ok(pb::Vote::For) => "موافق",
+        Ok(pb::Vote::Against) => "مخالف",
+        Ok(pb::Vote::Abstain) => "ممتنع",
+        _ => "",
+    }
+}
+
+/// The minutes of `m` in working group `g`; `members` names the people.
+pub fn render(g: &pb::WorkingGroup, m: &pb::Meeting, members: &[pb::Member]) -> String {
+    let who = |name: &str| {
+        members
+            .iter()
+            .find(|x| x.name == name)
+            .map(|x| x.full_name.clone())
+            .unwrap_or_else(|| name.to_owned())
+    };
+    let n = |x: i64| to_persian_digits(&x.to_string());
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"fa\" dir=\"rtl\">\n<head>\n<meta charset=\"utf-8\">\n<title>صورتجلسهٔ جلسهٔ {num} — {title}</title>\n\
+         <style>body{{font-family:Vazirmatn,Tahoma,sans-serif;margin:2cm;line-height:1.8}}table{{border-collapse:collapse;width:100%}}\
+         td,th{{border:1px solid #444;padding:4px 8px;text-align:right}}.sign{{height:3cm}}@media print{{body{{margin:1cm}}}}</style>\n</head>\n<body>\n",
+        num = n(i64::from(m.number)),
+        title = escape(&g.title),
+    );
+    let _ = write!(
+        h,
+        "<header>\n<h1>{}</h1>\n<h2>صورتجلسهٔ جلسهٔ شمارهٔ {}</h2>\n<p>استان: {} — موضوع: {}</p>\n<p>زمان: {} — مکان: {}</p>\n",
+        escape(&g.title),
+        n(i64::from(m.number)),
+        escape(&g.province),
+        escape(&m.title),
+        when(&m.scheduled_time),
+        escape(&m.place),
+    );
+    if m.state != pb::MeetingState::Closed as i32 {
+        h.push_str("<p><strong>پیش‌نویس: صورتجلسه هنوز تأیید نشده است.</strong></p>\n");
+    }
+    h.push_str("</header>\n<section id=\"attendance\">\n<h3>حاضران و غایبان</h3>\n<table>\n<tr><th>نام</th><th>سمت</th><th>وضعیت</th></tr>\n");
+    for a in &m.attendance {
+        let member = members.iter().find(|x| x.name == a.member);
+        let role = member
+            .map(|x| {
+                if x.position_title.is_empty() {
+                    seat_label(x.seat).to_owned()
+                } else {
+                    x.position_title.clone()
+                }
+            })
+            .unwrap_or_default();
+        let status = if a.status == pb::AttendanceStatus::Represented as i32 {
+            format!(
+                "{} ({})",
+                attendance_label(a.status),
+                escape(&a.substitute_name)
+            )
+        } else {
+            attendance_label(a.status).to_owned()
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&who(&a.member)),
+            escape(&role),
+            status
+        );
+    }
+    h.push_str("</table>\n");
+    if let Some(q) = &m.quorum {
+        let _ = writeln!(
+            h,
+            "<p>حد نصاب: {} نفر از {} عضو دارای رأی حاضر بودند (حد نصاب {} نفر) — {}.</p>",
+            n(i64::from(q.voting_present)),
+            n(i64::from(q.voting_members)),
+            n(i64::from(q.required)),
+            if q.met {
+                "جلسه رسمی است"
+            } else {
+                "جلسه به حد نصاب نرسید"
+            }
+        );
+    }
+    h.push_str("</section>\n<section id=\"agenda\">\n<h3>دستور جلسه</h3>\n<ol>\n");
+    for it in &m.agenda {
+        let _ = write!(h, "<li>{}", escape(&it.title));
+        if !it.description.is_empty() {
+            let _ = write!(h, " — {}", escape(&it.description));
+        }
+        if !it.figures.is_empty() {
+            h.push_str("<ul>");
+            for f in &it.figures {
+                let _ = write!(
+                    h,
+                    "<li>{}: {}</li>",
+                    escape(&f.label),
+                    escape(&to_persian_digits(&f.value))
+                );
+            }
+            h.push_str("</ul>");
+        }
+        h.push_str("</li>\n");
+    }
+    h.push_str("</ol>\n</section>\n");
+    if !m.discussion.is_empty() {
+        let _ = writeln!(
+            h,
+            "<section id=\"discussion\">\n<h3>خلاصهٔ مذاکرات</h3>\n<p>{}</p>\n</section>",
+            escape(&m.discussion).replace('\n', "<br>")
+        );
+    }
+    h.push_str("<section id=\"resolutions\">\n<h3>مصوبات</h3>\n<ol>\n");
+    for r in &m.resolutions {
+        let responsible = if r.responsible_member.is_empty() {
+            r.responsible_body.clone()
+        } else {
+            who(&r.responsible_member)
+        };
+        let _ = write!(
+            h,
+            "<li><p>{}</p><p>مسئول: {} — مهلت: {} — {}: موافق {}، مخالف {}، ممتنع {}</p>",
+            escape(&r.text),
+            escape(&responsible),
+            when(&r.deadline),
+            if r.adopted {
+                "تصویب شد"
+            } else {
+                "تصویب نشد"
+            },
+            n(i64::from(r.votes_for)),
+            n(i64::from(r.votes_against)),
+            n(i64::from(r.abstentions)),
+        );
+        h.push_str("<table><tr><th>عضو</th><th>رأی</th></tr>");
+        for v in &r.votes {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                escape(&who(&v.member)),
+                vote_label(v.vote)
+            );
+        }
+        h.push_str("</table></li>\n");
+    }
+    h.push_str("</ol>\n</section>\n<section id=\"signatures\">\n<h3>امضای حاضران</h3>\n<table>\n<tr><th>نام</th><th>امضا</th></tr>\n");
+    for a in m.attendance.iter().filter(|a| {
+        a.status == pb::AttendanceStatus::Present as i32
+            || a.status == pb::AttendanceStatus::Represented as i32
+    }) {
+        let name = if a.status == pb::AttendanceStatus::Represented as i32 {
+            a.substitute_name.clone()
+        } else {
+            who(&a.member)
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"sign\"></td></tr>",
+            escape(&name)
+        );
+    }
+    h.push_str("</table>\n");
+    if !m.content_sha256.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p dir=\"ltr\">SHA-256: <code>{}</code> — تأیید: {}</p>",
+            escape(&m.content_sha256),
+            when(&m.close_time)
+        );
+    }
+    h.push_str("</section>\n</body>\n</html>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(escape("<script>\"'&"), "&lt;script&gt;&quot;&#39;&amp;");
+    }
+
+    #[test]
+    fn renders_rtl_persian_with_jalali_date() {
+        let g = pb::WorkingGroup {
+            title: "کارگروه <مشارکت>".into(),
+            province: "اردبیل".into(),
+            ..Default::default()
+        };
+        let m = pb::Meeting {
+            number: 1,
+            scheduled_time: Some(prost_types::Timestamp {
+                seconds: 1_742_464_800,
+                nanos: 0,
+            }), // 2025-03-20 10:00 UTC
+            attendance: vec![pb::Attendance {
+                member: "m1".into(),
+                status: pb::AttendanceStatus::Present as i32,
+                substitute_name: String::new(),
+            }],
+            ..Default::default()
+        };
+        let members = [pb::Member {
+            name: "m1".into(),
+            full_name: "علی رضایی".into(),
+            ..Default::default()
+        }];
+        let html = render(&g, &m, &members);
+        assert!(html.contains("dir=\"rtl\"") && html.contains("lang=\"fa\""));
+        assert!(html.contains("۱۴۰۳/۱۲/۳۰ ۱۳:۳۰"), "{html}");
+        assert!(html.contains("علی رضایی"));
+        assert!(html.contains("کارگروه &lt;مشارکت&gt;"));
+        assert!(!html.contains("<مشارکت>"));
+    }
+}

@@ -1,0 +1,1397 @@
+//! The work behind the handlers: working groups, seats, meetings and resolutions read,
+//! checked and changed, each change in one transaction with its audit record.
+
+use mosharekat_api::meeting::v1 as pb;
+use mosharekat_persian::{NationalCode, normalize_name, normalize_text};
+use mosharekat_platform::auth::Role;
+use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::db::{Db, db_error, from_timestamp, now_micros, to_timestamp};
+use mosharekat_platform::error::{ApiError, Violations};
+use mosharekat_platform::peers::{ReferralPeer, RegistryPeer, reason_token};
+use mosharekat_platform::{audit, idempotency, pagination};
+use sea_orm::DatabaseTransaction;
+
+use crate::domain::{self, MeetingAction};
+use crate::store::{self, Record, Where};
+
+/// Everything the handlers share.
+#[derive(Clone, Debug)]
+pub struct Meetings {
+    pub(crate) db: Db,
+    pub(crate) registry: RegistryPeer,
+    pub(crate) referral: ReferralPeer,
+}
+
+pub const MANAGERS: &[Role] = &[Role::Admin, Role::Secretary];
+pub const READERS: &[Role] = &[
+    Role::Admin,
+    Role::Secretary,
+    Role::Member,
+    Role::Auditor,
+    Role::Service,
+];
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// `working-groups/{id}` → id.
+pub fn parse_group(name: &str, field: &str) -> Result<String, ApiError> {
+    match name.strip_prefix("working-groups/") {
+        Some(id) if valid_id(id) => Ok(id.to_owned()),
+        _ => Err(ApiError::invalid(field, "must be working-groups/{id}")),
+    }
+}
+
+/// `working-groups/{wg}/{collection}/{id}` → (wg, id).
+pub fn parse_child(
+    name: &str,
+    collection: &str,
+    field: &str,
+) -> Result<(String, String), ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            field,
+            format!("must be working-groups/{{id}}/{collection}/{{id}}"),
+        )
+    };
+    let rest = name.strip_prefix("working-groups/").ok_or_else(bad)?;
+    let (wg, id) = rest
+        .split_once(&format!("/{collection}/"))
+        .ok_or_else(bad)?;
+    if valid_id(wg) && valid_id(id) {
+        Ok((wg.to_owned(), id.to_owned()))
+    } else {
+        Err(bad())
+    }
+}
+
+/// `working-groups/{wg}/meetings/{number}` → (wg, number).
+pub fn parse_meeting(name: &str, field: &str) -> Result<(String, i32), ApiError> {
+    let (wg, n) = parse_child(name, "meetings", field)?;
+    match n.parse::<i32>() {
+        Ok(n) if n > 0 => Ok((wg, n)),
+        _ => Err(ApiError::invalid(
+            field,
+            "the meeting number must be a positive whole number",
+        )),
+    }
+}
+
+fn stale(name: &str) -> ApiError {
+    ApiError::Aborted(format!(
+        "{name} was changed by someone else; read it again and retry"
+    ))
+}
+
+fn check_etag(sent: &str, version: i64, name: &str) -> Result<(), ApiError> {
+    if !sent.is_empty() && sent != version.to_string() {
+        return Err(stale(name));
+    }
+    Ok(())
+}
+
+async fn commit(txn: DatabaseTransaction) -> Result<(), ApiError> {
+    txn.commit().await.map_err(db_error)
+}
+
+fn state_name(s: i32) -> String {
+    pb::MeetingState::try_from(s)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("MEETING_STATE_")
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+fn sees_personal_data(ctx: &CallContext) -> bool {
+    matches!(ctx.role(), Role::Admin | Role::Secretary | Role::Auditor)
+}
+
+fn time(t: &Option<prost_types::Timestamp>, field: &str, v: &mut Violations) -> Option<i64> {
+    let t = t.as_ref()?;
+    let us = from_timestamp(t);
+    if us.is_none() {
+        v.add(field, "must be a time between 1900 and 2200");
+    }
+    us
+}
+
+impl Meetings {
+    // ---------- working groups ----------
+
+    async fn group<C: sea_orm::ConnectionTrait>(
+        &self,
+        c: &C,
+        id: &str,
+    ) -> Result<Record<pb::WorkingGroup>, ApiError> {
+        store::get(c, "working_groups", id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("working group", format!("working-groups/{id}")))
+    }
+
+    fn finish_group(rec: Record<pb::WorkingGroup>) -> pb::WorkingGroup {
+        pb::WorkingGroup {
+            etag: rec.version.to_string(),
+            ..rec.body
+        }
+    }
+
+    pub async fn create_group(
+        &self,
+        ctx: &CallContext,
+        req: &pb::CreateWorkingGroupRequest,
+    ) -> Result<pb::WorkingGroup, ApiError> {
+        ctx.require(MANAGERS)?;
+        if !req.request_id.is_empty() {
+            idempotency::validate_request_id(&req.request_id, "request_id")?;
+        }
+        let src = req
+            .working_group
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("working_group", "is required"))?;
+        let mut v = Violations::new();
+        let province = v
+            .check("working_group.province", normalize_name(&src.province, 100))
+            .unwrap_or_default();
+        let title = v
+            .check("working_group.title", normalize_name(&src.title, 300))
+            .unwrap_or_default();
+        time(&src.founding_time, "working_group.founding_time", &mut v);
+        v.into_result()?;
+        let hash = idempotency::request_hash(&ctx.principal.subject, req);
+        let now = now_micros();
+        let id = uuid::Uuid::now_v7().to_string();
+        let g = pb::WorkingGroup {
+            name: format!("working-groups/{id}"),
+            province,
+            title,
+            founding_time: src.founding_time.or(Some(to_timestamp(now))),
+            create_time: Some(to_timestamp(now)),
+            update_time: Some(to_timestamp(now)),
+            etag: String::new(),
+        };
+        let txn = self.db.begin_write().await?;
+        if !req.request_id.is_empty()
+            && let Some(r) = idempotency::lookup::<pb::CreateWorkingGroupResponse>(
+                &txn,
+                &ctx.method,
+                &req.request_id,
+                &hash,
+                "request_id",
+            )
+            .await?
+        {
+            return r.working_group.ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("stored response without a group"))
+            });
+        }
+        store::insert_group(&txn, &id, &g).await?;
+        audit::append(&txn, &ctx.audit(g.name.clone())).await?;
+        let out = Self::finish_group(self.group(&txn, &id).await?);
+        if !req.request_id.is_empty() {
+            let resp = pb::CreateWorkingGroupResponse {
+                working_group: Some(out.clone()),
+            };
+            idempotency::record(&txn, &ctx.method, &req.request_id, &hash, &resp).await?;
+        }
+        commit(txn).await?;
+        Ok(out)
+    }
+
+    pub async fn get_group(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+    ) -> Result<pb::WorkingGroup, ApiError> {
+        ctx.require(READERS)?;
+        let id = parse_group(name, "name")?;
+        Ok(Self::finish_group(self.group(self.db.conn(), &id).await?))
+    }
+
+    pub async fn list_groups(
+        &self,
+        ctx: &CallContext,
+        req: &pb::ListWorkingGroupsRequest,
+    ) -> Result<pb::ListWorkingGroupsResponse, ApiError> {
+        ctx.require(READERS)?;
+        let size = pagination::page_size(req.page_size, "page_size")?;
+        if req.province.chars().count() > 100 {
+            return Err(ApiError::invalid(
+                "province",
+                "must be at most 100 characters",
+            ));
+        }
+        let key = mosharekat_persian::fold_for_search(&req.province);
+        let fp = pagination::fingerprint(&["working-groups", &key]);
+        let mut w = Where::new();
+        if !key.is_empty() {
+            w.add("province_key = ?", [key.clone().into()]);
+        }
+        if let Some(last) = pagination::decode::<String>(&req.page_token, &fp, "page_token")? {
+            w.add("id > ?", [last.into()]);
+        }
+        let mut rows: Vec<Record<pb::WorkingGroup>> =
+            store::select(self.db.conn(), "working_groups", w, "id", size + 1).await?;
+        let next_page_token = if rows.len() as u64 > size {
+            rows.truncate(size as usize);
+            rows.last()
+                .map(|r| pagination::encode(&r.id, &fp))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListWorkingGroupsResponse {
+            working_groups: rows.into_iter().map(Self::finish_group).collect(),
+            next_page_token,
+        })
+    }
+
+    pub async fn update_group(
+        &self,
+        ctx: &CallContext,
+        req: &pb::UpdateWorkingGroupRequest,
+    ) -> Result<pb::WorkingGroup, ApiError> {
+        ctx.require(MANAGERS)?;
+        let src = req
+            .working_group
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("working_group", "is required"))?;
+        let id = parse_group(&src.name, "working_group.name")?;
+        let paths = req
+            .update_mask
+            .as_ref()
+            .map(|m| m.paths.clone())
+            .unwrap_or_default();
+        let txn = self.db.begin_write().await?;
+        let rec = self.group(&txn, &id).await?;
+        check_etag(&src.etag, rec.version, &src.name)?;
+        let mut g = rec.body.clone();
+        let mut v = Violations::new();
+        if paths.is_empty() {
+            v.add("update_mask", "must name at least one field to change");
+        }
+        for (i, p) in paths.iter().enumerate() {
+            match p.as_str() {
+                "title" => {
+                    g.title = v
+                        .check("working_group.title", normalize_name(&src.title, 300))
+                        .unwrap_or_default()
+                }
+                "founding_time" => {
+                    if time(&src.founding_time, "working_group.founding_time", &mut v).is_some() {
+                        g.founding_time = src.founding_time;
+                    }
+                }
+                other => v.add(
+                    format!("update_mask.paths[{i}]"),
+                    format!("{other:?} is not an updatable field; use title or founding_time"),
+                ),
+            }
+        }
+        v.into_result()?;
+        g.update_time = Some(to_timestamp(now_micros()));
+        if !store::save_group(&txn, &id, rec.version, &g).await? {
+            return Err(stale(&src.name));
+        }
+        audit::append(&txn, &ctx.audit(g.name.clone())).await?;
+        let out = Self::finish_group(self.group(&txn, &id).await?);
+        commit(txn).await?;
+        Ok(out)
+    }
+
+    // ---------- members ----------
+
+    fn finish_member(ctx: &CallContext, rec: Record<pb::Member>) -> pb::Member {
+        let mut m = rec.body;
+        m.etag = rec.version.to_string();
+        if !sees_personal_data(ctx) {
+            m.national_code = mosharekat_persian::mask(&m.national_code);
+        }
+        m
+    }
+
+    pub async fn seat(
+        &self,
+        ctx: &CallContext,
+        req: &pb::SeatMemberRequest,
+    ) -> Result<pb::Member, ApiError> {
+        ctx.require(MANAGERS)?;
+        let gid = parse_group(&req.parent, "parent")?;
+        if !req.request_id.is_empty() {
+            idempotency::validate_request_id(&req.request_id, "request_id")?;
+        }
+        let src = req
+            .member
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("member", "is required"))?;
+        let mut v = Violations::new();
+        let full_name = v
+            .check("member.full_name", normalize_name(&src.full_name, 200))
+            .unwrap_or_default();
+        let national_code = v
+            .check(
+                "member.national_code",
+                NationalCode::parse(&src.national_code),
+            )
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default();
+        let seat = pb::Seat::try_from(src.seat).unwrap_or(pb::Seat::Unspecified);
+        if seat == pb::Seat::Unspecified {
+            v.add(
+                "member.seat",
+                "must be CHAIR, OFFICIAL, INSTITUTION_REPRESENTATIVE or SECRETARY",
+            );
+        }
+        let position = match (seat, pb::Position::try_from(src.position)) {
+            (pb::Seat::Chair, _) => pb::Position::SocialPreventionDeputy,
+            (pb::Seat::InstitutionRepresentative, _) => pb::Position::InstitutionRepresentative,
+            (pb::Seat::Secretary, _) => pb::Position::Secretariat,
+            (
+                _,
+                Ok(
+                    p @ (pb::Position::ChiefInspector
+                    | pb::Position::ProsecutorDeputy
+                    | pb::Position::PrisonsDirectorGeneral
+                    | pb::Position::DisputeResolutionHead
+                    | pb::Position::PopularParticipationDirector),
+                ),
+            ) => p,
+            _ => {
+                v.add(
+                    "member.position",
+                    "an official's position must be one of the working group's official positions",
+                );
+                pb::Position::Unspecified
+            }
+        };
+        let position_title = v
+            .check(
+                "member.position_title",
+                normalize_text(&src.position_title, 300),
+            )
+            .unwrap_or_default();
+        let institution = if seat == pb::Seat::InstitutionRepresentative {
+            match src.institution.strip_prefix("institutions/") {
+                Some(i) if valid_id(i) => src.institution.clone(),
+                _ => {
+                    v.add(
+                        "member.institution",
+                        "a representative's institution must be institutions/{id}",
+                    );
+                    String::new()
+                }
+            }
+        } else {
+            String::new()
+        };
+        let start = time(&src.term_start, "member.term_start", &mut v);
+        v.into_result()?;
+        let group = self.group(self.db.conn(), &gid).await?;
+        if seat == pb::Seat::InstitutionRepresentative {
+            let answer = self
+                .registry
+                .licensed(ctx, &institution, &group.body.province)
+                .await?;
+            if !answer.licensed {
+                let reason = reason_token(answer.reason);
+                return Err(ApiError::precondition(
+                    reason.clone(),
+                    format!(
+                        "a representative's institution must hold a licence in force: {reason}"
+                    ),
+                    "نمایندهٔ نهاد مردمی باید از نهادی دارای مجوز معتبر از دستگاه قضایی باشد.",
+                ));
+            }
+        }
+        let hash = idempotency::request_hash(&ctx.principal.subject, req);
+        let now = now_micros();
+        let id = uuid::Uuid::now_v7().to_string();
+        let m = pb::Member {
+            name: format!("working-groups/{gid}/members/{id}"),
+            full_name,
+            national_code,
+            seat: seat as i32,
+            position: position as i32,
+            position_title,
+            institution,
+            term_start: Some(to_timestamp(start.unwrap_or(now))),
+            term_end: None,
+            voting: domain::seat_votes(seat as i32),
+            vacant: false,
+            vacancy_reason: String::new(),
+            etag: String::new(),
+        };
+        let txn = self.db.begin_write().await?;
+        if !req.request_id.is_empty()
+            && let Some(r) = idempotency::lookup::<pb::SeatMemberResponse>(
+                &txn,
+                &ctx.method,
+                &req.request_id,
+                &hash,
+                "request_id",
+            )
+            .await?
+        {
+            return r.member.ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("stored response without a member"))
+            });
+        }
+        let seated: Vec<pb::Member> = store::seated(&txn, &gid)
+            .await?
+            .into_iter()
+            .map(|r| r.body)
+            .collect();
+        domain::check_seat(&seated, &m)
+            .map_err(|r| ApiError::precondition(r.reason(), r.message(), r.persian()))?;
+        store::insert_member(&txn, &id, &gid, &m).await?;
+        audit::append(&txn, &ctx.audit(m.name.clone())).await?;
+        let rec = store::get(&txn, "members", &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("member", m.name.clone()))?;
+        let out = Self::finish_member(ctx, rec);
+        if !req.request_id.is_empty() {
+            idempotency::record(
+                &txn,
+                &ctx.method,
+                &req.request_id,
+                &hash,
+                &pb::SeatMemberResponse {
+                    member: Some(out.clone()),
+                },
+            )
+            .await?;
+        }
+        commit(txn).await?;
+        Ok(out)
+    }
+
+    pub async fn list_members(
+        &self,
+        ctx: &CallContext,
+        req: &pb::ListMembersRequest,
+    ) -> Result<Vec<pb::Member>, ApiError> {
+        ctx.require(READERS)?;
+        let gid = parse_group(&req.parent, "parent")?;
+        self.group(self.db.conn(), &gid).await?;
+        Ok(store::seated(self.db.conn(), &gid)
+            .await?
+            .into_iter()
+            .filter(|r| req.include_vacant || !r.body.vacant)
+            .map(|r| Self::finish_member(ctx, r))
+            .collect())
+    }
+
+    pub async fn unseat(
+        &self,
+        ctx: &CallContext,
+        req: &pb::UnseatMemberRequest,
+    ) -> Result<pb::Member, ApiError> {
+        ctx.require(MANAGERS)?;
+        let (_, id) = parse_child(&req.name, "members", "name")?;
+        let reason = normalize_text(&req.reason, 2000)
+            .map_err(|e| ApiError::invalid("reason", e.to_string()))?;
+        let txn = self.db.begin_write().await?;
+        let rec: Record<pb::Member> = store::get(&txn, "members", &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("member", req.name.clone()))?;
+        check_etag(&req.etag, rec.version, &req.name)?;
+        if rec.body.term_end.is_some() {
+            return Err(ApiError::precondition(
+                "MEMBER_NOT_SEATED",
+                "the member's term has already ended",
+                "دورهٔ عضویت این عضو پیش‌تر پایان یافته است.",
+            ));
+        }
+        let mut m = rec.body.clone();
+        m.term_end = Some(to_timestamp(now_micros()));
+        if !reason.is_empty() {
+            m.vacancy_reason = reason;
+        }
+        if !store::save_member(&txn, &id, rec.version, &m).await? {
+            return Err(stale(&req.name));
+        }
+        audit::append(&txn, &ctx.audit(m.name.clone())).await?;
+        let rec = store::get(&txn, "members", &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("member", req.name.clone()))?;
+        commit(txn).await?;
+        Ok(Self::finish_member(ctx, rec))
+    }
+
+    /// Flags an institution's representatives' seats vacant (inside the event consumer's
+    /// transaction) when its licence is lost.
+    pub async fn vacate_seats_of(
+        txn: &DatabaseTransaction,
+        institution_id: &str,
+        why: &str,
+        ctx: &CallContext,
+    ) -> Result<usize, ApiError> {
+        let mut n = 0;
+        for rec in store::representatives_of(txn, institution_id).await? {
+            if rec.body.vacant {
+                continue;
+            }
+            let mut m = rec.body.clone();
+            m.vacant = true;
+            m.vacancy_reason = why.to_owned();
+            if !store::save_member(txn, &rec.id, rec.version, &m).await? {
+                return Err(stale(&m.name));
+            }
+            audit::append(txn, &ctx.audit(m.name.clone())).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    // ---------- meetings ----------
+
+    async fn meeting<C: sea_orm::ConnectionTrait>(
+        &self,
+        c: &C,
+        gid: &str,
+        number: i32,
+    ) -> Result<Record<pb::Meeting>, ApiError> {
+        store::get(c, "meetings", &store::meeting_id(gid, number))
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found("meeting", format!("working-groups/{gid}/meetings/{number}"))
+            })
+    }
+
+    /// The meeting as callers see it: its resolutions, and the quorum as of now (as of the
+    /// minutes, once approved).
+    pub async fn finish_meeting<C: sea_orm::ConnectionTrait>(
+        &self,
+        c: &C,
+        gid: &str,
+        rec: Record<pb::Meeting>,
+    ) -> Result<pb::Meeting, ApiError> {
+        let mut m = rec.body;
+        m.etag = rec.version.to_string();
+        if m.state != pb::MeetingState::Closed as i32 {
+            let members: Vec<pb::Member> = store::seated(c, gid)
+                .await?
+                .into_iter()
+                .map(|r| r.body)
+                .collect();
+            m.quorum = Some(domain::quorum(&members, &m));
+            let now = now_micros();
+            m.resolutions = store::resolutions_of(c, &store::meeting_id(gid, m.number))
+                .await?
+                .into_iter()
+                .map(|r| finish_resolution(r, now))
+                .collect();
+        }
+        Ok(m)
+    }
+
+    pub async fn schedule(
+        &self,
+        ctx: &CallContext,
+        req: &pb::ScheduleMeetingRequest,
+    ) -> Result<pb::Meeting, ApiError> {
+        ctx.require(MANAGERS)?;
+        let gid = parse_group(&req.parent, "parent")?;
+        if !req.request_id.is_empty() {
+            idempotency::validate_request_id(&req.request_id, "request_id")?;
+        }
+        let src = req
+            .meeting
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("meeting", "is required"))?;
+        let mut v = Violations::new();
+        let title = v
+            .check("meeting.title", normalize_name(&src.title, 300))
+            .unwrap_or_default();
+        let place = v
+            .check("meeting.place", normalize_name(&src.place, 300))
+            .unwrap_or_default();
+        if src.scheduled_time.is_none() {
+            v.add("meeting.scheduled_time", "is required");
+        }
+        time(&src.scheduled_time, "meeting.scheduled_time", &mut v);
+        v.into_result()?;
+        let hash = idempotency::request_hash(&ctx.principal.subject, req);
+        let txn = self.db.begin_write().await?;
+        if !req.request_id.is_empty()
+            && let Some(r) = idempotency::lookup::<pb::ScheduleMeetingResponse>(
+                &txn,
+                &ctx.method,
+                &req.request_id,
+                &hash,
+                "request_id",
+            )
+            .await?
+        {
+            return r.meeting.ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("stored response without a meeting"))
+            });
+        }
+        self.group(&txn, &gid).await?;
+        let number = store::next_meeting_number(&txn, &gid).await?;
+        let m = pb::Meeting {
+            name: format!("working-groups/{gid}/meetings/{number}"),
+            number,
+            title,
+            place,
+            scheduled_time: src.scheduled_time,
+            state: pb::MeetingState::Scheduled as i32,
+            ..Default::default()
+        };
+        store::insert_meeting(&txn, &gid, &m).await?;
+        audit::append(&txn, &ctx.audit(m.name.clone())).await?;
+        let rec = self.meeting(&txn, &gid, number).await?;
+        let out = self.finish_meeting(&txn, &gid, rec).await?;
+        if !req.request_id.is_empty() {
+            idempotency::record(
+                &txn,
+                &ctx.method,
+                &req.request_id,
+                &hash,
+                &pb::ScheduleMeetingResponse {
+                    meeting: Some(out.clone()),
+                },
+            )
+            .await?;
+        }
+        commit(txn).await?;
+        Ok(out)
+    }
+
+    pub async fn get_meeting(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+    ) -> Result<pb::Meeting, ApiError> {
+        ctx.require(READERS)?;
+        let (gid, n) = parse_meeting(name, "name")?;
+        let rec = self.meeting(self.db.conn(), &gid, n).await?;
+        self.finish_meeting(self.db.conn(), &gid, rec).await
+    }
+
+    pub async fn list_meetings(
+        &self,
+        ctx: &CallContext,
+        req: &pb::ListMeetingsRequest,
+    ) -> Result<pb::ListMeetingsResponse, ApiError> {
+        ctx.require(READERS)?;
+        let gid = parse_group(&req.parent, "parent")?;
+        let size = pagination::page_size(req.page_size, "page_size")?;
+        let fp = pagination::fingerprint(&["meetings", &gid]);
+        let mut w = Where::new();
+        w.add("working_group_id = ?", [gid.clone().into()]);
+        if let Some(last) = pagination::decode::<i32>(&req.page_token, &fp, "page_token")? {
+            w.add("number > ?", [last.into()]);
+        }
+        let mut rows: Vec<Record<pb::Meeting>> =
+            store::select(self.db.conn(), "meetings", w, "number", size + 1).await?;
+        let next_page_token = if rows.len() as u64 > size {
+            rows.truncate(size as usize);
+            rows.last()
+                .map(|r| pagination::encode(&r.body.number, &fp))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let mut meetings = Vec::with_capacity(rows.len());
+        for r in rows {
+            meetings.push(self.finish_meeting(self.db.conn(), &gid, r).await?);
+        }
+        Ok(pb::ListMeetingsResponse {
+            meetings,
+            next_page_token,
+        })
+    }
+
+    /// One change of a meeting: checked against its life cycle, applied, recorded.
+    pub async fn change_meeting(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        etag: &str,
+        action: MeetingAction,
+        apply: impl AsyncFnOnce(
+            &DatabaseTransaction,
+            &mut pb::Meeting,
+            &[pb::Member],
+        ) -> Result<(), ApiError>,
+    ) -> Result<pb::Meeting, ApiError> {
+        ctx.require(MANAGERS)?;
+        let (gid, n) = parse_meeting(name, "name")?;
+        let txn = self.db.begin_write().await?;
+        let rec = self.meeting(&txn, &gid, n).await?;
+        check_etag(etag, rec.version, name)?;
+        let from =
+            pb::MeetingState::try_from(rec.body.state).unwrap_or(pb::MeetingState::Unspecified);
+        let to = domain::next_meeting_state(from, action).ok_or_else(|| {
+            ApiError::precondition(
+                "MEETING_STATE_CONFLICT",
+                format!(
+                    "cannot {} a meeting that is {}",
+                    action.verb(),
+                    state_name(from as i32)
+                ),
+                if from == pb::MeetingState::Closed {
+                    "صورتجلسه تأیید شده و جلسه دیگر تغییرپذیر نیست.".to_owned()
+                } else {
+                    format!(
+                        "این اقدام در وضعیت کنونی جلسه ({}) ممکن نیست.",
+                        state_name(from as i32)
+                    )
+                },
+            )
+        })?;
+        let members: Vec<pb::Member> = store::seated(&txn, &gid)
+            .await?
+            .into_iter()
+            .map(|r| r.body)
+            .collect();
+        let mut m = rec.body.clone();
+        apply(&txn, &mut m, &members).await?;
+        m.state = to as i32;
+        if !store::save_meeting(&txn, &rec.id, rec.version, &m).await? {
+            return Err(stale(name));
+        }
+        audit::append(&txn, &ctx.audit(name.to_owned())).await?;
+        let rec = self.meeting(&txn, &gid, n).await?;
+        let out = self.finish_meeting(&txn, &gid, rec).await?;
+        commit(txn).await?;
+        Ok(out)
+    }
+
+    /// Checks an agenda: titles, and every pointer with the service that owns it.
+    pub async fn check_agenda(
+        &self,
+        ctx: &CallContext,
+        items: &[pb::AgendaItem],
+    ) -> Result<Vec<pb::AgendaItem>, ApiError> {
+        let mut v = Violations::new();
+        let mut out = Vec::with_capacity(items.len());
+        if items.len() > 100 {
+            v.add("items", "must be at most 100");
+        }
+        for (i, it) in items.iter().enumerate() {
+            let title = v
+                .check(format!("items[{i}].title"), normalize_name(&it.title, 300))
+                .unwrap_or_default();
+            let description = v
+                .check(
+                    format!("items[{i}].description"),
+                    normalize_text(&it.description, 5000),
+                )
+                .unwrap_or_default();
+            let subject = it.subject.trim().to_owned();
+            let well_formed = subject.is_empty()
+                || ["institutions/", "filings/", "referrals/"]
+                    .iter()
+                    .any(|p| subject.strip_prefix(p).is_some_and(valid_id));
+            if !well_formed {
+                v.add(
+                    format!("items[{i}].subject"),
+                    "must be institutions/{id}, filings/{id} or referrals/{id}",
+                );
+            }
+            out.push(pb::AgendaItem {
+                title,
+                description,
+                subject,
+                standing_report: it.standing_report,
+                figures: Vec::new(),
+            });
+        }
+        v.into_result()?;
+        let mut missing = Violations::new();
+        for (i, it) in out.iter().enumerate() {
+            if it.subject.is_empty() {
+                continue;
+            }
+            let found = if it.subject.starts_with("institutions/") {
+                self.registry.institution_exists(ctx, &it.subject).await?
+            } else {
+                self.referral.case_exists(ctx, &it.subject).await?
+            };
+            if !found {
+                missing.add(
+                    format!("items[{i}].subject"),
+                    format!("{} does not exist", it.subject),
+                );
+            }
+        }
+        missing.into_result()?;
+        Ok(out)
+    }
+
+    /// The standing report's figures: the referral service's statistics for the group's
+    /// province over the year before the meeting.
+    pub async fn standing_report(
+        &self,
+        ctx: &CallContext,
+        province: &str,
+        at: i64,
+    ) -> Result<Vec<pb::StatisticFigure>, ApiError> {
+        let s = self
+            .referral
+            .statistics(
+                ctx,
+                mosharekat_api::referral::v1::GetStatisticsRequest {
+                    province: province.to_owned(),
+                    start_time: Some(to_timestamp(at - 365 * 86_400_000_000)),
+                    end_time: Some(to_timestamp(at)),
+                },
+            )
+            .await?;
+        let f = |label: &str, value: String| pb::StatisticFigure {
+            label: label.into(),
+            value,
+        };
+        Ok(vec![
+            f(
+                "پرونده‌های طرح‌شده از سوی نهادها",
+                s.filings_total.to_string(),
+            ),
+            f("ارجاع‌ها به نهادها", s.referrals_total.to_string()),
+            f("ارجاع‌های به نتیجه رسیده", s.resolved_count.to_string()),
+            f("نرخ سازش", format!("{:.0}%", s.reconciliation_rate * 100.0)),
+            f(
+                "میانهٔ روزهای رسیدگی",
+                format!("{:.1}", s.median_days_to_resolve),
+            ),
+            f("ارجاع‌های دارای تأخیر", s.overdue_count.to_string()),
+        ])
+    }
+
+    pub async fn record_attendance(
+        &self,
+        ctx: &CallContext,
+        req: &pb::RecordAttendanceRequest,
+    ) -> Result<pb::Meeting, ApiError> {
+        let entries = req.attendance.clone();
+        let deputy = req.deputy_chair.clone();
+        self.change_meeting(
+            ctx,
+            &req.name,
+            &req.etag,
+            MeetingAction::RecordAttendance,
+            async move |_, m, members| {
+                let mut v = Violations::new();
+                for (i, a) in entries.iter().enumerate() {
+                    if !members.iter().any(|x| x.name == a.member) {
+                        v.add(
+                            format!("attendance[{i}].member"),
+                            "must be a seated member of this working group",
+                        );
+                    }
+                    match pb::AttendanceStatus::try_from(a.status) {
+                        Ok(pb::AttendanceStatus::Unspecified) | Err(_) => v.add(
+                            format!("attendance[{i}].status"),
+                            "must be PRESENT, ABSENT, EXCUSED or REPRESENTED",
+                        ),
+                        Ok(pb::AttendanceStatus::Represented)
+                            if a.substitute_name.trim().is_empty() =>
+                        {
+                            v.add(
+                                format!("attendance[{i}].substitute_name"),
+                                "a represented member's substitute must be named",
+                            )
+                        }
+                        _ => {}
+                    }
+                }
+                if !deputy.is_empty()
+                    && !members
+                        .iter()
+                        .any(|x| x.name == deputy && x.voting && x.seat != pb::Seat::Chair as i32)
+                {
+                    v.add(
+                        "deputy_chair",
+                        "must be a seated voting member other than the chair",
+                    );
+                }
+                v.into_result()?;
+                for a in entries {
+                    let substitute_name = if a.status == pb::AttendanceStatus::Represented as i32 {
+                        normalize_name(&a.substitute_name, 200).map_err(|e| {
+                            ApiError::invalid("attendance.substitute_name", e.to_string())
+                        })?
+                    } else {
+                        String::new()
+                    };
+                    m.attendance.retain(|x| x.member != a.member);
+                    m.attendance.push(pb::Attendance {
+                        member: a.member,
+                        status: a.status,
+                        substitute_name,
+                    });
+                }
+                if !deputy.is_empty() {
+                    m.deputy_chair = deputy;
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    pub async fn start(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        etag: &str,
+    ) -> Result<pb::Meeting, ApiError> {
+        self.change_meeting(
+            ctx,
+            name,
+            etag,
+            MeetingAction::Start,
+            async |_, m, members| {
+                let q = domain::quorum(members, m);
+                if !q.met {
+                    let mut e = ApiError::precondition(
+                        "NO_QUORUM",
+                        format!("the meeting cannot start without quorum: {}", q.explanation),
+                        "جلسه به حد نصاب نرسیده است.",
+                    );
+                    if let ApiError::FailedPrecondition { metadata, .. } = &mut e {
+                        metadata.insert("voting_present".into(), q.voting_present.to_string());
+                        metadata.insert("required".into(), q.required.to_string());
+                    }
+                    return Err(e);
+                }
+                m.quorum = Some(q);
+                m.start_time = Some(to_timestamp(now_micros()));
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    pub async fn record_resolution(
+        &self,
+        ctx: &CallContext,
+        req: &pb::RecordResolutionRequest,
+    ) -> Result<pb::Resolution, ApiError> {
+        ctx.require(MANAGERS)?;
+        let (gid, n) = parse_meeting(&req.name, "name")?;
+        if !req.request_id.is_empty() {
+            idempotency::validate_request_id(&req.request_id, "request_id")?;
+        }
+        let mut v = Violations::new();
+        let text = v
+            .check("text", normalize_text(&req.text, 5000))
+            .unwrap_or_default();
+        if text.is_empty() {
+            v.add("text", "must not be empty");
+        }
+        let body = v
+            .check(
+                "responsible_body",
+                normalize_text(&req.responsible_body, 300),
+            )
+            .unwrap_or_default();
+        let deadline = time(&req.deadline, "deadline", &mut v);
+        let mut votes = Vec::new();
+        for (i, cv) in req.votes.iter().enumerate() {
+            match pb::Vote::try_from(cv.vote) {
+                Ok(pb::Vote::Unspecified) | Err(_) => v.add(
+                    format!("votes[{i}].vote"),
+                    "must be FOR, AGAINST or ABSTAIN",
+                ),
+                Ok(x) => votes.push((i, cv.member.clone(), x)),
+            }
+        }
+        v.into_result()?;
+        let hash = idempotency::request_hash(&ctx.principal.subject, req);
+        let txn = self.db.begin_write().await?;
+        if !req.request_id.is_empty()
+            && let Some(r) = idempotency::lookup::<pb::RecordResolutionResponse>(
+                &txn,
+                &ctx.method,
+                &req.request_id,
+                &hash,
+                "request_id",
+            )
+            .await?
+        {
+            return r.resolution.ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("stored response without a resolution"))
+            });
+        }
+        let rec = self.meeting(&txn, &gid, n).await?;
+        if domain::next_meeting_state(
+            pb::MeetingState::try_from(rec.body.state).unwrap_or(pb::MeetingState::Unspecified),
+            MeetingAction::RecordResolution,
+        )
+        .is_none()
+        {
+            return Err(ApiError::precondition(
+                "MEETING_STATE_CONFLICT",
+                format!(
+                    "resolutions are recorded in a meeting in session, not one that is {}",
+                    state_name(rec.body.state)
+                ),
+                "مصوبه فقط در جلسهٔ در حال برگزاری ثبت می‌شود.",
+            ));
+        }
+        let members: Vec<pb::Member> = store::seated(&txn, &gid)
+            .await?
+            .into_iter()
+            .map(|r| r.body)
+            .collect();
+        let q = domain::quorum(&members, &rec.body);
+        let present = |name: &str| {
+            rec.body.attendance.iter().any(|a| {
+                a.member == name
+                    && (a.status == pb::AttendanceStatus::Present as i32
+                        || a.status == pb::AttendanceStatus::Represented as i32)
+            })
+        };
+        let mut v = Violations::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, member, _) in &votes {
+            let voter = members.iter().find(|m| &m.name == member);
+            if !voter.is_some_and(|m| m.voting && !m.vacant && present(&m.name)) {
+                v.add(
+                    format!("votes[{i}].member"),
+                    "must be a voting member present at the meeting",
+                );
+            } else if !seen.insert(member.clone()) {
+                v.add(format!("votes[{i}].member"), "votes twice");
+            }
+        }
+        if !req.responsible_member.is_empty()
+            && !members.iter().any(|m| m.name == req.responsible_member)
+        {
+            v.add(
+                "responsible_member",
+                "must be a seated member of this working group",
+            );
+        }
+        v.into_result()?;
+        let t = domain::tally(
+            &votes.iter().map(|(_, _, x)| *x).collect::<Vec<_>>(),
+            q.voting_present,
+        );
+        let meeting_id = store::meeting_id(&gid, n);
+        let number = store::resolutions_of(&txn, &meeting_id).await?.len() as i32 + 1;
+        let id = uuid::Uuid::now_v7().to_string();
+        let r = pb::Resolution {
+            name: format!("working-groups/{gid}/resolutions/{id}"),
+            meeting: req.name.clone(),
+            number,
+            text,
+            responsible_member: req.responsible_member.clone(),
+            responsible_body: body,
+            deadline: deadline.map(to_timestamp),
+            votes: votes
+                .into_iter()
+                .map(|(_, member, vote)| pb::CastVote {
+                    member,
+                    vote: vote as i32,
+                })
+                .collect(),
+            votes_for: t.for_,
+            votes_against: t.against,
+            abstentions: t.abstain,
+            adopted: t.adopted,
+            state: if t.adopted {
+                pb::ResolutionState::Open
+            } else {
+                pb::ResolutionState::NotAdopted
+            } as i32,
+            ..Default::default()
+        };
+        store::insert_resolution(&txn, &id, &gid, &meeting_id, &r).await?;
+        audit::append(&txn, &ctx.audit(r.name.clone())).await?;
+        let rec = store::get(&txn, "resolutions", &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resolution", r.name.clone()))?;
+        let out = finish_resolution(rec, now_micros());
+        if !req.request_id.is_empty() {
+            idempotency::record(
+                &txn,
+                &ctx.method,
+                &req.request_id,
+                &hash,
+                &pb::RecordResolutionResponse {
+                    resolution: Some(out.clone()),
+                },
+            )
+            .await?;
+        }
+        commit(txn).await?;
+        Ok(out)
+    }
+
+    pub async fn approve_minutes(
+        &self,
+        ctx: &CallContext,
+        req: &pb::ApproveMinutesRequest,
+    ) -> Result<pb::Meeting, ApiError> {
+        let discussion = normalize_text(&req.discussion, 50_000)
+            .map_err(|e| ApiError::invalid("discussion", e.to_string()))?;
+        let (gid, n) = parse_meeting(&req.name, "name")?;
+        self.change_meeting(
+            ctx,
+            &req.name,
+            &req.etag,
+            MeetingAction::ApproveMinutes,
+            async move |txn, m, members| {
+                m.discussion = discussion;
+                m.quorum = Some(domain::quorum(members, m));
+                m.close_time = Some(to_timestamp(now_micros()));
+                // The minutes carry the resolutions as voted; follow-up lives on in the
+                // resolutions themselves.
+                m.resolutions = store::resolutions_of(txn, &store::meeting_id(&gid, n))
+                    .await?
+                    .into_iter()
+                    .map(|r| r.body)
+                    .collect();
+                m.state = pb::MeetingState::Closed as i32;
+                m.content_sha256 = domain::canonical_sha256(m);
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    pub async fn verify_minutes(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+    ) -> Result<pb::VerifyMinutesResponse, ApiError> {
+        ctx.require(READERS)?;
+        let (gid, n) = parse_meeting(name, "name")?;
+        let m = self.meeting(self.db.conn(), &gid, n).await?.body;
+        if m.state != pb::MeetingState::Closed as i32 {
+            return Err(ApiError::precondition(
+                "MINUTES_NOT_APPROVED",
+                "the minutes of this meeting are not approved yet",
+                "صورتجلسهٔ این جلسه هنوز تأیید نشده است.",
+            ));
+        }
+        let computed = domain::canonical_sha256(&m);
+        Ok(pb::VerifyMinutesResponse {
+            intact: computed == m.content_sha256,
+            stored_sha256: m.content_sha256,
+            computed_sha256: computed,
+        })
+    }
+
+    pub async fn export_minutes(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+    ) -> Result<pb::ExportMinutesResponse, ApiError> {
+        ctx.require(READERS)?;
+        let (gid, n) = parse_meeting(name, "name")?;
+        let group = self.group(self.db.conn(), &gid).await?.body;
+        let members: Vec<pb::Member> = {
+            let mut w = Where::new();
+            w.add("working_group_id = ?", [gid.clone().into()]);
+            store::select::<_, pb::Member>(self.db.conn(), "members", w, "id", u64::MAX >> 1)
+                .await?
+                .into_iter()
+                .map(|r| r.body)
+                .collect()
+        };
+        let rec = self.meeting(self.db.conn(), &gid, n).await?;
+        let m = self.finish_meeting(self.db.conn(), &gid, rec).await?;
+        Ok(pb::ExportMinutesResponse {
+            html: crate::minutes::render(&group, &m, &members),
+            content_sha256: m.content_sha256,
+        })
+    }
+
+    // ---------- resolutions ----------
+
+    pub async fn get_resolution(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+    ) -> Result<pb::Resolution, ApiError> {
+        ctx.require(READERS)?;
+        let (_, id) = parse_child(name, "resolutions", "name")?;
+        let rec = store::get(self.db.conn(), "resolutions", &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resolution", name))?;
+        Ok(finish_resolution(rec, now_micros()))
+    }
+
+    pub async fn list_resolutions(
+        &self,
+        ctx: &CallContext,
+        req: &pb::ListResolutionsRequest,
+    ) -> Result<pb::ListResolutionsResponse, ApiError> {
+        ctx.require(READERS)?;
+        let gid = parse_group(&req.parent, "parent")?;
+        let size = pagination::page_size(req.page_size, "page_size")?;
+        let state = match req.state {
+            0 => None,
+            s if pb::ResolutionState::try_from(s).is_ok() => Some(s),
+            _ => return Err(ApiError::invalid("state", "is not a known value")),
+        };
+        if !req.responsible_member.is_empty() {
+            parse_child(&req.responsible_member, "members", "responsible_member")?;
+        }
+        let now = now_micros();
+        let fp = pagination::fingerprint(&[
+            "resolutions",
+            &gid,
+            &format!("{state:?}{}", req.overdue_only),
+            &req.responsible_member,
+        ]);
+        let mut w = Where::new();
+        w.add("working_group_id = ?", [gid.clone().into()]);
+        if let Some(s) = state {
+            w.add("state = ?", [s.into()]);
+        }
+        if req.overdue_only {
+            w.add(
+                "state IN (?, ?) AND deadline_us < ?",
+                [
+                    (pb::ResolutionState::Open as i32).into(),
+                    (pb::ResolutionState::InProgress as i32).into(),
+                    now.into(),
+                ],
+            );
+        }
+        if !req.responsible_member.is_empty() {
+            w.add(
+                "responsible_member = ?",
+                [req.responsible_member.clone().into()],
+            );
+        }
+        if let Some(last) = pagination::decode::<String>(&req.page_token, &fp, "page_token")? {
+            w.add("id > ?", [last.into()]);
+        }
+        let mut rows: Vec<Record<pb::Resolution>> =
+            store::select(self.db.conn(), "resolutions", w, "id", size + 1).await?;
+        let next_page_token = if rows.len() as u64 > size {
+            rows.truncate(size as usize);
+            rows.last()
+                .map(|r| pagination::encode(&r.id, &fp))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListResolutionsResponse {
+            resolutions: rows
+                .into_iter()
+                .map(|r| finish_resolution(r, now))
+                .collect(),
+            next_page_token,
+        })
+    }
+
+    pub async fn report_progress(
+        &self,
+        ctx: &CallContext,
+        req: &pb::ReportResolutionProgressRequest,
+    ) -> Result<pb::Resolution, ApiError> {
+        ctx.require(&[Role::Admin, Role::Secretary, Role::Member])?;
+        let (_, id) = parse_child(&req.name, "resolutions", "name")?;
+        if !(0..=100).contains(&req.progress) {
+            return Err(ApiError::invalid("progress", "must be from 0 to 100"));
+        }
+        let note = normalize_text(&req.note, 5000)
+            .map_err(|e| ApiError::invalid("note", e.to_string()))?;
+        let txn = self.db.begin_write().await?;
+        let rec: Record<pb::Resolution> = store::get(&txn, "resolutions", &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resolution", req.name.clone()))?;
+        if ctx.role() == Role::Member {
+            let mine = ctx.principal.member.as_deref().is_some_and(|m| {
+                store::last_segment(&rec.body.responsible_member) == m && !m.is_empty()
+            });
+            if !mine {
+                return Err(ApiError::PermissionDenied(
+                    "a member reports progress only on resolutions assigned to them".into(),
+                ));
+            }
+        }
+        check_etag(&req.etag, rec.version, &req.name)?;
+        let from = pb::ResolutionState::try_from(rec.body.state)
+            .unwrap_or(pb::ResolutionState::Unspecified);
+        let to = domain::resolution_after_progress(from, req.progress).ok_or_else(|| {
+            ApiError::precondition(
+                "RESOLUTION_STATE_CONFLICT",
+                "progress is reported only on an adopted resolution that is open or in progress",
+                "گزارش پیشرفت فقط برای مصوبهٔ باز ثبت می‌شود.",
+            )
+        })?;
+        let mut r = rec.body.clone();
+        r.state = to as i32;
+        r.progress = req.progress;
+        r.notes.push(pb::ProgressNote {
+            time: Some(to_timestamp(now_micros())),
+            progress: req.progress,
+            note,
+            reported_by: ctx.principal.subject.clone(),
+        });
+        if !store::save_resolution(&txn, &id, rec.version, &r).await? {
+            return Err(stale(&req.name));
+        }
+        audit::append(&txn, &ctx.audit(r.name.clone())).await?;
+        let rec = store::get(&txn, "resolutions", &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resolution", req.name.clone()))?;
+        commit(txn).await?;
+        Ok(finish_resolution(rec, now_micros()))
+    }
+
+    pub async fn cancel_resolution(
+        &self,
+        ctx: &CallContext,
+        req: &pb::CancelResolutionRequest,
+    ) -> Result<pb::Resolution, ApiError> {
+        ctx.require(MANAGERS)?;
+        let (_, id) = parse_child(&req.name, "resolutions", "name")?;
+        let reason = normalize_text(&req.reason, 2000)
+            .map_err(|e| ApiError::invalid("reason", e.to_string()))?;
+        if reason.is_empty() {
+            return Err(ApiError::invalid("reason", "is required"));
+        }
+        let txn = self.db.begin_write().await?;
+        let rec: Record<pb::Resolution> = store::get(&txn, "resolutions", &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resolution", req.name.clone()))?;
+        check_etag(&req.etag, rec.version, &req.name)?;
+        if !domain::resolution_cancellable(
+            pb::ResolutionState::try_from(rec.body.state)
+                .unwrap_or(pb::ResolutionState::Unspecified),
+        ) {
+            return Err(ApiError::precondition(
+                "RESOLUTION_STATE_CONFLICT",
+                "only an open resolution can be cancelled",
+                "فقط مصوبهٔ باز لغو می‌شود.",
+            ));
+        }
+        let mut r = rec.body.clone();
+        r.state = pb::ResolutionState::Cancelled as i32;
+        r.notes.push(pb::ProgressNote {
+            time: Some(to_timestamp(now_micros())),
+            progress: r.progress,
+            note: reason,
+            reported_by: ctx.principal.subject.clone(),
+        });
+        if !store::save_resolution(&txn, &id, rec.version, &r).await? {
+            return Err(stale(&req.name));
+        }
+        audit::append(&txn, &ctx.audit(r.name.clone())).await?;
+        let rec = store::get(&txn, "resolutions", &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resolution", req.name.clone()))?;
+        commit(txn).await?;
+        Ok(finish_resolution(rec, now_micros()))
+    }
+}
+
+pub fn finish_resolution(rec: Record<pb::Resolution>, now: i64) -> pb::Resolution {
+    let mut r = rec.body;
+    r.etag = rec.version.to_string();
+    r.overdue =
+        domain::resolution_overdue(r.state, r.deadline.as_ref().and_then(from_timestamp), now);
+    r
+}

@@ -1,0 +1,1059 @@
+//! The meeting service served for real beside a real registry and referral service, each
+//! in-process on an ephemeral port with its own fresh database; on SQLite and PostgreSQL.
+//! The story is the seed's: the Ardabil working group seated and its first meeting held.
+
+use std::time::{Duration, Instant};
+
+use mosharekat_api::common::v1::{ActivityArea, Party, PartyRole};
+use mosharekat_api::meeting::v1 as pb;
+use mosharekat_api::meeting::v1::meeting_service_client::MeetingServiceClient;
+use mosharekat_api::referral::v1 as rf;
+use mosharekat_api::referral::v1::referral_service_client::ReferralServiceClient;
+use mosharekat_api::registry::v1 as reg;
+use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
+use mosharekat_meeting::testing::RunningMeeting;
+use mosharekat_persian::ids::{legal_entity_check_digit, national_code_check_digit};
+use mosharekat_platform::auth::Role;
+use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
+use mosharekat_referral::testing::RunningReferral;
+use mosharekat_registry::testing::RunningRegistry;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+use tonic_types::StatusExt;
+
+struct Env {
+    keys: TestKeys,
+    _dbs: Vec<TestDb>,
+    _services: (RunningRegistry, RunningReferral, RunningMeeting),
+    reg: RegistryServiceClient<Channel>,
+    cases: ReferralServiceClient<Channel>,
+    wg: MeetingServiceClient<Channel>,
+}
+
+fn lazy(uri: &str) -> Channel {
+    Channel::from_shared(uri.to_owned()).unwrap().connect_lazy()
+}
+
+async fn env(b: Backend) -> Env {
+    let keys = TestKeys::new().unwrap();
+    let dbs = vec![
+        TestDb::new(b).await.unwrap(),
+        TestDb::new(b).await.unwrap(),
+        TestDb::new(b).await.unwrap(),
+    ];
+    let registry = RunningRegistry::start(RunningRegistry::settings(&dbs[0].url, &keys.public_key))
+        .await
+        .unwrap();
+    let referral = RunningReferral::start(RunningReferral::settings(
+        &dbs[1].url,
+        &keys.public_key,
+        &keys.private_key,
+        &registry.uri(),
+    ))
+    .await
+    .unwrap();
+    let meeting = RunningMeeting::start(RunningMeeting::settings(
+        &dbs[2].url,
+        &keys.public_key,
+        &keys.private_key,
+        &registry.uri(),
+        &referral.uri(),
+    ))
+    .await
+    .unwrap();
+    Env {
+        reg: RegistryServiceClient::new(lazy(&registry.uri())),
+        cases: ReferralServiceClient::new(lazy(&referral.uri())),
+        wg: MeetingServiceClient::new(lazy(&meeting.uri())),
+        keys,
+        _dbs: dbs,
+        _services: (registry, referral, meeting),
+    }
+}
+
+fn authed<T>(bearer: String, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    r
+}
+
+fn reason(s: &tonic::Status) -> String {
+    s.get_error_details()
+        .error_info()
+        .map(|e| e.reason.clone())
+        .unwrap_or_default()
+}
+
+fn fields(s: &tonic::Status) -> Vec<String> {
+    s.get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn code_for(n: u32) -> String {
+    let nine = format!("{:09}", 200_000 + n * 13);
+    format!("{nine}{}", national_code_check_digit(&nine).unwrap())
+}
+
+fn ts(secs_from_now: i64) -> prost_types::Timestamp {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    prost_types::Timestamp {
+        seconds: now + secs_from_now,
+        nanos: 0,
+    }
+}
+
+impl Env {
+    fn sec<T>(&self, msg: T) -> Request<T> {
+        authed(self.keys.bearer(Role::Secretary, None), msg)
+    }
+    fn admin<T>(&self, msg: T) -> Request<T> {
+        authed(self.keys.bearer(Role::Admin, None), msg)
+    }
+
+    /// A registered institution, licensed unless `licensed` is false; returns its name and licence.
+    async fn institution(&self, n: u32, licensed: bool) -> (String, String) {
+        let ten = format!("16{:08}", 30_000 + n);
+        let mut c = self.reg.clone();
+        let inst = c
+            .create_institution(self.admin(reg::CreateInstitutionRequest {
+                request_id: String::new(),
+                institution: Some(reg::Institution {
+                    display_name: format!("نهاد همکار {n}"),
+                    kind: reg::InstitutionKind::Charity as i32,
+                    national_id: format!("{ten}{}", legal_entity_check_digit(&ten).unwrap()),
+                    registration_number: n.to_string(),
+                    registering_authority: "اداره ثبت".into(),
+                    province: "اردبیل".into(),
+                    city: "اردبیل".into(),
+                    activity_areas: vec![
+                        ActivityArea::Reconciliation as i32,
+                        ActivityArea::Family as i32,
+                    ],
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .institution
+            .unwrap();
+        if !licensed {
+            return (inst.name, String::new());
+        }
+        let l = c
+            .create_licence(self.admin(reg::CreateLicenceRequest {
+                parent: inst.name.clone(),
+                request_id: String::new(),
+                licence: Some(reg::Licence {
+                    activity_areas: vec![
+                        ActivityArea::Reconciliation as i32,
+                        ActivityArea::Family as i32,
+                    ],
+                    permitted_actions: vec![reg::PermittedAction::AcceptReferrals as i32],
+                    province: "اردبیل".into(),
+                    valid_until: Some(ts(365 * 86400)),
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .licence
+            .unwrap();
+        c.approve_licence(self.admin(reg::ApproveLicenceRequest {
+            name: l.name.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+        (inst.name, l.name)
+    }
+
+    async fn group(&self) -> pb::WorkingGroup {
+        self.wg
+            .clone()
+            .create_working_group(self.sec(pb::CreateWorkingGroupRequest {
+                request_id: String::new(),
+                working_group: Some(pb::WorkingGroup {
+                    province: "اردبیل".into(),
+                    title: "کارگروه استانی مشارکت و تعامل نهادهای مردمی با قوه قضائیه".into(),
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .working_group
+            .unwrap()
+    }
+
+    async fn seat(
+        &self,
+        g: &pb::WorkingGroup,
+        n: u32,
+        seat: pb::Seat,
+        position: pb::Position,
+        institution: &str,
+    ) -> Result<pb::Member, tonic::Status> {
+        self.wg
+            .clone()
+            .seat_member(self.sec(pb::SeatMemberRequest {
+                parent: g.name.clone(),
+                request_id: String::new(),
+                member: Some(pb::Member {
+                    full_name: format!("عضو شماره {n}"),
+                    national_code: code_for(n),
+                    seat: seat as i32,
+                    position: position as i32,
+                    position_title: format!("سمت {n}"),
+                    institution: institution.into(),
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .map(|r| r.into_inner().member.unwrap())
+    }
+
+    /// The seed's group: chair, five officials, six representatives of licensed institutions, a secretary.
+    async fn seed_group(&self) -> (pb::WorkingGroup, Vec<pb::Member>, Vec<(String, String)>) {
+        use pb::Position as P;
+        use pb::Seat as S;
+        let g = self.group().await;
+        let mut members = vec![
+            self.seat(&g, 0, S::Chair, P::Unspecified, "")
+                .await
+                .unwrap(),
+        ];
+        for (i, p) in [
+            P::ChiefInspector,
+            P::ProsecutorDeputy,
+            P::PrisonsDirectorGeneral,
+            P::DisputeResolutionHead,
+            P::PopularParticipationDirector,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            members.push(
+                self.seat(&g, 1 + i as u32, S::Official, p, "")
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut institutions = Vec::new();
+        for i in 0..6u32 {
+            let inst = self.institution(i, true).await;
+            members.push(
+                self.seat(
+                    &g,
+                    10 + i,
+                    S::InstitutionRepresentative,
+                    P::Unspecified,
+                    &inst.0,
+                )
+                .await
+                .unwrap(),
+            );
+            institutions.push(inst);
+        }
+        members.push(
+            self.seat(&g, 20, S::Secretary, P::Unspecified, "")
+                .await
+                .unwrap(),
+        );
+        (g, members, institutions)
+    }
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await } )*
+        }
+    };
+}
+
+on_both_databases!(
+    the_seeds_first_meeting,
+    a_licence_revocation_flags_the_seat,
+    bad_input_names_the_field
+);
+
+async fn the_seeds_first_meeting(b: Backend) {
+    let e = env(b).await;
+    let mut wg = e.wg.clone();
+    let (g, members, _) = e.seed_group().await;
+    assert_eq!(members.len(), 13);
+    assert!(
+        !members.last().unwrap().voting,
+        "the secretary does not vote"
+    );
+    // A seventh representative is refused.
+    let seventh = e.institution(6, true).await;
+    let err = e
+        .seat(
+            &g,
+            30,
+            pb::Seat::InstitutionRepresentative,
+            pb::Position::Unspecified,
+            &seventh.0,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "REPRESENTATIVES_FULL")
+    );
+    // A representative of an unlicensed institution is refused with the registry's reason.
+    let g2 = e.group().await;
+    let unlicensed = e.institution(7, false).await;
+    let err = e
+        .seat(
+            &g2,
+            31,
+            pb::Seat::InstitutionRepresentative,
+            pb::Position::Unspecified,
+            &unlicensed.0,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "NO_LICENCE")
+    );
+    // A second chair is refused.
+    let err = e
+        .seat(&g, 32, pb::Seat::Chair, pb::Position::Unspecified, "")
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "CHAIR_TAKEN");
+
+    // A referral to point the agenda at.
+    let (inst, _) = e.institution(8, true).await;
+    let referral = e
+        .cases
+        .clone()
+        .create_referral(authed(
+            e.keys.bearer(Role::CenterOfficer, None),
+            rf::CreateReferralRequest {
+                request_id: String::new(),
+                referral: Some(rf::Referral {
+                    source: rf::ReferralSource::DisputeResolutionCenter as i32,
+                    source_case_number: "1".into(),
+                    kind: rf::ReferralKind::Reconciliation as i32,
+                    activity_area: ActivityArea::Family as i32,
+                    province: "اردبیل".into(),
+                    parties: vec![Party {
+                        full_name: "الف".into(),
+                        role: PartyRole::Disputant as i32,
+                        ..Default::default()
+                    }],
+                    summary: "اختلاف".into(),
+                    institution: inst.clone(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+
+    let m = wg
+        .schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
+            parent: g.name.clone(),
+            request_id: String::new(),
+            meeting: Some(pb::Meeting {
+                title: "نخستین جلسه".into(),
+                place: "دادگستری استان اردبیل".into(),
+                scheduled_time: Some(ts(3600)),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    assert_eq!((m.number, m.name.ends_with("/meetings/1")), (1, true));
+    let item = |title: &str, subject: &str, standing: bool| pb::AgendaItem {
+        title: title.into(),
+        subject: subject.into(),
+        standing_report: standing,
+        ..Default::default()
+    };
+    // A pointer to nothing is refused, naming the item.
+    let err = wg
+        .set_agenda(e.sec(pb::SetAgendaRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            items: vec![item("x", "referrals/0000", false)],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["items[0].subject"]);
+    wg.set_agenda(e.sec(pb::SetAgendaRequest {
+        name: m.name.clone(),
+        etag: String::new(),
+        items: vec![
+            item("گزارش ارجاع‌ها", "", true),
+            item("پروندهٔ ارجاعی", &referral.name, false),
+            item("نهاد همکار", &inst, false),
+        ],
+    }))
+    .await
+    .unwrap();
+    let m = wg
+        .finalize_agenda(e.sec(pb::FinalizeAgendaRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    assert!(m.agenda_final);
+    assert!(
+        m.agenda[0]
+            .figures
+            .iter()
+            .any(|f| f.label == "ارجاع‌ها به نهادها" && f.value == "1"),
+        "{:?}",
+        m.agenda[0].figures
+    );
+
+    // Attendance: six of twelve voting members is exactly half — no quorum.
+    let attend = |ids: &[usize], status: pb::AttendanceStatus| -> Vec<pb::Attendance> {
+        ids.iter()
+            .map(|i| pb::Attendance {
+                member: members[*i].name.clone(),
+                status: status as i32,
+                substitute_name: if status == pb::AttendanceStatus::Represented {
+                    "جانشین".into()
+                } else {
+                    String::new()
+                },
+            })
+            .collect()
+    };
+    wg.record_attendance(e.sec(pb::RecordAttendanceRequest {
+        name: m.name.clone(),
+        etag: String::new(),
+        attendance: attend(&[0, 1, 2, 3, 4, 5, 12], pb::AttendanceStatus::Present),
+        deputy_chair: String::new(),
+    }))
+    .await
+    .unwrap();
+    let err = wg
+        .start_meeting(e.sec(pb::StartMeetingRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "NO_QUORUM");
+    let m = wg
+        .record_attendance(
+            e.sec(pb::RecordAttendanceRequest {
+                name: m.name.clone(),
+                etag: String::new(),
+                attendance: [
+                    attend(&[6, 7], pb::AttendanceStatus::Present),
+                    attend(&[8], pb::AttendanceStatus::Represented),
+                    attend(&[9], pb::AttendanceStatus::Excused),
+                ]
+                .concat(),
+                deputy_chair: members[1].name.clone(),
+            }),
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    let q = m.quorum.clone().unwrap();
+    assert_eq!(
+        (q.voting_members, q.voting_present, q.required, q.met),
+        (12, 9, 7, true),
+        "{q:?}"
+    );
+    let m = wg
+        .start_meeting(e.sec(pb::StartMeetingRequest {
+            name: m.name.clone(),
+            etag: m.etag.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    assert_eq!(m.state, pb::MeetingState::InSession as i32);
+
+    // A resolution, voted by the present voting members.
+    let votes: Vec<pb::CastVote> = [0, 1, 2, 3, 4, 5, 6, 7, 8]
+        .iter()
+        .map(|i| pb::CastVote {
+            member: members[*i].name.clone(),
+            vote: if *i < 7 {
+                pb::Vote::For
+            } else {
+                pb::Vote::Abstain
+            } as i32,
+        })
+        .collect();
+    let r = wg
+        .record_resolution(e.sec(pb::RecordResolutionRequest {
+            name: m.name.clone(),
+            request_id: String::new(),
+            text: "ایجاد سامانهٔ ارجاع پرونده به نهادهای مردمی".into(),
+            responsible_member: members[4].name.clone(),
+            responsible_body: String::new(),
+            deadline: Some(ts(90 * 86400)),
+            votes,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .resolution
+        .unwrap();
+    assert!(r.adopted);
+    assert_eq!(
+        (r.votes_for, r.abstentions, r.state),
+        (7, 2, pb::ResolutionState::Open as i32)
+    );
+    // The secretary does not vote.
+    let err = wg
+        .record_resolution(e.sec(pb::RecordResolutionRequest {
+            name: m.name.clone(),
+            text: "x".into(),
+            votes: vec![pb::CastVote {
+                member: members[12].name.clone(),
+                vote: pb::Vote::For as i32,
+            }],
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["votes[0].member"]);
+
+    let m = wg
+        .approve_minutes(e.sec(pb::ApproveMinutesRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            discussion: "گزارش دبیر و بحث اعضا".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    assert_eq!(m.state, pb::MeetingState::Closed as i32);
+    assert_eq!(m.content_sha256.len(), 64);
+    let v = wg
+        .verify_minutes(e.sec(pb::VerifyMinutesRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.intact && v.stored_sha256 == m.content_sha256);
+    // Any change now is refused.
+    let refused = [
+        wg.record_attendance(e.sec(pb::RecordAttendanceRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            attendance: attend(&[10], pb::AttendanceStatus::Present),
+            deputy_chair: String::new(),
+        }))
+        .await
+        .map(|_| ()),
+        wg.set_agenda(e.sec(pb::SetAgendaRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            items: vec![],
+        }))
+        .await
+        .map(|_| ()),
+        wg.record_resolution(e.sec(pb::RecordResolutionRequest {
+            name: m.name.clone(),
+            text: "x".into(),
+            ..Default::default()
+        }))
+        .await
+        .map(|_| ()),
+        wg.cancel_meeting(e.sec(pb::CancelMeetingRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            reason: "x".into(),
+        }))
+        .await
+        .map(|_| ()),
+        wg.approve_minutes(e.sec(pb::ApproveMinutesRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            discussion: "y".into(),
+        }))
+        .await
+        .map(|_| ()),
+        wg.reschedule_meeting(e.sec(pb::RescheduleMeetingRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            scheduled_time: Some(ts(7200)),
+            place: String::new(),
+        }))
+        .await
+        .map(|_| ()),
+    ];
+    for r in refused {
+        assert_eq!(r.unwrap_err().code(), Code::FailedPrecondition);
+    }
+
+    // The export: right-to-left Persian HTML with the Jalali date and every attendee.
+    let html = wg
+        .export_minutes(e.sec(pb::ExportMinutesRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .html;
+    assert!(html.contains("<html lang=\"fa\" dir=\"rtl\">"));
+    let jalali = mosharekat_persian::jalali::format_instant(
+        chrono::DateTime::from_timestamp(m.scheduled_time.unwrap().seconds, 0).unwrap(),
+    );
+    assert!(html.contains(&jalali), "no Jalali date {jalali}");
+    for i in [0usize, 1, 2, 3, 4, 5, 6, 7, 9] {
+        assert!(
+            html.contains(&members[i].full_name),
+            "{} missing",
+            members[i].full_name
+        );
+    }
+    assert!(html.contains("جانشین"), "the substitute is named");
+    assert!(html.contains("ایجاد سامانهٔ ارجاع"));
+
+    // Follow-up: the responsible member reports progress; another member may not.
+    let member_token = |m: &pb::Member| {
+        e.keys.bearer_with(Role::Member, |r| {
+            r.member = Some(m.name.rsplit('/').next().unwrap().to_owned())
+        })
+    };
+    let err = wg
+        .report_resolution_progress(authed(
+            member_token(&members[3]),
+            pb::ReportResolutionProgressRequest {
+                name: r.name.clone(),
+                etag: String::new(),
+                progress: 10,
+                note: "x".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let r2 = wg
+        .report_resolution_progress(authed(
+            member_token(&members[4]),
+            pb::ReportResolutionProgressRequest {
+                name: r.name.clone(),
+                etag: String::new(),
+                progress: 40,
+                note: "پیش‌نویس آماده شد".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .resolution
+        .unwrap();
+    assert_eq!(
+        (r2.state, r2.progress, r2.notes.len()),
+        (pb::ResolutionState::InProgress as i32, 40, 1)
+    );
+    // Follow-up does not touch the approved minutes.
+    let v = wg
+        .verify_minutes(e.sec(pb::VerifyMinutesRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.intact);
+    let listed = wg
+        .list_resolutions(e.sec(pb::ListResolutionsRequest {
+            parent: g.name.clone(),
+            state: pb::ResolutionState::InProgress as i32,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.resolutions.len(), 1);
+    let second = wg
+        .schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
+            parent: g.name.clone(),
+            request_id: String::new(),
+            meeting: Some(pb::Meeting {
+                title: "دومین جلسه".into(),
+                place: "همان".into(),
+                scheduled_time: Some(ts(86400)),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    assert_eq!(second.number, 2);
+}
+
+async fn a_licence_revocation_flags_the_seat(b: Backend) {
+    let e = env(b).await;
+    let g = e.group().await;
+    let (inst, licence) = e.institution(40, true).await;
+    let rep = e
+        .seat(
+            &g,
+            40,
+            pb::Seat::InstitutionRepresentative,
+            pb::Position::Unspecified,
+            &inst,
+        )
+        .await
+        .unwrap();
+    assert!(!rep.vacant);
+    e.reg
+        .clone()
+        .revoke_licence(e.admin(reg::RevokeLicenceRequest {
+            name: licence,
+            etag: String::new(),
+            reason: "تخلف".into(),
+        }))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let all =
+            e.wg.clone()
+                .list_members(e.sec(pb::ListMembersRequest {
+                    parent: g.name.clone(),
+                    include_vacant: true,
+                }))
+                .await
+                .unwrap()
+                .into_inner()
+                .members;
+        let m = all.iter().find(|m| m.name == rep.name).unwrap();
+        if m.vacant {
+            assert!(m.vacancy_reason.contains("revoked"));
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the seat was not flagged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seated =
+        e.wg.clone()
+            .list_members(e.sec(pb::ListMembersRequest {
+                parent: g.name.clone(),
+                include_vacant: false,
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .members;
+    assert!(
+        seated.iter().all(|m| m.name != rep.name),
+        "a vacant seat is not listed as held"
+    );
+    // Members' national codes are masked for a member reading them.
+    let as_member =
+        e.wg.clone()
+            .list_members(authed(
+                e.keys.bearer(Role::Member, None),
+                pb::ListMembersRequest {
+                    parent: g.name.clone(),
+                    include_vacant: true,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .members;
+    assert!(as_member[0].national_code.starts_with("******"));
+}
+
+async fn bad_input_names_the_field(b: Backend) {
+    let e = env(b).await;
+    let mut wg = e.wg.clone();
+    let g = e.group().await;
+    let check = |r: Result<(), tonic::Status>, field: &str| {
+        let err = r.expect_err(field);
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+        assert!(
+            fields(&err).iter().any(|f| f == field),
+            "{field} not in {:?}",
+            fields(&err)
+        );
+    };
+    check(
+        wg.create_working_group(e.sec(pb::CreateWorkingGroupRequest {
+            request_id: String::new(),
+            working_group: Some(pb::WorkingGroup {
+                province: String::new(),
+                title: "t".into(),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .map(|_| ()),
+        "working_group.province",
+    );
+    check(
+        wg.create_working_group(e.sec(pb::CreateWorkingGroupRequest {
+            request_id: String::new(),
+            working_group: None,
+        }))
+        .await
+        .map(|_| ()),
+        "working_group",
+    );
+    let seat = |f: &dyn Fn(&mut pb::Member)| {
+        let mut m = pb::Member {
+            full_name: "نام".into(),
+            national_code: code_for(50),
+            seat: pb::Seat::Official as i32,
+            position: pb::Position::ChiefInspector as i32,
+            ..Default::default()
+        };
+        f(&mut m);
+        pb::SeatMemberRequest {
+            parent: g.name.clone(),
+            request_id: String::new(),
+            member: Some(m),
+        }
+    };
+    check(
+        wg.seat_member(e.sec(seat(&|m| m.full_name = String::new())))
+            .await
+            .map(|_| ()),
+        "member.full_name",
+    );
+    check(
+        wg.seat_member(e.sec(seat(&|m| m.national_code = "0076229646".into())))
+            .await
+            .map(|_| ()),
+        "member.national_code",
+    );
+    check(
+        wg.seat_member(e.sec(seat(&|m| m.seat = 9)))
+            .await
+            .map(|_| ()),
+        "member.seat",
+    );
+    check(
+        wg.seat_member(e.sec(seat(&|m| m.position = 0)))
+            .await
+            .map(|_| ()),
+        "member.position",
+    );
+    check(
+        wg.seat_member(e.sec(seat(&|m| {
+            m.seat = pb::Seat::InstitutionRepresentative as i32;
+            m.institution = "x".into();
+        })))
+        .await
+        .map(|_| ()),
+        "member.institution",
+    );
+    check(
+        wg.seat_member(e.sec(pb::SeatMemberRequest {
+            parent: "nope".into(),
+            request_id: String::new(),
+            member: None,
+        }))
+        .await
+        .map(|_| ()),
+        "parent",
+    );
+    check(
+        wg.schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
+            parent: g.name.clone(),
+            request_id: String::new(),
+            meeting: Some(pb::Meeting {
+                title: "t".into(),
+                place: "p".into(),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .map(|_| ()),
+        "meeting.scheduled_time",
+    );
+    let m = wg
+        .schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
+            parent: g.name.clone(),
+            request_id: String::new(),
+            meeting: Some(pb::Meeting {
+                title: "t".into(),
+                place: "p".into(),
+                scheduled_time: Some(ts(10)),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    for name in [
+        "",
+        "working-groups/x/meetings/0",
+        "working-groups/x/meetings/abc",
+        "meetings/1",
+    ] {
+        check(
+            wg.get_meeting(e.sec(pb::GetMeetingRequest { name: name.into() }))
+                .await
+                .map(|_| ()),
+            "name",
+        );
+    }
+    check(
+        wg.record_attendance(e.sec(pb::RecordAttendanceRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            attendance: vec![pb::Attendance {
+                member: "working-groups/x/members/y".into(),
+                status: 1,
+                substitute_name: String::new(),
+            }],
+            deputy_chair: String::new(),
+        }))
+        .await
+        .map(|_| ()),
+        "attendance[0].member",
+    );
+    check(
+        wg.set_agenda(e.sec(pb::SetAgendaRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            items: vec![pb::AgendaItem {
+                title: String::new(),
+                ..Default::default()
+            }],
+        }))
+        .await
+        .map(|_| ()),
+        "items[0].title",
+    );
+    check(
+        wg.set_agenda(e.sec(pb::SetAgendaRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            items: vec![pb::AgendaItem {
+                title: "t".into(),
+                subject: "users/1".into(),
+                ..Default::default()
+            }],
+        }))
+        .await
+        .map(|_| ()),
+        "items[0].subject",
+    );
+    check(
+        wg.postpone_meeting(e.sec(pb::PostponeMeetingRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            reason: String::new(),
+        }))
+        .await
+        .map(|_| ()),
+        "reason",
+    );
+    check(
+        wg.reschedule_meeting(e.sec(pb::RescheduleMeetingRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            scheduled_time: None,
+            place: String::new(),
+        }))
+        .await
+        .map(|_| ()),
+        "scheduled_time",
+    );
+    check(
+        wg.list_resolutions(e.sec(pb::ListResolutionsRequest {
+            parent: g.name.clone(),
+            state: 42,
+            ..Default::default()
+        }))
+        .await
+        .map(|_| ()),
+        "state",
+    );
+    check(
+        wg.report_resolution_progress(e.sec(pb::ReportResolutionProgressRequest {
+            name: format!("{}/resolutions/x", g.name),
+            etag: String::new(),
+            progress: 101,
+            note: String::new(),
+        }))
+        .await
+        .map(|_| ()),
+        "progress",
+    );
+    // Stale etag.
+    let err = wg
+        .postpone_meeting(e.sec(pb::PostponeMeetingRequest {
+            name: m.name.clone(),
+            etag: "999".into(),
+            reason: "x".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Aborted);
+    // Roles.
+    let err = wg
+        .schedule_meeting(authed(
+            e.keys.bearer(Role::Member, None),
+            pb::ScheduleMeetingRequest::default(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = wg
+        .get_meeting(authed(
+            e.keys.bearer(Role::JudicialOfficer, None),
+            pb::GetMeetingRequest {
+                name: m.name.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(
+        wg.get_meeting(authed(
+            e.keys.bearer(Role::Auditor, None),
+            pb::GetMeetingRequest {
+                name: m.name.clone()
+            }
+        ))
+        .await
+        .is_ok()
+    );
+}
