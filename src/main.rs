@@ -121,9 +121,23 @@ async fn main() -> anyhow::Result<()> {
         tok = token_file.display(),
     );
 
-    let result = registry
-        .run_until_stopped(mosharekat_platform::server::shutdown_signal())
-        .await;
+    // One SIGTERM or Ctrl-C stops every service, each draining its own calls; each runs on
+    // its own task.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let services = [
+        tokio::spawn(registry.run_until_stopped(stopped(stop_rx.clone()))),
+        tokio::spawn(referral.run_until_stopped(stopped(stop_rx.clone()))),
+        tokio::spawn(meeting.run_until_stopped(stopped(stop_rx.clone()))),
+    ];
+    mosharekat_platform::server::shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let mut result = Ok(());
+    for s in services {
+        result = result.and(s.await?);
+    }
     telemetry.shutdown().await;
     result
 }
