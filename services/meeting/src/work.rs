@@ -234,14 +234,7 @@ impl Meetings {
         }
         let mut rows: Vec<Record<pb::WorkingGroup>> =
             store::select(self.db.conn(), "working_groups", w, "id", size + 1).await?;
-        let next_page_token = if rows.len() as u64 > size {
-            rows.truncate(size as usize);
-            rows.last()
-                .map(|r| pagination::encode(&r.id, &fp))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         Ok(pb::ListWorkingGroupsResponse {
             working_groups: rows.into_iter().map(Self::finish_group).collect(),
             next_page_token,
@@ -687,14 +680,7 @@ impl Meetings {
         }
         let mut rows: Vec<Record<pb::Meeting>> =
             store::select(self.db.conn(), "meetings", w, "number", size + 1).await?;
-        let next_page_token = if rows.len() as u64 > size {
-            rows.truncate(size as usize);
-            rows.last()
-                .map(|r| pagination::encode(&r.body.number, &fp))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.body.number);
         let mut meetings = Vec::with_capacity(rows.len());
         for r in rows {
             meetings.push(self.finish_meeting(self.db.conn(), &gid, r).await?);
@@ -1268,14 +1254,7 @@ impl Meetings {
         }
         let mut rows: Vec<Record<pb::Resolution>> =
             store::select(self.db.conn(), "resolutions", w, "id", size + 1).await?;
-        let next_page_token = if rows.len() as u64 > size {
-            rows.truncate(size as usize);
-            rows.last()
-                .map(|r| pagination::encode(&r.id, &fp))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         Ok(pb::ListResolutionsResponse {
             resolutions: rows
                 .into_iter()

@@ -29,7 +29,7 @@ use mosharekat_platform::audit::AuditApi;
 use mosharekat_platform::auth::{TokenSigner, TokenVerifier};
 use mosharekat_platform::client::ServiceToken;
 use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
-use mosharekat_platform::db::{Db, DbOptions, redact_url};
+use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
 use mosharekat_platform::server::GrpcServer;
 
@@ -79,18 +79,8 @@ pub struct Settings {
 
 /// Connects to the database and applies the referral service's migrations.
 pub async fn migrate(server: &ServerArgs) -> anyhow::Result<Db> {
-    let url = server.database_url()?;
-    let db = Db::connect(
-        url,
-        &DbOptions {
-            max_connections: server.db_max_connections,
-            ..Default::default()
-        },
-    )
-    .await?;
-    db.migrate::<migrations::Migrator>().await?;
-    tracing::info!(database = %redact_url(url), "referral database migrated");
-    Ok(db)
+    mosharekat_platform::db::connect_and_migrate::<migrations::Migrator>(server, DEFAULTS.name)
+        .await
 }
 
 /// The referral service, bound and ready to serve.

@@ -122,7 +122,7 @@ impl Cases {
             w.add("id > ?", [last.into()]);
         }
         let mut rows = store::list_filings(self.db.conn(), w, size + 1).await?;
-        let next_page_token = page_token(&mut rows, size, &fp);
+        let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         let mut filings = Vec::with_capacity(rows.len());
         for r in rows {
             filings.push(self.finish_filing(self.db.conn(), r).await?);
@@ -199,7 +199,7 @@ impl Cases {
             w.add("id > ?", [last.into()]);
         }
         let mut rows = store::list_referrals(self.db.conn(), w, size + 1).await?;
-        let next_page_token = page_token(&mut rows, size, &fp);
+        let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         let mut referrals = Vec::with_capacity(rows.len());
         for r in rows {
             referrals.push(self.finish_referral(self.db.conn(), r).await?);
@@ -474,15 +474,4 @@ impl Cases {
 
 fn state_of(r: &Record<pb::Referral>) -> pb::ReferralState {
     pb::ReferralState::try_from(r.body.state).unwrap_or(pb::ReferralState::Unspecified)
-}
-
-fn page_token<T>(rows: &mut Vec<Record<T>>, size: u64, fp: &str) -> String {
-    if rows.len() as u64 > size {
-        rows.truncate(size as usize);
-        rows.last()
-            .map(|r| pagination::encode(&r.id, fp))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    }
 }

@@ -1,7 +1,7 @@
 //! The registry service's process.
 
-use clap::{Parser, Subcommand};
-use mosharekat_platform::cli::{KeysArgs, TokenArgs};
+use clap::Parser;
+use mosharekat_platform::cli::{ServiceCommand, run_service};
 use mosharekat_platform::config::ServerArgs;
 use mosharekat_registry::{Application, DEFAULTS, RegistryArgs, Settings};
 
@@ -10,60 +10,35 @@ use mosharekat_registry::{Application, DEFAULTS, RegistryArgs, Settings};
 #[command(version, about)]
 struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Option<ServiceCommand>,
     #[command(flatten)]
     server: ServerArgs,
     #[command(flatten)]
     registry: RegistryArgs,
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Serve gRPC (the default).
-    Serve,
-    /// Apply database migrations and exit (run as a Kubernetes Job before a rollout).
-    Migrate,
-    /// Create an Ed25519 key pair for signing tokens.
-    Keys(KeysArgs),
-    /// Mint a bearer token for a role.
-    Token(TokenArgs),
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Keys(k) => k.run(),
-        Command::Token(t) => t.run(),
-        Command::Migrate => {
-            let telemetry =
-                mosharekat_platform::telemetry::init(DEFAULTS.name, cli.server.log_format)?;
-            let r = mosharekat_registry::migrate(&cli.server.with_defaults(DEFAULTS))
-                .await
-                .map(|_| ());
-            telemetry.shutdown().await;
-            r
-        }
-        Command::Serve => {
-            let telemetry =
-                mosharekat_platform::telemetry::init(DEFAULTS.name, cli.server.log_format)?;
+    let server = cli.server.clone();
+    run_service(
+        DEFAULTS.name,
+        cli.server.log_format,
+        cli.command,
+        || async {
             let app = Application::build(Settings {
                 server: cli.server,
                 registry: cli.registry,
             })
-            .await;
-            let r = match app {
-                Ok(app) => {
-                    app.run_until_stopped(mosharekat_platform::server::shutdown_signal())
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = &r {
-                tracing::error!(error = format!("{e:#}"), "registry stopped with an error");
-            }
-            telemetry.shutdown().await;
-            r
-        }
-    }
+            .await?;
+            app.run_until_stopped(mosharekat_platform::server::shutdown_signal())
+                .await
+        },
+        || async {
+            mosharekat_registry::migrate(&server.with_defaults(DEFAULTS))
+                .await
+                .map(|_| ())
+        },
+    )
+    .await
 }

@@ -460,14 +460,7 @@ impl RegistryService for Registry {
             now_micros(),
         )
         .await?;
-        let next_page_token = if rows.len() as u64 > size {
-            rows.truncate(size as usize);
-            rows.last()
-                .map(|r| pagination::encode(&r.id, &fp))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         Ok(Response::new(pb::ListInstitutionsResponse {
             institutions: rows
                 .iter()
@@ -757,14 +750,7 @@ impl RegistryService for Registry {
             now,
         )
         .await?;
-        let next_page_token = if rows.len() as u64 > size {
-            rows.truncate(size as usize);
-            rows.last()
-                .map(|r| pagination::encode(&r.id, &fp))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         let mut licences = Vec::with_capacity(rows.len());
         for r in &rows {
             licences.push(self.licence_pb(r, now).await?);

@@ -238,14 +238,7 @@ impl AuditService for AuditApi {
             .await
         }
         .map_err(db_error)?;
-        let next_page_token = if rows.len() as u64 > size {
-            rows.truncate(size as usize);
-            rows.last()
-                .map(|r| pagination::encode(&r.seq, &filters))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = pagination::next_page(&mut rows, size, &filters, |r| r.seq);
         Ok(Response::new(pb::ListAuditRecordsResponse {
             records: rows.into_iter().map(Row::into_pb).collect(),
             next_page_token,

@@ -1,4 +1,5 @@
-//! Subcommands every service binary (and the launcher) shares: keys and tokens.
+//! What every service binary shares on its command line: the subcommands (serve, migrate,
+//! keys, token) and running them with telemetry set up and torn down.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -79,4 +80,50 @@ impl TokenArgs {
         println!("{}", self.mint()?);
         Ok(())
     }
+}
+
+/// The subcommands of every service binary.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ServiceCommand {
+    /// Serve gRPC (the default).
+    Serve,
+    /// Apply database migrations and exit (run as a Kubernetes Job before a rollout).
+    Migrate,
+    /// Create an Ed25519 key pair for signing tokens.
+    Keys(KeysArgs),
+    /// Mint a bearer token for a role.
+    Token(TokenArgs),
+}
+
+/// Runs a service binary's subcommand: `serve` and `migrate` with logging and tracing set
+/// up for `service`, and the exporter flushed at the end whatever happened.
+pub async fn run_service<S, SF, M, MF>(
+    service: &str,
+    log_format: crate::telemetry::LogFormat,
+    command: Option<ServiceCommand>,
+    serve: S,
+    migrate: M,
+) -> anyhow::Result<()>
+where
+    S: FnOnce() -> SF,
+    SF: std::future::Future<Output = anyhow::Result<()>>,
+    M: FnOnce() -> MF,
+    MF: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let command = command.unwrap_or(ServiceCommand::Serve);
+    match command {
+        ServiceCommand::Keys(k) => return k.run(),
+        ServiceCommand::Token(t) => return t.run(),
+        ServiceCommand::Serve | ServiceCommand::Migrate => {}
+    }
+    let telemetry = crate::telemetry::init(service, log_format)?;
+    let r = match command {
+        ServiceCommand::Migrate => migrate().await,
+        _ => serve().await,
+    };
+    if let Err(e) = &r {
+        tracing::error!(error = format!("{e:#}"), "{service} stopped with an error");
+    }
+    telemetry.shutdown().await;
+    r
 }

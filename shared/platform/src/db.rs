@@ -171,6 +171,25 @@ impl Db {
     }
 }
 
+/// Connects to a service's database as configured and applies its migrations `M`.
+pub async fn connect_and_migrate<M: MigratorTrait>(
+    server: &crate::config::ServerArgs,
+    service: &str,
+) -> anyhow::Result<Db> {
+    let url = server.database_url()?;
+    let db = Db::connect(
+        url,
+        &DbOptions {
+            max_connections: server.db_max_connections,
+            ..Default::default()
+        },
+    )
+    .await?;
+    db.migrate::<M>().await?;
+    tracing::info!(service, database = %redact_url(url), "database migrated");
+    Ok(db)
+}
+
 /// Whether `e` is a unique-constraint violation.
 pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

@@ -82,6 +82,23 @@ pub fn decode<K: DeserializeOwned>(
     Ok(Some(env.k))
 }
 
+/// Trims a page fetched with one row too many (`size + 1`) to `size` rows and returns the
+/// token for the next page: the key of its last row, or empty when there is no more.
+pub fn next_page<R, K: Serialize>(
+    rows: &mut Vec<R>,
+    size: u64,
+    filters: &str,
+    key: impl Fn(&R) -> K,
+) -> String {
+    if rows.len() as u64 <= size {
+        return String::new();
+    }
+    rows.truncate(size as usize);
+    rows.last()
+        .map(|r| encode(&key(r), filters))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +140,17 @@ mod tests {
     fn token_for_other_filters_is_refused() {
         let t = encode(&1i64, "f1");
         assert!(decode::<i64>(&t, "f2", "page_token").is_err());
+    }
+
+    #[test]
+    fn next_page_trims_the_extra_row() {
+        let mut rows = vec![1, 2, 3];
+        let t = next_page(&mut rows, 2, "f", |r| *r);
+        assert_eq!(rows, [1, 2]);
+        assert_eq!(decode::<i32>(&t, "f", "page_token").unwrap(), Some(2));
+        let mut rows = vec![1, 2];
+        assert_eq!(next_page(&mut rows, 2, "f", |r| *r), "");
+        assert_eq!(rows, [1, 2]);
     }
 
     #[test]
