@@ -24,15 +24,19 @@ struct Cli {
     /// Address the services listen on; each takes its own port.
     #[arg(long, env = "MOSHAREKAT_HOST", default_value = "127.0.0.1")]
     host: std::net::IpAddr,
-    /// Registry gRPC port (its metrics are on 9051).
+    /// Registry gRPC port.
     #[arg(long, default_value_t = 50051)]
     registry_port: u16,
-    /// Referral gRPC port (its metrics are on 9052).
+    /// Referral gRPC port.
     #[arg(long, default_value_t = 50052)]
     referral_port: u16,
-    /// Meeting gRPC port (its metrics are on 9053).
+    /// Meeting gRPC port.
     #[arg(long, default_value_t = 50053)]
     meeting_port: u16,
+    /// The registry's metrics port; the referral service's is the next, the meeting
+    /// service's the one after.
+    #[arg(long, default_value_t = 9051)]
+    metrics_port: u16,
     /// Log format: auto, json or pretty.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     log_format: LogFormat,
@@ -73,7 +77,13 @@ async fn main() -> anyhow::Result<()> {
     let token_file = cli.data.join("admin.token");
     std::fs::write(&token_file, &admin)?;
 
-    let mut registry_args = args(&cli, cli.registry_port, 9051, "registry", &public_key);
+    let mut registry_args = args(
+        &cli,
+        cli.registry_port,
+        cli.metrics_port,
+        "registry",
+        &public_key,
+    );
     registry_args.service_signing_key = Some(private_key.clone());
     registry_args.log_format = cli.log_format;
     let registry = mosharekat_registry::Application::build(mosharekat_registry::Settings {
@@ -83,7 +93,13 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let registry_addr = registry.local_addr();
 
-    let mut referral_args = args(&cli, cli.referral_port, 9052, "referral", &public_key);
+    let mut referral_args = args(
+        &cli,
+        cli.referral_port,
+        cli.metrics_port + 1,
+        "referral",
+        &public_key,
+    );
     referral_args.service_signing_key = Some(private_key.clone());
     referral_args.log_format = cli.log_format;
     let referral = mosharekat_referral::Application::build(mosharekat_referral::Settings {
@@ -93,7 +109,13 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let referral_addr = referral.local_addr();
 
-    let mut meeting_args = args(&cli, cli.meeting_port, 9053, "meeting", &public_key);
+    let mut meeting_args = args(
+        &cli,
+        cli.meeting_port,
+        cli.metrics_port + 2,
+        "meeting",
+        &public_key,
+    );
     meeting_args.service_signing_key = Some(private_key.clone());
     meeting_args.log_format = cli.log_format;
     let meeting = mosharekat_meeting::Application::build(mosharekat_meeting::Settings {

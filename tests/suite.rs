@@ -1,0 +1,354 @@
+//! The whole suite as operators run it: the launcher binary as a separate process, driven
+//! over gRPC. Checks what only the assembled suite shows: the services find each other,
+//! every response names its trace, metrics count calls by method and code, and SIGTERM
+//! ends the process cleanly.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mosharekat_api::common::v1::ActivityArea;
+use mosharekat_api::referral::v1 as rf;
+use mosharekat_api::referral::v1::referral_service_client::ReferralServiceClient;
+use mosharekat_api::registry::v1 as reg;
+use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
+use tonic::Request;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Four consecutive free ports for the metrics endpoints (registry, referral, meeting).
+fn free_port_run() -> u16 {
+    loop {
+        let base = free_port();
+        if base < 65000 && (1..3).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+}
+
+struct Suite {
+    child: Child,
+    ports: [u16; 3],
+    metrics: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Suite {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = [free_port(), free_port(), free_port()];
+        let metrics = free_port_run();
+        let child = Command::new(env!("CARGO_BIN_EXE_mosharekat"))
+            .args(["--data", dir.path().join("data").to_str().unwrap()])
+            .args(["--registry-port", &ports[0].to_string()])
+            .args(["--referral-port", &ports[1].to_string()])
+            .args(["--meeting-port", &ports[2].to_string()])
+            .args([
+                "--metrics-port",
+                &metrics.to_string(),
+                "--log-format",
+                "json",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            ports,
+            metrics,
+            dir,
+        }
+    }
+
+    fn uri(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[i])
+    }
+
+    fn token(&self, args: &[&str]) -> String {
+        let key = self.dir.path().join("data/signing.key.pem");
+        let out = Command::new(env!("CARGO_BIN_EXE_mosharekat"))
+            .args(["token", "--key", key.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim())
+    }
+
+    async fn wait_serving(&self) {
+        let start = Instant::now();
+        for i in 0..3 {
+            loop {
+                let ok = async {
+                    let ch = Channel::from_shared(self.uri(i))
+                        .ok()?
+                        .connect()
+                        .await
+                        .ok()?;
+                    let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
+                    let r = h
+                        .check(tonic_health::pb::HealthCheckRequest {
+                            service: String::new(),
+                        })
+                        .await
+                        .ok()?;
+                    (r.into_inner().status
+                        == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+                        .then_some(())
+                }
+                .await;
+                if ok.is_some() {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "the suite did not come up"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn authed<T>(bearer: &str, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    r
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suite_runs_as_one_system_and_stops_cleanly() {
+    let mut suite = Suite::start();
+    suite.wait_serving().await;
+    let admin = std::fs::read_to_string(suite.dir.path().join("data/admin.token")).unwrap();
+    let admin = format!("Bearer {}", admin.trim());
+    let mut registry = RegistryServiceClient::new(
+        Channel::from_shared(suite.uri(0))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let mut referral = ReferralServiceClient::new(
+        Channel::from_shared(suite.uri(1))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+
+    // A licensed institution files a complaint: referral → registry, over real gRPC.
+    let inst = registry
+        .create_institution(authed(
+            &admin,
+            reg::CreateInstitutionRequest {
+                request_id: "suite-1".into(),
+                institution: Some(reg::Institution {
+                    display_name: "کانون حمایت از خانواده".into(),
+                    kind: reg::InstitutionKind::Ngo as i32,
+                    national_id: "10380284790".into(),
+                    registration_number: "1".into(),
+                    registering_authority: "اداره ثبت".into(),
+                    province: "اردبیل".into(),
+                    city: "اردبیل".into(),
+                    activity_areas: vec![ActivityArea::Family as i32],
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    // Every response names its trace.
+    let trace_header = inst
+        .metadata()
+        .get("x-trace-id")
+        .expect("x-trace-id header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(trace_header.len(), 32, "{trace_header}");
+    let inst = inst.into_inner().institution.unwrap();
+    let id = inst.name.trim_start_matches("institutions/").to_owned();
+    let agent = suite.token(&["--role", "INSTITUTION", "--institution", &id]);
+    let filing = referral
+        .create_filing(authed(
+            &agent,
+            rf::CreateFilingRequest {
+                request_id: String::new(),
+                filing: Some(rf::Filing {
+                    kind: rf::FilingKind::Lawsuit as i32,
+                    activity_area: ActivityArea::Family as i32,
+                    authority: "دادگاه خانواده اردبیل".into(),
+                    province: "اردبیل".into(),
+                    subject: "دعوای نفقه".into(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .filing
+        .unwrap();
+    // Not licensed yet: the registry's reason comes back, and the error names its trace.
+    let err = referral
+        .submit_filing(authed(
+            &agent,
+            rf::SubmitFilingRequest {
+                name: filing.name.clone(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    let details = err.get_error_details();
+    assert_eq!(details.error_info().unwrap().reason, "NO_LICENCE");
+    let request_id = details.request_info().unwrap().request_id.clone();
+    assert_eq!(request_id.len(), 32);
+    assert_eq!(
+        err.metadata().get("x-trace-id").unwrap().to_str().unwrap(),
+        request_id
+    );
+
+    // Metrics count the calls by method and code.
+    let text = reqwest_like_get(&format!("127.0.0.1:{}", suite.metrics + 1), "/metrics").await;
+    assert!(
+        text.contains(r#"grpc_code="9",grpc_method="SubmitFiling""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("mosharekat_grpc_server_handling_seconds_bucket"),
+        "{text}"
+    );
+    let registry_metrics =
+        reqwest_like_get(&format!("127.0.0.1:{}", suite.metrics), "/metrics").await;
+    assert!(
+        registry_metrics.contains(r#"grpc_method="CheckEligibility""#),
+        "the referral service called the registry"
+    );
+
+    // SIGTERM: the process ends by itself, with success.
+    sigterm(&suite.child);
+    let status = suite
+        .wait_exit(Duration::from_secs(30))
+        .expect("exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+}
+
+/// A plain HTTP/1.1 GET, enough for the metrics endpoint.
+async fn reqwest_like_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn every_binary_documents_every_setting() {
+    let dir = Path::new(env!("CARGO_BIN_EXE_mosharekat"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let common = [
+        "LISTEN_ADDR",
+        "METRICS_ADDR",
+        "DATABASE_URL",
+        "DB_MAX_CONNECTIONS",
+        "TOKEN_PUBLIC_KEYS",
+        "SERVICE_SIGNING_KEY",
+        "MAX_MESSAGE_BYTES",
+        "MAX_CONCURRENT_REQUESTS",
+        "REQUEST_TIMEOUT",
+        "MAX_CONNECTION_AGE",
+        "SHUTDOWN_DRAIN_DELAY",
+        "SHUTDOWN_GRACE",
+        "HEALTH_CHECK_INTERVAL",
+        "REFLECTION",
+        "REFLECTION_REQUIRES_AUTH",
+        "LOG_FORMAT",
+    ];
+    for (bin, own) in [
+        ("registry", &["EXPIRY_SWEEP_INTERVAL"][..]),
+        (
+            "referral",
+            &[
+                "REGISTRY_URL",
+                "PEER_TIMEOUT",
+                "REFERRAL_DUE_DAYS",
+                "REFERRAL_DEFAULT_DUE_DAYS",
+            ][..],
+        ),
+        (
+            "meeting",
+            &["REGISTRY_URL", "REFERRAL_URL", "PEER_TIMEOUT"][..],
+        ),
+    ] {
+        let path = dir.join(bin);
+        // Built with the service's own package: `cargo nextest run --workspace` builds it.
+        assert!(
+            path.exists(),
+            "{bin} is not built at {}; run the tests with --workspace",
+            path.display()
+        );
+        let out = Command::new(&path).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for var in common.iter().chain(own) {
+            assert!(
+                help.contains(&format!("[env: {var}=")),
+                "{bin} --help does not document {var}"
+            );
+        }
+        for sub in ["serve", "migrate", "keys", "token"] {
+            assert!(
+                help.contains(&format!("  {sub} ")),
+                "{bin} --help does not list {sub}"
+            );
+        }
+    }
+}
