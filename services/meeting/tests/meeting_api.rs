@@ -1017,6 +1017,168 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "progress",
     );
+    check(
+        wg.update_working_group(e.sec(pb::UpdateWorkingGroupRequest {
+            working_group: Some(g.clone()),
+            update_mask: None,
+        }))
+        .await
+        .map(|_| ()),
+        "update_mask",
+    );
+    check(
+        wg.update_working_group(e.sec(pb::UpdateWorkingGroupRequest {
+            working_group: Some(g.clone()),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["province".into()],
+            }),
+        }))
+        .await
+        .map(|_| ()),
+        "update_mask.paths[0]",
+    );
+    check(
+        wg.update_working_group(e.sec(pb::UpdateWorkingGroupRequest {
+            working_group: Some(pb::WorkingGroup {
+                title: String::new(),
+                ..g.clone()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["title".into()],
+            }),
+        }))
+        .await
+        .map(|_| ()),
+        "working_group.title",
+    );
+    check(
+        wg.list_working_groups(e.sec(pb::ListWorkingGroupsRequest {
+            page_token: "x".into(),
+            ..Default::default()
+        }))
+        .await
+        .map(|_| ()),
+        "page_token",
+    );
+    check(
+        wg.list_members(e.sec(pb::ListMembersRequest {
+            parent: "working-groups/".into(),
+            include_vacant: false,
+        }))
+        .await
+        .map(|_| ()),
+        "parent",
+    );
+    check(
+        wg.unseat_member(e.sec(pb::UnseatMemberRequest {
+            name: "working-groups/x/members/".into(),
+            etag: String::new(),
+            reason: String::new(),
+        }))
+        .await
+        .map(|_| ()),
+        "name",
+    );
+    check(
+        wg.record_resolution(e.sec(pb::RecordResolutionRequest {
+            name: m.name.clone(),
+            text: String::new(),
+            ..Default::default()
+        }))
+        .await
+        .map(|_| ()),
+        "text",
+    );
+    check(
+        wg.record_resolution(e.sec(pb::RecordResolutionRequest {
+            name: m.name.clone(),
+            text: "t".into(),
+            deadline: Some(prost_types::Timestamp {
+                seconds: i64::MAX,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }))
+        .await
+        .map(|_| ()),
+        "deadline",
+    );
+    check(
+        wg.record_resolution(e.sec(pb::RecordResolutionRequest {
+            name: m.name.clone(),
+            text: "t".into(),
+            votes: vec![pb::CastVote {
+                member: "x".into(),
+                vote: 0,
+            }],
+            ..Default::default()
+        }))
+        .await
+        .map(|_| ()),
+        "votes[0].vote",
+    );
+    check(
+        wg.record_resolution(e.sec(pb::RecordResolutionRequest {
+            name: m.name.clone(),
+            request_id: "bad id".into(),
+            text: "t".into(),
+            ..Default::default()
+        }))
+        .await
+        .map(|_| ()),
+        "request_id",
+    );
+    check(
+        wg.approve_minutes(e.sec(pb::ApproveMinutesRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            discussion: "\u{202E}".into(),
+        }))
+        .await
+        .map(|_| ()),
+        "discussion",
+    );
+    check(
+        wg.cancel_resolution(e.sec(pb::CancelResolutionRequest {
+            name: format!("{}/resolutions/x", g.name),
+            etag: String::new(),
+            reason: String::new(),
+        }))
+        .await
+        .map(|_| ()),
+        "reason",
+    );
+    check(
+        wg.get_resolution(e.sec(pb::GetResolutionRequest {
+            name: "resolutions/x".into(),
+        }))
+        .await
+        .map(|_| ()),
+        "name",
+    );
+    check(
+        wg.verify_minutes(e.sec(pb::VerifyMinutesRequest { name: "x".into() }))
+            .await
+            .map(|_| ()),
+        "name",
+    );
+    check(
+        wg.export_minutes(e.sec(pb::ExportMinutesRequest { name: "x".into() }))
+            .await
+            .map(|_| ()),
+        "name",
+    );
+    check(
+        wg.record_attendance(e.sec(pb::RecordAttendanceRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            attendance: vec![],
+            deputy_chair: "working-groups/x/members/y".into(),
+        }))
+        .await
+        .map(|_| ()),
+        "deputy_chair",
+    );
     // Stale etag.
     let err = wg
         .postpone_meeting(e.sec(pb::PostponeMeetingRequest {
