@@ -155,3 +155,85 @@ async fn a_canary_national_code_appears_in_no_log_line() {
         "the invalid national code leaked into the logs"
     );
 }
+
+/// Health follows the database: each service's name turns NOT_SERVING while PostgreSQL
+/// refuses connections and SERVING when it takes them again; the process-wide "" entry,
+/// which liveness probes ask, stays SERVING.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_the_database() {
+    use sea_orm::ConnectionTrait;
+    use std::time::{Duration, Instant};
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let keys = TestKeys::new().unwrap();
+    let db = TestDb::new(Backend::Postgres).await.unwrap();
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let reg = RunningRegistry::start(RunningRegistry::settings(&db.url, &keys.public_key))
+        .await
+        .unwrap();
+    let h = HealthClient::new(
+        Channel::from_shared(reg.uri())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let admin = sea_orm::Database::connect(mosharekat_platform::testing::postgres_admin_url())
+        .await
+        .unwrap();
+    let status = |h: &HealthClient<Channel>, service: &'static str| {
+        let mut h = h.clone();
+        async move {
+            h.check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+        }
+    };
+    let wait_for = |want: ServingStatus| {
+        let h = h.clone();
+        async move {
+            let start = Instant::now();
+            loop {
+                if status(&h, "mosharekat.registry.v1.RegistryService").await == want as i32 {
+                    return;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "health did not turn {want:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for(ServingStatus::Serving).await;
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+    wait_for(ServingStatus::NotServing).await;
+    assert_eq!(
+        status(&h, "").await,
+        ServingStatus::Serving as i32,
+        "liveness is not the database's"
+    );
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"
+        ))
+        .await
+        .unwrap();
+    wait_for(ServingStatus::Serving).await;
+    reg.stop().await.unwrap();
+}

@@ -379,7 +379,8 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
 
-/// Keeps health in step with the database: `NOT_SERVING` while it does not answer.
+/// Keeps each service's health in step with the database: `NOT_SERVING` while it does not
+/// answer.
 async fn watch_database(db: Db, health: HealthReporter, names: Vec<&'static str>, every: Duration) {
     let mut serving = true;
     loop {
@@ -397,7 +398,8 @@ async fn watch_database(db: Db, health: HealthReporter, names: Vec<&'static str>
             } else {
                 tracing::warn!("database does not answer: NOT_SERVING");
             }
-            health.set_service_status("", status).await;
+            // The services follow the database; the process-wide "" entry does not, so
+            // that a liveness probe on it does not restart pods for a database outage.
             for n in &names {
                 health.set_service_status(*n, status).await;
             }
