@@ -4,18 +4,22 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use mosharekat_platform::config::ServerArgs;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use mosharekat_platform::server::Running;
 
 use crate::{Application, Cases, ReferralArgs, Settings};
 
 /// A referral service serving on loopback until [`RunningReferral::stop`].
 #[derive(Debug)]
 pub struct RunningReferral {
-    pub addr: SocketAddr,
+    server: Running,
     pub cases: Cases,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl std::ops::Deref for RunningReferral {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.server
+    }
 }
 
 impl RunningReferral {
@@ -37,39 +41,15 @@ impl RunningReferral {
 
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         let app = Application::build(settings).await?;
-        let addr = app.local_addr();
         let cases = app.cases().clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async move {
-            let _ = rx.await;
-        }));
-        Ok(Self {
-            addr,
-            cases,
-            stop: Some(tx),
-            task: Some(task),
-        })
+        let server = Running::spawn(app.local_addr(), app.metrics_addr(), |stopped| {
+            app.run_until_stopped(stopped)
+        });
+        Ok(Self { server, cases })
     }
 
-    pub fn uri(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        match self.task.take() {
-            Some(t) => t.await?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for RunningReferral {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
+    /// Stops it as SIGTERM would, and waits until it has.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.server.stop().await
     }
 }

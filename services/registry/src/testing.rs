@@ -5,19 +5,22 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use mosharekat_platform::config::ServerArgs;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use mosharekat_platform::server::Running;
 
 use crate::{Application, Registry, RegistryArgs, Settings};
 
 /// A registry serving on loopback until [`RunningRegistry::stop`].
 #[derive(Debug)]
 pub struct RunningRegistry {
-    pub addr: SocketAddr,
-    pub metrics_addr: SocketAddr,
+    server: Running,
     pub registry: Registry,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl std::ops::Deref for RunningRegistry {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.server
+    }
 }
 
 impl RunningRegistry {
@@ -32,42 +35,15 @@ impl RunningRegistry {
 
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         let app = Application::build(settings).await?;
-        let addr = app.local_addr();
-        let metrics_addr = app.metrics_addr();
         let registry = app.registry().clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async move {
-            let _ = rx.await;
-        }));
-        Ok(Self {
-            addr,
-            metrics_addr,
-            registry,
-            stop: Some(tx),
-            task: Some(task),
-        })
-    }
-
-    pub fn uri(&self) -> String {
-        format!("http://{}", self.addr)
+        let server = Running::spawn(app.local_addr(), app.metrics_addr(), |stopped| {
+            app.run_until_stopped(stopped)
+        });
+        Ok(Self { server, registry })
     }
 
     /// Stops it as SIGTERM would, and waits until it has.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        match self.task.take() {
-            Some(t) => t.await?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for RunningRegistry {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.server.stop().await
     }
 }

@@ -446,3 +446,57 @@ mod tests {
         }
     }
 }
+
+/// A service serving in the background of this process until stopped, as tests,
+/// benchmarks and tools run one.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    /// Spawns `run`, handing it the future that resolves when [`Running::stop`] is called
+    /// (or the handle is dropped).
+    pub fn spawn<F, Fut>(addr: SocketAddr, metrics_addr: SocketAddr, run: F) -> Self
+    where
+        F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let stopped = Box::pin(async move {
+            let _ = rx.await;
+        });
+        Self {
+            addr,
+            metrics_addr,
+            stop: Some(tx),
+            task: Some(tokio::spawn(run(stopped))),
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops it as SIGTERM would, and waits until it has.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(t) => t.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
