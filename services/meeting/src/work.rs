@@ -5,7 +5,7 @@ use mosharekat_api::meeting::v1 as pb;
 use mosharekat_persian::{NationalCode, normalize_name, normalize_text};
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::ctx::CallContext;
-use mosharekat_platform::db::{Db, db_error, from_timestamp, now_micros, to_timestamp};
+use mosharekat_platform::db::{Db, check_etag, commit, from_timestamp, now_micros, to_timestamp};
 use mosharekat_platform::error::{ApiError, Violations};
 use mosharekat_platform::peers::{ReferralPeer, RegistryPeer, reason_token};
 use mosharekat_platform::{audit, idempotency, pagination};
@@ -76,23 +76,6 @@ pub fn parse_meeting(name: &str, field: &str) -> Result<(String, i32), ApiError>
             "the meeting number must be a positive whole number",
         )),
     }
-}
-
-fn stale(name: &str) -> ApiError {
-    ApiError::Aborted(format!(
-        "{name} was changed by someone else; read it again and retry"
-    ))
-}
-
-fn check_etag(sent: &str, version: i64, name: &str) -> Result<(), ApiError> {
-    if !sent.is_empty() && sent != version.to_string() {
-        return Err(stale(name));
-    }
-    Ok(())
-}
-
-async fn commit(txn: DatabaseTransaction) -> Result<(), ApiError> {
-    txn.commit().await.map_err(db_error)
 }
 
 fn state_name(s: i32) -> String {
@@ -286,7 +269,7 @@ impl Meetings {
         v.into_result()?;
         g.update_time = Some(to_timestamp(now_micros()));
         if !store::save_group(&txn, &id, rec.version, &g).await? {
-            return Err(stale(&src.name));
+            return Err(ApiError::stale(&src.name));
         }
         audit::append(&txn, &ctx.audit(g.name.clone())).await?;
         let out = Self::finish_group(self.group(&txn, &id).await?);
@@ -503,7 +486,7 @@ impl Meetings {
             m.vacancy_reason = reason;
         }
         if !store::save_member(&txn, &id, rec.version, &m).await? {
-            return Err(stale(&req.name));
+            return Err(ApiError::stale(&req.name));
         }
         audit::append(&txn, &ctx.audit(m.name.clone())).await?;
         let rec = store::get(&txn, "members", &id)
@@ -530,7 +513,7 @@ impl Meetings {
             m.vacant = true;
             m.vacancy_reason = why.to_owned();
             if !store::save_member(txn, &rec.id, rec.version, &m).await? {
-                return Err(stale(&m.name));
+                return Err(ApiError::stale(&m.name));
             }
             audit::append(txn, &ctx.audit(m.name.clone())).await?;
             n += 1;
@@ -738,7 +721,7 @@ impl Meetings {
         apply(&txn, &mut m, &members).await?;
         m.state = to as i32;
         if !store::save_meeting(&txn, &rec.id, rec.version, &m).await? {
-            return Err(stale(name));
+            return Err(ApiError::stale(name));
         }
         audit::append(&txn, &ctx.audit(name.to_owned())).await?;
         let rec = self.meeting(&txn, &gid, n).await?;
@@ -1310,7 +1293,7 @@ impl Meetings {
             reported_by: ctx.principal.subject.clone(),
         });
         if !store::save_resolution(&txn, &id, rec.version, &r).await? {
-            return Err(stale(&req.name));
+            return Err(ApiError::stale(&req.name));
         }
         audit::append(&txn, &ctx.audit(r.name.clone())).await?;
         let rec = store::get(&txn, "resolutions", &id)
@@ -1356,7 +1339,7 @@ impl Meetings {
             reported_by: ctx.principal.subject.clone(),
         });
         if !store::save_resolution(&txn, &id, rec.version, &r).await? {
-            return Err(stale(&req.name));
+            return Err(ApiError::stale(&req.name));
         }
         audit::append(&txn, &ctx.audit(r.name.clone())).await?;
         let rec = store::get(&txn, "resolutions", &id)

@@ -9,7 +9,7 @@ use mosharekat_api::registry::v1::PermittedAction;
 use mosharekat_persian::fold_for_search;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::ctx::CallContext;
-use mosharekat_platform::db::{Db, db_error, from_timestamp, now_micros, to_timestamp};
+use mosharekat_platform::db::{Db, check_etag, commit, from_timestamp, now_micros, to_timestamp};
 use mosharekat_platform::error::ApiError;
 use mosharekat_platform::{audit, idempotency};
 use sea_orm::DatabaseTransaction;
@@ -47,29 +47,12 @@ pub fn referral_state_name(s: i32) -> String {
         .unwrap_or_default()
 }
 
-fn stale(name: &str) -> ApiError {
-    ApiError::Aborted(format!(
-        "{name} was changed by someone else; read it again and retry"
-    ))
-}
-
-fn check_etag(sent: &str, version: i64, name: &str) -> Result<(), ApiError> {
-    if !sent.is_empty() && sent != version.to_string() {
-        return Err(stale(name));
-    }
-    Ok(())
-}
-
 fn conflict(what: &str, verb: &str, state: &str) -> ApiError {
     ApiError::precondition(
         format!("{}_STATE_CONFLICT", what.to_uppercase()),
         format!("cannot {verb} a {what} that is {state}"),
         format!("این اقدام در وضعیت کنونی ({state}) ممکن نیست."),
     )
-}
-
-async fn commit(txn: DatabaseTransaction) -> Result<(), ApiError> {
-    txn.commit().await.map_err(db_error)
 }
 
 pub const FILING_READERS: &[Role] = &[
@@ -287,7 +270,7 @@ impl Cases {
             f.submit_time = Some(to_timestamp(now));
         }
         if !store::save_filing(&txn, id, rec.version, &f, now).await? {
-            return Err(stale(&name));
+            return Err(ApiError::stale(&name));
         }
         if action != FilingAction::Update {
             store::append_timeline(
@@ -583,7 +566,7 @@ impl Cases {
         r.state = to as i32;
         r.update_time = Some(to_timestamp(now));
         if !store::save_referral(&txn, id, rec.version, &r, now).await? {
-            return Err(stale(&name));
+            return Err(ApiError::stale(&name));
         }
         store::append_timeline(
             &txn,
@@ -946,7 +929,7 @@ impl Cases {
             r.state_reason = why.to_owned();
             r.update_time = Some(to_timestamp(now));
             if !store::save_referral(txn, &rec.id, rec.version, &r, now).await? {
-                return Err(stale(&r.name));
+                return Err(ApiError::stale(&r.name));
             }
             store::append_timeline(
                 txn,

@@ -12,7 +12,7 @@ use mosharekat_api::registry::v1::registry_service_server::RegistryService;
 use mosharekat_persian::fold_for_search;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::ctx::CallContext;
-use mosharekat_platform::db::{Db, db_error, from_timestamp, now_micros};
+use mosharekat_platform::db::{Db, check_etag, commit, from_timestamp, now_micros};
 use mosharekat_platform::error::ApiError;
 use mosharekat_platform::{audit, idempotency, pagination};
 use sea_orm::DatabaseTransaction;
@@ -66,12 +66,6 @@ fn not_found_licence(inst: &str, id: &str) -> ApiError {
     ApiError::not_found("licence", input::licence_name(inst, id))
 }
 
-fn stale(resource: &str) -> ApiError {
-    ApiError::Aborted(format!(
-        "{resource} was changed by someone else; read it again and retry"
-    ))
-}
-
 /// Whether the caller may see representatives' national codes unmasked.
 fn sees_personal_data(ctx: &CallContext, institution_id: &str) -> bool {
     matches!(
@@ -83,17 +77,6 @@ fn sees_personal_data(ctx: &CallContext, institution_id: &str) -> bool {
 /// An `INSTITUTION` caller sees only its own; anything else does not exist for it.
 fn visible(ctx: &CallContext, institution_id: &str) -> bool {
     ctx.role() != Role::Institution || ctx.principal.owns_institution(institution_id)
-}
-
-fn check_etag(sent: &str, version: i64, resource: &str) -> Result<(), ApiError> {
-    if !sent.is_empty() && sent != version.to_string() {
-        return Err(stale(resource));
-    }
-    Ok(())
-}
-
-async fn commit(txn: DatabaseTransaction) -> Result<(), ApiError> {
-    txn.commit().await.map_err(db_error)
 }
 
 fn enum_filter<T: TryFrom<i32>>(raw: i32, field: &str) -> Result<Option<T>, ApiError> {
@@ -186,7 +169,7 @@ impl Registry {
         )
         .await?
         {
-            return Err(stale(&name));
+            return Err(ApiError::stale(&name));
         }
         let seq = store::append_event(
             txn,
@@ -311,7 +294,7 @@ impl Registry {
             ));
         }
         if !store::set_licence_state(&txn, &row.id, row.version, to, new_until, now).await? {
-            return Err(stale(name));
+            return Err(ApiError::stale(name));
         }
         let seq = store::append_event(
             &txn,
@@ -503,7 +486,7 @@ impl RegistryService for Registry {
         let mut fields = row.fields();
         fields.apply_update(p, &paths)?;
         if !store::update_institution(&txn, &id, row.version, &fields, now_micros()).await? {
-            return Err(stale(&name).into());
+            return Err(ApiError::stale(&name).into());
         }
         audit::append(&txn, &ctx.audit(name)).await?;
         let row = store::get_institution(&txn, &id)
@@ -539,7 +522,7 @@ impl RegistryService for Registry {
             );
         }
         if !store::dissolve_institution(&txn, &id, row.version, &reason, now).await? {
-            return Err(stale(&name).into());
+            return Err(ApiError::stale(&name).into());
         }
         // A dissolved institution's licences end with it, as events its consumers act on.
         let mut last_seq = 0;
@@ -555,7 +538,7 @@ impl RegistryService for Registry {
                 domain::next_state(lic.stored_state(), action).unwrap_or(pb::LicenceState::Revoked);
             let lic_name = input::licence_name(&id, &lic.id);
             if !store::set_licence_state(&txn, &lic.id, lic.version, to, None, now).await? {
-                return Err(stale(&lic_name).into());
+                return Err(ApiError::stale(&lic_name).into());
             }
             let seq = store::append_event(
                 &txn,

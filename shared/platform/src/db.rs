@@ -190,6 +190,20 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     Ok(db)
 }
 
+/// Commits a write transaction.
+pub async fn commit(txn: DatabaseTransaction) -> Result<(), ApiError> {
+    txn.commit().await.map_err(db_error)
+}
+
+/// Refuses with `ABORTED` when the caller sent an etag and it is not the resource's
+/// current one (`version`); an empty etag means "whatever the current version is".
+pub fn check_etag(sent: &str, version: i64, name: &str) -> Result<(), ApiError> {
+    if !sent.is_empty() && sent != version.to_string() {
+        return Err(ApiError::stale(name));
+    }
+    Ok(())
+}
+
 /// Whether `e` is a unique-constraint violation.
 pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

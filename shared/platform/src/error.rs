@@ -100,6 +100,13 @@ impl ApiError {
         }
     }
 
+    /// A resource changed by someone else since the caller read it.
+    pub fn stale(name: &str) -> Self {
+        Self::Aborted(format!(
+            "{name} was changed by someone else; read it again and retry"
+        ))
+    }
+
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self::Internal(e.into())
     }
