@@ -1247,60 +1247,82 @@ impl Meetings {
         })
     }
 
+    /// One change of a resolution: read, etag checked, `apply`ed, saved with its audit
+    /// record.
+    async fn change_resolution(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        etag: &str,
+        apply: impl FnOnce(&mut pb::Resolution) -> Result<(), ApiError>,
+    ) -> Result<pb::Resolution, ApiError> {
+        let (_, id) = parse_child(name, "resolutions", "name")?;
+        let txn = self.db.begin_write().await?;
+        let rec: Record<pb::Resolution> = store::get(&txn, "resolutions", &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resolution", name))?;
+        check_etag(etag, rec.version, name)?;
+        let mut r = rec.body;
+        apply(&mut r)?;
+        if !store::save_resolution(&txn, &id, rec.version, &r).await? {
+            return Err(ApiError::stale(name));
+        }
+        audit::append(&txn, &ctx.audit(r.name.clone())).await?;
+        commit(txn).await?;
+        // The saved row is `r` at the next version: no need to read it back.
+        Ok(finish_resolution(
+            Record {
+                id,
+                version: rec.version + 1,
+                body: r,
+            },
+            now_micros(),
+        ))
+    }
+
     pub async fn report_progress(
         &self,
         ctx: &CallContext,
         req: &pb::ReportResolutionProgressRequest,
     ) -> Result<pb::Resolution, ApiError> {
         ctx.require(&[Role::Admin, Role::Secretary, Role::Member])?;
-        let (_, id) = parse_child(&req.name, "resolutions", "name")?;
+        parse_child(&req.name, "resolutions", "name")?;
         if !(0..=100).contains(&req.progress) {
             return Err(ApiError::invalid("progress", "must be from 0 to 100"));
         }
         let note = normalize_text(&req.note, 5000)
             .map_err(|e| ApiError::invalid("note", e.to_string()))?;
-        let txn = self.db.begin_write().await?;
-        let rec: Record<pb::Resolution> = store::get(&txn, "resolutions", &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("resolution", req.name.clone()))?;
-        if ctx.role() == Role::Member {
-            let mine = ctx.principal.member.as_deref().is_some_and(|m| {
-                store::last_segment(&rec.body.responsible_member) == m && !m.is_empty()
-            });
-            if !mine {
+        let member =
+            (ctx.role() == Role::Member).then(|| ctx.principal.member.clone().unwrap_or_default());
+        let reporter = ctx.principal.subject.clone();
+        let progress = req.progress;
+        self.change_resolution(ctx, &req.name, &req.etag, move |r| {
+            if let Some(m) = member
+                && (m.is_empty() || store::last_segment(&r.responsible_member) != m)
+            {
                 return Err(ApiError::PermissionDenied(
                     "a member reports progress only on resolutions assigned to them".into(),
                 ));
             }
-        }
-        check_etag(&req.etag, rec.version, &req.name)?;
-        let from = pb::ResolutionState::try_from(rec.body.state)
-            .unwrap_or(pb::ResolutionState::Unspecified);
-        let to = domain::resolution_after_progress(from, req.progress).ok_or_else(|| {
-            ApiError::precondition(
-                "RESOLUTION_STATE_CONFLICT",
-                "progress is reported only on an adopted resolution that is open or in progress",
-                "گزارش پیشرفت فقط برای مصوبهٔ باز ثبت می‌شود.",
-            )
-        })?;
-        let mut r = rec.body.clone();
-        r.state = to as i32;
-        r.progress = req.progress;
-        r.notes.push(pb::ProgressNote {
-            time: Some(to_timestamp(now_micros())),
-            progress: req.progress,
-            note,
-            reported_by: ctx.principal.subject.clone(),
-        });
-        if !store::save_resolution(&txn, &id, rec.version, &r).await? {
-            return Err(ApiError::stale(&req.name));
-        }
-        audit::append(&txn, &ctx.audit(r.name.clone())).await?;
-        let rec = store::get(&txn, "resolutions", &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("resolution", req.name.clone()))?;
-        commit(txn).await?;
-        Ok(finish_resolution(rec, now_micros()))
+            let from = pb::ResolutionState::try_from(r.state).unwrap_or(pb::ResolutionState::Unspecified);
+            let to = domain::resolution_after_progress(from, progress).ok_or_else(|| {
+                ApiError::precondition(
+                    "RESOLUTION_STATE_CONFLICT",
+                    "progress is reported only on an adopted resolution that is open or in progress",
+                    "گزارش پیشرفت فقط برای مصوبهٔ باز ثبت می‌شود.",
+                )
+            })?;
+            r.state = to as i32;
+            r.progress = progress;
+            r.notes.push(pb::ProgressNote {
+                time: Some(to_timestamp(now_micros())),
+                progress,
+                note,
+                reported_by: reporter,
+            });
+            Ok(())
+        })
+        .await
     }
 
     pub async fn cancel_resolution(
@@ -1309,44 +1331,33 @@ impl Meetings {
         req: &pb::CancelResolutionRequest,
     ) -> Result<pb::Resolution, ApiError> {
         ctx.require(MANAGERS)?;
-        let (_, id) = parse_child(&req.name, "resolutions", "name")?;
+        parse_child(&req.name, "resolutions", "name")?;
         let reason = normalize_text(&req.reason, 2000)
             .map_err(|e| ApiError::invalid("reason", e.to_string()))?;
         if reason.is_empty() {
             return Err(ApiError::invalid("reason", "is required"));
         }
-        let txn = self.db.begin_write().await?;
-        let rec: Record<pb::Resolution> = store::get(&txn, "resolutions", &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("resolution", req.name.clone()))?;
-        check_etag(&req.etag, rec.version, &req.name)?;
-        if !domain::resolution_cancellable(
-            pb::ResolutionState::try_from(rec.body.state)
-                .unwrap_or(pb::ResolutionState::Unspecified),
-        ) {
-            return Err(ApiError::precondition(
-                "RESOLUTION_STATE_CONFLICT",
-                "only an open resolution can be cancelled",
-                "فقط مصوبهٔ باز لغو می‌شود.",
-            ));
-        }
-        let mut r = rec.body.clone();
-        r.state = pb::ResolutionState::Cancelled as i32;
-        r.notes.push(pb::ProgressNote {
-            time: Some(to_timestamp(now_micros())),
-            progress: r.progress,
-            note: reason,
-            reported_by: ctx.principal.subject.clone(),
-        });
-        if !store::save_resolution(&txn, &id, rec.version, &r).await? {
-            return Err(ApiError::stale(&req.name));
-        }
-        audit::append(&txn, &ctx.audit(r.name.clone())).await?;
-        let rec = store::get(&txn, "resolutions", &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("resolution", req.name.clone()))?;
-        commit(txn).await?;
-        Ok(finish_resolution(rec, now_micros()))
+        let reporter = ctx.principal.subject.clone();
+        self.change_resolution(ctx, &req.name, &req.etag, move |r| {
+            let from =
+                pb::ResolutionState::try_from(r.state).unwrap_or(pb::ResolutionState::Unspecified);
+            if !domain::resolution_cancellable(from) {
+                return Err(ApiError::precondition(
+                    "RESOLUTION_STATE_CONFLICT",
+                    "only an open resolution can be cancelled",
+                    "فقط مصوبهٔ باز لغو می‌شود.",
+                ));
+            }
+            r.state = pb::ResolutionState::Cancelled as i32;
+            r.notes.push(pb::ProgressNote {
+                time: Some(to_timestamp(now_micros())),
+                progress: r.progress,
+                note: reason,
+                reported_by: reporter,
+            });
+            Ok(())
+        })
+        .await
     }
 }
 

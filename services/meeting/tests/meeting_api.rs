@@ -700,6 +700,39 @@ async fn the_seeds_first_meeting(b: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(listed.resolutions.len(), 1);
+    // The etag a change returns is the stored one; a cancelled resolution takes no more progress.
+    let read = wg
+        .get_resolution(e.sec(pb::GetResolutionRequest {
+            name: r.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .resolution
+        .unwrap();
+    assert_eq!(read, r2);
+    let cancelled = wg
+        .cancel_resolution(e.sec(pb::CancelResolutionRequest {
+            name: r.name.clone(),
+            etag: r2.etag.clone(),
+            reason: "دیگر لازم نیست".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .resolution
+        .unwrap();
+    assert_eq!(cancelled.state, pb::ResolutionState::Cancelled as i32);
+    let err = wg
+        .report_resolution_progress(e.sec(pb::ReportResolutionProgressRequest {
+            name: r.name.clone(),
+            etag: String::new(),
+            progress: 50,
+            note: "x".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "RESOLUTION_STATE_CONFLICT");
     let second = wg
         .schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
             parent: g.name.clone(),
