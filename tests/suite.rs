@@ -3,27 +3,22 @@
 //! every response names its trace, metrics count calls by method and code, and SIGTERM
 //! ends the process cleanly.
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{authed, free_port, http_get, sigterm, wait_exit};
 
 use mosharekat_api::common::v1::ActivityArea;
 use mosharekat_api::referral::v1 as rf;
 use mosharekat_api::referral::v1::referral_service_client::ReferralServiceClient;
 use mosharekat_api::registry::v1 as reg;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
-use tonic::Request;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Four consecutive free ports for the metrics endpoints (registry, referral, meeting).
 fn free_port_run() -> u16 {
@@ -122,38 +117,12 @@ impl Suite {
             }
         }
     }
-
-    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let start = Instant::now();
-        while start.elapsed() < within {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
 }
 
 impl Drop for Suite {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
-}
-
-fn authed<T>(bearer: &str, msg: T) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut()
-        .insert("authorization", bearer.parse().unwrap());
-    r
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +220,7 @@ async fn the_suite_runs_as_one_system_and_stops_cleanly() {
     );
 
     // Metrics count the calls by method and code.
-    let text = reqwest_like_get(&format!("127.0.0.1:{}", suite.metrics + 1), "/metrics").await;
+    let text = http_get(&format!("127.0.0.1:{}", suite.metrics + 1), "/metrics").await;
     assert!(
         text.contains(r#"grpc_code="9",grpc_method="SubmitFiling""#),
         "{text}"
@@ -260,8 +229,7 @@ async fn the_suite_runs_as_one_system_and_stops_cleanly() {
         text.contains("mosharekat_grpc_server_handling_seconds_bucket"),
         "{text}"
     );
-    let registry_metrics =
-        reqwest_like_get(&format!("127.0.0.1:{}", suite.metrics), "/metrics").await;
+    let registry_metrics = http_get(&format!("127.0.0.1:{}", suite.metrics), "/metrics").await;
     assert!(
         registry_metrics.contains(r#"grpc_method="CheckEligibility""#),
         "the referral service called the registry"
@@ -269,24 +237,8 @@ async fn the_suite_runs_as_one_system_and_stops_cleanly() {
 
     // SIGTERM: the process ends by itself, with success.
     sigterm(&suite.child);
-    let status = suite
-        .wait_exit(Duration::from_secs(30))
-        .expect("exits after SIGTERM");
+    let status = wait_exit(&mut suite.child, Duration::from_secs(30)).expect("exits after SIGTERM");
     assert!(status.success(), "{status:?}");
-}
-
-/// A plain HTTP/1.1 GET, enough for the metrics endpoint.
-async fn reqwest_like_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[test]

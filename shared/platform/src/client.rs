@@ -166,8 +166,11 @@ where
 /// Calls a peer on behalf of `ctx` with an idempotent request: the request carries what
 /// is left of `ctx`'s deadline (at most `timeout`) and the end user, and is retried while
 /// the peer is `UNAVAILABLE`. `send` makes the call, owning what it needs (a client clone).
+/// Each attempt is a client span named after `rpc` (`package.Service/Method`); the peer's
+/// server span is its child.
 pub async fn call<T, R, F, Fut>(
     ctx: &CallContext,
+    rpc: &'static str,
     timeout: Duration,
     msg: &T,
     send: F,
@@ -177,14 +180,34 @@ where
     F: Fn(Request<T>) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
 {
+    use tracing::Instrument as _;
+    let (service, method) = rpc.split_once('/').unwrap_or((rpc, ""));
     retry_unavailable(3, ctx.deadline, || {
-        let sent = peer_request(msg.clone(), ctx, timeout).map(&send);
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = rpc,
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = service,
+            rpc.method = method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let sent = span.in_scope(|| peer_request(msg.clone(), ctx, timeout).map(&send));
         async move {
-            match sent {
+            let r = match sent {
                 Ok(fut) => fut.await.map(tonic::Response::into_inner),
                 Err(e) => Err(tonic::Status::from(e)),
+            };
+            let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+            let span = tracing::Span::current();
+            span.record("rpc.grpc.status_code", code as i32);
+            if code != tonic::Code::Ok {
+                span.record("otel.status_code", "ERROR");
             }
+            r
         }
+        .instrument(span)
     })
     .await
 }

@@ -43,10 +43,16 @@ impl RegistryPeer {
             activity_area: area,
             province: province.to_owned(),
         };
-        call(ctx, self.timeout, &msg, |req| {
-            let mut c = self.client.clone();
-            async move { c.check_eligibility(req).await }
-        })
+        call(
+            ctx,
+            "mosharekat.registry.v1.RegistryService/CheckEligibility",
+            self.timeout,
+            &msg,
+            |req| {
+                let mut c = self.client.clone();
+                async move { c.check_eligibility(req).await }
+            },
+        )
         .await
         .map_err(|s| match s.code() {
             tonic::Code::NotFound => ApiError::not_found("institution", institution),
@@ -65,10 +71,16 @@ impl RegistryPeer {
             institution: institution.to_owned(),
             province: province.to_owned(),
         };
-        call(ctx, self.timeout, &msg, |req| {
-            let mut c = self.client.clone();
-            async move { c.check_licensed(req).await }
-        })
+        call(
+            ctx,
+            "mosharekat.registry.v1.RegistryService/CheckLicensed",
+            self.timeout,
+            &msg,
+            |req| {
+                let mut c = self.client.clone();
+                async move { c.check_licensed(req).await }
+            },
+        )
         .await
         .map_err(|s| match s.code() {
             tonic::Code::NotFound => ApiError::not_found("institution", institution),
@@ -86,10 +98,16 @@ impl RegistryPeer {
             name: name.to_owned(),
         };
         exists(
-            call(ctx, self.timeout, &msg, |req| {
-                let mut c = self.client.clone();
-                async move { c.get_institution(req).await }
-            })
+            call(
+                ctx,
+                "mosharekat.registry.v1.RegistryService/GetInstitution",
+                self.timeout,
+                &msg,
+                |req| {
+                    let mut c = self.client.clone();
+                    async move { c.get_institution(req).await }
+                },
+            )
             .await,
             "the registry",
         )
@@ -113,10 +131,16 @@ impl RegistryPeer {
                 licence_state: reg::LicenceState::Active as i32,
                 ..Default::default()
             };
-            let page = call(ctx, self.timeout, &msg, |req| {
-                let mut c = self.client.clone();
-                async move { c.list_institutions(req).await }
-            })
+            let page = call(
+                ctx,
+                "mosharekat.registry.v1.RegistryService/ListInstitutions",
+                self.timeout,
+                &msg,
+                |req| {
+                    let mut c = self.client.clone();
+                    async move { c.list_institutions(req).await }
+                },
+            )
             .await
             .map_err(|s| peer_error("the registry", s))?;
             out.extend(page.institutions);
@@ -207,20 +231,32 @@ impl ReferralPeer {
             let msg = rf::GetFilingRequest {
                 name: name.to_owned(),
             };
-            call(ctx, self.timeout, &msg, |req| {
-                let mut c = self.client.clone();
-                async move { c.get_filing(req).await }
-            })
+            call(
+                ctx,
+                "mosharekat.referral.v1.ReferralService/GetFiling",
+                self.timeout,
+                &msg,
+                |req| {
+                    let mut c = self.client.clone();
+                    async move { c.get_filing(req).await }
+                },
+            )
             .await
             .map(|_| ())
         } else {
             let msg = rf::GetReferralRequest {
                 name: name.to_owned(),
             };
-            call(ctx, self.timeout, &msg, |req| {
-                let mut c = self.client.clone();
-                async move { c.get_referral(req).await }
-            })
+            call(
+                ctx,
+                "mosharekat.referral.v1.ReferralService/GetReferral",
+                self.timeout,
+                &msg,
+                |req| {
+                    let mut c = self.client.clone();
+                    async move { c.get_referral(req).await }
+                },
+            )
             .await
             .map(|_| ())
         };
@@ -233,10 +269,16 @@ impl ReferralPeer {
         ctx: &CallContext,
         msg: mosharekat_api::referral::v1::GetStatisticsRequest,
     ) -> Result<mosharekat_api::referral::v1::GetStatisticsResponse, ApiError> {
-        call(ctx, self.timeout, &msg, |req| {
-            let mut c = self.client.clone();
-            async move { c.get_statistics(req).await }
-        })
+        call(
+            ctx,
+            "mosharekat.referral.v1.ReferralService/GetStatistics",
+            self.timeout,
+            &msg,
+            |req| {
+                let mut c = self.client.clone();
+                async move { c.get_statistics(req).await }
+            },
+        )
         .await
         .map_err(|s| peer_error("the referral service", s))
     }

@@ -91,10 +91,12 @@ where
     }
 }
 
-/// The default filter: `info` for the suite, quieter for the libraries under it.
+/// The default filter: `info` for the suite, quieter for the libraries under it. SeaORM
+/// stays at `info`: its statement spans are the database spans of every trace (it logs
+/// no events at that level).
 pub fn default_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,h2=warn,hyper=warn,tonic=warn,tower=warn,sqlx=warn,sea_orm=warn,opentelemetry=warn")
+        EnvFilter::new("info,h2=warn,hyper=warn,tonic=warn,tower=warn,sqlx=warn,opentelemetry=warn")
     })
 }
 
