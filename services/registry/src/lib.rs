@@ -14,6 +14,7 @@ pub mod domain;
 pub mod events;
 pub mod input;
 pub mod migrations;
+pub mod seed;
 pub mod service;
 pub mod store;
 pub mod testing;

@@ -1,0 +1,362 @@
+//! `mosharekat-bench`: the suite's speed against this machine's own limits, measured in
+//! the same run. Starts the release binaries as processes, loads them over a few HTTP/2
+//! connections, and prints throughput, latency percentiles, memory and start-up time
+//! beside two ceilings: a bare tonic echo server and raw single-row insert transactions.
+//! Run it with `scripts/bench.sh` (which builds the release binaries first).
+
+mod echo;
+mod load;
+mod procs;
+mod raw;
+mod report;
+mod suite;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+
+use load::{Sample, Spec};
+use procs::{Proc, free_port};
+use report::{Report, Row};
+use suite::{Backend, FreshDb, Suite};
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Benchmarks of the mosharekat suite against this machine's own limits"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Runs of each measurement; the run with the median throughput is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Time per run.
+    #[arg(long, default_value = "3s")]
+    duration: humantime::Duration,
+    /// Concurrent calls.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// HTTP/2 connections the calls share, per service.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Databases to run the services on.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    backends: Vec<Backend>,
+    /// Institutions for the first listing scenarios.
+    #[arg(long, default_value_t = 10_000)]
+    small: u64,
+    /// Institutions for the large listing scenarios (0 skips them).
+    #[arg(long, default_value_t = 1_000_000)]
+    large: u64,
+    /// Drafts and referrals made ahead of each write run (the run stops when they run out).
+    #[arg(long, default_value_t = 2_000)]
+    prepared: u64,
+    /// PostgreSQL server to create the benchmark databases in.
+    #[arg(
+        long,
+        env = "MOSHAREKAT_TEST_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres: String,
+    /// Folder for results.json and report.md.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Also write the figures into this Markdown file, between its bench markers.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// A few seconds only, SQLite only, small data: proves the generator still works.
+    #[arg(long)]
+    smoke: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the bare echo baseline (the benchmark starts this itself).
+    #[command(hide = true)]
+    EchoServer {
+        #[arg(long)]
+        listen: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut cli = Cli::parse();
+    if let Some(Command::EchoServer { listen }) = &cli.command {
+        return echo::serve(listen).await;
+    }
+    if cli.smoke {
+        cli.runs = 1;
+        cli.duration = Duration::from_millis(700).into();
+        cli.backends = vec![Backend::Sqlite];
+        cli.small = 600;
+        cli.large = 0;
+        cli.prepared = 100;
+    }
+    let started = Instant::now();
+    let spec = Spec {
+        concurrency: cli.concurrency,
+        duration: cli.duration.into(),
+        max_requests: u64::MAX,
+    };
+    let mut report = Report::new(&cli.backends, spec, cli.runs, cli.connections);
+
+    eprintln!("bench: echo baseline");
+    let echo = echo_baseline(&cli, spec).await?;
+    report
+        .rows
+        .push(Row::baseline("-", "echo (bare tonic)", echo.clone()));
+
+    for &backend in &cli.backends {
+        let b = backend.label();
+        eprintln!("bench: {b}: raw single-row inserts");
+        let dir = tempfile::tempdir()?;
+        let raw_db = FreshDb::new(backend, dir.path(), "raw", &cli.postgres).await?;
+        let raw = median(cli.runs, || raw::inserts(&raw_db.url, spec)).await?;
+        raw_db.drop_database().await?;
+        report
+            .rows
+            .push(Row::baseline(b, "raw insert", raw.clone()));
+
+        eprintln!("bench: {b}: starting the services");
+        let mut s = Suite::start(backend, &cli.postgres, cli.connections).await?;
+        for (i, p) in s.procs.iter().enumerate() {
+            report.processes.push(report::Process {
+                backend: b.into(),
+                service: suite::NAMES[i].into(),
+                startup_ms: p.startup.as_secs_f64() * 1000.0,
+                idle_rss_mib: s.idle[i].rss_mib,
+                peak_rss_mib: 0.0,
+            });
+        }
+        eprintln!("bench: {b}: {} institutions", cli.small);
+        s.grow_registry(cli.small).await?;
+        let small = short(cli.small);
+
+        let m = median(cli.runs, || async { Ok(s.get_institution(spec).await) }).await?;
+        report.rows.push(Row::vs(
+            b,
+            "GetInstitution",
+            m,
+            &echo,
+            "echo",
+            0.5,
+            Some(5.0),
+        ));
+        let m = median(cli.runs, || async { Ok(s.check_eligibility(spec).await) }).await?;
+        report.rows.push(Row::vs(
+            b,
+            "CheckEligibility",
+            m,
+            &echo,
+            "echo",
+            0.5,
+            Some(5.0),
+        ));
+
+        let first_small = median(cli.runs, || async {
+            Ok(s.list_institutions(spec, String::new()).await)
+        })
+        .await?;
+        report.rows.push(Row::plain(
+            b,
+            &format!("ListInstitutions first page @{small}"),
+            first_small.clone(),
+        ));
+        let token = s.deep_page_token(0.9).await?;
+        let m = median(cli.runs, || async {
+            Ok(s.list_institutions(spec, token.clone()).await)
+        })
+        .await?;
+        report.rows.push(Row::latency_vs(
+            b,
+            &format!("ListInstitutions deep page @{small}"),
+            m,
+            &first_small,
+            &format!("first page @{small}"),
+        ));
+
+        let m = median(cli.runs, || async { Ok(s.create_institution(spec).await) }).await?;
+        report.rows.push(Row::vs(
+            b,
+            "CreateInstitution",
+            m,
+            &raw,
+            "raw insert",
+            0.5,
+            None,
+        ));
+
+        let mut runs = Vec::new();
+        for _ in 0..cli.runs {
+            let drafts = s.draft_filings(cli.prepared, cli.concurrency).await?;
+            runs.push(s.submit_filings(spec, drafts).await);
+        }
+        report.rows.push(Row::vs(
+            b,
+            "SubmitFiling",
+            pick_median(runs),
+            &raw,
+            "raw insert",
+            0.5,
+            None,
+        ));
+
+        let mut runs = Vec::new();
+        for _ in 0..cli.runs {
+            let offered = s.offer_referrals(cli.prepared, cli.concurrency).await?;
+            runs.push(s.accept_referrals(spec, offered).await);
+        }
+        report.rows.push(Row::vs(
+            b,
+            "AcceptReferral",
+            pick_median(runs),
+            &raw,
+            "raw insert",
+            0.0,
+            None,
+        ));
+
+        let meetings = s.schedule_meetings(cli.concurrency).await?;
+        let m = median(cli.runs, || async {
+            Ok(s.record_attendance(spec, &meetings).await)
+        })
+        .await?;
+        report.rows.push(Row::vs(
+            b,
+            "RecordAttendance",
+            m,
+            &raw,
+            "raw insert",
+            0.0,
+            None,
+        ));
+        s.open_meetings(&meetings).await?;
+        let m = median(cli.runs, || async {
+            Ok(s.record_resolutions(spec, &meetings).await)
+        })
+        .await?;
+        report.rows.push(Row::vs(
+            b,
+            "RecordResolution",
+            m,
+            &raw,
+            "raw insert",
+            0.0,
+            None,
+        ));
+
+        if cli.large > cli.small {
+            let large = short(cli.large);
+            eprintln!(
+                "bench: {b}: growing the registry to {} institutions",
+                cli.large
+            );
+            let t = Instant::now();
+            s.grow_registry(cli.large).await?;
+            eprintln!("bench: {b}: grown in {:.0?}", t.elapsed());
+            let m = median(cli.runs, || async {
+                Ok(s.list_institutions(spec, String::new()).await)
+            })
+            .await?;
+            report.rows.push(Row::latency_vs(
+                b,
+                &format!("ListInstitutions first page @{large}"),
+                m,
+                &first_small,
+                &format!("first page @{small}"),
+            ));
+            let token = s.deep_page_token(0.9).await?;
+            let m = median(cli.runs, || async {
+                Ok(s.list_institutions(spec, token.clone()).await)
+            })
+            .await?;
+            report.rows.push(Row::latency_vs(
+                b,
+                &format!("ListInstitutions deep page @{large}"),
+                m,
+                &first_small,
+                &format!("first page @{small}"),
+            ));
+        }
+        let peaks = s.memory();
+        for (i, mem) in peaks.iter().enumerate() {
+            if let Some(p) = report
+                .processes
+                .iter_mut()
+                .find(|p| p.backend == b && p.service == suite::NAMES[i])
+            {
+                p.peak_rss_mib = mem.peak_mib;
+            }
+        }
+        s.stop().await?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report.write(&cli.out, cli.markdown.as_deref())?;
+    print!("{}", report.table());
+    let errors: u64 = report.rows.iter().map(|r| r.sample.errors).sum();
+    anyhow::ensure!(errors == 0, "{errors} calls failed; see the table");
+    Ok(())
+}
+
+fn short(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+async fn echo_baseline(cli: &Cli, spec: Spec) -> anyhow::Result<Sample> {
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let exe = std::env::current_exe()?;
+    let log = std::env::temp_dir().join(format!("mosharekat-bench-echo-{port}.log"));
+    let p = Proc::start(
+        "echo",
+        &exe,
+        &["echo-server", "--listen", &listen],
+        &[],
+        port,
+        "",
+        &log,
+    )
+    .await?;
+    let channels = p.connections(cli.connections).await?;
+    let m = median(cli.runs, || async {
+        Ok(load::run(spec, &channels, |ch, _| async move {
+            echo::pb::echo_service_client::EchoServiceClient::new(ch)
+                .echo(echo::pb::EchoRequest {
+                    payload: vec![7u8; 64],
+                })
+                .await
+                .map(drop)
+                .map_err(|s| s.to_string())
+        })
+        .await)
+    })
+    .await?;
+    p.stop();
+    Ok(m)
+}
+
+/// Runs `f` `runs` times and keeps the run with the median throughput.
+async fn median<F, Fut>(runs: usize, mut f: F) -> anyhow::Result<Sample>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Sample>>,
+{
+    let mut all = Vec::new();
+    for _ in 0..runs.max(1) {
+        all.push(f().await?);
+    }
+    Ok(pick_median(all))
+}
+
+fn pick_median(mut all: Vec<Sample>) -> Sample {
+    all.sort_by(|a, b| a.throughput.total_cmp(&b.throughput));
+    let mid = all.len() / 2;
+    all.swap_remove(mid)
+}
