@@ -30,7 +30,7 @@ pub async fn serve(listen: &str) -> anyhow::Result<()> {
         .add_service(health)
         .add_service(EchoServiceServer::new(Echo))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             mosharekat_platform::server::shutdown_signal(),
         )
         .await?;

@@ -69,6 +69,9 @@ struct Cli {
     /// A few seconds only, SQLite only, small data: proves the generator still works.
     #[arg(long)]
     smoke: bool,
+    /// Only the scenarios whose names contain one of these (for profiling one of them).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +105,9 @@ async fn main() -> anyhow::Result<()> {
         max_requests: u64::MAX,
     };
     let mut report = Report::new(&cli.backends, spec, cli.runs, cli.connections);
+    let only = cli.only.clone();
+    let want =
+        move |scenario: &str| only.is_empty() || only.iter().any(|o| scenario.contains(o.as_str()));
 
     eprintln!("bench: echo baseline");
     let echo = echo_baseline(&cli, spec).await?;
@@ -135,120 +141,147 @@ async fn main() -> anyhow::Result<()> {
         s.grow_registry(cli.small).await?;
         let small = short(cli.small);
 
-        let m = median(cli.runs, || async { Ok(s.get_institution(spec).await) }).await?;
-        report.rows.push(Row::vs(
-            b,
-            "GetInstitution",
-            m,
-            &echo,
-            "echo",
-            0.5,
-            Some(5.0),
-        ));
-        let m = median(cli.runs, || async { Ok(s.check_eligibility(spec).await) }).await?;
-        report.rows.push(Row::vs(
-            b,
-            "CheckEligibility",
-            m,
-            &echo,
-            "echo",
-            0.5,
-            Some(5.0),
-        ));
-
-        let first_small = median(cli.runs, || async {
-            Ok(s.list_institutions(spec, String::new()).await)
-        })
-        .await?;
-        report.rows.push(Row::plain(
-            b,
-            &format!("ListInstitutions first page @{small}"),
-            first_small.clone(),
-        ));
-        let token = s.deep_page_token(0.9).await?;
-        let m = median(cli.runs, || async {
-            Ok(s.list_institutions(spec, token.clone()).await)
-        })
-        .await?;
-        report.rows.push(Row::latency_vs(
-            b,
-            &format!("ListInstitutions deep page @{small}"),
-            m,
-            &first_small,
-            &format!("first page @{small}"),
-        ));
-
-        let m = median(cli.runs, || async { Ok(s.create_institution(spec).await) }).await?;
-        report.rows.push(Row::vs(
-            b,
-            "CreateInstitution",
-            m,
-            &raw,
-            "raw insert",
-            0.5,
-            None,
-        ));
-
-        let mut runs = Vec::new();
-        for _ in 0..cli.runs {
-            let drafts = s.draft_filings(cli.prepared, cli.concurrency).await?;
-            runs.push(s.submit_filings(spec, drafts).await);
+        if want("Health") {
+            let m = median(cli.runs, || async { Ok(s.health_check(spec).await) }).await?;
+            report.rows.push(Row::vs(
+                b,
+                "Health/Check (edge only: no token, no database)",
+                m,
+                &echo,
+                "echo",
+                0.0,
+                None,
+            ));
         }
-        report.rows.push(Row::vs(
-            b,
-            "SubmitFiling",
-            pick_median(runs),
-            &raw,
-            "raw insert",
-            0.5,
-            None,
-        ));
-
-        let mut runs = Vec::new();
-        for _ in 0..cli.runs {
-            let offered = s.offer_referrals(cli.prepared, cli.concurrency).await?;
-            runs.push(s.accept_referrals(spec, offered).await);
+        if want("GetInstitution") {
+            let m = median(cli.runs, || async { Ok(s.get_institution(spec).await) }).await?;
+            report.rows.push(Row::vs(
+                b,
+                "GetInstitution",
+                m,
+                &echo,
+                "echo",
+                0.5,
+                Some(5.0),
+            ));
         }
-        report.rows.push(Row::vs(
-            b,
-            "AcceptReferral",
-            pick_median(runs),
-            &raw,
-            "raw insert",
-            0.0,
-            None,
-        ));
+        if want("CheckEligibility") {
+            let m = median(cli.runs, || async { Ok(s.check_eligibility(spec).await) }).await?;
+            report.rows.push(Row::vs(
+                b,
+                "CheckEligibility",
+                m,
+                &echo,
+                "echo",
+                0.5,
+                Some(5.0),
+            ));
+        }
 
-        let meetings = s.schedule_meetings(cli.concurrency).await?;
-        let m = median(cli.runs, || async {
-            Ok(s.record_attendance(spec, &meetings).await)
-        })
-        .await?;
-        report.rows.push(Row::vs(
-            b,
-            "RecordAttendance",
-            m,
-            &raw,
-            "raw insert",
-            0.0,
-            None,
-        ));
-        s.open_meetings(&meetings).await?;
-        let m = median(cli.runs, || async {
-            Ok(s.record_resolutions(spec, &meetings).await)
-        })
-        .await?;
-        report.rows.push(Row::vs(
-            b,
-            "RecordResolution",
-            m,
-            &raw,
-            "raw insert",
-            0.0,
-            None,
-        ));
+        let mut first_small = Sample::default();
+        if want("ListInstitutions") {
+            first_small = median(cli.runs, || async {
+                Ok(s.list_institutions(spec, String::new()).await)
+            })
+            .await?;
+            report.rows.push(Row::plain(
+                b,
+                &format!("ListInstitutions first page @{small}"),
+                first_small.clone(),
+            ));
+            let token = s.deep_page_token(0.9).await?;
+            let m = median(cli.runs, || async {
+                Ok(s.list_institutions(spec, token.clone()).await)
+            })
+            .await?;
+            report.rows.push(Row::latency_vs(
+                b,
+                &format!("ListInstitutions deep page @{small}"),
+                m,
+                &first_small,
+                &format!("first page @{small}"),
+            ));
+        }
 
-        if cli.large > cli.small {
+        if want("CreateInstitution") {
+            let m = median(cli.runs, || async { Ok(s.create_institution(spec).await) }).await?;
+            report.rows.push(Row::vs(
+                b,
+                "CreateInstitution",
+                m,
+                &raw,
+                "raw insert",
+                0.5,
+                None,
+            ));
+        }
+
+        if want("SubmitFiling") {
+            let mut runs = Vec::new();
+            for _ in 0..cli.runs {
+                let drafts = s.draft_filings(cli.prepared, cli.concurrency).await?;
+                runs.push(s.submit_filings(spec, drafts).await);
+            }
+            report.rows.push(Row::vs(
+                b,
+                "SubmitFiling",
+                pick_median(runs),
+                &raw,
+                "raw insert",
+                0.5,
+                None,
+            ));
+        }
+
+        if want("AcceptReferral") {
+            let mut runs = Vec::new();
+            for _ in 0..cli.runs {
+                let offered = s.offer_referrals(cli.prepared, cli.concurrency).await?;
+                runs.push(s.accept_referrals(spec, offered).await);
+            }
+            report.rows.push(Row::vs(
+                b,
+                "AcceptReferral",
+                pick_median(runs),
+                &raw,
+                "raw insert",
+                0.0,
+                None,
+            ));
+        }
+
+        if want("Record") {
+            let meetings = s.schedule_meetings(cli.concurrency).await?;
+            let m = median(cli.runs, || async {
+                Ok(s.record_attendance(spec, &meetings).await)
+            })
+            .await?;
+            report.rows.push(Row::vs(
+                b,
+                "RecordAttendance",
+                m,
+                &raw,
+                "raw insert",
+                0.0,
+                None,
+            ));
+            s.open_meetings(&meetings).await?;
+            let m = median(cli.runs, || async {
+                Ok(s.record_resolutions(spec, &meetings).await)
+            })
+            .await?;
+            report.rows.push(Row::vs(
+                b,
+                "RecordResolution",
+                m,
+                &raw,
+                "raw insert",
+                0.0,
+                None,
+            ));
+        }
+
+        if cli.large > cli.small && want("ListInstitutions") {
             let large = short(cli.large);
             eprintln!(
                 "bench: {b}: growing the registry to {} institutions",

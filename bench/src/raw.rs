@@ -1,6 +1,7 @@
 //! The write ceiling: single-row insert transactions straight through the driver, on the
 //! same database with the services' connection settings (SQLite: WAL, `synchronous=FULL`,
-//! `BEGIN IMMEDIATE`; PostgreSQL: a plain transaction, committed durably).
+//! writers queued in the process, then `BEGIN IMMEDIATE`; PostgreSQL: plain concurrent
+//! transactions, committed durably, so group commit helps them).
 
 use mosharekat_platform::db::{Db, DbOptions};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
@@ -23,12 +24,16 @@ pub async fn inserts(url: &str, spec: Spec) -> anyhow::Result<Sample> {
                 chrono::Utc::now().timestamp_micros().into(),
             ],
         );
-        let txn = match db.backend() {
-            DbBackend::Sqlite => db.begin_write().await.map_err(|e| e.to_string())?,
-            _ => db.conn().begin().await.map_err(|e| e.to_string())?,
-        };
-        txn.execute_raw(insert).await.map_err(|e| e.to_string())?;
-        txn.commit().await.map_err(|e| e.to_string())
+        let e = |e: sea_orm::DbErr| e.to_string();
+        if db.backend() == DbBackend::Sqlite {
+            let txn = db.begin_write().await.map_err(|e| e.to_string())?;
+            txn.execute_raw(insert).await.map_err(e)?;
+            txn.commit().await.map_err(e)
+        } else {
+            let txn = db.conn().begin().await.map_err(e)?;
+            txn.execute_raw(insert).await.map_err(e)?;
+            txn.commit().await.map_err(e)
+        }
     })
     .await;
     db.conn()

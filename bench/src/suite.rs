@@ -384,6 +384,21 @@ impl Suite {
         .await
     }
 
+    /// `Health/Check` on the registry: the service's edge (span, admission, metrics) with
+    /// no token check and no database, to split a read's cost from the echo's.
+    pub async fn health_check(&self, spec: Spec) -> Sample {
+        load::run(spec, &self.registry, |ch, _| async move {
+            tonic_health::pb::health_client::HealthClient::new(ch)
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(drop)
+                .map_err(err)
+        })
+        .await
+    }
+
     pub async fn check_eligibility(&self, spec: Spec) -> Sample {
         let who = self.officer.clone();
         let inst = self.filer.clone();

@@ -1,9 +1,11 @@
 //! Who is calling: JWT bearer tokens (EdDSA or RSA), the roles of `domain.md`, and the
 //! keys and tokens an operator makes with the `keys` and `token` subcommands.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -164,9 +166,23 @@ impl Principal {
 }
 
 /// Checks bearer tokens against the configured public keys.
+///
+/// A token whose signature has been checked is remembered (by its exact text) until it
+/// expires: callers send the same token on every call, and an Ed25519 check costs more
+/// CPU than the rest of a simple read.
 #[derive(Clone)]
 pub struct TokenVerifier {
     keys: Vec<(DecodingKey, Algorithm)>,
+    verified: Arc<Mutex<HashMap<String, (Principal, u64)>>>,
+}
+
+/// Verified tokens remembered at most; beyond it, expired ones go, then all.
+const VERIFIED_TOKENS: usize = 10_000;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl fmt::Debug for TokenVerifier {
@@ -187,7 +203,10 @@ impl TokenVerifier {
             })?);
         }
         anyhow::ensure!(!keys.is_empty(), "no token verification key is configured");
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            verified: Arc::default(),
+        })
     }
 
     pub fn from_pem(pems: &[&[u8]]) -> anyhow::Result<Self> {
@@ -195,7 +214,10 @@ impl TokenVerifier {
             .iter()
             .map(|p| Self::decode_pem(p))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            verified: Arc::default(),
+        })
     }
 
     fn decode_pem(pem: &[u8]) -> Result<(DecodingKey, Algorithm), jsonwebtoken::errors::Error> {
@@ -230,6 +252,30 @@ impl TokenVerifier {
         Err(ApiError::Unauthenticated(why.into()))
     }
 
+    /// The principal of a verified token: remembered, or verified now and remembered.
+    fn principal_of(&self, token: &str) -> Result<Principal, ApiError> {
+        let now = unix_now();
+        if let Ok(cache) = self.verified.lock()
+            && let Some((p, exp)) = cache.get(token)
+            && now < *exp
+        {
+            return Ok(p.clone());
+        }
+        let claims = self.verify(token)?;
+        let exp = claims.exp;
+        let p = Principal::from_claims(claims)?;
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= VERIFIED_TOKENS {
+                cache.retain(|_, (_, e)| now < *e);
+                if cache.len() >= VERIFIED_TOKENS {
+                    cache.clear();
+                }
+            }
+            cache.insert(token.to_owned(), (p.clone(), exp));
+        }
+        Ok(p)
+    }
+
     /// Reads `authorization: Bearer <jwt>` and verifies it.
     pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, ApiError> {
         let value = headers.get(http::header::AUTHORIZATION).ok_or_else(|| {
@@ -247,7 +293,7 @@ impl TokenVerifier {
             .ok_or_else(|| {
                 ApiError::Unauthenticated("authorization must be \"Bearer <token>\"".into())
             })?;
-        let mut p = Principal::from_claims(self.verify(token)?)?;
+        let mut p = self.principal_of(token)?;
         if p.role == Role::Service {
             p.on_behalf_of = headers
                 .get(ON_BEHALF_OF_HEADER)
@@ -414,6 +460,43 @@ mod tests {
         assert!(v.authenticate(&h).is_err());
         h.insert("authorization", format!("Bearer {t}").parse().unwrap());
         assert_eq!(v.authenticate(&h).unwrap().role, Role::Auditor);
+    }
+
+    #[test]
+    fn a_remembered_token_is_the_same_token_only() {
+        let (s, v) = pair();
+        let mut r = req("svc");
+        r.service = Some("referral".into());
+        let t = s.mint(Role::Service, &r).unwrap();
+        let header = |on_behalf: &str, token: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+            h.insert(ON_BEHALF_OF_HEADER, on_behalf.parse().unwrap());
+            h
+        };
+        // The per-call header is read on every call, not remembered with the token.
+        let a = v.authenticate(&header("alice", &t)).unwrap();
+        let b = v.authenticate(&header("bob", &t)).unwrap();
+        assert_eq!(a.on_behalf_of.as_deref(), Some("alice"));
+        assert_eq!(b.on_behalf_of.as_deref(), Some("bob"));
+        assert_eq!(v.verified.lock().unwrap().len(), 1);
+        // A token that differs in one signature character is checked, and refused.
+        let mut forged = t.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(v.authenticate(&header("eve", &forged)).is_err());
+        // A remembered entry past its expiry goes back to the signature check.
+        v.verified
+            .lock()
+            .unwrap()
+            .values_mut()
+            .for_each(|(_, exp)| *exp = 0);
+        assert!(
+            v.principal_of(&t).is_ok(),
+            "checked again: the token is still valid"
+        );
+        assert!(v.verified.lock().unwrap().values().all(|(_, exp)| *exp > 0));
     }
 
     #[test]

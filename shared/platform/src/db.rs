@@ -9,6 +9,7 @@
 //! - Migrations run under the same lock, so replicas starting together both succeed.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::ConnectOptions as _;
@@ -50,6 +51,54 @@ impl Default for DbOptions {
 pub struct Db {
     conn: DatabaseConnection,
     lock_key: i64,
+    /// Writers queue here, in the process, before they ask the database for its write
+    /// lock: SQLite's busy handler otherwise polls with sleeps of up to 100 ms, and on
+    /// PostgreSQL every waiter would hold a pooled connection that readers need.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction holding this process's write turn until it commits or drops.
+/// Derefs to the transaction, and is a [`ConnectionTrait`] itself.
+#[derive(Debug)]
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+    async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
 }
 
 /// The database URL with any password replaced, for logs.
@@ -105,6 +154,7 @@ impl Db {
         Ok(Self {
             conn,
             lock_key: opts.lock_key,
+            write_gate: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -116,8 +166,10 @@ impl Db {
         self.conn.get_database_backend()
     }
 
-    /// Begins a write transaction, serialised with every other writer of this database.
-    pub async fn begin_write(&self) -> Result<DatabaseTransaction, ApiError> {
+    /// Begins a write transaction, serialised with every other writer of this database:
+    /// first in this process, then (the database's lock) across processes.
+    pub async fn begin_write(&self) -> Result<WriteTxn, ApiError> {
+        let turn = self.write_gate.clone().lock_owned().await;
         let txn = match self.backend() {
             DbBackend::Sqlite => self
                 .conn
@@ -139,7 +191,7 @@ impl Db {
                 txn
             }
         };
-        Ok(txn)
+        Ok(WriteTxn { txn, _turn: turn })
     }
 
     /// Whether the database answers now.
@@ -157,7 +209,7 @@ impl Db {
             .begin_write()
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        M::up(&txn, None).await?;
+        M::up(&*txn, None).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -191,7 +243,7 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
 }
 
 /// Commits a write transaction.
-pub async fn commit(txn: DatabaseTransaction) -> Result<(), ApiError> {
+pub async fn commit(txn: WriteTxn) -> Result<(), ApiError> {
     txn.commit().await.map_err(db_error)
 }
 

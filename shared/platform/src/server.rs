@@ -18,7 +18,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 use tonic_health::ServingStatus;
@@ -341,12 +340,15 @@ impl GrpcServer {
             let _ = stop_tx.send(true);
         });
 
-        let incoming = TcpListenerStream::new(self.listener);
+        // The builder's `tcp_nodelay` only reaches sockets it accepts itself: without
+        // it here, Nagle holds the last segment of a large response for the client's
+        // delayed ACK (40 ms).
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
         let server = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .max_connection_age(self.args.max_connection_age.into())
-            .tcp_nodelay(true)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop_for_serve.changed().await;
