@@ -51,7 +51,7 @@ struct Proc {
 struct Suite {
     procs: Vec<Proc>,
     keys: TestKeys,
-    _dbs: Vec<TestDb>,
+    dbs: Vec<TestDb>,
     _dir: tempfile::TempDir,
 }
 
@@ -101,7 +101,7 @@ impl Suite {
         let suite = Self {
             procs,
             keys,
-            _dbs: dbs,
+            dbs,
             _dir: dir,
         };
         for (i, grpc) in GRPC_NAMES.iter().enumerate() {
@@ -1014,6 +1014,43 @@ async fn sigterm_with_calls_in_flight(suite: &mut Suite, institution: &str) {
     assert!(status.success(), "{status:?}");
 }
 
+/// A service's health turns `NOT_SERVING` while its database refuses connections, and
+/// `SERVING` again when it accepts them (PostgreSQL: the database is closed to new
+/// connections and the service's are ended).
+async fn health_follows_the_database(suite: &Suite, i: usize) {
+    use sea_orm::ConnectionTrait;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let name = suite.dbs[i].url.rsplit('/').next().unwrap().to_owned();
+    let admin = sea_orm::Database::connect(mosharekat_platform::testing::postgres_admin_url())
+        .await
+        .unwrap();
+    let wait_for = |want: ServingStatus| async move {
+        let start = Instant::now();
+        while common::health(&suite.uri(i), GRPC_NAMES[i]).await != Some(want as i32) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} health did not turn {want:?}",
+                NAMES[i]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    for sql in [
+        format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"),
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+    ] {
+        admin.execute_unprepared(&sql).await.unwrap();
+    }
+    wait_for(ServingStatus::NotServing).await;
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"
+        ))
+        .await
+        .unwrap();
+    wait_for(ServingStatus::Serving).await;
+}
+
 async fn the_story_as_separate_processes(backend: Backend) {
     let (collector, endpoint) = Collector::start().await;
     let mut suite = Suite::start(backend, &endpoint).await;
@@ -1042,7 +1079,12 @@ async fn the_story_as_separate_processes(backend: Backend) {
         }
     }
 
-    // Operations: SIGTERM with calls in flight, then the other two stop cleanly.
+    // Operations: health follows the database (PostgreSQL can be taken away and given
+    // back; a SQLite file cannot), then SIGTERM with calls in flight, and the other two
+    // stop cleanly.
+    if backend == Backend::Postgres {
+        health_follows_the_database(&suite, REFERRAL).await;
+    }
     sigterm_with_calls_in_flight(&mut suite, &told.some_institution).await;
     for i in [REFERRAL, MEETING] {
         let child = &mut suite.procs[i].child;
