@@ -8,7 +8,7 @@ mod common;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{authed, free_port, http_get, sigterm, wait_exit};
 
@@ -85,36 +85,8 @@ impl Suite {
     }
 
     async fn wait_serving(&self) {
-        let start = Instant::now();
         for i in 0..3 {
-            loop {
-                let ok = async {
-                    let ch = Channel::from_shared(self.uri(i))
-                        .ok()?
-                        .connect()
-                        .await
-                        .ok()?;
-                    let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
-                    let r = h
-                        .check(tonic_health::pb::HealthCheckRequest {
-                            service: String::new(),
-                        })
-                        .await
-                        .ok()?;
-                    (r.into_inner().status
-                        == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
-                        .then_some(())
-                }
-                .await;
-                if ok.is_some() {
-                    break;
-                }
-                assert!(
-                    start.elapsed() < Duration::from_secs(60),
-                    "the suite did not come up"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            common::wait_serving(&self.uri(i), "", Duration::from_secs(60)).await;
         }
     }
 }

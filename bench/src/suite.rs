@@ -513,36 +513,21 @@ impl Suite {
         count: u64,
         concurrency: usize,
     ) -> anyhow::Result<Vec<String>> {
-        let names = Arc::new(Mutex::new(Vec::new()));
-        let out = names.clone();
         let who = self.agent.clone();
-        let s = load::run(
-            Spec {
-                concurrency,
-                duration: Duration::from_secs(600),
-                max_requests: count,
-            },
-            &self.referral,
-            move |ch, n| {
-                let who = who.clone();
-                let out = out.clone();
-                async move {
-                    let f = ReferralServiceClient::new(ch)
-                        .create_filing(who.on(complaint(n)))
-                        .await
-                        .map_err(err)?
-                        .into_inner()
-                        .filing
-                        .ok_or("no filing")?;
-                    out.lock().map_err(|e| e.to_string())?.push(f.name);
-                    Ok(())
-                }
-            },
-        )
-        .await;
-        anyhow::ensure!(s.errors == 0, "drafting filings: {:?}", s.first_error);
-        let v = names.lock().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
-        Ok(v)
+        prepare(count, concurrency, &self.referral, move |ch, n| {
+            let who = who.clone();
+            async move {
+                ReferralServiceClient::new(ch)
+                    .create_filing(who.on(complaint(n)))
+                    .await
+                    .map_err(err)?
+                    .into_inner()
+                    .filing
+                    .map(|f| f.name)
+                    .ok_or_else(|| "no filing".into())
+            }
+        })
+        .await
     }
 
     pub async fn submit_filings(&self, spec: Spec, drafts: Vec<String>) -> Sample {
@@ -575,38 +560,23 @@ impl Suite {
         count: u64,
         concurrency: usize,
     ) -> anyhow::Result<Vec<String>> {
-        let names = Arc::new(Mutex::new(Vec::new()));
-        let out = names.clone();
         let who = self.centre.clone();
         let filer = self.filer.clone();
-        let s = load::run(
-            Spec {
-                concurrency,
-                duration: Duration::from_secs(600),
-                max_requests: count,
-            },
-            &self.referral,
-            move |ch, n| {
-                let who = who.clone();
-                let out = out.clone();
-                let filer = filer.clone();
-                async move {
-                    let r = ReferralServiceClient::new(ch)
-                        .create_referral(who.on(dispute(n, filer)))
-                        .await
-                        .map_err(err)?
-                        .into_inner()
-                        .referral
-                        .ok_or("no referral")?;
-                    out.lock().map_err(|e| e.to_string())?.push(r.name);
-                    Ok(())
-                }
-            },
-        )
-        .await;
-        anyhow::ensure!(s.errors == 0, "offering referrals: {:?}", s.first_error);
-        let v = names.lock().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
-        Ok(v)
+        prepare(count, concurrency, &self.referral, move |ch, n| {
+            let who = who.clone();
+            let filer = filer.clone();
+            async move {
+                ReferralServiceClient::new(ch)
+                    .create_referral(who.on(dispute(n, filer)))
+                    .await
+                    .map_err(err)?
+                    .into_inner()
+                    .referral
+                    .map(|r| r.name)
+                    .ok_or_else(|| "no referral".into())
+            }
+        })
+        .await
     }
 
     pub async fn accept_referrals(&self, spec: Spec, offered: Vec<String>) -> Sample {
@@ -767,6 +737,44 @@ impl Suite {
         }
         Ok(())
     }
+}
+
+/// Makes `count` resources ahead of a measurement with the load generator, and returns
+/// their names; any failure fails the benchmark.
+async fn prepare<F, Fut>(
+    count: u64,
+    concurrency: usize,
+    clients: &[Channel],
+    make: F,
+) -> anyhow::Result<Vec<String>>
+where
+    F: Fn(Channel, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<String, String>> + Send + 'static,
+{
+    let names = Arc::new(Mutex::new(Vec::new()));
+    let out = names.clone();
+    let make = Arc::new(make);
+    let s = load::run(
+        Spec {
+            concurrency,
+            duration: Duration::from_secs(600),
+            max_requests: count,
+        },
+        clients,
+        move |ch, n| {
+            let out = out.clone();
+            let made = make(ch, n);
+            async move {
+                let name = made.await?;
+                out.lock().map_err(|e| e.to_string())?.push(name);
+                Ok(())
+            }
+        },
+    )
+    .await;
+    anyhow::ensure!(s.errors == 0, "preparing: {:?}", s.first_error);
+    let v = names.lock().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
+    Ok(v)
 }
 
 /// A valid institution with a national ID made from `n` (lead digit 8: apart from the
