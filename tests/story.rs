@@ -1001,11 +1001,16 @@ async fn sigterm_with_calls_in_flight(suite: &mut Suite, institution: &str) {
             "a call made {:?} after SIGTERM failed: {status:?}",
             sent.saturating_sub(sigterm_at)
         );
+        // How the client reports a stream the server never took depends on the moment:
+        // connection refused, closed, or a GOAWAY it raced with. None is an answer from
+        // the service.
+        let transport = status.message().starts_with("h2 protocol error")
+            || status.message().contains("connection");
         assert!(
             matches!(
                 status.code(),
                 tonic::Code::Unavailable | tonic::Code::Cancelled
-            ),
+            ) || (status.code() == tonic::Code::Internal && transport),
             "refused after the drain, not failed: {status:?}"
         );
     }

@@ -208,9 +208,12 @@ impl Cases {
         store::insert_filing(&txn, &id, &f, now).await?;
         store::append_timeline(&txn, &f.name, "", "DRAFT", &ctx.principal.subject, "", now).await?;
         audit::append(&txn, &ctx.audit(f.name.clone())).await?;
-        let rec = store::get_filing(&txn, &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("filing", f.name.clone()))?;
+        // The record as written (version 1): no need to read it back.
+        let rec = Record {
+            id: id.clone(),
+            version: 1,
+            body: f,
+        };
         let resp = pb::CreateFilingResponse {
             filing: Some(self.finish_filing(&txn, rec).await?),
         };
@@ -285,10 +288,12 @@ impl Cases {
             .await?;
         }
         audit::append(&txn, &ctx.audit(name.clone())).await?;
-        let rec = store::get_filing(&txn, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("filing", name))?;
-        let out = self.finish_filing(&txn, rec).await?;
+        let saved = Record {
+            id: id.to_owned(),
+            version: rec.version + 1,
+            body: f,
+        };
+        let out = self.finish_filing(&txn, saved).await?;
         commit(txn).await?;
         Ok(out)
     }
@@ -523,9 +528,12 @@ impl Cases {
         )
         .await?;
         audit::append(&txn, &ctx.audit(r.name.clone())).await?;
-        let rec = store::get_referral(&txn, &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("referral", r.name.clone()))?;
+        // The record as written (version 1): no need to read it back.
+        let rec = Record {
+            id: id.clone(),
+            version: 1,
+            body: r,
+        };
         let resp = pb::CreateReferralResponse {
             referral: Some(self.finish_referral(&txn, rec).await?),
         };
@@ -579,10 +587,12 @@ impl Cases {
         )
         .await?;
         audit::append(&txn, &ctx.audit(name.clone())).await?;
-        let rec = store::get_referral(&txn, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("referral", name))?;
-        let out = self.finish_referral(&txn, rec).await?;
+        let saved = Record {
+            id: id.to_owned(),
+            version: rec.version + 1,
+            body: r,
+        };
+        let out = self.finish_referral(&txn, saved).await?;
         commit(txn).await?;
         Ok(out)
     }

@@ -391,6 +391,20 @@ async fn a_licensed_institution_files_and_the_judiciary_registers_and_closes(b: 
         .filing
         .unwrap();
     assert_eq!(f.state, pb::FilingState::Submitted as i32);
+    // What the change returned (built without reading the row back) is what is stored.
+    let stored = c
+        .get_filing(e.as_inst(
+            &inst,
+            pb::GetFilingRequest {
+                name: f.name.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .filing
+        .unwrap();
+    assert_eq!(f, stored);
     let err = c
         .update_filing(e.as_inst(
             &inst,
@@ -545,6 +559,19 @@ async fn a_referral_is_offered_accepted_progressed_and_resolved(b: Backend) {
     let r = e.offer(&inst).await.unwrap();
     assert_eq!(r.state, pb::ReferralState::Offered as i32);
     assert_eq!(r.source_case_number, "1405-123");
+    let offered = c
+        .get_referral(e.as_role(
+            Role::CenterOfficer,
+            pb::GetReferralRequest {
+                name: r.name.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert_eq!(r, offered);
     let r = c
         .accept_referral(e.as_inst(
             &inst,
@@ -558,6 +585,21 @@ async fn a_referral_is_offered_accepted_progressed_and_resolved(b: Backend) {
         .into_inner()
         .referral
         .unwrap();
+    // What the create and the change returned (built without reading the row back) is
+    // what is stored.
+    let stored = c
+        .get_referral(e.as_inst(
+            &inst,
+            pb::GetReferralRequest {
+                name: r.name.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert_eq!(r, stored);
     let accepted = r.accept_time.unwrap().seconds;
     let due = r.due_time.unwrap().seconds;
     let days = (due - accepted) as f64 / 86400.0;

@@ -370,9 +370,7 @@ impl RegistryService for Registry {
         let now = now_micros();
         store::insert_institution(&txn, &id, &fields, now).await?;
         audit::append(&txn, &ctx.audit(input::institution_name(&id))).await?;
-        let row = store::get_institution(&txn, &id)
-            .await?
-            .ok_or_else(|| not_found_institution(&id))?;
+        let row = store::InstitutionRow::inserted(&id, &fields, now);
         let resp = pb::CreateInstitutionResponse {
             institution: Some(row.to_pb(true)),
         };

@@ -48,6 +48,32 @@ const INSTITUTION_COLUMNS: &str = "id, display_name, kind, national_id, registra
     representatives, state, dissolution_reason, create_us, update_us, dissolve_us, version";
 
 impl InstitutionRow {
+    /// The row [`insert_institution`] writes, without reading it back.
+    pub fn inserted(id: &str, f: &InstitutionFields, now: i64) -> Self {
+        Self {
+            id: id.to_owned(),
+            display_name: f.display_name.clone(),
+            kind: f.kind,
+            national_id: f.national_id.clone(),
+            registration_number: f.registration_number.clone(),
+            registering_authority: f.registering_authority.clone(),
+            province: f.province.clone(),
+            province_key: fold_for_search(&f.province),
+            city: f.city.clone(),
+            address: f.address.clone(),
+            phone: f.phone.clone(),
+            email: f.email.clone(),
+            activity_areas: json(&f.activity_areas),
+            representatives: json(&f.representatives),
+            state: pb::InstitutionState::Active as i32,
+            dissolution_reason: String::new(),
+            create_us: now,
+            update_us: now,
+            dissolve_us: None,
+            version: 1,
+        }
+    }
+
     pub fn areas(&self) -> Vec<i32> {
         serde_json::from_str(&self.activity_areas).unwrap_or_default()
     }

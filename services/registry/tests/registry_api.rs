@@ -610,6 +610,15 @@ async fn retried_create_makes_one_row(b: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(a, b2);
+    // What the create returned (built without reading the row back) is what is stored.
+    let stored = c
+        .get_institution(app.admin(pb::GetInstitutionRequest {
+            name: a.institution.as_ref().unwrap().name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.institution, stored.institution);
     let list = c
         .list_institutions(app.admin(pb::ListInstitutionsRequest::default()))
         .await
