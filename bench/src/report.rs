@@ -86,7 +86,10 @@ impl Row {
         p99_under_ms: Option<f64>,
     ) -> Self {
         let ratio = sample.throughput / base.throughput.max(f64::MIN_POSITIVE);
-        let (target, met) = if at_least > 0.0 {
+        let (target, met) = if base.throughput <= 0.0 {
+            // A failed baseline measures nothing; no target can be judged against it.
+            (None, None)
+        } else if at_least > 0.0 {
             let mut t = format!("≥ {at_least}× {base_name}");
             let mut ok = ratio >= at_least;
             if let Some(p99) = p99_under_ms {
@@ -115,11 +118,12 @@ impl Row {
         base_name: &str,
     ) -> Self {
         let ratio = sample.p50_ms / base.p50_ms.max(0.001);
+        let judged = base.requests > 0 && sample.requests > 0;
         Self {
             ratio: Some(ratio),
             against: Some(format!("{base_name} p50")),
             target: Some(format!("p50 ≤ 2× {base_name}")),
-            met: Some(ratio <= 2.0),
+            met: judged.then_some(ratio <= 2.0),
             ..Self::plain(backend, scenario, sample)
         }
     }

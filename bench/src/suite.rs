@@ -148,6 +148,8 @@ pub struct Suite {
     secretary_member: String,
     group: String,
     pub fixture_ids: Vec<String>,
+    /// Bulk rows written so far (the ids kept above are capped).
+    fixtures: u64,
     national_ids: Arc<std::sync::atomic::AtomicU64>,
     _dir: tempfile::TempDir,
 }
@@ -338,6 +340,7 @@ impl Suite {
             secretary_member,
             group,
             fixture_ids: Vec::new(),
+            fixtures: 0,
             national_ids: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             _dir: dir,
         })
@@ -345,7 +348,7 @@ impl Suite {
 
     /// Grows the registry to `total` institutions with bulk fixture rows.
     pub async fn grow_registry(&mut self, total: u64) -> anyhow::Result<()> {
-        let have = self.fixture_ids.len() as u64;
+        let have = self.fixtures;
         if total <= have {
             return Ok(());
         }
@@ -361,6 +364,7 @@ impl Suite {
         // GetInstitution picks among the first 10,000; keep no more than that in memory.
         let room = 10_000usize.saturating_sub(self.fixture_ids.len());
         self.fixture_ids.extend(ids.into_iter().take(room));
+        self.fixtures = total;
         if db.backend() == sea_orm::DbBackend::Postgres {
             db.conn().execute_unprepared("ANALYZE").await?;
         }

@@ -9,7 +9,8 @@ use sea_orm::{ConnectionTrait, Statement, Value};
 
 use mosharekat_api::registry::v1 as pb;
 
-/// Rows per statement: 21 parameters each stays under SQLite's and PostgreSQL's limits.
+/// Rows per statement: 14 parameters each (5,600 a statement) stays under SQLite's and
+/// PostgreSQL's limits.
 const BATCH: usize = 400;
 /// Rows per transaction.
 const TRANSACTION: usize = 20_000;

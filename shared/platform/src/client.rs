@@ -183,31 +183,31 @@ where
     use tracing::Instrument as _;
     let (service, method) = rpc.split_once('/').unwrap_or((rpc, ""));
     retry_unavailable(3, ctx.deadline, || {
-        let span = tracing::info_span!(
-            "grpc.client",
-            otel.name = rpc,
-            otel.kind = "client",
-            rpc.system = "grpc",
-            rpc.service = service,
-            rpc.method = method,
-            rpc.grpc.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-        );
-        let sent = span.in_scope(|| peer_request(msg.clone(), ctx, timeout).map(&send));
+        let sent = peer_request(msg.clone(), ctx, timeout).map(&send);
         async move {
-            let r = match sent {
-                Ok(fut) => fut.await.map(tonic::Response::into_inner),
-                Err(e) => Err(tonic::Status::from(e)),
-            };
+            // No span for a call that is never sent (no time left for it).
+            let fut = sent.map_err(tonic::Status::from)?;
+            let span = tracing::info_span!(
+                "grpc.client",
+                otel.name = rpc,
+                otel.kind = "client",
+                rpc.system = "grpc",
+                rpc.service = service,
+                rpc.method = method,
+                rpc.grpc.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            let r = fut
+                .instrument(span.clone())
+                .await
+                .map(tonic::Response::into_inner);
             let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
-            let span = tracing::Span::current();
             span.record("rpc.grpc.status_code", code as i32);
             if code != tonic::Code::Ok {
                 span.record("otel.status_code", "ERROR");
             }
             r
         }
-        .instrument(span)
     })
     .await
 }
