@@ -57,47 +57,79 @@ pub struct Db {
     write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// A write transaction holding this process's write turn until it commits or drops.
-/// Derefs to the transaction, and is a [`ConnectionTrait`] itself.
+/// A write transaction holding this process's write turn until it commits or rolls back.
+/// Derefs to the transaction, and is a [`ConnectionTrait`] itself. Dropped without a
+/// commit (an error, an early answer), it rolls back before it gives the turn up: the
+/// database's own lock is only released by the rollback, and the next writer should not
+/// wait for it while holding a pooled connection.
 #[derive(Debug)]
 pub struct WriteTxn {
-    txn: DatabaseTransaction,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
+    inner: Option<(DatabaseTransaction, tokio::sync::OwnedMutexGuard<()>)>,
 }
 
 impl WriteTxn {
-    pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+    fn txn(&self) -> &DatabaseTransaction {
+        match &self.inner {
+            Some((txn, _)) => txn,
+            // Only `commit`/`rollback` (which consume the value) and `drop` take it.
+            None => unreachable!("a WriteTxn is used after it ended"),
+        }
     }
 
-    pub async fn rollback(self) -> Result<(), DbErr> {
-        self.txn.rollback().await
+    pub async fn commit(mut self) -> Result<(), DbErr> {
+        match self.inner.take() {
+            Some((txn, _turn)) => txn.commit().await,
+            None => Ok(()),
+        }
+    }
+
+    pub async fn rollback(mut self) -> Result<(), DbErr> {
+        match self.inner.take() {
+            Some((txn, _turn)) => txn.rollback().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        if let Some((txn, turn)) = self.inner.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(async move {
+                        let _ = txn.rollback().await;
+                        drop(turn);
+                    });
+                }
+                Err(_) => drop((txn, turn)),
+            }
+        }
     }
 }
 
 impl std::ops::Deref for WriteTxn {
     type Target = DatabaseTransaction;
     fn deref(&self) -> &DatabaseTransaction {
-        &self.txn
+        self.txn()
     }
 }
 
 #[async_trait::async_trait]
 impl ConnectionTrait for WriteTxn {
     fn get_database_backend(&self) -> DbBackend {
-        self.txn.get_database_backend()
+        self.txn().get_database_backend()
     }
     async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
-        self.txn.execute_raw(stmt).await
+        self.txn().execute_raw(stmt).await
     }
     async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
-        self.txn.execute_unprepared(sql).await
+        self.txn().execute_unprepared(sql).await
     }
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
-        self.txn.query_one_raw(stmt).await
+        self.txn().query_one_raw(stmt).await
     }
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
-        self.txn.query_all_raw(stmt).await
+        self.txn().query_all_raw(stmt).await
     }
 }
 
@@ -191,7 +223,9 @@ impl Db {
                 txn
             }
         };
-        Ok(WriteTxn { txn, _turn: turn })
+        Ok(WriteTxn {
+            inner: Some((txn, turn)),
+        })
     }
 
     /// Whether the database answers now.
@@ -335,6 +369,43 @@ pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write transaction dropped without a commit (an error path) is rolled back, and
+    /// the next writer gets its turn; on both databases.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_write_rolls_back_and_passes_the_turn() {
+        for backend in [
+            crate::testing::Backend::Sqlite,
+            crate::testing::Backend::Postgres,
+        ] {
+            let t = crate::testing::TestDb::new(backend).await.unwrap();
+            let db = Db::connect(&t.url, &DbOptions::default()).await.unwrap();
+            db.conn()
+                .execute_unprepared("CREATE TABLE t (n BIGINT NOT NULL)")
+                .await
+                .unwrap();
+            let txn = db.begin_write().await.unwrap();
+            txn.execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [1i64.into()]))
+                .await
+                .unwrap();
+            drop(txn);
+            let next = tokio::time::timeout(Duration::from_secs(10), db.begin_write())
+                .await
+                .expect("the next writer gets its turn")
+                .unwrap();
+            next.execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [2i64.into()]))
+                .await
+                .unwrap();
+            next.commit().await.unwrap();
+            let rows = db
+                .conn()
+                .query_all_raw(db.stmt("SELECT n FROM t", []))
+                .await
+                .unwrap();
+            let ns: Vec<i64> = rows.iter().map(|r| r.try_get("", "n").unwrap()).collect();
+            assert_eq!(ns, vec![2], "{backend:?}");
+        }
+    }
 
     #[test]
     fn urls_are_redacted() {

@@ -29,7 +29,7 @@ pub mod peers;
 pub mod records;
 pub mod server;
 pub mod telemetry;
-#[cfg(feature = "test-util")]
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 pub use mosharekat_persian as persian;
