@@ -536,14 +536,8 @@ impl Suite {
 
     pub async fn submit_filings(&self, spec: Spec, drafts: Vec<String>) -> Sample {
         let who = self.agent.clone();
-        let drafts = Arc::new(drafts);
-        let spec = Spec {
-            max_requests: spec.max_requests.min(drafts.len() as u64),
-            ..spec
-        };
-        load::run(spec, &self.referral, move |ch, n| {
+        each_once(spec, &self.referral, drafts, move |ch, name| {
             let who = who.clone();
-            let name = drafts[n as usize].clone();
             async move {
                 ReferralServiceClient::new(ch)
                     .submit_filing(who.on(rf::SubmitFilingRequest {
@@ -585,14 +579,8 @@ impl Suite {
 
     pub async fn accept_referrals(&self, spec: Spec, offered: Vec<String>) -> Sample {
         let who = self.agent.clone();
-        let offered = Arc::new(offered);
-        let spec = Spec {
-            max_requests: spec.max_requests.min(offered.len() as u64),
-            ..spec
-        };
-        load::run(spec, &self.referral, move |ch, n| {
+        each_once(spec, &self.referral, offered, move |ch, name| {
             let who = who.clone();
-            let name = offered[n as usize].clone();
             async move {
                 ReferralServiceClient::new(ch)
                     .accept_referral(who.on(rf::AcceptReferralRequest {
@@ -741,6 +729,24 @@ impl Suite {
         }
         Ok(())
     }
+}
+
+/// Loads `call` once on each of `names` (resources made ahead): the run ends when they
+/// run out, if the time does not end it first.
+async fn each_once<F, Fut>(spec: Spec, clients: &[Channel], names: Vec<String>, call: F) -> Sample
+where
+    F: Fn(Channel, String) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    let names = Arc::new(names);
+    let spec = Spec {
+        max_requests: spec.max_requests.min(names.len() as u64),
+        ..spec
+    };
+    load::run(spec, clients, move |ch, n| {
+        call(ch, names[n as usize].clone())
+    })
+    .await
 }
 
 /// Makes `count` resources ahead of a measurement with the load generator, and returns
