@@ -143,7 +143,7 @@ impl Meetings {
             .unwrap_or_default();
         time(&src.founding_time, "working_group.founding_time", &mut v);
         v.into_result()?;
-        let hash = idempotency::request_hash(&ctx.principal.subject, req);
+        let key = idempotency::Key::of(ctx, &req.request_id, req);
         let now = now_micros();
         let id = uuid::Uuid::now_v7().to_string();
         let g = pb::WorkingGroup {
@@ -156,15 +156,8 @@ impl Meetings {
             etag: String::new(),
         };
         let txn = self.db.begin_write().await?;
-        if !req.request_id.is_empty()
-            && let Some(r) = idempotency::lookup::<pb::CreateWorkingGroupResponse>(
-                &txn,
-                &ctx.method,
-                &req.request_id,
-                &hash,
-                "request_id",
-            )
-            .await?
+        if let Some(key) = &key
+            && let Some(r) = key.lookup::<pb::CreateWorkingGroupResponse>(&txn).await?
         {
             return r.working_group.ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("stored response without a group"))
@@ -173,11 +166,11 @@ impl Meetings {
         store::insert_group(&txn, &id, &g).await?;
         audit::append(&txn, &ctx.audit(g.name.clone())).await?;
         let out = Self::finish_group(self.group(&txn, &id).await?);
-        if !req.request_id.is_empty() {
+        if let Some(key) = &key {
             let resp = pb::CreateWorkingGroupResponse {
                 working_group: Some(out.clone()),
             };
-            idempotency::record(&txn, &ctx.method, &req.request_id, &hash, &resp).await?;
+            key.record(&txn, &resp).await?;
         }
         commit(txn).await?;
         Ok(out)
@@ -381,7 +374,7 @@ impl Meetings {
                 ));
             }
         }
-        let hash = idempotency::request_hash(&ctx.principal.subject, req);
+        let key = idempotency::Key::of(ctx, &req.request_id, req);
         let now = now_micros();
         let id = uuid::Uuid::now_v7().to_string();
         let m = pb::Member {
@@ -400,15 +393,8 @@ impl Meetings {
             etag: String::new(),
         };
         let txn = self.db.begin_write().await?;
-        if !req.request_id.is_empty()
-            && let Some(r) = idempotency::lookup::<pb::SeatMemberResponse>(
-                &txn,
-                &ctx.method,
-                &req.request_id,
-                &hash,
-                "request_id",
-            )
-            .await?
+        if let Some(key) = &key
+            && let Some(r) = key.lookup::<pb::SeatMemberResponse>(&txn).await?
         {
             return r.member.ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("stored response without a member"))
@@ -427,12 +413,9 @@ impl Meetings {
             .await?
             .ok_or_else(|| ApiError::not_found("member", m.name.clone()))?;
         let out = Self::finish_member(ctx, rec);
-        if !req.request_id.is_empty() {
-            idempotency::record(
+        if let Some(key) = &key {
+            key.record(
                 &txn,
-                &ctx.method,
-                &req.request_id,
-                &hash,
                 &pb::SeatMemberResponse {
                     member: Some(out.clone()),
                 },
@@ -589,17 +572,10 @@ impl Meetings {
         }
         time(&src.scheduled_time, "meeting.scheduled_time", &mut v);
         v.into_result()?;
-        let hash = idempotency::request_hash(&ctx.principal.subject, req);
+        let key = idempotency::Key::of(ctx, &req.request_id, req);
         let txn = self.db.begin_write().await?;
-        if !req.request_id.is_empty()
-            && let Some(r) = idempotency::lookup::<pb::ScheduleMeetingResponse>(
-                &txn,
-                &ctx.method,
-                &req.request_id,
-                &hash,
-                "request_id",
-            )
-            .await?
+        if let Some(key) = &key
+            && let Some(r) = key.lookup::<pb::ScheduleMeetingResponse>(&txn).await?
         {
             return r.meeting.ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("stored response without a meeting"))
@@ -620,12 +596,9 @@ impl Meetings {
         audit::append(&txn, &ctx.audit(m.name.clone())).await?;
         let rec = self.meeting(&txn, &gid, number).await?;
         let out = self.finish_meeting(&txn, &gid, rec).await?;
-        if !req.request_id.is_empty() {
-            idempotency::record(
+        if let Some(key) = &key {
+            key.record(
                 &txn,
-                &ctx.method,
-                &req.request_id,
-                &hash,
                 &pb::ScheduleMeetingResponse {
                     meeting: Some(out.clone()),
                 },
@@ -971,17 +944,10 @@ impl Meetings {
             }
         }
         v.into_result()?;
-        let hash = idempotency::request_hash(&ctx.principal.subject, req);
+        let key = idempotency::Key::of(ctx, &req.request_id, req);
         let txn = self.db.begin_write().await?;
-        if !req.request_id.is_empty()
-            && let Some(r) = idempotency::lookup::<pb::RecordResolutionResponse>(
-                &txn,
-                &ctx.method,
-                &req.request_id,
-                &hash,
-                "request_id",
-            )
-            .await?
+        if let Some(key) = &key
+            && let Some(r) = key.lookup::<pb::RecordResolutionResponse>(&txn).await?
         {
             return r.resolution.ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("stored response without a resolution"))
@@ -1077,12 +1043,9 @@ impl Meetings {
             .await?
             .ok_or_else(|| ApiError::not_found("resolution", r.name.clone()))?;
         let out = finish_resolution(rec, now_micros());
-        if !req.request_id.is_empty() {
-            idempotency::record(
+        if let Some(key) = &key {
+            key.record(
                 &txn,
-                &ctx.method,
-                &req.request_id,
-                &hash,
                 &pb::RecordResolutionResponse {
                     resolution: Some(out.clone()),
                 },

@@ -191,7 +191,7 @@ impl Cases {
             ..Default::default()
         };
         input::apply_filing(&mut f, src, input::FILING_FIELDS, "filing")?;
-        let hash = idempotency::request_hash(&ctx.principal.subject, req);
+        let key = idempotency::Key::of(ctx, &req.request_id, req);
         let now = now_micros();
         let id = uuid::Uuid::now_v7().to_string();
         f.name = format!("filings/{id}");
@@ -199,9 +199,8 @@ impl Cases {
         f.create_time = Some(to_timestamp(now));
         f.update_time = f.create_time;
         let txn = self.db.begin_write().await?;
-        if !req.request_id.is_empty()
-            && let Some(r) =
-                idempotency::lookup(&txn, &ctx.method, &req.request_id, &hash, "request_id").await?
+        if let Some(key) = &key
+            && let Some(r) = key.lookup(&txn).await?
         {
             return Ok(r);
         }
@@ -217,8 +216,8 @@ impl Cases {
         let resp = pb::CreateFilingResponse {
             filing: Some(self.finish_filing(&txn, rec).await?),
         };
-        if !req.request_id.is_empty() {
-            idempotency::record(&txn, &ctx.method, &req.request_id, &hash, &resp).await?;
+        if let Some(key) = &key {
+            key.record(&txn, &resp).await?;
         }
         commit(txn).await?;
         Ok(resp)
@@ -483,14 +482,12 @@ impl Cases {
                 ctx.role()
             )));
         }
-        let hash = idempotency::request_hash(&ctx.principal.subject, req);
-        if !req.request_id.is_empty() {
-            let txn = self.db.begin_write().await?;
-            if let Some(r) =
-                idempotency::lookup(&txn, &ctx.method, &req.request_id, &hash, "request_id").await?
-            {
-                return Ok(r);
-            }
+        let key = idempotency::Key::of(ctx, &req.request_id, req);
+        // A retry answers before the peer call, from a read: the write below checks again.
+        if let Some(key) = &key
+            && let Some(r) = key.lookup(self.db.conn()).await?
+        {
+            return Ok(r);
         }
         let answer = self
             .registry
@@ -510,9 +507,8 @@ impl Cases {
         r.create_time = Some(to_timestamp(now));
         r.update_time = r.create_time;
         let txn = self.db.begin_write().await?;
-        if !req.request_id.is_empty()
-            && let Some(r) =
-                idempotency::lookup(&txn, &ctx.method, &req.request_id, &hash, "request_id").await?
+        if let Some(key) = &key
+            && let Some(r) = key.lookup(&txn).await?
         {
             return Ok(r);
         }
@@ -537,8 +533,8 @@ impl Cases {
         let resp = pb::CreateReferralResponse {
             referral: Some(self.finish_referral(&txn, rec).await?),
         };
-        if !req.request_id.is_empty() {
-            idempotency::record(&txn, &ctx.method, &req.request_id, &hash, &resp).await?;
+        if let Some(key) = &key {
+            key.record(&txn, &resp).await?;
         }
         commit(txn).await?;
         Ok(resp)

@@ -299,6 +299,7 @@ on_both_databases!(
     institutions_see_only_their_own,
     retried_creates_make_one_row,
     bad_input_names_the_field,
+    request_ids_belong_to_their_caller,
 );
 
 async fn a_licensed_institution_files_and_the_judiciary_registers_and_closes(b: Backend) {
@@ -1555,4 +1556,96 @@ async fn bad_input_names_the_field(b: Backend) {
         .unwrap()
         .into_inner();
     assert!(over.referrals.is_empty());
+}
+
+/// Two institutions (same token subject, as tokens minted for agents often have) send the
+/// same CreateFiling under the same request id: each gets a filing of its own, and neither
+/// sees the other's victim. Two centre officers likewise for CreateReferral.
+async fn request_ids_belong_to_their_caller(b: Backend) {
+    let e = env(b).await;
+    let actions = [
+        reg::PermittedAction::FileComplaint,
+        reg::PermittedAction::AcceptReferrals,
+    ];
+    let a = e.institution(41, &actions).await;
+    let bi = e.institution(42, &actions).await;
+    let mut c = e.cases.clone();
+    let req = pb::CreateFilingRequest {
+        request_id: "story-filing-1".into(),
+        filing: Some(complaint(pb::FilingKind::Complaint, true)),
+    };
+    let fa = c
+        .create_filing(e.as_inst(&a, req.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .filing
+        .unwrap();
+    let fb = c
+        .create_filing(e.as_inst(&bi, req.clone()))
+        .await
+        .expect("the other institution's own filing, not a refusal")
+        .into_inner()
+        .filing
+        .unwrap();
+    assert_ne!(fa.name, fb.name);
+    assert_eq!(fa.institution, a.name);
+    assert_eq!(fb.institution, bi.name);
+    // Each one's retry replays its own filing.
+    for (inst, own) in [(&a, &fa), (&bi, &fb)] {
+        let again = c
+            .create_filing(e.as_inst(inst, req.clone()))
+            .await
+            .unwrap()
+            .into_inner()
+            .filing
+            .unwrap();
+        assert_eq!(again.name, own.name);
+    }
+    // B cannot read A's filing by its name either.
+    let peek = c
+        .get_filing(e.as_inst(
+            &bi,
+            pb::GetFilingRequest {
+                name: fa.name.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(peek.code(), tonic::Code::NotFound);
+
+    let officer = |sub: &str, msg| {
+        authed(
+            e.keys
+                .bearer_with(Role::CenterOfficer, |r| r.subject = sub.into()),
+            msg,
+        )
+    };
+    let req = pb::CreateReferralRequest {
+        request_id: "story-referral-1".into(),
+        referral: Some(dispute(&a)),
+    };
+    let ra = c
+        .create_referral(officer("officer-1", req.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    let rb = c
+        .create_referral(officer("officer-2", req.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert_ne!(ra.name, rb.name);
+    let ra2 = c
+        .create_referral(officer("officer-1", req))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert_eq!(ra2.name, ra.name);
 }

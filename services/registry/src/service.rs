@@ -344,17 +344,10 @@ impl RegistryService for Registry {
             .as_ref()
             .ok_or_else(|| ApiError::invalid("institution", "is required"))?;
         let fields = InstitutionFields::parse(p, "institution")?;
-        let hash = idempotency::request_hash(&ctx.principal.subject, &req);
+        let key = idempotency::Key::of(&ctx, &req.request_id, &req);
         let txn = self.db.begin_write().await?;
-        if !req.request_id.is_empty()
-            && let Some(r) = idempotency::lookup::<pb::CreateInstitutionResponse>(
-                &txn,
-                &ctx.method,
-                &req.request_id,
-                &hash,
-                "request_id",
-            )
-            .await?
+        if let Some(key) = &key
+            && let Some(r) = key.lookup::<pb::CreateInstitutionResponse>(&txn).await?
         {
             return Ok(Response::new(r));
         }
@@ -374,8 +367,8 @@ impl RegistryService for Registry {
         let resp = pb::CreateInstitutionResponse {
             institution: Some(row.to_pb(true)),
         };
-        if !req.request_id.is_empty() {
-            idempotency::record(&txn, &ctx.method, &req.request_id, &hash, &resp).await?;
+        if let Some(key) = &key {
+            key.record(&txn, &resp).await?;
         }
         commit(txn).await?;
         tracing::info!(institution = %input::institution_name(&id), "institution registered");
@@ -588,17 +581,10 @@ impl RegistryService for Registry {
             .as_ref()
             .ok_or_else(|| ApiError::invalid("licence", "is required"))?;
         let fields = LicenceFields::parse(p, "licence", now)?;
-        let hash = idempotency::request_hash(&ctx.principal.subject, &req);
+        let key = idempotency::Key::of(&ctx, &req.request_id, &req);
         let txn = self.db.begin_write().await?;
-        if !req.request_id.is_empty()
-            && let Some(r) = idempotency::lookup::<pb::CreateLicenceResponse>(
-                &txn,
-                &ctx.method,
-                &req.request_id,
-                &hash,
-                "request_id",
-            )
-            .await?
+        if let Some(key) = &key
+            && let Some(r) = key.lookup::<pb::CreateLicenceResponse>(&txn).await?
         {
             return Ok(Response::new(r));
         }
@@ -665,8 +651,8 @@ impl RegistryService for Registry {
         let resp = pb::CreateLicenceResponse {
             licence: Some(row.to_pb(history, now)),
         };
-        if !req.request_id.is_empty() {
-            idempotency::record(&txn, &ctx.method, &req.request_id, &hash, &resp).await?;
+        if let Some(key) = &key {
+            key.record(&txn, &resp).await?;
         }
         commit(txn).await?;
         self.announce(seq);

@@ -266,6 +266,7 @@ on_both_databases!(
     bad_input_names_the_field,
     arbitrary_unicode_never_yields_internal,
     dissolving_ends_licences,
+    request_ids_belong_to_their_caller,
 );
 
 async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
@@ -1828,4 +1829,106 @@ async fn dissolving_ends_licences(b: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(listed.institutions.len(), 1);
+}
+
+/// A request id is the caller's own: another officer sending the same id gets an answer of
+/// its own (a new resource, or the refusal its own request earns), never the first caller's
+/// resource and never "already used"; the first caller's retry still replays.
+async fn request_ids_belong_to_their_caller(b: Backend) {
+    let app = app(b).await;
+    let mut c = app.client.clone();
+    let other = |msg| {
+        app.req(
+            app.keys
+                .bearer_with(Role::Admin, |r| r.subject = "another-admin".into()),
+            msg,
+        )
+    };
+    let first = pb::CreateInstitutionRequest {
+        request_id: "story-institution-1".into(),
+        institution: Some(institution(31)),
+    };
+    let a = c
+        .create_institution(app.admin(first.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    // The same request under the same id from another caller is processed as its own: the
+    // national ID is taken, so it is ALREADY_EXISTS, not the first caller's record.
+    let same = c
+        .create_institution(other(first.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(same.code(), Code::AlreadyExists, "{same:?}");
+    // Another request under the same id from another caller makes its own institution.
+    let b2 = c
+        .create_institution(other(pb::CreateInstitutionRequest {
+            request_id: "story-institution-1".into(),
+            institution: Some(institution(32)),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let (ia, ib) = (a.institution.unwrap(), b2.institution.unwrap());
+    assert_ne!(ia.name, ib.name);
+    assert_eq!(ib.national_id, legal_id(32));
+    // Each caller's retry replays its own answer.
+    let again = c
+        .create_institution(app.admin(first.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.institution.unwrap().name, ia.name);
+    // Another institution token with the same subject is another caller too.
+    let officer = |inst: &str, msg| {
+        app.req(
+            app.keys.bearer_with(Role::RegistryOfficer, |r| {
+                r.subject = "officer".into();
+                r.authority = Some(inst.into());
+            }),
+            msg,
+        )
+    };
+    let lic = |parent: &str| pb::CreateLicenceRequest {
+        parent: parent.to_owned(),
+        request_id: "story-licence-1".into(),
+        licence: Some(licence(now_secs() + 365 * 86400)),
+    };
+    let la = c
+        .create_licence(officer("a", lic(&ia.name)))
+        .await
+        .unwrap()
+        .into_inner()
+        .licence
+        .unwrap();
+    let lb = c
+        .create_licence(officer("b", lic(&ib.name)))
+        .await
+        .unwrap()
+        .into_inner()
+        .licence
+        .unwrap();
+    assert_ne!(la.name, lb.name);
+    assert!(
+        lb.name.starts_with(&ib.name),
+        "{} under {}",
+        lb.name,
+        ib.name
+    );
+    let la2 = c
+        .create_licence(officer("a", lic(&ia.name)))
+        .await
+        .unwrap()
+        .into_inner()
+        .licence
+        .unwrap();
+    assert_eq!(la2.name, la.name);
+    // The same caller reusing its id for another request is still refused, naming the field.
+    let reused = c
+        .create_licence(officer("a", lic(&ib.name)))
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), Code::InvalidArgument);
+    let br = reused.get_error_details().bad_request().cloned().unwrap();
+    assert_eq!(br.field_violations[0].field, "request_id");
 }

@@ -12,6 +12,9 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(mosharekat_platform::migrations::m20261129_000001_platform::Migration),
             Box::new(m20261129_000002_registry::Migration),
+            Box::new(
+                mosharekat_platform::migrations::m20261201_000001_idempotency_per_caller::Migration,
+            ),
         ]
     }
 }
