@@ -7,10 +7,19 @@
 //!   lock, which serialises writers across replicas (the audit chain and event sequences
 //!   are gap-free because of it).
 //! - Migrations run under the same lock, so replicas starting together both succeed.
+//! - A connection is never handed out again in a state its driver does not know: after a
+//!   failed COMMIT, SQLite may already have rolled the transaction back itself (disk full,
+//!   I/O error), so the driver's ROLLBACK fails and its count of open transactions stays at
+//!   one; reused, that connection would run every later "transaction" as a savepoint of a
+//!   transaction that never commits. Such a connection is closed on release, and after
+//!   any storage fault every connection opened before it is replaced on its next acquire.
+//! - Storage faults are named (`STORAGE_FULL`, `STORAGE_READ_ONLY`, …), and the service's
+//!   health follows whether a write can be made: after a fault, a probe write decides.
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::ConnectOptions as _;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -23,7 +32,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, StorageFault};
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -46,10 +55,62 @@ impl Default for DbOptions {
     }
 }
 
+/// What the service knows of its database's storage: whether the last write could be
+/// made, and when a storage fault was last seen (the pool's hooks read it).
+#[derive(Debug)]
+struct StorageState {
+    epoch: Instant,
+    /// Microseconds after `epoch` of the last storage fault, plus one; 0 for none yet.
+    last_fault_us: AtomicU64,
+    writable: AtomicBool,
+    changed: tokio::sync::Notify,
+}
+
+impl StorageState {
+    fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            last_fault_us: AtomicU64::new(0),
+            writable: AtomicBool::new(true),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Records the outcome of a database call made for a write.
+    fn observe<T>(&self, r: &Result<T, DbErr>) {
+        if let Err(e) = r
+            && classify(e).is_some_and(StorageFault::is_of_storage)
+        {
+            let at = self.epoch.elapsed().as_micros() as u64 + 1;
+            self.last_fault_us.store(at, Ordering::Release);
+            if self.writable.swap(false, Ordering::AcqRel) {
+                tracing::warn!(fault = ?classify(e), "the database cannot take writes");
+                self.changed.notify_waiters();
+            }
+        }
+    }
+
+    /// Whether a pooled connection of age `age` was opened before the last storage fault:
+    /// its state (an open transaction the driver has lost count of, a file handle of a
+    /// database since made read-only) is not to be trusted.
+    fn predates_last_fault(&self, age: Duration) -> bool {
+        let at = self.last_fault_us.load(Ordering::Acquire);
+        if at == 0 {
+            return false;
+        }
+        let since = self
+            .epoch
+            .elapsed()
+            .saturating_sub(Duration::from_micros(at - 1));
+        age >= since
+    }
+}
+
 /// A service's database.
 #[derive(Debug, Clone)]
 pub struct Db {
     conn: DatabaseConnection,
+    storage: Arc<StorageState>,
     lock_key: i64,
     /// Writers queue here, in the process, before they ask the database for its write
     /// lock: SQLite's busy handler otherwise polls with sleeps of up to 100 ms, and on
@@ -65,6 +126,7 @@ pub struct Db {
 #[derive(Debug)]
 pub struct WriteTxn {
     inner: Option<(DatabaseTransaction, tokio::sync::OwnedMutexGuard<()>)>,
+    storage: Arc<StorageState>,
 }
 
 impl WriteTxn {
@@ -76,9 +138,16 @@ impl WriteTxn {
         }
     }
 
+    /// Commits. An error means nothing of the transaction is durable (the caller must
+    /// not acknowledge it); the connection is then rolled back or closed, never reused
+    /// inside a transaction.
     pub async fn commit(mut self) -> Result<(), DbErr> {
         match self.inner.take() {
-            Some((txn, _turn)) => txn.commit().await,
+            Some((txn, _turn)) => {
+                let r = txn.commit().await;
+                self.storage.observe(&r);
+                r
+            }
             None => Ok(()),
         }
     }
@@ -88,6 +157,11 @@ impl WriteTxn {
             Some((txn, _turn)) => txn.rollback().await,
             None => Ok(()),
         }
+    }
+
+    fn observed<T>(&self, r: Result<T, DbErr>) -> Result<T, DbErr> {
+        self.storage.observe(&r);
+        r
     }
 }
 
@@ -120,10 +194,10 @@ impl ConnectionTrait for WriteTxn {
         self.txn().get_database_backend()
     }
     async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
-        self.txn().execute_raw(stmt).await
+        self.observed(self.txn().execute_raw(stmt).await)
     }
     async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
-        self.txn().execute_unprepared(sql).await
+        self.observed(self.txn().execute_unprepared(sql).await)
     }
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
         self.txn().query_one_raw(stmt).await
@@ -149,6 +223,7 @@ pub fn redact_url(url: &str) -> String {
 
 impl Db {
     pub async fn connect(url: &str, opts: &DbOptions) -> anyhow::Result<Self> {
+        let storage = Arc::new(StorageState::new());
         let conn = if url.starts_with("sqlite:") {
             let mut o = SqliteConnectOptions::from_str(url)
                 .map_err(|e| anyhow::anyhow!("bad SQLite URL: {e}"))?
@@ -163,7 +238,7 @@ impl Db {
             {
                 std::fs::create_dir_all(dir)?;
             }
-            let pool = SqlitePoolOptions::new()
+            let pool = guarded(SqlitePoolOptions::new(), &storage)
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_with(o)
@@ -173,7 +248,7 @@ impl Db {
             let o = PgConnectOptions::from_str(url)
                 .map_err(|e| anyhow::anyhow!("bad PostgreSQL URL: {e}"))?
                 .disable_statement_logging();
-            let pool = PgPoolOptions::new()
+            let pool = guarded(PgPoolOptions::new(), &storage)
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.acquire_timeout)
                 // Connect on demand: a database that is down at start-up is reported by
@@ -185,6 +260,7 @@ impl Db {
         };
         Ok(Self {
             conn,
+            storage,
             lock_key: opts.lock_key,
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
         })
@@ -202,29 +278,34 @@ impl Db {
     /// first in this process, then (the database's lock) across processes.
     pub async fn begin_write(&self) -> Result<WriteTxn, ApiError> {
         let turn = self.write_gate.clone().lock_owned().await;
-        let txn = match self.backend() {
-            DbBackend::Sqlite => self
-                .conn
-                .begin_with_options(TransactionOptions {
-                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                    ..Default::default()
-                })
-                .await
-                .map_err(db_error)?,
+        let begun = self.begin_locked().await;
+        self.storage.observe(&begun);
+        Ok(WriteTxn {
+            inner: Some((begun.map_err(db_error)?, turn)),
+            storage: self.storage.clone(),
+        })
+    }
+
+    async fn begin_locked(&self) -> Result<DatabaseTransaction, DbErr> {
+        Ok(match self.backend() {
+            DbBackend::Sqlite => {
+                self.conn
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..Default::default()
+                    })
+                    .await?
+            }
             _ => {
-                let txn = self.conn.begin().await.map_err(db_error)?;
+                let txn = self.conn.begin().await?;
                 txn.execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
                     "SELECT pg_advisory_xact_lock($1)",
                     [self.lock_key.into()],
                 ))
-                .await
-                .map_err(db_error)?;
+                .await?;
                 txn
             }
-        };
-        Ok(WriteTxn {
-            inner: Some((txn, turn)),
         })
     }
 
@@ -235,6 +316,43 @@ impl Db {
             tokio::time::timeout(Duration::from_secs(2), q).await,
             Ok(Ok(_))
         )
+    }
+
+    /// Whether the last write could be made (no storage fault since, or a probe write
+    /// has succeeded after it).
+    pub fn writable(&self) -> bool {
+        self.storage.writable.load(Ordering::Acquire)
+    }
+
+    /// Resolves when writability may have changed (a write just met a storage fault).
+    pub async fn storage_changed(&self) {
+        self.storage.changed.notified().await;
+    }
+
+    /// Whether the database can serve: it answers, and, after a storage fault, a probe
+    /// write (a small row of the platform's own, rewritten) commits again.
+    pub async fn healthy(&self) -> bool {
+        if self.writable() {
+            return self.ping().await;
+        }
+        let probe = async {
+            let txn = self.begin_write().await?;
+            txn.execute_raw(self.stmt(
+                "UPDATE write_probe SET at_us = $1, pad = $2 WHERE id = 1",
+                [now_micros().into(), vec![0u8; WRITE_PROBE_BYTES].into()],
+            ))
+            .await
+            .map_err(db_error)?;
+            commit(txn).await
+        };
+        match tokio::time::timeout(Duration::from_secs(2), probe).await {
+            Ok(Ok(())) => {
+                self.storage.writable.store(true, Ordering::Release);
+                tracing::info!("a probe write committed: the database takes writes again");
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Applies `M`'s migrations under the write lock.
@@ -255,6 +373,43 @@ impl Db {
     {
         Statement::from_sql_and_values(self.backend(), sql, values)
     }
+}
+
+/// The size of the probe write: enough pages that a disk with no room for a real write
+/// does not pass it on space the write-ahead log already holds.
+const WRITE_PROBE_BYTES: usize = 64 * 1024;
+
+/// Pool hooks that keep connections of unknown state out of use: one released inside a
+/// transaction (after its queued rollback has run) is closed; one opened before the last
+/// storage fault is replaced when next acquired.
+fn guarded<DB: sea_orm::sqlx::Database>(
+    opts: sea_orm::sqlx::pool::PoolOptions<DB>,
+    storage: &Arc<StorageState>,
+) -> sea_orm::sqlx::pool::PoolOptions<DB>
+where
+    DB::Connection: sea_orm::sqlx::Connection<Database = DB>,
+{
+    use sea_orm::sqlx::Connection as _;
+    let before = storage.clone();
+    opts.before_acquire(move |_conn, meta| {
+        let stale = before.predates_last_fault(meta.age);
+        Box::pin(async move { Ok(!stale) })
+    })
+    .after_release(|conn, _meta| {
+        Box::pin(async move {
+            if !conn.is_in_transaction() {
+                return Ok(true);
+            }
+            // A dropped transaction's rollback may still be queued: let it run, then ask
+            // again. Still inside one means the driver's count is off.
+            conn.ping().await?;
+            let clean = !conn.is_in_transaction();
+            if !clean {
+                tracing::warn!("a connection was released inside a transaction: closed");
+            }
+            Ok(clean)
+        })
+    })
 }
 
 /// Connects to a service's database as configured and applies its migrations `M`.
@@ -304,41 +459,67 @@ fn sqlx_error(e: &DbErr) -> Option<&sea_orm::sqlx::Error> {
     }
 }
 
-/// Maps a database error to what the caller should see: the database being unreachable
-/// or busy is `UNAVAILABLE` (retryable), a serialisation conflict `ABORTED`, anything else
-/// a logged, opaque `INTERNAL`.
-pub fn db_error(e: DbErr) -> ApiError {
+/// The storage fault behind a database error, if it is one (not a bug, not a conflict).
+pub fn classify(e: &DbErr) -> Option<StorageFault> {
     use sea_orm::sqlx::Error as X;
     if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
-        return ApiError::Unavailable("the database is unavailable".into());
+        return Some(StorageFault::Unreachable);
     }
-    if let Some(x) = sqlx_error(&e) {
-        match x {
-            X::Io(_)
-            | X::Tls(_)
-            | X::Protocol(_)
-            | X::PoolTimedOut
-            | X::PoolClosed
-            | X::WorkerCrashed => {
-                return ApiError::Unavailable("the database is unavailable".into());
+    let x = sqlx_error(e)?;
+    match x {
+        X::Io(io) if io.raw_os_error() == Some(28) => Some(StorageFault::Full), // ENOSPC
+        X::Io(io) if io.raw_os_error() == Some(30) => Some(StorageFault::ReadOnly), // EROFS
+        X::Io(_)
+        | X::Tls(_)
+        | X::Protocol(_)
+        | X::PoolTimedOut
+        | X::PoolClosed
+        | X::WorkerCrashed => Some(StorageFault::Unreachable),
+        X::Database(d) => {
+            let code = d.code()?;
+            if let Ok(n) = code.parse::<u32>() {
+                // SQLite: the primary result code is the low byte of the extended one.
+                return match n & 0xff {
+                    13 => Some(StorageFault::Full),                   // SQLITE_FULL
+                    8 => Some(StorageFault::ReadOnly),                // SQLITE_READONLY
+                    10 | 11 | 14 | 26 => Some(StorageFault::Failing), // IOERR, CORRUPT, CANTOPEN, NOTADB
+                    5 | 6 => Some(StorageFault::Busy),                // SQLITE_BUSY, SQLITE_LOCKED
+                    _ => None,
+                };
             }
-            X::Database(d) => match d.code().as_deref() {
-                // SQLITE_BUSY and its extended codes, SQLITE_LOCKED.
-                Some("5" | "261" | "517" | "773" | "6") => {
-                    return ApiError::Unavailable("the database is busy".into());
-                }
-                // serialization_failure, deadlock_detected
-                Some("40001" | "40P01") => {
-                    return ApiError::Aborted("a concurrent change conflicted; retry".into());
-                }
-                // admin_shutdown, crash_shutdown, cannot_connect_now
-                Some("57P01" | "57P02" | "57P03") => {
-                    return ApiError::Unavailable("the database is unavailable".into());
-                }
-                _ => {}
-            },
-            _ => {}
+            match code.as_ref() {
+                // disk_full, insufficient_resources, out_of_memory
+                "53100" | "53000" | "53200" => Some(StorageFault::Full),
+                // read_only_sql_transaction (a standby, or default_transaction_read_only)
+                "25006" => Some(StorageFault::ReadOnly),
+                // io_error, data_corrupted, index_corrupted
+                "58030" | "XX001" | "XX002" => Some(StorageFault::Failing),
+                // admin_shutdown, crash_shutdown, cannot_connect_now, connection exceptions
+                c if c.starts_with("57P") || c.starts_with("08") => Some(StorageFault::Unreachable),
+                // lock_not_available
+                "55P03" => Some(StorageFault::Busy),
+                _ => None,
+            }
         }
+        _ => None,
+    }
+}
+
+/// Maps a database error to what the caller should see: a storage fault by its name
+/// (`UNAVAILABLE` or, for a full disk, `RESOURCE_EXHAUSTED`, with its reason), a
+/// serialisation conflict `ABORTED`, anything else a logged, opaque `INTERNAL`.
+pub fn db_error(e: DbErr) -> ApiError {
+    if let Some(fault) = classify(&e) {
+        if fault.is_of_storage() {
+            tracing::warn!(?fault, error = %e, "storage fault");
+        }
+        return ApiError::Storage(fault);
+    }
+    if let Some(sea_orm::sqlx::Error::Database(d)) = sqlx_error(&e)
+        // serialization_failure, deadlock_detected
+        && matches!(d.code().as_deref(), Some("40001" | "40P01"))
+    {
+        return ApiError::Aborted("a concurrent change conflicted; retry".into());
     }
     ApiError::internal(e)
 }
@@ -369,6 +550,7 @@ pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic_types::StatusExt as _;
 
     /// A write transaction dropped without a commit (an error path) is rolled back, and
     /// the next writer gets its turn; on both databases.
@@ -405,6 +587,154 @@ mod tests {
             let ns: Vec<i64> = rows.iter().map(|r| r.try_get("", "n").unwrap()).collect();
             assert_eq!(ns, vec![2], "{backend:?}");
         }
+    }
+
+    /// The platform's own tables, as every service's migrator applies them first.
+    struct PlatformTables;
+
+    impl MigratorTrait for PlatformTables {
+        fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+            use crate::migrations as m;
+            vec![
+                Box::new(m::m20261129_000001_platform::Migration),
+                Box::new(m::m20261201_000001_idempotency_per_caller::Migration),
+                Box::new(m::m20261201_000002_write_probe::Migration),
+            ]
+        }
+    }
+
+    /// A folder on its own small tmpfs, unmounted when dropped; `None` where mounting is
+    /// not permitted (not root).
+    struct SmallDisk {
+        path: std::path::PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    impl SmallDisk {
+        fn mount(size: &str) -> Option<Self> {
+            let dir = tempfile::tempdir().ok()?;
+            let path = dir.path().join("disk");
+            std::fs::create_dir(&path).ok()?;
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&path)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then_some(Self { path, _dir: dir })
+        }
+
+        /// Fills what is left of the disk with one file, and returns its path.
+        fn fill(&self) -> std::path::PathBuf {
+            use std::io::Write;
+            let filler = self.path.join("filler");
+            let mut f = std::fs::File::create(&filler).unwrap();
+            let chunk = vec![0u8; 16 * 1024];
+            // Bounded by the disk's size: at most 64 MiB of tries.
+            for _ in 0..4096 {
+                if f.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+            let _ = f.sync_all();
+            filler
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.path)
+                .status();
+        }
+    }
+
+    /// SQLite on a full disk, then with room again: no write is acknowledged that is not
+    /// durable, every failure is named (never INTERNAL), health follows, the next writes
+    /// after the fault succeed and last, and no connection is left inside a transaction
+    /// (an outside connection takes the write lock).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_loses_no_acknowledged_write() {
+        let Some(disk) = SmallDisk::mount("1m") else {
+            eprintln!("SKIP: mounting a tmpfs needs root");
+            return;
+        };
+        let url = format!("sqlite://{}", disk.path.join("t.db").display());
+        let opts = DbOptions {
+            max_connections: 3,
+            ..DbOptions::default()
+        };
+        let db = Db::connect(&url, &opts).await.unwrap();
+        db.migrate::<PlatformTables>().await.unwrap();
+        db.conn()
+            .execute_unprepared("CREATE TABLE t (n BIGINT PRIMARY KEY, pad BLOB NOT NULL)")
+            .await
+            .unwrap();
+        let write = |n: i64| {
+            let db = db.clone();
+            async move {
+                let txn = db.begin_write().await?;
+                txn.execute_raw(db.stmt(
+                    "INSERT INTO t (n, pad) VALUES ($1, $2)",
+                    [n.into(), vec![7u8; 6000].into()],
+                ))
+                .await
+                .map_err(db_error)?;
+                commit(txn).await
+            }
+        };
+        let mut acked = Vec::new();
+        for n in 0..10 {
+            write(n).await.unwrap();
+            acked.push(n);
+        }
+        let filler = disk.fill();
+        let mut refused = std::collections::BTreeMap::<String, usize>::new();
+        for n in 100..140 {
+            match write(n).await {
+                Ok(()) => acked.push(n),
+                Err(e) => {
+                    let s = e.to_status("t");
+                    assert_ne!(s.code(), tonic::Code::Internal, "{e:?}");
+                    let reason = s.get_error_details().error_info().map(|i| i.reason.clone());
+                    *refused.entry(reason.unwrap_or_default()).or_default() += 1;
+                }
+            }
+        }
+        println!(
+            "disk full: {} acknowledged, refused {refused:?}",
+            acked.len() - 10
+        );
+        assert!(refused.contains_key("STORAGE_FULL"), "{refused:?}");
+        assert!(!db.healthy().await, "not healthy while the disk is full");
+        std::fs::remove_file(&filler).unwrap();
+        for n in 200..220 {
+            write(n)
+                .await
+                .expect("writes succeed once there is room again");
+            acked.push(n);
+        }
+        assert!(db.healthy().await, "healthy again by itself");
+        // No connection of this process holds a transaction open.
+        let outside = Db::connect(&url, &DbOptions::default()).await.unwrap();
+        let txn = tokio::time::timeout(Duration::from_secs(5), outside.begin_write())
+            .await
+            .expect("an outside connection takes the write lock")
+            .unwrap();
+        txn.rollback().await.unwrap();
+        outside.conn().clone().close().await.unwrap();
+        db.conn().clone().close().await.unwrap();
+        // After a restart, every acknowledged write is there.
+        let again = Db::connect(&url, &DbOptions::default()).await.unwrap();
+        let rows = again
+            .conn()
+            .query_all_raw(again.stmt("SELECT n FROM t ORDER BY n", []))
+            .await
+            .unwrap();
+        let stored: Vec<i64> = rows.iter().map(|r| r.try_get("", "n").unwrap()).collect();
+        let missing: Vec<_> = acked.iter().filter(|n| !stored.contains(n)).collect();
+        assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     }
 
     #[test]

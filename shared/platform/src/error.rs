@@ -53,9 +53,76 @@ pub enum ApiError {
     ResourceExhausted(String),
     #[error("deadline exceeded: {0}")]
     DeadlineExceeded(String),
+    /// The database cannot do this now; the fault says why, without SQL or values.
+    #[error("{}", .0.message())]
+    Storage(StorageFault),
     /// A bug or an unexpected fault: logged with its cause, opaque to the caller.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// Why the database could not take a call: each has a stable `ErrorInfo` reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// No room left on the database's disk.
+    Full,
+    /// The database's files cannot be written (read-only file, mount or server).
+    ReadOnly,
+    /// The disk or the database server reported an I/O error or corruption.
+    Failing,
+    /// The database is locked by another writer longer than the busy timeout.
+    Busy,
+    /// The database cannot be reached (connection refused, lost, pool exhausted).
+    Unreachable,
+}
+
+impl StorageFault {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Full => "STORAGE_FULL",
+            Self::ReadOnly => "STORAGE_READ_ONLY",
+            Self::Failing => "STORAGE_FAILING",
+            Self::Busy => "DATABASE_BUSY",
+            Self::Unreachable => "DATABASE_UNAVAILABLE",
+        }
+    }
+
+    /// A full disk is a resource running out (gRPC's own example of RESOURCE_EXHAUSTED);
+    /// the rest are conditions that pass, so retryable.
+    pub fn code(self) -> Code {
+        match self {
+            Self::Full => Code::ResourceExhausted,
+            _ => Code::Unavailable,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Full => "the database's disk is full; nothing was written",
+            Self::ReadOnly => "the database cannot be written now; nothing was written",
+            Self::Failing => "the database's storage is failing; nothing was written",
+            Self::Busy => "the database is busy",
+            Self::Unreachable => "the database is unavailable",
+        }
+    }
+
+    fn persian(self) -> &'static str {
+        match self {
+            Self::Full => "فضای ذخیره‌سازی سامانه پر است؛ چیزی ثبت نشد. کمی بعد دوباره تلاش کنید.",
+            Self::ReadOnly => {
+                "پایگاه داده اکنون نوشتنی نیست؛ چیزی ثبت نشد. کمی بعد دوباره تلاش کنید."
+            }
+            Self::Failing => "ذخیره‌سازی سامانه دچار خطاست؛ چیزی ثبت نشد. کمی بعد دوباره تلاش کنید.",
+            Self::Busy => "پایگاه داده مشغول است؛ کمی بعد دوباره تلاش کنید.",
+            Self::Unreachable => "پایگاه داده در دسترس نیست؛ کمی بعد دوباره تلاش کنید.",
+        }
+    }
+
+    /// Whether the fault is of the storage itself (as opposed to reaching it): health
+    /// then follows whether a write can be made, not only whether a read answers.
+    pub fn is_of_storage(self) -> bool {
+        matches!(self, Self::Full | Self::ReadOnly | Self::Failing)
+    }
 }
 
 fn describe(v: &[FieldViolation]) -> String {
@@ -123,6 +190,7 @@ impl ApiError {
             Self::Unavailable(_) => Code::Unavailable,
             Self::ResourceExhausted(_) => Code::ResourceExhausted,
             Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            Self::Storage(f) => f.code(),
             Self::Internal(_) => Code::Internal,
         }
     }
@@ -147,6 +215,7 @@ impl ApiError {
             Self::Unavailable(_) => "سامانه موقتاً در دسترس نیست؛ کمی بعد دوباره تلاش کنید.".into(),
             Self::ResourceExhausted(_) => "سامانه پربار است یا درخواست بیش از حد بزرگ است.".into(),
             Self::DeadlineExceeded(_) => "مهلت پاسخ‌گویی به پایان رسید.".into(),
+            Self::Storage(f) => f.persian().into(),
             Self::Internal(_) => "خطای داخلی رخ داد؛ با پشتیبانی تماس بگیرید.".into(),
         }
     }
@@ -174,6 +243,9 @@ impl ApiError {
                 reason, metadata, ..
             } => {
                 details.set_error_info(reason.as_str(), ERROR_DOMAIN, metadata.clone());
+            }
+            Self::Storage(f) => {
+                details.set_error_info(f.reason(), ERROR_DOMAIN, HashMap::new());
             }
             _ => {}
         }
@@ -272,6 +344,25 @@ mod tests {
             s.get_error_details().error_info().unwrap().reason,
             "LICENCE_SUSPENDED"
         );
+    }
+
+    #[test]
+    fn storage_faults_carry_their_reason() {
+        for (f, code, reason) in [
+            (StorageFault::Full, Code::ResourceExhausted, "STORAGE_FULL"),
+            (
+                StorageFault::ReadOnly,
+                Code::Unavailable,
+                "STORAGE_READ_ONLY",
+            ),
+            (StorageFault::Busy, Code::Unavailable, "DATABASE_BUSY"),
+        ] {
+            let s = ApiError::Storage(f).to_status("t");
+            assert_eq!(s.code(), code);
+            let d = s.get_error_details();
+            assert_eq!(d.error_info().unwrap().reason, reason);
+            assert_eq!(d.localized_message().unwrap().locale, "fa-IR");
+        }
     }
 
     #[test]

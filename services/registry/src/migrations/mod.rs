@@ -1,5 +1,6 @@
 //! The registry's schema, after the platform's own tables.
 
+use mosharekat_platform::migrations as platform;
 use sea_orm_migration::prelude::*;
 
 mod m20261129_000002_registry;
@@ -10,11 +11,10 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(mosharekat_platform::migrations::m20261129_000001_platform::Migration),
+            Box::new(platform::m20261129_000001_platform::Migration),
             Box::new(m20261129_000002_registry::Migration),
-            Box::new(
-                mosharekat_platform::migrations::m20261201_000001_idempotency_per_caller::Migration,
-            ),
+            Box::new(platform::m20261201_000001_idempotency_per_caller::Migration),
+            Box::new(platform::m20261201_000002_write_probe::Migration),
         ]
     }
 }
