@@ -287,6 +287,7 @@ on_both_databases!(
     a_licence_revocation_flags_the_seat,
     bad_input_names_the_field,
     request_ids_belong_to_their_caller,
+    malformed_bodies_are_invalid_argument,
 );
 
 async fn the_seeds_first_meeting(b: Backend) {
@@ -1431,4 +1432,25 @@ async fn request_ids_belong_to_their_caller(b: Backend) {
     }
     assert_ne!(resolutions[0], resolutions[1]);
     assert!(resolutions[1].starts_with(&gb.name));
+}
+
+/// Bytes that decode to no message, sent to every method of the meeting service and of
+/// its audit service, are INVALID_ARGUMENT with the usual details, never INTERNAL.
+async fn malformed_bodies_are_invalid_argument(b: Backend) {
+    let e = env(b).await;
+    let ch = lazy(&e._services.2.uri());
+    let bearer = e.keys.bearer(Role::Admin, None);
+    let mut n = 0;
+    for svc in [
+        "mosharekat.meeting.v1.MeetingService",
+        "mosharekat.common.v1.AuditService",
+    ] {
+        n += mosharekat_platform::testing::malformed_bodies_are_invalid_argument(
+            ch.clone(),
+            &bearer,
+            svc,
+        )
+        .await;
+    }
+    assert!(n >= 40, "{n} calls checked");
 }

@@ -300,6 +300,7 @@ on_both_databases!(
     retried_creates_make_one_row,
     bad_input_names_the_field,
     request_ids_belong_to_their_caller,
+    malformed_bodies_are_invalid_argument,
 );
 
 async fn a_licensed_institution_files_and_the_judiciary_registers_and_closes(b: Backend) {
@@ -1648,4 +1649,25 @@ async fn request_ids_belong_to_their_caller(b: Backend) {
         .referral
         .unwrap();
     assert_eq!(ra2.name, ra.name);
+}
+
+/// Bytes that decode to no message, sent to every method of the referral service and of
+/// its audit service, are INVALID_ARGUMENT with the usual details, never INTERNAL.
+async fn malformed_bodies_are_invalid_argument(b: Backend) {
+    let e = env(b).await;
+    let ch = lazy(&e.referral.as_ref().unwrap().uri());
+    let bearer = e.keys.bearer(Role::Admin, None);
+    let mut n = 0;
+    for svc in [
+        "mosharekat.referral.v1.ReferralService",
+        "mosharekat.common.v1.AuditService",
+    ] {
+        n += mosharekat_platform::testing::malformed_bodies_are_invalid_argument(
+            ch.clone(),
+            &bearer,
+            svc,
+        )
+        .await;
+    }
+    assert!(n >= 40, "{n} calls checked");
 }

@@ -267,6 +267,7 @@ on_both_databases!(
     arbitrary_unicode_never_yields_internal,
     dissolving_ends_licences,
     request_ids_belong_to_their_caller,
+    malformed_bodies_are_invalid_argument,
 );
 
 async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
@@ -1889,10 +1890,12 @@ async fn request_ids_belong_to_their_caller(b: Backend) {
             msg,
         )
     };
+    // One validity for every send: a retry is the same request to the byte.
+    let until = now_secs() + 365 * 86400;
     let lic = |parent: &str| pb::CreateLicenceRequest {
         parent: parent.to_owned(),
         request_id: "story-licence-1".into(),
-        licence: Some(licence(now_secs() + 365 * 86400)),
+        licence: Some(licence(until)),
     };
     let la = c
         .create_licence(officer("a", lic(&ia.name)))
@@ -1931,4 +1934,29 @@ async fn request_ids_belong_to_their_caller(b: Backend) {
     assert_eq!(reused.code(), Code::InvalidArgument);
     let br = reused.get_error_details().bad_request().cloned().unwrap();
     assert_eq!(br.field_violations[0].field, "request_id");
+}
+
+/// Bytes that decode to no message, sent to every method of the registry and of its audit
+/// service, are INVALID_ARGUMENT with the usual details, never INTERNAL.
+async fn malformed_bodies_are_invalid_argument(b: Backend) {
+    let app = app(b).await;
+    let ch = Channel::from_shared(app.reg.uri())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer = app.keys.bearer(Role::Admin, None);
+    let mut n = 0;
+    for svc in [
+        "mosharekat.registry.v1.RegistryService",
+        "mosharekat.common.v1.AuditService",
+    ] {
+        n += mosharekat_platform::testing::malformed_bodies_are_invalid_argument(
+            ch.clone(),
+            &bearer,
+            svc,
+        )
+        .await;
+    }
+    assert!(n >= 40, "{n} calls checked");
 }

@@ -98,6 +98,9 @@ pub struct Claims {
     pub iss: String,
     pub aud: String,
     pub iat: u64,
+    /// Not valid before (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub exp: u64,
 }
 
@@ -176,6 +179,10 @@ pub struct TokenVerifier {
     verified: Arc<Mutex<HashMap<String, (Principal, u64)>>>,
 }
 
+/// The clock difference between the token's issuer and this service that is forgiven, for
+/// `exp`, `nbf` and `iat` alike.
+pub const CLOCK_LEEWAY_SECS: u64 = 30;
+
 /// Verified tokens remembered at most; beyond it, expired ones go, then all.
 const VERIFIED_TOKENS: usize = 10_000;
 
@@ -234,8 +241,16 @@ impl TokenVerifier {
             v.set_issuer(&[ISSUER]);
             v.set_audience(&[AUDIENCE]);
             v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-            v.leeway = 30;
+            v.validate_nbf = true;
+            v.leeway = CLOCK_LEEWAY_SECS;
             match jsonwebtoken::decode::<Claims>(token, key, &v) {
+                // A token issued in the future is as little valid yet as one whose `nbf`
+                // is ahead (jsonwebtoken checks `nbf`, not `iat`).
+                Ok(data) if data.claims.iat > unix_now() + CLOCK_LEEWAY_SECS => {
+                    return Err(ApiError::Unauthenticated(
+                        "the token is not valid yet (issued in the future)".into(),
+                    ));
+                }
                 Ok(data) => return Ok(data.claims),
                 Err(e) => last = Some(e),
             }
@@ -243,6 +258,7 @@ impl TokenVerifier {
         use jsonwebtoken::errors::ErrorKind;
         let why = match last.as_ref().map(|e| e.kind()) {
             Some(ErrorKind::ExpiredSignature) => "the token has expired",
+            Some(ErrorKind::ImmatureSignature) => "the token is not valid yet",
             Some(ErrorKind::InvalidSignature) => "the token's signature is not valid",
             Some(ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer) => {
                 "the token is not for this suite"
@@ -352,6 +368,7 @@ impl TokenSigner {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             iat: now,
+            nbf: None,
             exp: now + req.lifetime.as_secs().max(1),
         };
         // Refuse to mint what the verifier would refuse.
@@ -431,6 +448,42 @@ mod tests {
         let t = s.mint(Role::Admin, &req("admin")).unwrap();
         let c = v.verify(&t).unwrap();
         assert_eq!((c.sub.as_str(), c.role), ("admin", Role::Admin));
+    }
+
+    /// Tokens not valid yet (`nbf` ahead, or issued in the future) are refused beyond the
+    /// leeway, and accepted within it.
+    #[test]
+    fn tokens_not_yet_valid_are_refused() {
+        let (s, v) = pair();
+        let now = unix_now();
+        let token = |iat: u64, nbf: Option<u64>| {
+            let claims = Claims {
+                sub: "agent".into(),
+                role: Role::Admin,
+                institution: None,
+                member: None,
+                service: None,
+                authority: None,
+                iss: ISSUER.into(),
+                aud: AUDIENCE.into(),
+                iat,
+                nbf,
+                exp: now + 7200,
+            };
+            jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &s.key).unwrap()
+        };
+        let refused = |t: &str| matches!(v.verify(t), Err(ApiError::Unauthenticated(m)) if m.contains("not valid yet"));
+        assert!(refused(&token(now, Some(now + 3600))), "nbf an hour ahead");
+        assert!(refused(&token(now + 3600, None)), "issued an hour ahead");
+        assert!(
+            v.verify(&token(now, Some(now + 10))).is_ok(),
+            "within the leeway"
+        );
+        assert!(
+            v.verify(&token(now + 10, None)).is_ok(),
+            "within the leeway"
+        );
+        assert!(v.verify(&token(now - 60, Some(now - 30))).is_ok());
     }
 
     #[test]

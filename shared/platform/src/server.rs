@@ -4,7 +4,8 @@
 //! The edge, in order, for each call:
 //! 1. a server span continuing the caller's W3C trace (RPC semantic conventions);
 //! 2. admission: past the concurrency limit the call is refused with
-//!    `RESOURCE_EXHAUSTED` at once instead of queueing;
+//!    `RESOURCE_EXHAUSTED` at once instead of queueing (health and reflection are
+//!    always admitted);
 //! 3. authentication of the bearer token (health and reflection are public);
 //! 4. the deadline: the earlier of the caller's `grpc-timeout` and the server's limit;
 //! 5. metrics by method and code, and the trace id in an `x-trace-id` response header.
@@ -81,6 +82,52 @@ fn grpc_code(resp: &Response) -> &str {
         .unwrap_or("0")
 }
 
+/// What tonic says, before any handler runs, of a request body it cannot decode.
+const DECODE_FAILURES: &[&str] = &[
+    "failed to decode Protobuf message",
+    "Unexpected EOF decoding stream",
+    "protocol error: received message with invalid compression flag",
+    "Message compressed, compression support not enabled",
+];
+
+/// The error for a trailers-only INTERNAL answer that is tonic's failure to decode the
+/// request, naming the field where prost says which (`filing.subject`).
+fn undecodable_request(resp: &Response) -> Option<ApiError> {
+    if grpc_code(resp) != "13" {
+        return None;
+    }
+    let status = tonic::Status::from_header_map(resp.headers())?;
+    let msg = status.message();
+    DECODE_FAILURES.iter().find(|p| msg.starts_with(*p))?;
+    Some(ApiError::invalid(
+        decode_error_field(msg),
+        "could not be decoded: it is not valid for its type (for example, text that is not UTF-8, or a truncated or malformed message)",
+    ))
+}
+
+/// The field path in prost's decode error ("…: Filing.subject: Create….filing: why"),
+/// innermost first, as `filing.subject`; `request` when it names none.
+fn decode_error_field(msg: &str) -> String {
+    let rest = msg.split_once(": ").map_or("", |(_, r)| r);
+    let is_ident = |s: &str| {
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+    };
+    let mut fields: Vec<&str> = rest
+        .split(": ")
+        .map_while(|part| {
+            let (message, field) = part.split_once('.')?;
+            (is_ident(message) && is_ident(field)).then_some(field)
+        })
+        .collect();
+    if fields.is_empty() {
+        return "request".into();
+    }
+    fields.reverse();
+    fields.join(".")
+}
+
 async fn edge_middleware(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let (service, method) = path
@@ -105,15 +152,26 @@ async fn edge_middleware(State(edge): State<Arc<Edge>>, mut req: Request, next: 
     async move {
         let trace_id = current_trace_id();
         let mut resp = 'call: {
-            let Ok(_permit) = edge.admission.clone().try_acquire_owned() else {
-                break 'call error_response(
-                    ApiError::ResourceExhausted("the server is at its concurrency limit".into()),
-                    &trace_id,
-                );
+            let health = PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p));
+            let reflection = REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p));
+            // Probes and reflection are cheap and never queue on the database: refusing
+            // them under load would take a busy replica out of rotation.
+            let _permit = if health || reflection {
+                None
+            } else {
+                match edge.admission.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        break 'call error_response(
+                            ApiError::ResourceExhausted(
+                                "the server is at its concurrency limit".into(),
+                            ),
+                            &trace_id,
+                        );
+                    }
+                }
             };
-            let public = PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p))
-                || (edge.reflection_public
-                    && REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p)));
+            let public = health || (edge.reflection_public && reflection);
             if !public {
                 match edge.verifier.authenticate(req.headers()) {
                     Ok(p) => {
@@ -152,6 +210,11 @@ async fn edge_middleware(State(edge): State<Arc<Edge>>, mut req: Request, next: 
         {
             resp.headers_mut()
                 .insert("grpc-status", http::HeaderValue::from_static("8"));
+        }
+        // tonic answers a request it cannot decode with INTERNAL and no details; it is the
+        // caller's fault, so it gets INVALID_ARGUMENT like every other bad input.
+        if let Some(bad) = undecodable_request(&resp) {
+            resp = error_response(bad, &trace_id);
         }
         if let Ok(v) = http::HeaderValue::from_str(&trace_id) {
             resp.headers_mut().insert(TRACE_ID_HEADER, v);
@@ -382,12 +445,16 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 }
 
 /// Keeps each service's health in step with the database: `NOT_SERVING` while it does not
-/// answer.
+/// answer, or, after a write met a storage fault (full disk, read-only file), until a
+/// probe write commits again. A storage fault wakes the watch at once.
 async fn watch_database(db: Db, health: HealthReporter, names: Vec<&'static str>, every: Duration) {
     let mut serving = true;
     loop {
-        tokio::time::sleep(every).await;
-        let ok = db.ping().await;
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = db.storage_changed() => {}
+        }
+        let ok = db.healthy().await;
         if ok != serving {
             serving = ok;
             let status = if ok {
@@ -396,9 +463,9 @@ async fn watch_database(db: Db, health: HealthReporter, names: Vec<&'static str>
                 ServingStatus::NotServing
             };
             if ok {
-                tracing::info!("database answers again: SERVING");
+                tracing::info!("the database serves again: SERVING");
             } else {
-                tracing::warn!("database does not answer: NOT_SERVING");
+                tracing::warn!("the database cannot serve: NOT_SERVING");
             }
             // The services follow the database; the process-wide "" entry does not, so
             // that a liveness probe on it does not restart pods for a database outage.
@@ -434,6 +501,103 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower::ServiceExt as _;
+
+    /// With every admission slot taken by slow calls, health and reflection are still
+    /// answered, and another call is refused at once with RESOURCE_EXHAUSTED.
+    #[tokio::test]
+    async fn health_and_reflection_pass_a_full_admission() {
+        let (private, public) = crate::auth::generate_keypair().unwrap();
+        let token = crate::auth::TokenSigner::from_pem(private.as_bytes())
+            .unwrap()
+            .mint(
+                crate::auth::Role::Admin,
+                &crate::auth::TokenRequest {
+                    subject: "admin".into(),
+                    lifetime: Duration::from_secs(60),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let edge = Arc::new(Edge {
+            verifier: TokenVerifier::from_pem(&[public.as_bytes()]).unwrap(),
+            admission: Arc::new(Semaphore::new(2)),
+            request_timeout: Duration::from_secs(30),
+            reflection_public: true,
+            metrics: Metrics::new("test"),
+        });
+        let release = Arc::new(tokio::sync::Notify::new());
+        let held = release.clone();
+        let ok = || async { http::Response::new(axum::body::Body::empty()) };
+        let router = axum::Router::new()
+            .route(
+                "/pkg.Slow/Call",
+                axum::routing::post(move || {
+                    let held = held.clone();
+                    async move {
+                        held.notified().await;
+                        http::Response::new(axum::body::Body::empty())
+                    }
+                }),
+            )
+            .route("/grpc.health.v1.Health/Check", axum::routing::post(ok))
+            .route(
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                axum::routing::post(ok),
+            )
+            .layer(axum::middleware::from_fn_with_state(edge, edge_middleware));
+        let call = |path: &str| {
+            http::Request::post(path)
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let slow: Vec<_> = (0..2)
+            .map(|_| tokio::spawn(router.clone().oneshot(call("/pkg.Slow/Call"))))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for path in [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        ] {
+            let resp = router.clone().oneshot(call(path)).await.unwrap();
+            assert_eq!(grpc_code(&resp), "0", "{path}");
+        }
+        let excess = router
+            .clone()
+            .oneshot(call("/pkg.Slow/Call"))
+            .await
+            .unwrap();
+        assert_eq!(
+            grpc_code(&excess),
+            "8",
+            "the excess is RESOURCE_EXHAUSTED at once"
+        );
+        release.notify_waiters();
+        for s in slow {
+            s.await.unwrap().unwrap();
+        }
+    }
+
+    #[test]
+    fn decode_errors_name_their_field() {
+        let m = "failed to decode Protobuf message: Filing.subject: CreateFilingRequest.filing: invalid string value: data is not UTF-8 encoded";
+        assert_eq!(decode_error_field(m), "filing.subject");
+        assert_eq!(
+            decode_error_field("failed to decode Protobuf message: invalid varint"),
+            "request"
+        );
+        assert_eq!(
+            decode_error_field(
+                "failed to decode Protobuf message: GetInstitutionRequest.name: buffer underflow"
+            ),
+            "name"
+        );
+        assert_eq!(
+            decode_error_field("Unexpected EOF decoding stream."),
+            "request"
+        );
+    }
 
     #[test]
     fn grpc_timeouts() {

@@ -95,3 +95,195 @@ impl TestKeys {
         format!("Bearer {t}")
     }
 }
+
+/// Request bodies no gRPC message decodes from: garbage, a length that runs past the end,
+/// and a varint of eleven bytes. (Invalid UTF-8 is sent in a string field of each
+/// request, as [`invalid_utf8_in`] makes it.)
+pub const MALFORMED_BODIES: [(&str, &[u8]); 3] = [
+    (
+        "garbage",
+        &[
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
+    ),
+    ("truncated length", &[0x0a, 0x7f, 0x41]),
+    (
+        "varint overflow",
+        &[
+            0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ],
+    ),
+];
+
+/// A body whose string field `number` holds bytes that are not UTF-8.
+pub fn invalid_utf8_in(number: i32) -> Vec<u8> {
+    let mut key = ((number as u64) << 3) | 2;
+    let mut out = Vec::new();
+    while key >= 0x80 {
+        out.push((key as u8) | 0x80);
+        key >>= 7;
+    }
+    out.push(key as u8);
+    out.extend([0x02, 0xff, 0xfe]);
+    out
+}
+
+/// A codec that sends and receives bytes as they are: what a hostile client puts on the
+/// wire.
+#[derive(Debug, Clone, Default)]
+pub struct RawCodec;
+
+#[derive(Debug)]
+pub struct RawBytes;
+
+impl tonic::codec::Encoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use prost::bytes::Buf as _;
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawBytes;
+    type Decoder = RawBytes;
+    fn encoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+    fn decoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+}
+
+/// One method of a service, as the descriptors say.
+#[derive(Debug, Clone)]
+pub struct MethodInfo {
+    /// `/package.Service/Method`
+    pub path: String,
+    pub server_streaming: bool,
+    /// The number of a top-level string field of its request, if it has one.
+    pub string_field: Option<i32>,
+}
+
+/// Every method of the gRPC service `service` (`mosharekat.registry.v1.RegistryService`),
+/// from the suite's descriptors.
+pub fn methods_of(service: &str) -> Vec<MethodInfo> {
+    use prost::Message as _;
+    use prost_types::field_descriptor_proto::Type;
+    let set = prost_types::FileDescriptorSet::decode(mosharekat_api::FILE_DESCRIPTOR_SET)
+        .expect("the suite's descriptors decode");
+    let message = |full: &str| {
+        set.file.iter().find_map(|f| {
+            f.message_type
+                .iter()
+                .find(|m| format!(".{}.{}", f.package(), m.name()) == full)
+        })
+    };
+    let mut out = Vec::new();
+    for file in &set.file {
+        for svc in &file.service {
+            if format!("{}.{}", file.package(), svc.name()) == service {
+                for m in &svc.method {
+                    let string_field = message(m.input_type()).and_then(|msg| {
+                        msg.field
+                            .iter()
+                            .find(|f| f.r#type() == Type::String)
+                            .map(|f| f.number())
+                    });
+                    out.push(MethodInfo {
+                        path: format!("/{service}/{}", m.name()),
+                        server_streaming: m.server_streaming(),
+                        string_field,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sends each of [`MALFORMED_BODIES`], and invalid UTF-8 in a string field, to every method of `service` with `bearer`, and
+/// checks each answer is `INVALID_ARGUMENT` with a field violation, the trace id in
+/// `RequestInfo` and a Persian `LocalizedMessage`. Returns how many calls were checked.
+pub async fn malformed_bodies_are_invalid_argument(
+    channel: tonic::transport::Channel,
+    bearer: &str,
+    service: &str,
+) -> usize {
+    use tonic_types::StatusExt as _;
+    let methods = methods_of(service);
+    assert!(!methods.is_empty(), "no methods found for {service}");
+    let mut checked = 0;
+    for m in &methods {
+        let (path, streaming) = (&m.path, &m.server_streaming);
+        let utf8 = m.string_field.map(invalid_utf8_in);
+        let bodies = MALFORMED_BODIES
+            .iter()
+            .map(|(what, body)| (*what, body.to_vec()))
+            .chain(utf8.map(|b| ("invalid UTF-8", b)));
+        for (what, body) in bodies {
+            let mut grpc = tonic::client::Grpc::new(channel.clone());
+            grpc.ready().await.expect("the channel is ready");
+            let mut req = tonic::Request::new(body);
+            req.metadata_mut()
+                .insert("authorization", bearer.parse().expect("an ASCII token"));
+            let p = http::uri::PathAndQuery::try_from(path.as_str()).expect("a method path");
+            let status = if *streaming {
+                match grpc.server_streaming(req, p, RawCodec).await {
+                    Ok(mut s) => s
+                        .get_mut()
+                        .message()
+                        .await
+                        .expect_err("a malformed request yields no message"),
+                    Err(s) => s,
+                }
+            } else {
+                grpc.unary(req, p, RawCodec)
+                    .await
+                    .expect_err("a malformed request is refused")
+            };
+            assert_eq!(
+                status.code(),
+                tonic::Code::InvalidArgument,
+                "{path} with {what}: {status:?}"
+            );
+            let d = status.get_error_details();
+            assert!(
+                d.bad_request()
+                    .is_some_and(|b| !b.field_violations.is_empty()),
+                "{path} with {what}: no field violation"
+            );
+            assert!(
+                d.request_info().is_some(),
+                "{path} with {what}: no trace id"
+            );
+            assert_eq!(
+                d.localized_message().map(|l| l.locale.clone()).as_deref(),
+                Some("fa-IR"),
+                "{path} with {what}"
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
