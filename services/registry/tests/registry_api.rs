@@ -266,6 +266,8 @@ on_both_databases!(
     bad_input_names_the_field,
     arbitrary_unicode_never_yields_internal,
     dissolving_ends_licences,
+    typed_query_is_folded_as_the_stored_name,
+    control_characters_in_queries_and_names_are_refused,
 );
 
 async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
@@ -1757,7 +1759,16 @@ async fn arbitrary_unicode_never_yields_internal(b: Backend) {
                 ..Default::default()
             }))
             .await;
-        assert!(r.is_ok(), "{s:?}: {r:?}");
+        // Controls and bidi characters are refused in a query as in a name, by field.
+        if let Err(e) = &r {
+            assert_eq!(e.code(), Code::InvalidArgument, "{s:?} gave {e:?}");
+            assert!(
+                bad_fields(e)
+                    .iter()
+                    .all(|f| f == "query" || f == "province"),
+                "{s:?} gave {e:?}"
+            );
+        }
         let r = c
             .get_institution(app.admin(pb::GetInstitutionRequest {
                 name: format!("institutions/{}", s[1]),
@@ -1828,4 +1839,153 @@ async fn dissolving_ends_licences(b: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(listed.institutions.len(), 1);
+}
+
+async fn typed_query_is_folded_as_the_stored_name(b: Backend) {
+    let app = app(b).await;
+    let mut c = app.client.clone();
+    app.create(60).await;
+    let mut i = institution(61);
+    i.display_name = "انجمن حمايت از زنان".into();
+    let created = c
+        .create_institution(app.admin(pb::CreateInstitutionRequest {
+            request_id: String::new(),
+            institution: Some(i),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    // Tatweel, diacritics, Arabic yeh, ZWNJ and digits as people type them.
+    for query in ["حمـــایت", "حِمایَت", "حمايت", "حما\u{200C}یت", "زنان  "]
+    {
+        let found = c
+            .list_institutions(app.admin(pb::ListInstitutionsRequest {
+                query: query.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            found
+                .institutions
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>(),
+            [created.name.as_str()],
+            "{query:?}"
+        );
+    }
+}
+
+async fn control_characters_in_queries_and_names_are_refused(b: Backend) {
+    let app = app(b).await;
+    let mut c = app.client.clone();
+    let inst = app.create(70).await;
+    app.create(71).await;
+    let refused = |e: tonic::Status, field: &str, what: &str| {
+        assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
+        assert_eq!(bad_fields(&e), [field], "{what}");
+    };
+    let list = |query: &str, province: &str| {
+        let mut c = app.client.clone();
+        let req = app.admin(pb::ListInstitutionsRequest {
+            query: query.into(),
+            province: province.into(),
+            ..Default::default()
+        });
+        async move { c.list_institutions(req).await }
+    };
+    // A NUL alone used to fold to no filter and list every institution in the province.
+    for (query, what) in [
+        ("\u{0000}", "NUL only"),
+        ("حمایت\u{0007}", "C0 in a query"),
+        ("\u{007F}کانون", "DEL in a query"),
+        ("کانون\u{0085}میانجیگری", "C1 in a query"),
+        ("ـــ", "folds to nothing"),
+        ("\u{202E}کانون", "bidi override in a query"),
+    ] {
+        refused(list(query, "").await.unwrap_err(), "query", what);
+    }
+    refused(
+        list("", "\u{0000}").await.unwrap_err(),
+        "province",
+        "NUL province",
+    );
+    assert_eq!(
+        list("", "").await.unwrap().into_inner().institutions.len(),
+        2
+    );
+    let e = c
+        .check_eligibility(app.admin(pb::CheckEligibilityRequest {
+            institution: inst.name.clone(),
+            action: pb::PermittedAction::FileComplaint as i32,
+            activity_area: ActivityArea::Mediation as i32,
+            province: "\u{0000}".into(),
+        }))
+        .await
+        .unwrap_err();
+    refused(e, "province", "NUL province to CheckEligibility");
+    let e = c
+        .check_licensed(app.admin(pb::CheckLicensedRequest {
+            institution: inst.name.clone(),
+            province: "\u{0085}".into(),
+        }))
+        .await
+        .unwrap_err();
+    refused(e, "province", "C1 province to CheckLicensed");
+
+    // U+0085 NEXT LINE in a name used to become a space.
+    let mut i = institution(72);
+    i.display_name = "کانون\u{0085}میانجیگری".into();
+    let e = c
+        .create_institution(app.admin(pb::CreateInstitutionRequest {
+            request_id: String::new(),
+            institution: Some(i),
+        }))
+        .await
+        .unwrap_err();
+    refused(e, "institution.display_name", "C1 in a new name");
+    let mut i = institution(72);
+    i.representatives[0].full_name = "زهرا\u{0085}رضایی".into();
+    i.address = "خیابان\u{000B}امام".into();
+    let e = c
+        .create_institution(app.admin(pb::CreateInstitutionRequest {
+            request_id: String::new(),
+            institution: Some(i),
+        }))
+        .await
+        .unwrap_err();
+    let mut fields = bad_fields(&e);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "institution.address",
+            "institution.representatives[0].full_name"
+        ]
+    );
+    let mut renamed = inst.clone();
+    renamed.display_name = "نام\u{0085}تازه".into();
+    let e = c
+        .update_institution(app.admin(pb::UpdateInstitutionRequest {
+            institution: Some(renamed),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["display_name".into()],
+            }),
+        }))
+        .await
+        .unwrap_err();
+    refused(e, "institution.display_name", "C1 in a renamed institution");
+    let e = c
+        .dissolve_institution(app.admin(pb::DissolveInstitutionRequest {
+            name: inst.name.clone(),
+            etag: String::new(),
+            reason: "انحلال\u{0085}".into(),
+        }))
+        .await
+        .unwrap_err();
+    refused(e, "reason", "C1 in a reason");
 }
