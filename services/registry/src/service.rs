@@ -223,6 +223,56 @@ impl Registry {
         }
     }
 
+    /// Refuses a statute change (`old` to `new` areas) that would drop areas a PENDING,
+    /// ACTIVE or SUSPENDED licence covers: a licence's areas stay within the statute, as
+    /// `CreateLicence` requires. The areas and the licences are named.
+    async fn check_statute_keeps_licensed_areas(
+        txn: &DatabaseTransaction,
+        inst_id: &str,
+        old: &[i32],
+        new: &[i32],
+        now: i64,
+    ) -> Result<(), ApiError> {
+        if old.iter().all(|a| new.contains(a)) {
+            return Ok(());
+        }
+        let facts: Vec<_> = store::licences_of(txn, inst_id)
+            .await?
+            .iter()
+            .map(|l| l.facts(now))
+            .collect();
+        let in_use = domain::dropped_areas_in_use(old, new, &facts);
+        if in_use.is_empty() {
+            return Ok(());
+        }
+        let areas: Vec<&str> = in_use.iter().map(|(a, _)| a.as_str_name()).collect();
+        let mut licences: Vec<String> = in_use
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().map(|l| input::licence_name(inst_id, l)))
+            .collect();
+        licences.sort_unstable();
+        licences.dedup();
+        let mut e = ApiError::precondition(
+            "AREAS_COVERED_BY_LICENCE",
+            format!(
+                "institution.activity_areas cannot drop {}: covered by {} (pending, active or \
+                 suspended); revoke or reject the licence first, or keep the areas",
+                areas.join(", "),
+                licences.join(", ")
+            ),
+            format!(
+                "حوزه‌های {} را نمی‌توان از اساسنامهٔ نهاد حذف کرد، زیرا مجوزِ در انتظار، معتبر یا \
+                 تعلیق‌شدهٔ نهاد آن‌ها را در بر می‌گیرد.",
+                areas.join("، ")
+            ),
+        );
+        if let ApiError::FailedPrecondition { metadata, .. } = &mut e {
+            metadata.insert("areas".into(), areas.join(","));
+            metadata.insert("licences".into(), licences.join(","));
+        }
+        Err(e)
+    }
+
     /// One licence transition, from request to commit.
     async fn transition(
         &self,
@@ -480,7 +530,18 @@ impl RegistryService for Registry {
         }
         let mut fields = row.fields();
         fields.apply_update(p, &paths)?;
-        if !store::update_institution(&txn, &id, row.version, &fields, now_micros()).await? {
+        let now = now_micros();
+        // Checked in the write transaction that applies the change: a CreateLicence waits
+        // for it, so no licence can appear between the check and the commit.
+        Self::check_statute_keeps_licensed_areas(
+            &txn,
+            &id,
+            &row.areas(),
+            &fields.activity_areas,
+            now,
+        )
+        .await?;
+        if !store::update_institution(&txn, &id, row.version, &fields, now).await? {
             return Err(ApiError::stale(&name).into());
         }
         audit::append(&txn, &ctx.audit(name)).await?;

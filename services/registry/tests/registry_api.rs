@@ -266,6 +266,8 @@ on_both_databases!(
     bad_input_names_the_field,
     arbitrary_unicode_never_yields_internal,
     dissolving_ends_licences,
+    statute_cannot_shrink_below_a_live_licence,
+    statute_change_and_licence_application_race_safely,
     typed_query_is_folded_as_the_stored_name,
     control_characters_in_queries_and_names_are_refused,
 );
@@ -1839,6 +1841,153 @@ async fn dissolving_ends_licences(b: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(listed.institutions.len(), 1);
+}
+
+/// An `UpdateInstitution` of `inst`'s statute to `areas`, whatever its etag now is.
+fn statute_update(inst: &pb::Institution, areas: &[ActivityArea]) -> pb::UpdateInstitutionRequest {
+    let mut i = inst.clone();
+    i.etag = String::new();
+    i.activity_areas = areas.iter().map(|a| *a as i32).collect();
+    pb::UpdateInstitutionRequest {
+        institution: Some(i),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["activity_areas".into()],
+        }),
+    }
+}
+
+async fn statute_cannot_shrink_below_a_live_licence(b: Backend) {
+    use ActivityArea as A;
+    let app = app(b).await;
+    let mut c = app.client.clone();
+    // Statute: MEDIATION, RECONCILIATION, WOMEN; the licence covers the first two.
+    let inst = app.create(40).await;
+    let refused = |r: Result<tonic::Response<pb::UpdateInstitutionResponse>, tonic::Status>,
+                   lic: &pb::Licence,
+                   state: &str| {
+        let e = r.expect_err(state);
+        assert_eq!(e.code(), Code::FailedPrecondition, "{state}: {e:?}");
+        assert_eq!(reason_of(&e), "AREAS_COVERED_BY_LICENCE", "{state}");
+        let details = e.get_error_details();
+        let info = details.error_info().unwrap();
+        assert_eq!(
+            info.metadata["areas"], "ACTIVITY_AREA_MEDIATION,ACTIVITY_AREA_RECONCILIATION",
+            "{state}"
+        );
+        assert_eq!(info.metadata["licences"], lic.name, "{state}");
+        assert!(
+            e.message().contains("MEDIATION") && e.message().contains("RECONCILIATION"),
+            "{state}: {}",
+            e.message()
+        );
+        assert!(e.get_error_details().localized_message().is_some());
+    };
+    let l = app.apply(&inst, now_secs() + 86400).await;
+    refused(
+        c.update_institution(app.admin(statute_update(&inst, &[A::Women])))
+            .await,
+        &l,
+        "PENDING",
+    );
+    // Only a covered area refuses: RECONCILIATION alone is named when only it goes.
+    let e = c
+        .update_institution(app.admin(statute_update(&inst, &[A::Mediation, A::Women])))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.get_error_details().error_info().unwrap().metadata["areas"],
+        "ACTIVITY_AREA_RECONCILIATION"
+    );
+    let l = app.approve(&l).await;
+    refused(
+        c.update_institution(app.admin(statute_update(&inst, &[A::Women])))
+            .await,
+        &l,
+        "ACTIVE",
+    );
+    let l = c
+        .suspend_licence(app.admin(pb::SuspendLicenceRequest {
+            name: l.name.clone(),
+            etag: String::new(),
+            reason: "بازرسی".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .licence
+        .unwrap();
+    refused(
+        c.update_institution(app.admin(statute_update(&inst, &[A::Women])))
+            .await,
+        &l,
+        "SUSPENDED",
+    );
+    // The refused updates changed nothing.
+    let stored = c
+        .get_institution(app.admin(pb::GetInstitutionRequest {
+            name: inst.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    assert_eq!(stored.etag, inst.etag);
+    assert_eq!(stored.activity_areas, inst.activity_areas);
+    // An area no licence covers may go, and the statute may grow.
+    let updated = c
+        .update_institution(app.admin(statute_update(
+            &inst,
+            &[A::Mediation, A::Reconciliation, A::Children],
+        )))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    assert_eq!(
+        updated.activity_areas,
+        [A::Mediation, A::Reconciliation, A::Children].map(|a| a as i32)
+    );
+    // Once the licence is revoked it holds nothing.
+    c.revoke_licence(app.admin(pb::RevokeLicenceRequest {
+        name: l.name.clone(),
+        etag: String::new(),
+        reason: "تخلف".into(),
+    }))
+    .await
+    .unwrap();
+    let updated = c
+        .update_institution(app.admin(statute_update(&inst, &[A::Women])))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    assert_eq!(updated.activity_areas, [A::Women as i32]);
+}
+
+async fn statute_change_and_licence_application_race_safely(b: Backend) {
+    use ActivityArea as A;
+    let app = app(b).await;
+    for n in 0..8 {
+        let inst = app.create(50 + n).await;
+        let (mut c1, mut c2) = (app.client.clone(), app.client.clone());
+        let (update, create) = tokio::join!(
+            c1.update_institution(app.admin(statute_update(&inst, &[A::Women]))),
+            c2.create_licence(app.admin(pb::CreateLicenceRequest {
+                parent: inst.name.clone(),
+                request_id: String::new(),
+                licence: Some(licence(now_secs() + 86400)),
+            })),
+        );
+        // Whichever commits first, the other is refused: never a licence outside its statute.
+        match (&update, &create) {
+            (Ok(_), Err(e)) => assert_eq!(reason_of(e), "AREA_NOT_IN_STATUTE", "{e:?}"),
+            (Err(e), Ok(_)) => assert_eq!(reason_of(e), "AREAS_COVERED_BY_LICENCE", "{e:?}"),
+            other => panic!("round {n}: {other:?}"),
+        }
+    }
 }
 
 async fn typed_query_is_folded_as_the_stored_name(b: Backend) {
