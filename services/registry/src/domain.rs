@@ -191,6 +191,44 @@ fn fallback(candidates: &[&LicenceFacts]) -> (EligibilityReason, Option<String>)
     (R::NoLicence, None)
 }
 
+/// Whether a licence in `state` still holds its areas against the statute: an application
+/// may yet be approved and a suspension lifted; revoked, rejected and expired ones are done.
+pub fn holds_areas(state: LicenceState) -> bool {
+    matches!(
+        state,
+        LicenceState::Pending | LicenceState::Active | LicenceState::Suspended
+    )
+}
+
+/// The areas a change of statute from `old` to `new` would drop while a licence that still
+/// holds its areas covers them, each with the ids of those licences, in area order. A
+/// licence's areas stay within the statute (`CreateLicence` requires it), so any of these
+/// refuses the change.
+pub fn dropped_areas_in_use(
+    old: &[i32],
+    new: &[i32],
+    licences: &[LicenceFacts],
+) -> Vec<(ActivityArea, Vec<String>)> {
+    let mut dropped: Vec<ActivityArea> = old
+        .iter()
+        .filter(|a| !new.contains(a))
+        .filter_map(|a| ActivityArea::try_from(*a).ok())
+        .collect();
+    dropped.sort_unstable();
+    dropped.dedup();
+    dropped
+        .into_iter()
+        .filter_map(|area| {
+            let ids: Vec<String> = licences
+                .iter()
+                .filter(|l| holds_areas(l.state) && l.areas.contains(&area))
+                .map(|l| l.id.clone())
+                .collect();
+            (!ids.is_empty()).then_some((area, ids))
+        })
+        .collect()
+}
+
 /// Stable reason token and Persian explanation for an eligibility answer.
 pub fn eligibility_text(r: EligibilityReason) -> (&'static str, &'static str) {
     use EligibilityReason as R;
@@ -405,6 +443,41 @@ mod tests {
                 ActivityArea::Mediation
             ),
             EligibilityReason::LicencePending
+        );
+    }
+
+    #[test]
+    fn statute_cannot_drop_an_area_a_live_licence_covers() {
+        let m = ActivityArea::Mediation as i32;
+        let w = ActivityArea::Women as i32;
+        let c = ActivityArea::Children as i32;
+        for state in STATES {
+            let ls = [lic("a", state, "x")];
+            let got = dropped_areas_in_use(&[m, w, c], &[c], &ls);
+            if matches!(state, S::Pending | S::Active | S::Suspended) {
+                assert_eq!(
+                    got,
+                    [
+                        (ActivityArea::Mediation, vec!["a".to_string()]),
+                        (ActivityArea::Women, vec!["a".to_string()])
+                    ],
+                    "{state:?}"
+                );
+            } else {
+                assert!(got.is_empty(), "{state:?} does not hold its areas");
+            }
+        }
+        let ls = [
+            lic("a", S::Active, "x"),
+            lic("b", S::Pending, "y"),
+            lic("c", S::Revoked, "x"),
+        ];
+        // Dropping an area no licence covers, or adding one, is free.
+        assert!(dropped_areas_in_use(&[m, w, c], &[m, w], &ls).is_empty());
+        assert!(dropped_areas_in_use(&[m, w], &[m, w, c], &ls).is_empty());
+        assert_eq!(
+            dropped_areas_in_use(&[m, w], &[m], &ls),
+            [(ActivityArea::Women, vec!["a".to_string(), "b".to_string()])]
         );
     }
 

@@ -5,6 +5,7 @@ use mosharekat_api::common::v1::ActivityArea;
 use mosharekat_api::registry::v1 as pb;
 use mosharekat_persian::{
     LegalEntityId, NationalCode, digits::to_ascii_digits, normalize_name, normalize_text,
+    search_key,
 };
 use mosharekat_platform::error::{ApiError, Violations};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NAME: usize = 200;
 pub const MAX_SHORT: usize = 100;
 pub const MAX_TEXT: usize = 2000;
+pub const MAX_QUERY: usize = 200;
 pub const MAX_REPRESENTATIVES: usize = 20;
 
 /// A resource id: what the suite issues (UUIDs), or close to it.
@@ -377,6 +379,13 @@ impl LicenceFields {
             valid_until_us,
         })
     }
+}
+
+/// A search term or filter a caller typed, as the key stored text is matched by; `None`
+/// when the field is empty (no filter). Refused, naming `field`, like a stored name would
+/// be (controls, bidi characters, too long) and when it folds to nothing.
+pub fn search_term(v: &mut Violations, field: &str, raw: &str, max: usize) -> Option<String> {
+    v.check(field, search_key(raw, max)).flatten()
 }
 
 /// A reason an officer gives: required for some actions, at most `MAX_TEXT` characters.

@@ -9,11 +9,10 @@ use futures::Stream;
 use mosharekat_api::common::v1::ActivityArea;
 use mosharekat_api::registry::v1 as pb;
 use mosharekat_api::registry::v1::registry_service_server::RegistryService;
-use mosharekat_persian::fold_for_search;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::{Db, check_etag, commit, from_timestamp, now_micros};
-use mosharekat_platform::error::ApiError;
+use mosharekat_platform::error::{ApiError, Violations};
 use mosharekat_platform::{audit, idempotency, pagination};
 use sea_orm::DatabaseTransaction;
 use tokio::sync::watch;
@@ -224,6 +223,56 @@ impl Registry {
         }
     }
 
+    /// Refuses a statute change (`old` to `new` areas) that would drop areas a PENDING,
+    /// ACTIVE or SUSPENDED licence covers: a licence's areas stay within the statute, as
+    /// `CreateLicence` requires. The areas and the licences are named.
+    async fn check_statute_keeps_licensed_areas(
+        txn: &DatabaseTransaction,
+        inst_id: &str,
+        old: &[i32],
+        new: &[i32],
+        now: i64,
+    ) -> Result<(), ApiError> {
+        if old.iter().all(|a| new.contains(a)) {
+            return Ok(());
+        }
+        let facts: Vec<_> = store::licences_of(txn, inst_id)
+            .await?
+            .iter()
+            .map(|l| l.facts(now))
+            .collect();
+        let in_use = domain::dropped_areas_in_use(old, new, &facts);
+        if in_use.is_empty() {
+            return Ok(());
+        }
+        let areas: Vec<&str> = in_use.iter().map(|(a, _)| a.as_str_name()).collect();
+        let mut licences: Vec<String> = in_use
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().map(|l| input::licence_name(inst_id, l)))
+            .collect();
+        licences.sort_unstable();
+        licences.dedup();
+        let mut e = ApiError::precondition(
+            "AREAS_COVERED_BY_LICENCE",
+            format!(
+                "institution.activity_areas cannot drop {}: covered by {} (pending, active or \
+                 suspended); revoke or reject the licence first, or keep the areas",
+                areas.join(", "),
+                licences.join(", ")
+            ),
+            format!(
+                "حوزه‌های {} را نمی‌توان از اساسنامهٔ نهاد حذف کرد، زیرا مجوزِ در انتظار، معتبر یا \
+                 تعلیق‌شدهٔ نهاد آن‌ها را در بر می‌گیرد.",
+                areas.join("، ")
+            ),
+        );
+        if let ApiError::FailedPrecondition { metadata, .. } = &mut e {
+            metadata.insert("areas".into(), areas.join(","));
+            metadata.insert("licences".into(), licences.join(","));
+        }
+        Err(e)
+    }
+
     /// One licence transition, from request to commit.
     async fn transition(
         &self,
@@ -401,19 +450,17 @@ impl RegistryService for Registry {
         let area: Option<ActivityArea> = enum_filter(req.activity_area, "activity_area")?;
         let licence_state: Option<pb::LicenceState> =
             enum_filter(req.licence_state, "licence_state")?;
-        if req.query.chars().count() > 200 {
-            return Err(ApiError::invalid("query", "must be at most 200 characters").into());
-        }
-        if req.province.chars().count() > 100 {
-            return Err(ApiError::invalid("province", "must be at most 100 characters").into());
-        }
+        let mut v = Violations::new();
+        let query_key = input::search_term(&mut v, "query", &req.query, input::MAX_QUERY);
+        let province_key = input::search_term(&mut v, "province", &req.province, input::MAX_SHORT);
+        v.into_result()?;
         let filter = store::InstitutionFilter {
             only_id: (ctx.role() == Role::Institution)
                 .then(|| ctx.principal.institution.clone().unwrap_or_default()),
-            province_key: Some(fold_for_search(&req.province)).filter(|p| !p.is_empty()),
+            province_key,
             area: area.map(|a| a as i32),
             licence_state,
-            query_key: Some(fold_for_search(&req.query)).filter(|q| !q.is_empty()),
+            query_key,
             include_dissolved: req.include_dissolved,
         };
         let fp = pagination::fingerprint(&[
@@ -476,7 +523,18 @@ impl RegistryService for Registry {
         }
         let mut fields = row.fields();
         fields.apply_update(p, &paths)?;
-        if !store::update_institution(&txn, &id, row.version, &fields, now_micros()).await? {
+        let now = now_micros();
+        // Checked in the write transaction that applies the change: a CreateLicence waits
+        // for it, so no licence can appear between the check and the commit.
+        Self::check_statute_keeps_licensed_areas(
+            &txn,
+            &id,
+            &row.areas(),
+            &fields.activity_areas,
+            now,
+        )
+        .await?;
+        if !store::update_institution(&txn, &id, row.version, &fields, now).await? {
             return Err(ApiError::stale(&name).into());
         }
         audit::append(&txn, &ctx.audit(name)).await?;
@@ -868,7 +926,7 @@ impl RegistryService for Registry {
         let ctx = CallContext::from_request(&request)?;
         ctx.require(ELIGIBILITY_ASKERS)?;
         let req = request.into_inner();
-        let mut v = mosharekat_platform::error::Violations::new();
+        let mut v = Violations::new();
         let id = v.check(
             "institution",
             input::parse_institution_name(&req.institution, "institution")
@@ -891,9 +949,7 @@ impl RegistryService for Registry {
             }
             Ok(a) => Some(a),
         };
-        if req.province.chars().count() > 100 {
-            v.add("province", "must be at most 100 characters");
-        }
+        let province = input::search_term(&mut v, "province", &req.province, input::MAX_SHORT);
         v.into_result()?;
         let (Some(id), Some(action), Some(area)) = (id, action, area) else {
             return Err(ApiError::invalid("", "invalid request").into());
@@ -902,13 +958,12 @@ impl RegistryService for Registry {
         let now = now_micros();
         let licences = store::licences_of(self.db.conn(), &id).await?;
         let facts: Vec<_> = licences.iter().map(|l| l.facts(now)).collect();
-        let province = fold_for_search(&req.province);
         let (reason, licence) = domain::decide_eligibility(
             inst.dissolved(),
             &facts,
             action,
             area,
-            Some(province.as_str()).filter(|p| !p.is_empty()),
+            province.as_deref(),
             now,
         );
         Ok(Response::new(pb::CheckEligibilityResponse {
@@ -930,20 +985,15 @@ impl RegistryService for Registry {
         ctx.require(ELIGIBILITY_ASKERS)?;
         let req = request.into_inner();
         let id = input::parse_institution_name(&req.institution, "institution")?;
-        if req.province.chars().count() > 100 {
-            return Err(ApiError::invalid("province", "must be at most 100 characters").into());
-        }
+        let mut v = Violations::new();
+        let province = input::search_term(&mut v, "province", &req.province, input::MAX_SHORT);
+        v.into_result()?;
         let inst = self.institution_for(&ctx, &id).await?;
         let now = now_micros();
         let licences = store::licences_of(self.db.conn(), &id).await?;
         let facts: Vec<_> = licences.iter().map(|l| l.facts(now)).collect();
-        let province = fold_for_search(&req.province);
-        let (reason, licence) = domain::decide_licensed(
-            inst.dissolved(),
-            &facts,
-            Some(province.as_str()).filter(|p| !p.is_empty()),
-            now,
-        );
+        let (reason, licence) =
+            domain::decide_licensed(inst.dissolved(), &facts, province.as_deref(), now);
         Ok(Response::new(pb::CheckLicensedResponse {
             licensed: reason == pb::EligibilityReason::Eligible,
             reason: reason as i32,

@@ -268,6 +268,10 @@ on_both_databases!(
     dissolving_ends_licences,
     request_ids_belong_to_their_caller,
     malformed_bodies_are_invalid_argument,
+    statute_cannot_shrink_below_a_live_licence,
+    statute_change_and_licence_application_race_safely,
+    typed_query_is_folded_as_the_stored_name,
+    control_characters_in_queries_and_names_are_refused,
 );
 
 async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
@@ -1759,7 +1763,16 @@ async fn arbitrary_unicode_never_yields_internal(b: Backend) {
                 ..Default::default()
             }))
             .await;
-        assert!(r.is_ok(), "{s:?}: {r:?}");
+        // Controls and bidi characters are refused in a query as in a name, by field.
+        if let Err(e) = &r {
+            assert_eq!(e.code(), Code::InvalidArgument, "{s:?} gave {e:?}");
+            assert!(
+                bad_fields(e)
+                    .iter()
+                    .all(|f| f == "query" || f == "province"),
+                "{s:?} gave {e:?}"
+            );
+        }
         let r = c
             .get_institution(app.admin(pb::GetInstitutionRequest {
                 name: format!("institutions/{}", s[1]),
@@ -1959,4 +1972,298 @@ async fn malformed_bodies_are_invalid_argument(b: Backend) {
         .await;
     }
     assert!(n >= 40, "{n} calls checked");
+/// An `UpdateInstitution` of `inst`'s statute to `areas`, whatever its etag now is.
+fn statute_update(inst: &pb::Institution, areas: &[ActivityArea]) -> pb::UpdateInstitutionRequest {
+    let mut i = inst.clone();
+    i.etag = String::new();
+    i.activity_areas = areas.iter().map(|a| *a as i32).collect();
+    pb::UpdateInstitutionRequest {
+        institution: Some(i),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["activity_areas".into()],
+        }),
+    }
+}
+
+async fn statute_cannot_shrink_below_a_live_licence(b: Backend) {
+    use ActivityArea as A;
+    let app = app(b).await;
+    let mut c = app.client.clone();
+    // Statute: MEDIATION, RECONCILIATION, WOMEN; the licence covers the first two.
+    let inst = app.create(40).await;
+    let refused = |r: Result<tonic::Response<pb::UpdateInstitutionResponse>, tonic::Status>,
+                   lic: &pb::Licence,
+                   state: &str| {
+        let e = r.expect_err(state);
+        assert_eq!(e.code(), Code::FailedPrecondition, "{state}: {e:?}");
+        assert_eq!(reason_of(&e), "AREAS_COVERED_BY_LICENCE", "{state}");
+        let details = e.get_error_details();
+        let info = details.error_info().unwrap();
+        assert_eq!(
+            info.metadata["areas"], "ACTIVITY_AREA_MEDIATION,ACTIVITY_AREA_RECONCILIATION",
+            "{state}"
+        );
+        assert_eq!(info.metadata["licences"], lic.name, "{state}");
+        assert!(
+            e.message().contains("MEDIATION") && e.message().contains("RECONCILIATION"),
+            "{state}: {}",
+            e.message()
+        );
+        assert!(e.get_error_details().localized_message().is_some());
+    };
+    let l = app.apply(&inst, now_secs() + 86400).await;
+    refused(
+        c.update_institution(app.admin(statute_update(&inst, &[A::Women])))
+            .await,
+        &l,
+        "PENDING",
+    );
+    // Only a covered area refuses: RECONCILIATION alone is named when only it goes.
+    let e = c
+        .update_institution(app.admin(statute_update(&inst, &[A::Mediation, A::Women])))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.get_error_details().error_info().unwrap().metadata["areas"],
+        "ACTIVITY_AREA_RECONCILIATION"
+    );
+    let l = app.approve(&l).await;
+    refused(
+        c.update_institution(app.admin(statute_update(&inst, &[A::Women])))
+            .await,
+        &l,
+        "ACTIVE",
+    );
+    let l = c
+        .suspend_licence(app.admin(pb::SuspendLicenceRequest {
+            name: l.name.clone(),
+            etag: String::new(),
+            reason: "بازرسی".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .licence
+        .unwrap();
+    refused(
+        c.update_institution(app.admin(statute_update(&inst, &[A::Women])))
+            .await,
+        &l,
+        "SUSPENDED",
+    );
+    // The refused updates changed nothing.
+    let stored = c
+        .get_institution(app.admin(pb::GetInstitutionRequest {
+            name: inst.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    assert_eq!(stored.etag, inst.etag);
+    assert_eq!(stored.activity_areas, inst.activity_areas);
+    // An area no licence covers may go, and the statute may grow.
+    let updated = c
+        .update_institution(app.admin(statute_update(
+            &inst,
+            &[A::Mediation, A::Reconciliation, A::Children],
+        )))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    assert_eq!(
+        updated.activity_areas,
+        [A::Mediation, A::Reconciliation, A::Children].map(|a| a as i32)
+    );
+    // Once the licence is revoked it holds nothing.
+    c.revoke_licence(app.admin(pb::RevokeLicenceRequest {
+        name: l.name.clone(),
+        etag: String::new(),
+        reason: "تخلف".into(),
+    }))
+    .await
+    .unwrap();
+    let updated = c
+        .update_institution(app.admin(statute_update(&inst, &[A::Women])))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    assert_eq!(updated.activity_areas, [A::Women as i32]);
+}
+
+async fn statute_change_and_licence_application_race_safely(b: Backend) {
+    use ActivityArea as A;
+    let app = app(b).await;
+    for n in 0..8 {
+        let inst = app.create(50 + n).await;
+        let (mut c1, mut c2) = (app.client.clone(), app.client.clone());
+        let (update, create) = tokio::join!(
+            c1.update_institution(app.admin(statute_update(&inst, &[A::Women]))),
+            c2.create_licence(app.admin(pb::CreateLicenceRequest {
+                parent: inst.name.clone(),
+                request_id: String::new(),
+                licence: Some(licence(now_secs() + 86400)),
+            })),
+        );
+        // Whichever commits first, the other is refused: never a licence outside its statute.
+        match (&update, &create) {
+            (Ok(_), Err(e)) => assert_eq!(reason_of(e), "AREA_NOT_IN_STATUTE", "{e:?}"),
+            (Err(e), Ok(_)) => assert_eq!(reason_of(e), "AREAS_COVERED_BY_LICENCE", "{e:?}"),
+            other => panic!("round {n}: {other:?}"),
+        }
+    }
+}
+
+async fn typed_query_is_folded_as_the_stored_name(b: Backend) {
+    let app = app(b).await;
+    let mut c = app.client.clone();
+    app.create(60).await;
+    let mut i = institution(61);
+    i.display_name = "انجمن حمايت از زنان".into();
+    let created = c
+        .create_institution(app.admin(pb::CreateInstitutionRequest {
+            request_id: String::new(),
+            institution: Some(i),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    // Tatweel, diacritics, Arabic yeh, ZWNJ and digits as people type them.
+    for query in ["حمـــایت", "حِمایَت", "حمايت", "حما\u{200C}یت", "زنان  "]
+    {
+        let found = c
+            .list_institutions(app.admin(pb::ListInstitutionsRequest {
+                query: query.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            found
+                .institutions
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>(),
+            [created.name.as_str()],
+            "{query:?}"
+        );
+    }
+}
+
+async fn control_characters_in_queries_and_names_are_refused(b: Backend) {
+    let app = app(b).await;
+    let mut c = app.client.clone();
+    let inst = app.create(70).await;
+    app.create(71).await;
+    let refused = |e: tonic::Status, field: &str, what: &str| {
+        assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
+        assert_eq!(bad_fields(&e), [field], "{what}");
+    };
+    let list = |query: &str, province: &str| {
+        let mut c = app.client.clone();
+        let req = app.admin(pb::ListInstitutionsRequest {
+            query: query.into(),
+            province: province.into(),
+            ..Default::default()
+        });
+        async move { c.list_institutions(req).await }
+    };
+    // A NUL alone used to fold to no filter and list every institution in the province.
+    for (query, what) in [
+        ("\u{0000}", "NUL only"),
+        ("حمایت\u{0007}", "C0 in a query"),
+        ("\u{007F}کانون", "DEL in a query"),
+        ("کانون\u{0085}میانجیگری", "C1 in a query"),
+        ("ـــ", "folds to nothing"),
+        ("\u{202E}کانون", "bidi override in a query"),
+    ] {
+        refused(list(query, "").await.unwrap_err(), "query", what);
+    }
+    refused(
+        list("", "\u{0000}").await.unwrap_err(),
+        "province",
+        "NUL province",
+    );
+    assert_eq!(
+        list("", "").await.unwrap().into_inner().institutions.len(),
+        2
+    );
+    let e = c
+        .check_eligibility(app.admin(pb::CheckEligibilityRequest {
+            institution: inst.name.clone(),
+            action: pb::PermittedAction::FileComplaint as i32,
+            activity_area: ActivityArea::Mediation as i32,
+            province: "\u{0000}".into(),
+        }))
+        .await
+        .unwrap_err();
+    refused(e, "province", "NUL province to CheckEligibility");
+    let e = c
+        .check_licensed(app.admin(pb::CheckLicensedRequest {
+            institution: inst.name.clone(),
+            province: "\u{0085}".into(),
+        }))
+        .await
+        .unwrap_err();
+    refused(e, "province", "C1 province to CheckLicensed");
+
+    // U+0085 NEXT LINE in a name used to become a space.
+    let mut i = institution(72);
+    i.display_name = "کانون\u{0085}میانجیگری".into();
+    let e = c
+        .create_institution(app.admin(pb::CreateInstitutionRequest {
+            request_id: String::new(),
+            institution: Some(i),
+        }))
+        .await
+        .unwrap_err();
+    refused(e, "institution.display_name", "C1 in a new name");
+    let mut i = institution(72);
+    i.representatives[0].full_name = "زهرا\u{0085}رضایی".into();
+    i.address = "خیابان\u{000B}امام".into();
+    let e = c
+        .create_institution(app.admin(pb::CreateInstitutionRequest {
+            request_id: String::new(),
+            institution: Some(i),
+        }))
+        .await
+        .unwrap_err();
+    let mut fields = bad_fields(&e);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "institution.address",
+            "institution.representatives[0].full_name"
+        ]
+    );
+    let mut renamed = inst.clone();
+    renamed.display_name = "نام\u{0085}تازه".into();
+    let e = c
+        .update_institution(app.admin(pb::UpdateInstitutionRequest {
+            institution: Some(renamed),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["display_name".into()],
+            }),
+        }))
+        .await
+        .unwrap_err();
+    refused(e, "institution.display_name", "C1 in a renamed institution");
+    let e = c
+        .dissolve_institution(app.admin(pb::DissolveInstitutionRequest {
+            name: inst.name.clone(),
+            etag: String::new(),
+            reason: "انحلال\u{0085}".into(),
+        }))
+        .await
+        .unwrap_err();
+    refused(e, "reason", "C1 in a reason");
 }

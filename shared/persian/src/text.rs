@@ -3,7 +3,12 @@
 //! Storage keeps what a person wrote, in one canonical form: NFKC (presentation forms
 //! undone), Arabic ي/ى/ك as Persian ی/ک, runs of white space as one space, ZWNJ kept.
 //! Search folds further so that spellings people mix up meet: no ZWNJ, no diacritics or
-//! tatweel, one form of each letter, ASCII digits, lower case.
+//! tatweel, one form of each letter, ASCII digits, lower case. A typed search term goes
+//! through both steps ([`search_key`]), so it meets the key of the stored text it spells.
+//!
+//! Controls: tab, line feed and carriage return are white space people type; every other
+//! control character (C0, DEL, C1) is refused, including U+0085 NEXT LINE, which Unicode
+//! also counts as white space.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -18,6 +23,13 @@ pub enum TextError {
     TooLong { max: usize, got: usize },
     #[error("must not contain control or bidirectional formatting characters (U+{0:04X})")]
     ForbiddenChar(u32),
+    #[error("must contain something to search for, not only spaces, diacritics or tatweel")]
+    NothingToSearch,
+}
+
+/// The controls that count as white space here: what a keyboard or a text area produces.
+fn is_typed_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r')
 }
 
 /// Invisible formatting characters that can make a name read differently from what it is
@@ -55,6 +67,11 @@ fn canonical(raw: &str, keep_newlines: bool) -> Result<String, TextError> {
     let mut pending_newline = false;
     for c in raw.nfkc() {
         let c = persian_letter(c);
+        // Before the white-space test: U+0085 and the other C1 controls are white space to
+        // Unicode, and a space is not what the sender wrote.
+        if c.is_control() && !is_typed_space(c) {
+            return Err(TextError::ForbiddenChar(c as u32));
+        }
         if c == '\n' && keep_newlines {
             pending_newline = true;
             continue;
@@ -63,7 +80,7 @@ fn canonical(raw: &str, keep_newlines: bool) -> Result<String, TextError> {
             pending_space = true;
             continue;
         }
-        if c.is_control() || is_format_char(c) {
+        if is_format_char(c) {
             return Err(TextError::ForbiddenChar(c as u32));
         }
         if !out.is_empty() {
@@ -108,7 +125,28 @@ pub fn normalize_text(raw: &str, max: usize) -> Result<String, TextError> {
     Ok(s)
 }
 
-/// The key text is searched by: two spellings of one word fold to the same key.
+/// The key a typed search term is looked up by, or `None` when nothing was typed.
+///
+/// The term is first normalised exactly as a stored name is (the same characters refused,
+/// the same canonical form), then folded by [`fold_for_search`], the function the stored
+/// keys are made with; so the query key of a text is the stored key of that text. A term
+/// that folds to nothing (only spaces, diacritics, tatweel, ZWNJ) is refused: read as "no
+/// filter" it would return everything.
+pub fn search_key(raw: &str, max: usize) -> Result<Option<String>, TextError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let s = canonical(raw, false)?;
+    check_length(&s, max)?;
+    let key = fold_for_search(&s);
+    if key.is_empty() {
+        return Err(TextError::NothingToSearch);
+    }
+    Ok(Some(key))
+}
+
+/// The key stored text is searched by: two spellings of one word fold to the same key.
+/// Text from a caller is folded through [`search_key`], which refuses what storage refuses.
 pub fn fold_for_search(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut pending_space = false;
@@ -208,11 +246,90 @@ mod tests {
         assert_eq!(normalize_text("", 10).unwrap(), "");
     }
 
+    #[test]
+    fn c1_and_other_controls_are_refused_not_spaced() {
+        // U+0085 NEXT LINE is white space to Unicode; it used to become a space.
+        for c in [
+            '\u{0000}', '\u{0001}', '\u{000B}', '\u{000C}', '\u{001B}', '\u{001F}', '\u{007F}',
+            '\u{0080}', '\u{0085}', '\u{009F}',
+        ] {
+            let raw = format!("انجمن{c}حمایت");
+            let refused = TextError::ForbiddenChar(c as u32);
+            assert_eq!(
+                normalize_name(&raw, 100),
+                Err(refused.clone()),
+                "{c:?} in a name"
+            );
+            assert_eq!(
+                normalize_text(&raw, 100),
+                Err(refused.clone()),
+                "{c:?} in a text"
+            );
+            assert_eq!(search_key(&raw, 100), Err(refused), "{c:?} in a query");
+        }
+        // What keyboards and text areas produce is still white space.
+        assert_eq!(normalize_name("a\tb\r\nc", 10).unwrap(), "a b c");
+        assert_eq!(normalize_text("a\r\nb\tc", 10).unwrap(), "a\nb c");
+    }
+
+    #[test]
+    fn a_query_folds_as_the_stored_text() {
+        let stored = fold_for_search(&normalize_name("انجمن حمايت از زنان", 200).unwrap());
+        for typed in ["حمـــایت", "حِمایَت", "حمايت", "حمای\u{200C}ت", "  حمایت "]
+        {
+            let key = search_key(typed, 200).unwrap().unwrap();
+            assert_eq!(key, "حمایت", "{typed:?}");
+            assert!(stored.contains(&key), "{typed:?}");
+        }
+        assert_eq!(
+            search_key("ABC ۱۲۳", 200).unwrap().as_deref(),
+            Some("abc 123")
+        );
+    }
+
+    #[test]
+    fn a_query_of_nothing_is_no_filter_and_one_folding_to_nothing_is_refused() {
+        assert_eq!(search_key("", 10), Ok(None));
+        for raw in ["   ", "ـــ", "\u{064E}\u{0650}", "\u{200C}", "\t"] {
+            assert_eq!(
+                search_key(raw, 10),
+                Err(TextError::NothingToSearch),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(search_key("\u{0000}", 10), Err(TextError::ForbiddenChar(0)));
+        assert_eq!(
+            search_key("\u{202E}x", 10),
+            Err(TextError::ForbiddenChar(0x202E))
+        );
+        assert_eq!(
+            search_key(&"ب".repeat(11), 10),
+            Err(TextError::TooLong { max: 10, got: 11 })
+        );
+    }
+
     mod prop {
         use super::super::*;
         use proptest::prelude::*;
 
         proptest! {
+            #[test]
+            fn a_query_key_is_the_stored_key_of_the_same_text(s in any::<String>()) {
+                match normalize_name(&s, 1000) {
+                    Ok(n) if !fold_for_search(&n).is_empty() => {
+                        prop_assert_eq!(search_key(&s, 1000).unwrap(), Some(fold_for_search(&n)));
+                    }
+                    Ok(_) => prop_assert_eq!(search_key(&s, 1000), Err(TextError::NothingToSearch)),
+                    Err(TextError::Empty) if s.is_empty() => {
+                        prop_assert_eq!(search_key(&s, 1000), Ok(None));
+                    }
+                    Err(TextError::Empty) => {
+                        prop_assert_eq!(search_key(&s, 1000), Err(TextError::NothingToSearch));
+                    }
+                    Err(e) => prop_assert_eq!(search_key(&s, 1000), Err(e)),
+                }
+            }
+
             #[test]
             fn never_panics_and_output_is_stable(s in any::<String>()) {
                 let _ = fold_for_search(&s);
