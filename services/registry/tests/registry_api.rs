@@ -302,6 +302,38 @@ async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
     assert_eq!(licensed(&inst).await.reason, R::LicencePending as i32);
     let l = app.approve(&l).await;
     assert_eq!(l.state, pb::LicenceState::Active as i32);
+    // Named under another institution, the licence is not found (the name as sent), and a
+    // transition on that name changes nothing.
+    let other = app.create(2).await;
+    let foreign = format!(
+        "{}/licences/{}",
+        other.name,
+        l.name.rsplit('/').next().unwrap()
+    );
+    let e = c
+        .get_licence(app.admin(pb::GetLicenceRequest {
+            name: foreign.clone(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (
+            e.code(),
+            e.get_error_details()
+                .resource_info()
+                .map(|i| i.resource_name.clone())
+        ),
+        (Code::NotFound, Some(foreign.clone()))
+    );
+    let e = c
+        .suspend_licence(app.admin(pb::SuspendLicenceRequest {
+            name: foreign.clone(),
+            etag: String::new(),
+            reason: "x".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
     let answer = licensed(&inst).await;
     assert!(answer.licensed);
     assert_eq!(answer.licence, l.name);
