@@ -465,8 +465,25 @@ impl Meetings {
 
     // ---------- meetings ----------
 
-    /// The meeting as callers see it: its resolutions, and the quorum as of now (as of the
-    /// minutes, once approved).
+    /// Whom a meeting counts: the roster fixed when it started; before it starts (or for a
+    /// meeting started before rosters were kept) the members seated now.
+    async fn roster_of<C: sea_orm::ConnectionTrait>(
+        c: &C,
+        group: &GroupName,
+        m: &pb::Meeting,
+    ) -> Result<Vec<pb::Member>, ApiError> {
+        if !m.roster.is_empty() {
+            return Ok(m.roster.clone());
+        }
+        Ok(store::seated(c, group.id())
+            .await?
+            .into_iter()
+            .map(|r| r.body)
+            .collect())
+    }
+
+    /// The meeting as callers see it: its resolutions, and the quorum counted on its roster
+    /// (today's seats before it starts; as of the minutes, once approved).
     pub async fn finish_meeting<C: sea_orm::ConnectionTrait>(
         &self,
         c: &C,
@@ -476,11 +493,7 @@ impl Meetings {
         let mut m = rec.body;
         m.etag = rec.version.to_string();
         if m.state != pb::MeetingState::Closed as i32 {
-            let members: Vec<pb::Member> = store::seated(c, group.id())
-                .await?
-                .into_iter()
-                .map(|r| r.body)
-                .collect();
+            let members = Self::roster_of(c, group, &m).await?;
             m.quorum = Some(domain::quorum(&members, &m));
             let now = now_micros();
             m.resolutions = store::resolutions_of(c, &store::meeting_id(group.id(), m.number))
@@ -604,7 +617,8 @@ impl Meetings {
         })
     }
 
-    /// One change of a meeting: checked against its life cycle, applied, recorded.
+    /// One change of a meeting: checked against its life cycle, applied, recorded. `apply`
+    /// is given whom the meeting counts: its roster once started, today's seats before.
     pub async fn change_meeting(
         &self,
         ctx: &CallContext,
@@ -642,11 +656,7 @@ impl Meetings {
                 },
             )
         })?;
-        let members: Vec<pb::Member> = store::seated(&txn, mname.group().id())
-            .await?
-            .into_iter()
-            .map(|r| r.body)
-            .collect();
+        let members = Self::roster_of(&txn, mname.group(), &rec.body).await?;
         let mut m = rec.body.clone();
         apply(&txn, &mut m, &members).await?;
         m.state = to as i32;
@@ -858,6 +868,9 @@ impl Meetings {
                     }
                     return Err(e);
                 }
+                // The roster is fixed now: a seat falling vacant later changes later
+                // meetings, not this one's attendance, quorum, votes or minutes.
+                m.roster = domain::roster_snapshot(members);
                 m.quorum = Some(q);
                 m.start_time = Some(to_timestamp(now_micros()));
                 Ok(())
@@ -933,11 +946,8 @@ impl Meetings {
                 "مصوبه فقط در جلسهٔ در حال برگزاری ثبت می‌شود.",
             ));
         }
-        let members: Vec<pb::Member> = store::seated(&txn, mname.group().id())
-            .await?
-            .into_iter()
-            .map(|r| r.body)
-            .collect();
+        // The votes are those of the meeting's roster, as it started.
+        let members = Self::roster_of(&txn, mname.group(), &rec.body).await?;
         let q = domain::quorum(&members, &rec.body);
         let present = |name: &str| {
             rec.body.attendance.iter().any(|a| {
@@ -959,8 +969,13 @@ impl Meetings {
                 v.add(format!("votes[{i}].member"), "votes twice");
             }
         }
+        // The responsible member follows the resolution up after the meeting: someone
+        // seated now.
         if !req.responsible_member.is_empty()
-            && !members.iter().any(|m| m.name == req.responsible_member)
+            && !store::seated(&txn, mname.group().id())
+                .await?
+                .iter()
+                .any(|m| m.body.name == req.responsible_member)
         {
             v.add(
                 "responsible_member",
@@ -1037,6 +1052,7 @@ impl Meetings {
             MeetingAction::ApproveMinutes,
             async move |txn, m, members| {
                 m.discussion = discussion;
+                // `members` is the roster the meeting started with.
                 m.quorum = Some(domain::quorum(members, m));
                 m.close_time = Some(to_timestamp(now_micros()));
                 // The minutes carry the resolutions as voted; follow-up lives on in the
@@ -1090,14 +1106,17 @@ impl Meetings {
         let m = self
             .finish_meeting(self.db.conn(), name.group(), rec)
             .await?;
+        // People are named and placed as the meeting's roster has them; anyone else the
+        // minutes mention (a responsible member seated later) as the group's records do.
+        let mut members = m.roster.clone();
         let mut w = Where::new();
         w.add("working_group_id = ?", [name.group().id().into()]);
-        let members: Vec<pb::Member> =
+        members.extend(
             store::select::<_, pb::Member>(self.db.conn(), "members", w, "id", u64::MAX >> 1)
                 .await?
                 .into_iter()
-                .map(|r| r.body)
-                .collect();
+                .map(|r| r.body),
+        );
         Ok(pb::ExportMinutesResponse {
             html: crate::minutes::render(&group, &m, &members),
             content_sha256: m.content_sha256,

@@ -286,6 +286,7 @@ on_both_databases!(
     the_seeds_first_meeting,
     a_licence_revocation_flags_the_seat,
     a_child_of_another_group_is_not_found,
+    the_minutes_keep_the_roster_of_the_meeting,
     bad_input_names_the_field
 );
 
@@ -1645,4 +1646,147 @@ async fn a_child_of_another_group_is_not_found(b: Backend) {
         .unwrap()
         .into_inner();
     assert!(none.resolutions.is_empty());
+}
+
+async fn the_minutes_keep_the_roster_of_the_meeting(b: Backend) {
+    let e = env(b).await;
+    let mut wg = e.wg.clone();
+    let (g, members, institutions) = e.seed_group().await;
+    // members[6] represents institutions[0].
+    assert_eq!(members[6].institution, institutions[0].0);
+    let m = e.schedule(&g, "نخستین جلسه").await;
+    let voters: Vec<&pb::Member> = members[..9].iter().collect();
+    let mut present = voters.clone();
+    present.push(&members[12]);
+    e.attend(&m.name, &present).await.unwrap();
+    let started = e.start(&m.name).await;
+    let q = started.quorum.clone().unwrap();
+    assert_eq!((q.voting_members, q.voting_present, q.met), (12, 9, true));
+    let r = e.resolve(&m.name, &voters, &members[4].name).await.unwrap();
+    assert_eq!((r.votes_for, r.adopted), (9, true));
+
+    // The first institution's licence is suspended: its representative's seat falls vacant,
+    // as the licence-event consumer flags it.
+    e.reg
+        .clone()
+        .suspend_licence(e.admin(reg::SuspendLicenceRequest {
+            name: institutions[0].1.clone(),
+            etag: String::new(),
+            reason: "عدم ارائهٔ گزارش سالانه".into(),
+        }))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let all = wg
+            .list_members(e.sec(pb::ListMembersRequest {
+                parent: g.name.clone(),
+                include_vacant: true,
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .members;
+        if all.iter().any(|x| x.name == members[6].name && x.vacant) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the seat was not flagged vacant"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The meeting in session still counts the seats it started with: the representative
+    // sat and votes in it.
+    let during = wg
+        .get_meeting(e.sec(pb::GetMeetingRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    let q = during.quorum.clone().unwrap();
+    assert_eq!((q.voting_members, q.voting_present), (12, 9), "{q:?}");
+    let r2 = e.resolve(&m.name, &voters, "").await.unwrap();
+    assert_eq!((r2.votes_for, r2.adopted), (9, true));
+
+    let closed = wg
+        .approve_minutes(e.sec(pb::ApproveMinutesRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            discussion: "گزارش دبیر".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    let q = closed.quorum.clone().unwrap();
+    assert_eq!(
+        (q.voting_members, q.voting_present, q.required, q.met),
+        (12, 9, 7, true),
+        "{q:?}"
+    );
+    assert!(
+        q.explanation.starts_with("9 of 12 voting members present"),
+        "{}",
+        q.explanation
+    );
+    // The roster the meeting was held with is part of the minutes, without national codes.
+    assert_eq!(closed.roster.len(), 13);
+    let rep = closed
+        .roster
+        .iter()
+        .find(|x| x.name == members[6].name)
+        .unwrap();
+    assert!(!rep.vacant, "the seat was held at the meeting");
+    assert!(closed.roster.iter().all(|x| x.national_code.is_empty()));
+    assert_eq!(closed.resolutions.len(), 2);
+    assert!(closed.resolutions.iter().all(|r| r.votes_for == 9));
+    let v = wg
+        .verify_minutes(e.sec(pb::VerifyMinutesRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.intact && v.stored_sha256 == closed.content_sha256);
+    let read = wg
+        .get_meeting(e.sec(pb::GetMeetingRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    assert_eq!(read.quorum, closed.quorum);
+    let html = wg
+        .export_minutes(e.sec(pb::ExportMinutesRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .html;
+    assert!(html.contains("حد نصاب: ۹ نفر از ۱۲ عضو"), "{html}");
+    assert!(html.contains(&members[6].full_name));
+
+    // A meeting scheduled after the vacancy sees the new roster: eleven voting seats.
+    let next = e.schedule(&g, "دومین جلسه").await;
+    assert_eq!(next.quorum.unwrap().voting_members, 11);
+    let next = e.attend(&next.name, &present).await.unwrap();
+    let q = next.quorum.unwrap();
+    assert_eq!(
+        (q.voting_members, q.voting_present, q.required),
+        (11, 8, 6),
+        "{q:?}"
+    );
+    assert!(
+        next.roster.is_empty(),
+        "no roster before the meeting starts"
+    );
 }
