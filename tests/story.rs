@@ -830,6 +830,10 @@ async fn tell_the_story(suite: &Suite) -> Told {
         .meeting
         .unwrap();
     assert_eq!(closed.state, mt::MeetingState::Closed as i32);
+    // The minutes count the seats the meeting was held with: the seat that fell vacant
+    // since is still one of twelve, its holder one of the nine present.
+    let q = closed.quorum.clone().unwrap();
+    assert_eq!((q.voting_members, q.voting_present), (12, 9), "{q:?}");
     let verified = meeting
         .verify_minutes(authed(
             &secretary,

@@ -144,6 +144,21 @@ pub fn quorum(members: &[Member], meeting: &Meeting) -> Quorum {
     }
 }
 
+/// The roster a meeting is held with, fixed when it starts: the members seated then, vacant
+/// seats flagged as they were then. Its attendance, quorum and votes are counted against it
+/// from then on, so a seat falling vacant later changes later meetings only. It leaves out
+/// what changes after (the etag) and what the minutes need not carry (national codes).
+pub fn roster_snapshot(seated: &[Member]) -> Vec<Member> {
+    seated
+        .iter()
+        .map(|m| Member {
+            national_code: String::new(),
+            etag: String::new(),
+            ..m.clone()
+        })
+        .collect()
+}
+
 /// The tally of a vote: adopted by a majority of the present voting members (abstentions
 /// count as not in favour).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,6 +394,33 @@ mod tests {
     }
 
     #[test]
+    fn the_roster_keeps_the_seats_as_they_were() {
+        let mut g = seed_group();
+        g[0].etag = "3".into();
+        let roster = roster_snapshot(&g);
+        let m = meeting_with(&[0, 1, 2, 3, 4, 5, 6, 7, 8], &[], None);
+        // A seat falling vacant after the start changes today's count, not the roster's.
+        g[6].vacant = true;
+        assert_eq!(
+            (
+                quorum(&roster, &m).voting_members,
+                quorum(&roster, &m).voting_present
+            ),
+            (12, 9)
+        );
+        assert_eq!(
+            (quorum(&g, &m).voting_members, quorum(&g, &m).voting_present),
+            (11, 8)
+        );
+        assert!(
+            roster
+                .iter()
+                .all(|x| x.national_code.is_empty() && x.etag.is_empty())
+        );
+        assert_eq!(roster[6].name, g[6].name);
+    }
+
+    #[test]
     fn votes_need_a_majority_of_those_present() {
         use Vote::*;
         assert!(tally(&[For, For, For, For], 7).adopted);
@@ -501,5 +543,10 @@ mod tests {
         let mut edited = m.clone();
         edited.title = "جلسهٔ دیگر".into();
         assert_ne!(canonical_sha256(&edited), h);
+        // The known value above is of minutes without a roster, as every meeting approved
+        // before rosters were kept is: their hashes are unchanged. A roster is content.
+        let mut with_roster = m.clone();
+        with_roster.roster = roster_snapshot(&seed_group());
+        assert_ne!(canonical_sha256(&with_roster), h);
     }
 }

@@ -3,7 +3,9 @@
 //! across meetings, and minutes that become immutable once approved.
 //!
 //! - [`domain`]: seats, quorum, votes, life cycles, the minutes' canonical hash — pure;
-//! - [`store`]: the tables; [`work`]: the changes and reads; [`service`]: the handlers;
+//! - [`names`]: the typed resource names, every segment checked;
+//! - [`store`]: the tables, each child loaded only under its own working group;
+//! - [`work`]: the changes and reads; [`service`]: the handlers;
 //! - [`minutes`]: the printable right-to-left Persian HTML of the minutes;
 //! - [`events`]: seats flagged vacant when an institution loses its licence;
 //! - [`Application`]: the whole service built from its settings.
@@ -13,6 +15,7 @@ pub mod domain;
 pub mod events;
 pub mod migrations;
 pub mod minutes;
+pub mod names;
 pub mod service;
 pub mod store;
 pub mod testing;

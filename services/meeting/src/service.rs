@@ -10,7 +10,8 @@ use mosharekat_platform::error::ApiError;
 use tonic::{Request, Response, Status};
 
 use crate::domain::MeetingAction;
-use crate::work::{MANAGERS, Meetings, parse_meeting};
+use crate::names::MeetingName;
+use crate::work::{MANAGERS, Meetings};
 
 macro_rules! handle {
     ($request:ident, |$ctx:ident, $req:ident| $body:expr, $wrap:expr) => {{
@@ -92,7 +93,7 @@ impl Meetings {
         req: &pb::SetAgendaRequest,
     ) -> Result<pb::Meeting, ApiError> {
         ctx.require(MANAGERS)?;
-        parse_meeting(&req.name, "name")?;
+        MeetingName::parse(&req.name, "name")?;
         // The pointers are checked with their services before the write transaction.
         let items = self.check_agenda(ctx, &req.items).await?;
         self.change_meeting(
@@ -129,10 +130,8 @@ impl Meetings {
                 "دستور جلسه پیش‌تر نهایی شده است.",
             ));
         }
-        let (gid, _) = parse_meeting(&req.name, "name")?;
-        let group = self
-            .get_group(ctx, &format!("working-groups/{gid}"))
-            .await?;
+        let name = MeetingName::parse(&req.name, "name")?;
+        let group = self.get_group(ctx, &name.group().to_string()).await?;
         let figures = if current.agenda.iter().any(|i| i.standing_report) {
             let at = current
                 .scheduled_time

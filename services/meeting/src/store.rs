@@ -5,9 +5,12 @@ use mosharekat_api::meeting::v1 as pb;
 use mosharekat_persian::fold_for_search;
 use mosharekat_platform::db::{db_error, from_timestamp, is_unique_violation};
 use mosharekat_platform::error::ApiError;
-pub use mosharekat_platform::records::{Record, Where, get, select};
+use mosharekat_platform::records::get;
+pub use mosharekat_platform::records::{Record, Where, select};
 use prost::Message;
 use sea_orm::{ConnectionTrait, Statement, Value};
+
+use crate::names::{GroupName, MeetingName, MemberName, ResolutionName};
 
 async fn exec<C: ConnectionTrait>(c: &C, sql: &str, values: Vec<Value>) -> Result<u64, ApiError> {
     c.execute_raw(Statement::from_sql_and_values(
@@ -28,6 +31,61 @@ async fn exec<C: ConnectionTrait>(c: &C, sql: &str, values: Vec<Value>) -> Resul
 
 pub fn last_segment(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or_default()
+}
+
+// Every resource is loaded by its typed name, and a child only under the working group
+// its name gives: the row's group is part of the lookup, so the id of another group's
+// child finds nothing, and the caller gets NOT_FOUND naming what they sent.
+
+pub async fn group<C: ConnectionTrait>(
+    c: &C,
+    name: &GroupName,
+) -> Result<Record<pb::WorkingGroup>, ApiError> {
+    get(c, "working_groups", name.id())
+        .await?
+        .ok_or_else(|| ApiError::not_found("working group", name.to_string()))
+}
+
+async fn child<C: ConnectionTrait, T: Message + Default>(
+    c: &C,
+    table: &str,
+    group: &GroupName,
+    id: &str,
+) -> Result<Option<Record<T>>, ApiError> {
+    let mut w = Where::new();
+    w.add(
+        "id = ? AND working_group_id = ?",
+        [id.into(), group.id().into()],
+    );
+    Ok(select(c, table, w, "id", 1).await?.into_iter().next())
+}
+
+pub async fn member<C: ConnectionTrait>(
+    c: &C,
+    name: &MemberName,
+) -> Result<Record<pb::Member>, ApiError> {
+    child(c, "members", name.group(), name.id())
+        .await?
+        .ok_or_else(|| ApiError::not_found("member", name.to_string()))
+}
+
+pub async fn meeting<C: ConnectionTrait>(
+    c: &C,
+    name: &MeetingName,
+) -> Result<Record<pb::Meeting>, ApiError> {
+    let id = meeting_id(name.group().id(), name.number());
+    child(c, "meetings", name.group(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("meeting", name.to_string()))
+}
+
+pub async fn resolution<C: ConnectionTrait>(
+    c: &C,
+    name: &ResolutionName,
+) -> Result<Record<pb::Resolution>, ApiError> {
+    child(c, "resolutions", name.group(), name.id())
+        .await?
+        .ok_or_else(|| ApiError::not_found("resolution", name.to_string()))
 }
 
 pub async fn insert_group<C: ConnectionTrait>(

@@ -12,6 +12,7 @@ use mosharekat_platform::{audit, idempotency, pagination};
 use sea_orm::DatabaseTransaction;
 
 use crate::domain::{self, MeetingAction};
+use crate::names::{GroupName, MeetingName, MemberName, ResolutionName, valid_id};
 use crate::store::{self, Record, Where};
 
 /// Everything the handlers share.
@@ -30,53 +31,6 @@ pub const READERS: &[Role] = &[
     Role::Auditor,
     Role::Service,
 ];
-
-fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// `working-groups/{id}` → id.
-pub fn parse_group(name: &str, field: &str) -> Result<String, ApiError> {
-    match name.strip_prefix("working-groups/") {
-        Some(id) if valid_id(id) => Ok(id.to_owned()),
-        _ => Err(ApiError::invalid(field, "must be working-groups/{id}")),
-    }
-}
-
-/// `working-groups/{wg}/{collection}/{id}` → (wg, id).
-pub fn parse_child(
-    name: &str,
-    collection: &str,
-    field: &str,
-) -> Result<(String, String), ApiError> {
-    let bad = || {
-        ApiError::invalid(
-            field,
-            format!("must be working-groups/{{id}}/{collection}/{{id}}"),
-        )
-    };
-    let rest = name.strip_prefix("working-groups/").ok_or_else(bad)?;
-    let (wg, id) = rest
-        .split_once(&format!("/{collection}/"))
-        .ok_or_else(bad)?;
-    if valid_id(wg) && valid_id(id) {
-        Ok((wg.to_owned(), id.to_owned()))
-    } else {
-        Err(bad())
-    }
-}
-
-/// `working-groups/{wg}/meetings/{number}` → (wg, number).
-pub fn parse_meeting(name: &str, field: &str) -> Result<(String, i32), ApiError> {
-    let (wg, n) = parse_child(name, "meetings", field)?;
-    match n.parse::<i32>() {
-        Ok(n) if n > 0 => Ok((wg, n)),
-        _ => Err(ApiError::invalid(
-            field,
-            "the meeting number must be a positive whole number",
-        )),
-    }
-}
 
 fn state_name(s: i32) -> String {
     pb::MeetingState::try_from(s)
@@ -103,16 +57,6 @@ fn time(t: &Option<prost_types::Timestamp>, field: &str, v: &mut Violations) -> 
 
 impl Meetings {
     // ---------- working groups ----------
-
-    async fn group<C: sea_orm::ConnectionTrait>(
-        &self,
-        c: &C,
-        id: &str,
-    ) -> Result<Record<pb::WorkingGroup>, ApiError> {
-        store::get(c, "working_groups", id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("working group", format!("working-groups/{id}")))
-    }
 
     fn finish_group(rec: Record<pb::WorkingGroup>) -> pb::WorkingGroup {
         pb::WorkingGroup {
@@ -146,8 +90,9 @@ impl Meetings {
         let key = idempotency::Key::of(ctx, &req.request_id, req);
         let now = now_micros();
         let id = uuid::Uuid::now_v7().to_string();
+        let gname = GroupName::new(id.clone());
         let g = pb::WorkingGroup {
-            name: format!("working-groups/{id}"),
+            name: gname.to_string(),
             province,
             title,
             founding_time: src.founding_time.or(Some(to_timestamp(now))),
@@ -165,7 +110,7 @@ impl Meetings {
         }
         store::insert_group(&txn, &id, &g).await?;
         audit::append(&txn, &ctx.audit(g.name.clone())).await?;
-        let out = Self::finish_group(self.group(&txn, &id).await?);
+        let out = Self::finish_group(store::group(&txn, &gname).await?);
         if let Some(key) = &key {
             let resp = pb::CreateWorkingGroupResponse {
                 working_group: Some(out.clone()),
@@ -182,8 +127,10 @@ impl Meetings {
         name: &str,
     ) -> Result<pb::WorkingGroup, ApiError> {
         ctx.require(READERS)?;
-        let id = parse_group(name, "name")?;
-        Ok(Self::finish_group(self.group(self.db.conn(), &id).await?))
+        let name = GroupName::parse(name, "name")?;
+        Ok(Self::finish_group(
+            store::group(self.db.conn(), &name).await?,
+        ))
     }
 
     pub async fn list_groups(
@@ -227,14 +174,14 @@ impl Meetings {
             .working_group
             .as_ref()
             .ok_or_else(|| ApiError::invalid("working_group", "is required"))?;
-        let id = parse_group(&src.name, "working_group.name")?;
+        let gname = GroupName::parse(&src.name, "working_group.name")?;
         let paths = req
             .update_mask
             .as_ref()
             .map(|m| m.paths.clone())
             .unwrap_or_default();
         let txn = self.db.begin_write().await?;
-        let rec = self.group(&txn, &id).await?;
+        let rec = store::group(&txn, &gname).await?;
         check_etag(&src.etag, rec.version, &src.name)?;
         let mut g = rec.body.clone();
         let mut v = Violations::new();
@@ -261,11 +208,11 @@ impl Meetings {
         }
         v.into_result()?;
         g.update_time = Some(to_timestamp(now_micros()));
-        if !store::save_group(&txn, &id, rec.version, &g).await? {
+        if !store::save_group(&txn, gname.id(), rec.version, &g).await? {
             return Err(ApiError::stale(&src.name));
         }
         audit::append(&txn, &ctx.audit(g.name.clone())).await?;
-        let out = Self::finish_group(self.group(&txn, &id).await?);
+        let out = Self::finish_group(store::group(&txn, &gname).await?);
         commit(txn).await?;
         Ok(out)
     }
@@ -287,7 +234,7 @@ impl Meetings {
         req: &pb::SeatMemberRequest,
     ) -> Result<pb::Member, ApiError> {
         ctx.require(MANAGERS)?;
-        let gid = parse_group(&req.parent, "parent")?;
+        let gname = GroupName::parse(&req.parent, "parent")?;
         if !req.request_id.is_empty() {
             idempotency::validate_request_id(&req.request_id, "request_id")?;
         }
@@ -357,7 +304,7 @@ impl Meetings {
         };
         let start = time(&src.term_start, "member.term_start", &mut v);
         v.into_result()?;
-        let group = self.group(self.db.conn(), &gid).await?;
+        let group = store::group(self.db.conn(), &gname).await?;
         if seat == pb::Seat::InstitutionRepresentative {
             let answer = self
                 .registry
@@ -377,8 +324,9 @@ impl Meetings {
         let key = idempotency::Key::of(ctx, &req.request_id, req);
         let now = now_micros();
         let id = uuid::Uuid::now_v7().to_string();
+        let mname = MemberName::new(gname.clone(), id.clone());
         let m = pb::Member {
-            name: format!("working-groups/{gid}/members/{id}"),
+            name: mname.to_string(),
             full_name,
             national_code,
             seat: seat as i32,
@@ -400,18 +348,16 @@ impl Meetings {
                 ApiError::internal(anyhow::anyhow!("stored response without a member"))
             });
         }
-        let seated: Vec<pb::Member> = store::seated(&txn, &gid)
+        let seated: Vec<pb::Member> = store::seated(&txn, gname.id())
             .await?
             .into_iter()
             .map(|r| r.body)
             .collect();
         domain::check_seat(&seated, &m)
             .map_err(|r| ApiError::precondition(r.reason(), r.message(), r.persian()))?;
-        store::insert_member(&txn, &id, &gid, &m).await?;
+        store::insert_member(&txn, &id, gname.id(), &m).await?;
         audit::append(&txn, &ctx.audit(m.name.clone())).await?;
-        let rec = store::get(&txn, "members", &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("member", m.name.clone()))?;
+        let rec = store::member(&txn, &mname).await?;
         let out = Self::finish_member(ctx, rec);
         if let Some(key) = &key {
             key.record(
@@ -432,9 +378,9 @@ impl Meetings {
         req: &pb::ListMembersRequest,
     ) -> Result<Vec<pb::Member>, ApiError> {
         ctx.require(READERS)?;
-        let gid = parse_group(&req.parent, "parent")?;
-        self.group(self.db.conn(), &gid).await?;
-        Ok(store::seated(self.db.conn(), &gid)
+        let gname = GroupName::parse(&req.parent, "parent")?;
+        store::group(self.db.conn(), &gname).await?;
+        Ok(store::seated(self.db.conn(), gname.id())
             .await?
             .into_iter()
             .filter(|r| req.include_vacant || !r.body.vacant)
@@ -448,13 +394,11 @@ impl Meetings {
         req: &pb::UnseatMemberRequest,
     ) -> Result<pb::Member, ApiError> {
         ctx.require(MANAGERS)?;
-        let (_, id) = parse_child(&req.name, "members", "name")?;
+        let name = MemberName::parse(&req.name, "name")?;
         let reason = normalize_text(&req.reason, 2000)
             .map_err(|e| ApiError::invalid("reason", e.to_string()))?;
         let txn = self.db.begin_write().await?;
-        let rec: Record<pb::Member> = store::get(&txn, "members", &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("member", req.name.clone()))?;
+        let rec = store::member(&txn, &name).await?;
         check_etag(&req.etag, rec.version, &req.name)?;
         if rec.body.term_end.is_some() {
             return Err(ApiError::precondition(
@@ -468,13 +412,11 @@ impl Meetings {
         if !reason.is_empty() {
             m.vacancy_reason = reason;
         }
-        if !store::save_member(&txn, &id, rec.version, &m).await? {
+        if !store::save_member(&txn, name.id(), rec.version, &m).await? {
             return Err(ApiError::stale(&req.name));
         }
         audit::append(&txn, &ctx.audit(m.name.clone())).await?;
-        let rec = store::get(&txn, "members", &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("member", req.name.clone()))?;
+        let rec = store::member(&txn, &name).await?;
         commit(txn).await?;
         Ok(Self::finish_member(ctx, rec))
     }
@@ -506,38 +448,38 @@ impl Meetings {
 
     // ---------- meetings ----------
 
-    async fn meeting<C: sea_orm::ConnectionTrait>(
-        &self,
+    /// Whom a meeting counts: the roster fixed when it started; before it starts (or for a
+    /// meeting started before rosters were kept) the members seated now.
+    async fn roster_of<C: sea_orm::ConnectionTrait>(
         c: &C,
-        gid: &str,
-        number: i32,
-    ) -> Result<Record<pb::Meeting>, ApiError> {
-        store::get(c, "meetings", &store::meeting_id(gid, number))
+        group: &GroupName,
+        m: &pb::Meeting,
+    ) -> Result<Vec<pb::Member>, ApiError> {
+        if !m.roster.is_empty() {
+            return Ok(m.roster.clone());
+        }
+        Ok(store::seated(c, group.id())
             .await?
-            .ok_or_else(|| {
-                ApiError::not_found("meeting", format!("working-groups/{gid}/meetings/{number}"))
-            })
+            .into_iter()
+            .map(|r| r.body)
+            .collect())
     }
 
-    /// The meeting as callers see it: its resolutions, and the quorum as of now (as of the
-    /// minutes, once approved).
+    /// The meeting as callers see it: its resolutions, and the quorum counted on its roster
+    /// (today's seats before it starts; as of the minutes, once approved).
     pub async fn finish_meeting<C: sea_orm::ConnectionTrait>(
         &self,
         c: &C,
-        gid: &str,
+        group: &GroupName,
         rec: Record<pb::Meeting>,
     ) -> Result<pb::Meeting, ApiError> {
         let mut m = rec.body;
         m.etag = rec.version.to_string();
         if m.state != pb::MeetingState::Closed as i32 {
-            let members: Vec<pb::Member> = store::seated(c, gid)
-                .await?
-                .into_iter()
-                .map(|r| r.body)
-                .collect();
+            let members = Self::roster_of(c, group, &m).await?;
             m.quorum = Some(domain::quorum(&members, &m));
             let now = now_micros();
-            m.resolutions = store::resolutions_of(c, &store::meeting_id(gid, m.number))
+            m.resolutions = store::resolutions_of(c, &store::meeting_id(group.id(), m.number))
                 .await?
                 .into_iter()
                 .map(|r| finish_resolution(r, now))
@@ -552,7 +494,7 @@ impl Meetings {
         req: &pb::ScheduleMeetingRequest,
     ) -> Result<pb::Meeting, ApiError> {
         ctx.require(MANAGERS)?;
-        let gid = parse_group(&req.parent, "parent")?;
+        let gname = GroupName::parse(&req.parent, "parent")?;
         if !req.request_id.is_empty() {
             idempotency::validate_request_id(&req.request_id, "request_id")?;
         }
@@ -581,10 +523,11 @@ impl Meetings {
                 ApiError::internal(anyhow::anyhow!("stored response without a meeting"))
             });
         }
-        self.group(&txn, &gid).await?;
-        let number = store::next_meeting_number(&txn, &gid).await?;
+        store::group(&txn, &gname).await?;
+        let number = store::next_meeting_number(&txn, gname.id()).await?;
+        let mname = MeetingName::new(gname.clone(), number);
         let m = pb::Meeting {
-            name: format!("working-groups/{gid}/meetings/{number}"),
+            name: mname.to_string(),
             number,
             title,
             place,
@@ -592,10 +535,10 @@ impl Meetings {
             state: pb::MeetingState::Scheduled as i32,
             ..Default::default()
         };
-        store::insert_meeting(&txn, &gid, &m).await?;
+        store::insert_meeting(&txn, gname.id(), &m).await?;
         audit::append(&txn, &ctx.audit(m.name.clone())).await?;
-        let rec = self.meeting(&txn, &gid, number).await?;
-        let out = self.finish_meeting(&txn, &gid, rec).await?;
+        let rec = store::meeting(&txn, &mname).await?;
+        let out = self.finish_meeting(&txn, &gname, rec).await?;
         if let Some(key) = &key {
             key.record(
                 &txn,
@@ -615,9 +558,9 @@ impl Meetings {
         name: &str,
     ) -> Result<pb::Meeting, ApiError> {
         ctx.require(READERS)?;
-        let (gid, n) = parse_meeting(name, "name")?;
-        let rec = self.meeting(self.db.conn(), &gid, n).await?;
-        self.finish_meeting(self.db.conn(), &gid, rec).await
+        let name = MeetingName::parse(name, "name")?;
+        let rec = store::meeting(self.db.conn(), &name).await?;
+        self.finish_meeting(self.db.conn(), name.group(), rec).await
     }
 
     pub async fn list_meetings(
@@ -626,11 +569,11 @@ impl Meetings {
         req: &pb::ListMeetingsRequest,
     ) -> Result<pb::ListMeetingsResponse, ApiError> {
         ctx.require(READERS)?;
-        let gid = parse_group(&req.parent, "parent")?;
+        let gname = GroupName::parse(&req.parent, "parent")?;
         let size = pagination::page_size(req.page_size, "page_size")?;
-        let fp = pagination::fingerprint(&["meetings", &gid]);
+        let fp = pagination::fingerprint(&["meetings", gname.id()]);
         let mut w = Where::new();
-        w.add("working_group_id = ?", [gid.clone().into()]);
+        w.add("working_group_id = ?", [gname.id().into()]);
         if let Some(last) = pagination::decode::<i32>(&req.page_token, &fp, "page_token")? {
             w.add("number > ?", [last.into()]);
         }
@@ -639,7 +582,7 @@ impl Meetings {
         let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.body.number);
         let mut meetings = Vec::with_capacity(rows.len());
         for r in rows {
-            meetings.push(self.finish_meeting(self.db.conn(), &gid, r).await?);
+            meetings.push(self.finish_meeting(self.db.conn(), &gname, r).await?);
         }
         Ok(pb::ListMeetingsResponse {
             meetings,
@@ -647,7 +590,8 @@ impl Meetings {
         })
     }
 
-    /// One change of a meeting: checked against its life cycle, applied, recorded.
+    /// One change of a meeting: checked against its life cycle, applied, recorded. `apply`
+    /// is given whom the meeting counts: its roster once started, today's seats before.
     pub async fn change_meeting(
         &self,
         ctx: &CallContext,
@@ -661,9 +605,9 @@ impl Meetings {
         ) -> Result<(), ApiError>,
     ) -> Result<pb::Meeting, ApiError> {
         ctx.require(MANAGERS)?;
-        let (gid, n) = parse_meeting(name, "name")?;
+        let mname = MeetingName::parse(name, "name")?;
         let txn = self.db.begin_write().await?;
-        let rec = self.meeting(&txn, &gid, n).await?;
+        let rec = store::meeting(&txn, &mname).await?;
         check_etag(etag, rec.version, name)?;
         let from =
             pb::MeetingState::try_from(rec.body.state).unwrap_or(pb::MeetingState::Unspecified);
@@ -685,11 +629,7 @@ impl Meetings {
                 },
             )
         })?;
-        let members: Vec<pb::Member> = store::seated(&txn, &gid)
-            .await?
-            .into_iter()
-            .map(|r| r.body)
-            .collect();
+        let members = Self::roster_of(&txn, mname.group(), &rec.body).await?;
         let mut m = rec.body.clone();
         apply(&txn, &mut m, &members).await?;
         m.state = to as i32;
@@ -697,8 +637,8 @@ impl Meetings {
             return Err(ApiError::stale(name));
         }
         audit::append(&txn, &ctx.audit(name.to_owned())).await?;
-        let rec = self.meeting(&txn, &gid, n).await?;
-        let out = self.finish_meeting(&txn, &gid, rec).await?;
+        let rec = store::meeting(&txn, &mname).await?;
+        let out = self.finish_meeting(&txn, mname.group(), rec).await?;
         commit(txn).await?;
         Ok(out)
     }
@@ -901,6 +841,9 @@ impl Meetings {
                     }
                     return Err(e);
                 }
+                // The roster is fixed now: a seat falling vacant later changes later
+                // meetings, not this one's attendance, quorum, votes or minutes.
+                m.roster = domain::roster_snapshot(members);
                 m.quorum = Some(q);
                 m.start_time = Some(to_timestamp(now_micros()));
                 Ok(())
@@ -915,7 +858,7 @@ impl Meetings {
         req: &pb::RecordResolutionRequest,
     ) -> Result<pb::Resolution, ApiError> {
         ctx.require(MANAGERS)?;
-        let (gid, n) = parse_meeting(&req.name, "name")?;
+        let mname = MeetingName::parse(&req.name, "name")?;
         if !req.request_id.is_empty() {
             idempotency::validate_request_id(&req.request_id, "request_id")?;
         }
@@ -953,7 +896,7 @@ impl Meetings {
                 ApiError::internal(anyhow::anyhow!("stored response without a resolution"))
             });
         }
-        let rec = self.meeting(&txn, &gid, n).await?;
+        let rec = store::meeting(&txn, &mname).await?;
         if domain::next_meeting_state(
             pb::MeetingState::try_from(rec.body.state).unwrap_or(pb::MeetingState::Unspecified),
             MeetingAction::RecordResolution,
@@ -969,11 +912,8 @@ impl Meetings {
                 "مصوبه فقط در جلسهٔ در حال برگزاری ثبت می‌شود.",
             ));
         }
-        let members: Vec<pb::Member> = store::seated(&txn, &gid)
-            .await?
-            .into_iter()
-            .map(|r| r.body)
-            .collect();
+        // The votes are those of the meeting's roster, as it started.
+        let members = Self::roster_of(&txn, mname.group(), &rec.body).await?;
         let q = domain::quorum(&members, &rec.body);
         let present = |name: &str| {
             rec.body.attendance.iter().any(|a| {
@@ -995,8 +935,13 @@ impl Meetings {
                 v.add(format!("votes[{i}].member"), "votes twice");
             }
         }
+        // The responsible member follows the resolution up after the meeting: someone
+        // seated now.
         if !req.responsible_member.is_empty()
-            && !members.iter().any(|m| m.name == req.responsible_member)
+            && !store::seated(&txn, mname.group().id())
+                .await?
+                .iter()
+                .any(|m| m.body.name == req.responsible_member)
         {
             v.add(
                 "responsible_member",
@@ -1008,11 +953,12 @@ impl Meetings {
             &votes.iter().map(|(_, _, x)| *x).collect::<Vec<_>>(),
             q.voting_present,
         );
-        let meeting_id = store::meeting_id(&gid, n);
+        let meeting_id = store::meeting_id(mname.group().id(), mname.number());
         let number = store::resolutions_of(&txn, &meeting_id).await?.len() as i32 + 1;
         let id = uuid::Uuid::now_v7().to_string();
+        let rname = ResolutionName::new(mname.group().clone(), id.clone());
         let r = pb::Resolution {
-            name: format!("working-groups/{gid}/resolutions/{id}"),
+            name: rname.to_string(),
             meeting: req.name.clone(),
             number,
             text,
@@ -1037,11 +983,9 @@ impl Meetings {
             } as i32,
             ..Default::default()
         };
-        store::insert_resolution(&txn, &id, &gid, &meeting_id, &r).await?;
+        store::insert_resolution(&txn, &id, mname.group().id(), &meeting_id, &r).await?;
         audit::append(&txn, &ctx.audit(r.name.clone())).await?;
-        let rec = store::get(&txn, "resolutions", &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("resolution", r.name.clone()))?;
+        let rec = store::resolution(&txn, &rname).await?;
         let out = finish_resolution(rec, now_micros());
         if let Some(key) = &key {
             key.record(
@@ -1063,7 +1007,7 @@ impl Meetings {
     ) -> Result<pb::Meeting, ApiError> {
         let discussion = normalize_text(&req.discussion, 50_000)
             .map_err(|e| ApiError::invalid("discussion", e.to_string()))?;
-        let (gid, n) = parse_meeting(&req.name, "name")?;
+        let name = MeetingName::parse(&req.name, "name")?;
         self.change_meeting(
             ctx,
             &req.name,
@@ -1071,11 +1015,13 @@ impl Meetings {
             MeetingAction::ApproveMinutes,
             async move |txn, m, members| {
                 m.discussion = discussion;
+                // `members` is the roster the meeting started with.
                 m.quorum = Some(domain::quorum(members, m));
                 m.close_time = Some(to_timestamp(now_micros()));
                 // The minutes carry the resolutions as voted; follow-up lives on in the
                 // resolutions themselves.
-                m.resolutions = store::resolutions_of(txn, &store::meeting_id(&gid, n))
+                let id = store::meeting_id(name.group().id(), name.number());
+                m.resolutions = store::resolutions_of(txn, &id)
                     .await?
                     .into_iter()
                     .map(|r| r.body)
@@ -1094,8 +1040,8 @@ impl Meetings {
         name: &str,
     ) -> Result<pb::VerifyMinutesResponse, ApiError> {
         ctx.require(READERS)?;
-        let (gid, n) = parse_meeting(name, "name")?;
-        let m = self.meeting(self.db.conn(), &gid, n).await?.body;
+        let name = MeetingName::parse(name, "name")?;
+        let m = store::meeting(self.db.conn(), &name).await?.body;
         if m.state != pb::MeetingState::Closed as i32 {
             return Err(ApiError::precondition(
                 "MINUTES_NOT_APPROVED",
@@ -1117,19 +1063,23 @@ impl Meetings {
         name: &str,
     ) -> Result<pb::ExportMinutesResponse, ApiError> {
         ctx.require(READERS)?;
-        let (gid, n) = parse_meeting(name, "name")?;
-        let group = self.group(self.db.conn(), &gid).await?.body;
-        let members: Vec<pb::Member> = {
-            let mut w = Where::new();
-            w.add("working_group_id = ?", [gid.clone().into()]);
+        let name = MeetingName::parse(name, "name")?;
+        let group = store::group(self.db.conn(), name.group()).await?.body;
+        let rec = store::meeting(self.db.conn(), &name).await?;
+        let m = self
+            .finish_meeting(self.db.conn(), name.group(), rec)
+            .await?;
+        // People are named and placed as the meeting's roster has them; anyone else the
+        // minutes mention (a responsible member seated later) as the group's records do.
+        let mut members = m.roster.clone();
+        let mut w = Where::new();
+        w.add("working_group_id = ?", [name.group().id().into()]);
+        members.extend(
             store::select::<_, pb::Member>(self.db.conn(), "members", w, "id", u64::MAX >> 1)
                 .await?
                 .into_iter()
-                .map(|r| r.body)
-                .collect()
-        };
-        let rec = self.meeting(self.db.conn(), &gid, n).await?;
-        let m = self.finish_meeting(self.db.conn(), &gid, rec).await?;
+                .map(|r| r.body),
+        );
         Ok(pb::ExportMinutesResponse {
             html: crate::minutes::render(&group, &m, &members),
             content_sha256: m.content_sha256,
@@ -1144,10 +1094,8 @@ impl Meetings {
         name: &str,
     ) -> Result<pb::Resolution, ApiError> {
         ctx.require(READERS)?;
-        let (_, id) = parse_child(name, "resolutions", "name")?;
-        let rec = store::get(self.db.conn(), "resolutions", &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("resolution", name))?;
+        let name = ResolutionName::parse(name, "name")?;
+        let rec = store::resolution(self.db.conn(), &name).await?;
         Ok(finish_resolution(rec, now_micros()))
     }
 
@@ -1157,7 +1105,8 @@ impl Meetings {
         req: &pb::ListResolutionsRequest,
     ) -> Result<pb::ListResolutionsResponse, ApiError> {
         ctx.require(READERS)?;
-        let gid = parse_group(&req.parent, "parent")?;
+        let gname = GroupName::parse(&req.parent, "parent")?;
+        let gid = gname.id();
         let size = pagination::page_size(req.page_size, "page_size")?;
         let state = match req.state {
             0 => None,
@@ -1165,17 +1114,23 @@ impl Meetings {
             _ => return Err(ApiError::invalid("state", "is not a known value")),
         };
         if !req.responsible_member.is_empty() {
-            parse_child(&req.responsible_member, "members", "responsible_member")?;
+            let who = MemberName::parse(&req.responsible_member, "responsible_member")?;
+            if who.group() != &gname {
+                return Err(ApiError::invalid(
+                    "responsible_member",
+                    format!("must be a member of {gname}"),
+                ));
+            }
         }
         let now = now_micros();
         let fp = pagination::fingerprint(&[
             "resolutions",
-            &gid,
+            gid,
             &format!("{state:?}{}", req.overdue_only),
             &req.responsible_member,
         ]);
         let mut w = Where::new();
-        w.add("working_group_id = ?", [gid.clone().into()]);
+        w.add("working_group_id = ?", [gid.into()]);
         if let Some(s) = state {
             w.add("state = ?", [s.into()]);
         }
@@ -1215,27 +1170,25 @@ impl Meetings {
     async fn change_resolution(
         &self,
         ctx: &CallContext,
-        name: &str,
+        name: &ResolutionName,
         etag: &str,
         apply: impl FnOnce(&mut pb::Resolution) -> Result<(), ApiError>,
     ) -> Result<pb::Resolution, ApiError> {
-        let (_, id) = parse_child(name, "resolutions", "name")?;
+        let sent = name.to_string();
         let txn = self.db.begin_write().await?;
-        let rec: Record<pb::Resolution> = store::get(&txn, "resolutions", &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("resolution", name))?;
-        check_etag(etag, rec.version, name)?;
+        let rec = store::resolution(&txn, name).await?;
+        check_etag(etag, rec.version, &sent)?;
         let mut r = rec.body;
         apply(&mut r)?;
-        if !store::save_resolution(&txn, &id, rec.version, &r).await? {
-            return Err(ApiError::stale(name));
+        if !store::save_resolution(&txn, name.id(), rec.version, &r).await? {
+            return Err(ApiError::stale(&sent));
         }
         audit::append(&txn, &ctx.audit(r.name.clone())).await?;
         commit(txn).await?;
         // The saved row is `r` at the next version: no need to read it back.
         Ok(finish_resolution(
             Record {
-                id,
+                id: name.id().to_owned(),
                 version: rec.version + 1,
                 body: r,
             },
@@ -1249,7 +1202,7 @@ impl Meetings {
         req: &pb::ReportResolutionProgressRequest,
     ) -> Result<pb::Resolution, ApiError> {
         ctx.require(&[Role::Admin, Role::Secretary, Role::Member])?;
-        parse_child(&req.name, "resolutions", "name")?;
+        let name = ResolutionName::parse(&req.name, "name")?;
         if !(0..=100).contains(&req.progress) {
             return Err(ApiError::invalid("progress", "must be from 0 to 100"));
         }
@@ -1259,7 +1212,7 @@ impl Meetings {
             (ctx.role() == Role::Member).then(|| ctx.principal.member.clone().unwrap_or_default());
         let reporter = ctx.principal.subject.clone();
         let progress = req.progress;
-        self.change_resolution(ctx, &req.name, &req.etag, move |r| {
+        self.change_resolution(ctx, &name, &req.etag, move |r| {
             if let Some(m) = member
                 && (m.is_empty() || store::last_segment(&r.responsible_member) != m)
             {
@@ -1294,14 +1247,14 @@ impl Meetings {
         req: &pb::CancelResolutionRequest,
     ) -> Result<pb::Resolution, ApiError> {
         ctx.require(MANAGERS)?;
-        parse_child(&req.name, "resolutions", "name")?;
+        let name = ResolutionName::parse(&req.name, "name")?;
         let reason = normalize_text(&req.reason, 2000)
             .map_err(|e| ApiError::invalid("reason", e.to_string()))?;
         if reason.is_empty() {
             return Err(ApiError::invalid("reason", "is required"));
         }
         let reporter = ctx.principal.subject.clone();
-        self.change_resolution(ctx, &req.name, &req.etag, move |r| {
+        self.change_resolution(ctx, &name, &req.etag, move |r| {
             let from =
                 pb::ResolutionState::try_from(r.state).unwrap_or(pb::ResolutionState::Unspecified);
             if !domain::resolution_cancellable(from) {

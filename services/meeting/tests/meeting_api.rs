@@ -285,6 +285,8 @@ macro_rules! on_both_databases {
 on_both_databases!(
     the_seeds_first_meeting,
     a_licence_revocation_flags_the_seat,
+    a_child_of_another_group_is_not_found,
+    the_minutes_keep_the_roster_of_the_meeting,
     bad_input_names_the_field,
     request_ids_belong_to_their_caller,
     malformed_bodies_are_invalid_argument,
@@ -1252,6 +1254,542 @@ async fn bad_input_names_the_field(b: Backend) {
         ))
         .await
         .is_ok()
+    );
+}
+
+impl Env {
+    async fn schedule(&self, g: &pb::WorkingGroup, title: &str) -> pb::Meeting {
+        self.wg
+            .clone()
+            .schedule_meeting(self.sec(pb::ScheduleMeetingRequest {
+                parent: g.name.clone(),
+                request_id: String::new(),
+                meeting: Some(pb::Meeting {
+                    title: title.into(),
+                    place: "دادگستری استان اردبیل".into(),
+                    scheduled_time: Some(ts(3600)),
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .meeting
+            .unwrap()
+    }
+
+    async fn attend(
+        &self,
+        meeting: &str,
+        present: &[&pb::Member],
+    ) -> Result<pb::Meeting, tonic::Status> {
+        self.wg
+            .clone()
+            .record_attendance(
+                self.sec(pb::RecordAttendanceRequest {
+                    name: meeting.into(),
+                    etag: String::new(),
+                    attendance: present
+                        .iter()
+                        .map(|m| pb::Attendance {
+                            member: m.name.clone(),
+                            status: pb::AttendanceStatus::Present as i32,
+                            substitute_name: String::new(),
+                        })
+                        .collect(),
+                    deputy_chair: String::new(),
+                }),
+            )
+            .await
+            .map(|r| r.into_inner().meeting.unwrap())
+    }
+
+    async fn start(&self, meeting: &str) -> pb::Meeting {
+        self.wg
+            .clone()
+            .start_meeting(self.sec(pb::StartMeetingRequest {
+                name: meeting.into(),
+                etag: String::new(),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .meeting
+            .unwrap()
+    }
+
+    async fn resolve(
+        &self,
+        meeting: &str,
+        voters: &[&pb::Member],
+        responsible: &str,
+    ) -> Result<pb::Resolution, tonic::Status> {
+        self.wg
+            .clone()
+            .record_resolution(
+                self.sec(pb::RecordResolutionRequest {
+                    name: meeting.into(),
+                    request_id: String::new(),
+                    text: "ایجاد سامانهٔ ارجاع پرونده به نهادهای مردمی".into(),
+                    responsible_member: responsible.into(),
+                    responsible_body: String::new(),
+                    deadline: Some(ts(90 * 86400)),
+                    votes: voters
+                        .iter()
+                        .map(|m| pb::CastVote {
+                            member: m.name.clone(),
+                            vote: pb::Vote::For as i32,
+                        })
+                        .collect(),
+                }),
+            )
+            .await
+            .map(|r| r.into_inner().resolution.unwrap())
+    }
+}
+
+/// `working-groups/A/{collection}/{id of B's child}`.
+fn under(parent: &pb::WorkingGroup, collection: &str, child_of_other: &str) -> String {
+    format!(
+        "{}/{collection}/{}",
+        parent.name,
+        child_of_other.rsplit('/').next().unwrap()
+    )
+}
+
+async fn a_child_of_another_group_is_not_found(b: Backend) {
+    use pb::Position as P;
+    use pb::Seat as S;
+    let e = env(b).await;
+    let mut wg = e.wg.clone();
+    let a = e.group().await;
+    let other = e.group().await;
+    let a_chair = e.seat(&a, 0, S::Chair, P::Unspecified, "").await.unwrap();
+    let a_official = e
+        .seat(&a, 1, S::Official, P::ChiefInspector, "")
+        .await
+        .unwrap();
+    let b_chair = e
+        .seat(&other, 2, S::Chair, P::Unspecified, "")
+        .await
+        .unwrap();
+    let b_official = e
+        .seat(&other, 3, S::Official, P::ChiefInspector, "")
+        .await
+        .unwrap();
+    // A holds one meeting; B two, the second in session with a resolution.
+    let a1 = e.schedule(&a, "جلسهٔ الف").await;
+    e.schedule(&other, "جلسهٔ ب ۱").await;
+    let b2 = e.schedule(&other, "جلسهٔ ب ۲").await;
+    assert_eq!(b2.number, 2);
+    e.attend(&b2.name, &[&b_chair, &b_official]).await.unwrap();
+    e.start(&b2.name).await;
+    let res = e
+        .resolve(&b2.name, &[&b_chair, &b_official], &b_official.name)
+        .await
+        .unwrap();
+    assert!(res.adopted);
+
+    let member = under(&a, "members", &b_official.name);
+    let resolution = under(&a, "resolutions", &res.name);
+    let meeting = format!("{}/meetings/2", a.name);
+    let not_found = |r: Result<(), tonic::Status>, name: &str, call: &str| {
+        let err = r.expect_err(call);
+        assert_eq!(err.code(), Code::NotFound, "{call}: {err:?}");
+        assert_eq!(
+            err.get_error_details()
+                .resource_info()
+                .map(|i| i.resource_name.clone()),
+            Some(name.to_owned()),
+            "{call}: the name as sent"
+        );
+    };
+
+    // Resolutions: read, follow-up and cancel.
+    not_found(
+        wg.get_resolution(e.sec(pb::GetResolutionRequest {
+            name: resolution.clone(),
+        }))
+        .await
+        .map(|_| ()),
+        &resolution,
+        "GetResolution",
+    );
+    not_found(
+        wg.report_resolution_progress(e.sec(pb::ReportResolutionProgressRequest {
+            name: resolution.clone(),
+            etag: String::new(),
+            progress: 50,
+            note: "x".into(),
+        }))
+        .await
+        .map(|_| ()),
+        &resolution,
+        "ReportResolutionProgress",
+    );
+    not_found(
+        wg.cancel_resolution(e.sec(pb::CancelResolutionRequest {
+            name: resolution.clone(),
+            etag: String::new(),
+            reason: "x".into(),
+        }))
+        .await
+        .map(|_| ()),
+        &resolution,
+        "CancelResolution",
+    );
+    // Members.
+    not_found(
+        wg.unseat_member(e.sec(pb::UnseatMemberRequest {
+            name: member.clone(),
+            etag: String::new(),
+            reason: "x".into(),
+        }))
+        .await
+        .map(|_| ()),
+        &member,
+        "UnseatMember",
+    );
+    // Meetings: every method that takes a meeting's name.
+    let calls: Vec<(&str, Result<(), tonic::Status>)> = vec![
+        (
+            "GetMeeting",
+            wg.get_meeting(e.sec(pb::GetMeetingRequest {
+                name: meeting.clone(),
+            }))
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "RescheduleMeeting",
+            wg.reschedule_meeting(e.sec(pb::RescheduleMeetingRequest {
+                name: meeting.clone(),
+                etag: String::new(),
+                scheduled_time: Some(ts(7200)),
+                place: String::new(),
+            }))
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "PostponeMeeting",
+            wg.postpone_meeting(e.sec(pb::PostponeMeetingRequest {
+                name: meeting.clone(),
+                etag: String::new(),
+                reason: "x".into(),
+            }))
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "CancelMeeting",
+            wg.cancel_meeting(e.sec(pb::CancelMeetingRequest {
+                name: meeting.clone(),
+                etag: String::new(),
+                reason: "x".into(),
+            }))
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "SetAgenda",
+            wg.set_agenda(e.sec(pb::SetAgendaRequest {
+                name: meeting.clone(),
+                etag: String::new(),
+                items: vec![],
+            }))
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "FinalizeAgenda",
+            wg.finalize_agenda(e.sec(pb::FinalizeAgendaRequest {
+                name: meeting.clone(),
+                etag: String::new(),
+            }))
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "RecordAttendance",
+            e.attend(&meeting, &[&b_chair]).await.map(|_| ()),
+        ),
+        (
+            "StartMeeting",
+            wg.start_meeting(e.sec(pb::StartMeetingRequest {
+                name: meeting.clone(),
+                etag: String::new(),
+            }))
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "RecordResolution",
+            e.resolve(&meeting, &[], "").await.map(|_| ()),
+        ),
+        (
+            "ApproveMinutes",
+            wg.approve_minutes(e.sec(pb::ApproveMinutesRequest {
+                name: meeting.clone(),
+                etag: String::new(),
+                discussion: String::new(),
+            }))
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "VerifyMinutes",
+            wg.verify_minutes(e.sec(pb::VerifyMinutesRequest {
+                name: meeting.clone(),
+            }))
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "ExportMinutes",
+            wg.export_minutes(e.sec(pb::ExportMinutesRequest {
+                name: meeting.clone(),
+            }))
+            .await
+            .map(|_| ()),
+        ),
+    ];
+    for (call, r) in calls {
+        not_found(r, &meeting, call);
+    }
+    // B's resources are untouched.
+    let kept = wg
+        .get_resolution(e.sec(pb::GetResolutionRequest {
+            name: res.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .resolution
+        .unwrap();
+    assert_eq!(
+        (kept.state, kept.notes.len()),
+        (pb::ResolutionState::Open as i32, 0)
+    );
+    let b_seated = wg
+        .list_members(e.sec(pb::ListMembersRequest {
+            parent: other.name.clone(),
+            include_vacant: true,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .members;
+    assert_eq!(b_seated.len(), 2, "B's official is still seated");
+
+    // Fields that point at members: a member of B, under either group's name, is no
+    // member of A's meeting.
+    for foreign in [&member, &b_official.name] {
+        let err = wg
+            .record_attendance(e.sec(pb::RecordAttendanceRequest {
+                name: a1.name.clone(),
+                etag: String::new(),
+                attendance: vec![pb::Attendance {
+                    member: foreign.clone(),
+                    status: pb::AttendanceStatus::Present as i32,
+                    substitute_name: String::new(),
+                }],
+                deputy_chair: foreign.clone(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{foreign}");
+        assert_eq!(
+            fields(&err),
+            ["attendance[0].member", "deputy_chair"],
+            "{foreign}"
+        );
+    }
+    e.attend(&a1.name, &[&a_chair, &a_official]).await.unwrap();
+    e.start(&a1.name).await;
+    for foreign in [&member, &b_official.name] {
+        let err = wg
+            .record_resolution(e.sec(pb::RecordResolutionRequest {
+                name: a1.name.clone(),
+                text: "t".into(),
+                responsible_member: foreign.clone(),
+                votes: vec![pb::CastVote {
+                    member: foreign.clone(),
+                    vote: pb::Vote::For as i32,
+                }],
+                ..Default::default()
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{foreign}");
+        assert_eq!(
+            fields(&err),
+            ["votes[0].member", "responsible_member"],
+            "{foreign}"
+        );
+    }
+    // A list of A's resolutions filtered on a member of B is refused, not answered from B.
+    let err = wg
+        .list_resolutions(e.sec(pb::ListResolutionsRequest {
+            parent: a.name.clone(),
+            responsible_member: b_official.name.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["responsible_member"]);
+    let none = wg
+        .list_resolutions(e.sec(pb::ListResolutionsRequest {
+            parent: a.name.clone(),
+            responsible_member: member.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(none.resolutions.is_empty());
+}
+
+async fn the_minutes_keep_the_roster_of_the_meeting(b: Backend) {
+    let e = env(b).await;
+    let mut wg = e.wg.clone();
+    let (g, members, institutions) = e.seed_group().await;
+    // members[6] represents institutions[0].
+    assert_eq!(members[6].institution, institutions[0].0);
+    let m = e.schedule(&g, "نخستین جلسه").await;
+    let voters: Vec<&pb::Member> = members[..9].iter().collect();
+    let mut present = voters.clone();
+    present.push(&members[12]);
+    e.attend(&m.name, &present).await.unwrap();
+    let started = e.start(&m.name).await;
+    let q = started.quorum.clone().unwrap();
+    assert_eq!((q.voting_members, q.voting_present, q.met), (12, 9, true));
+    let r = e.resolve(&m.name, &voters, &members[4].name).await.unwrap();
+    assert_eq!((r.votes_for, r.adopted), (9, true));
+
+    // The first institution's licence is suspended: its representative's seat falls vacant,
+    // as the licence-event consumer flags it.
+    e.reg
+        .clone()
+        .suspend_licence(e.admin(reg::SuspendLicenceRequest {
+            name: institutions[0].1.clone(),
+            etag: String::new(),
+            reason: "عدم ارائهٔ گزارش سالانه".into(),
+        }))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let all = wg
+            .list_members(e.sec(pb::ListMembersRequest {
+                parent: g.name.clone(),
+                include_vacant: true,
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .members;
+        if all.iter().any(|x| x.name == members[6].name && x.vacant) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the seat was not flagged vacant"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The meeting in session still counts the seats it started with: the representative
+    // sat and votes in it.
+    let during = wg
+        .get_meeting(e.sec(pb::GetMeetingRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    let q = during.quorum.clone().unwrap();
+    assert_eq!((q.voting_members, q.voting_present), (12, 9), "{q:?}");
+    let r2 = e.resolve(&m.name, &voters, "").await.unwrap();
+    assert_eq!((r2.votes_for, r2.adopted), (9, true));
+
+    let closed = wg
+        .approve_minutes(e.sec(pb::ApproveMinutesRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            discussion: "گزارش دبیر".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    let q = closed.quorum.clone().unwrap();
+    assert_eq!(
+        (q.voting_members, q.voting_present, q.required, q.met),
+        (12, 9, 7, true),
+        "{q:?}"
+    );
+    assert!(
+        q.explanation.starts_with("9 of 12 voting members present"),
+        "{}",
+        q.explanation
+    );
+    // The roster the meeting was held with is part of the minutes, without national codes.
+    assert_eq!(closed.roster.len(), 13);
+    let rep = closed
+        .roster
+        .iter()
+        .find(|x| x.name == members[6].name)
+        .unwrap();
+    assert!(!rep.vacant, "the seat was held at the meeting");
+    assert!(closed.roster.iter().all(|x| x.national_code.is_empty()));
+    assert_eq!(closed.resolutions.len(), 2);
+    assert!(closed.resolutions.iter().all(|r| r.votes_for == 9));
+    let v = wg
+        .verify_minutes(e.sec(pb::VerifyMinutesRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.intact && v.stored_sha256 == closed.content_sha256);
+    let read = wg
+        .get_meeting(e.sec(pb::GetMeetingRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    assert_eq!(read.quorum, closed.quorum);
+    let html = wg
+        .export_minutes(e.sec(pb::ExportMinutesRequest {
+            name: m.name.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .html;
+    assert!(html.contains("حد نصاب: ۹ نفر از ۱۲ عضو"), "{html}");
+    assert!(html.contains(&members[6].full_name));
+
+    // A meeting scheduled after the vacancy sees the new roster: eleven voting seats.
+    let next = e.schedule(&g, "دومین جلسه").await;
+    assert_eq!(next.quorum.unwrap().voting_members, 11);
+    let next = e.attend(&next.name, &present).await.unwrap();
+    let q = next.quorum.unwrap();
+    assert_eq!(
+        (q.voting_members, q.voting_present, q.required),
+        (11, 8, 6),
+        "{q:?}"
+    );
+    assert!(
+        next.roster.is_empty(),
+        "no roster before the meeting starts"
     );
 }
 

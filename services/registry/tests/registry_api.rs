@@ -266,12 +266,12 @@ on_both_databases!(
     bad_input_names_the_field,
     arbitrary_unicode_never_yields_internal,
     dissolving_ends_licences,
-    request_ids_belong_to_their_caller,
-    malformed_bodies_are_invalid_argument,
     statute_cannot_shrink_below_a_live_licence,
     statute_change_and_licence_application_race_safely,
     typed_query_is_folded_as_the_stored_name,
     control_characters_in_queries_and_names_are_refused,
+    request_ids_belong_to_their_caller,
+    malformed_bodies_are_invalid_argument,
 );
 
 async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
@@ -308,6 +308,38 @@ async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
     assert_eq!(licensed(&inst).await.reason, R::LicencePending as i32);
     let l = app.approve(&l).await;
     assert_eq!(l.state, pb::LicenceState::Active as i32);
+    // Named under another institution, the licence is not found (the name as sent), and a
+    // transition on that name changes nothing.
+    let other = app.create(2).await;
+    let foreign = format!(
+        "{}/licences/{}",
+        other.name,
+        l.name.rsplit('/').next().unwrap()
+    );
+    let e = c
+        .get_licence(app.admin(pb::GetLicenceRequest {
+            name: foreign.clone(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (
+            e.code(),
+            e.get_error_details()
+                .resource_info()
+                .map(|i| i.resource_name.clone())
+        ),
+        (Code::NotFound, Some(foreign.clone()))
+    );
+    let e = c
+        .suspend_licence(app.admin(pb::SuspendLicenceRequest {
+            name: foreign.clone(),
+            etag: String::new(),
+            reason: "x".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
     let answer = licensed(&inst).await;
     assert!(answer.licensed);
     assert_eq!(answer.licence, l.name);
@@ -1845,133 +1877,6 @@ async fn dissolving_ends_licences(b: Backend) {
     assert_eq!(listed.institutions.len(), 1);
 }
 
-/// A request id is the caller's own: another officer sending the same id gets an answer of
-/// its own (a new resource, or the refusal its own request earns), never the first caller's
-/// resource and never "already used"; the first caller's retry still replays.
-async fn request_ids_belong_to_their_caller(b: Backend) {
-    let app = app(b).await;
-    let mut c = app.client.clone();
-    let other = |msg| {
-        app.req(
-            app.keys
-                .bearer_with(Role::Admin, |r| r.subject = "another-admin".into()),
-            msg,
-        )
-    };
-    let first = pb::CreateInstitutionRequest {
-        request_id: "story-institution-1".into(),
-        institution: Some(institution(31)),
-    };
-    let a = c
-        .create_institution(app.admin(first.clone()))
-        .await
-        .unwrap()
-        .into_inner();
-    // The same request under the same id from another caller is processed as its own: the
-    // national ID is taken, so it is ALREADY_EXISTS, not the first caller's record.
-    let same = c
-        .create_institution(other(first.clone()))
-        .await
-        .unwrap_err();
-    assert_eq!(same.code(), Code::AlreadyExists, "{same:?}");
-    // Another request under the same id from another caller makes its own institution.
-    let b2 = c
-        .create_institution(other(pb::CreateInstitutionRequest {
-            request_id: "story-institution-1".into(),
-            institution: Some(institution(32)),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    let (ia, ib) = (a.institution.unwrap(), b2.institution.unwrap());
-    assert_ne!(ia.name, ib.name);
-    assert_eq!(ib.national_id, legal_id(32));
-    // Each caller's retry replays its own answer.
-    let again = c
-        .create_institution(app.admin(first.clone()))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(again.institution.unwrap().name, ia.name);
-    // Another institution token with the same subject is another caller too.
-    let officer = |inst: &str, msg| {
-        app.req(
-            app.keys.bearer_with(Role::RegistryOfficer, |r| {
-                r.subject = "officer".into();
-                r.authority = Some(inst.into());
-            }),
-            msg,
-        )
-    };
-    // One validity for every send: a retry is the same request to the byte.
-    let until = now_secs() + 365 * 86400;
-    let lic = |parent: &str| pb::CreateLicenceRequest {
-        parent: parent.to_owned(),
-        request_id: "story-licence-1".into(),
-        licence: Some(licence(until)),
-    };
-    let la = c
-        .create_licence(officer("a", lic(&ia.name)))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
-    let lb = c
-        .create_licence(officer("b", lic(&ib.name)))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
-    assert_ne!(la.name, lb.name);
-    assert!(
-        lb.name.starts_with(&ib.name),
-        "{} under {}",
-        lb.name,
-        ib.name
-    );
-    let la2 = c
-        .create_licence(officer("a", lic(&ia.name)))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
-    assert_eq!(la2.name, la.name);
-    // The same caller reusing its id for another request is still refused, naming the field.
-    let reused = c
-        .create_licence(officer("a", lic(&ib.name)))
-        .await
-        .unwrap_err();
-    assert_eq!(reused.code(), Code::InvalidArgument);
-    let br = reused.get_error_details().bad_request().cloned().unwrap();
-    assert_eq!(br.field_violations[0].field, "request_id");
-}
-
-/// Bytes that decode to no message, sent to every method of the registry and of its audit
-/// service, are INVALID_ARGUMENT with the usual details, never INTERNAL.
-async fn malformed_bodies_are_invalid_argument(b: Backend) {
-    let app = app(b).await;
-    let ch = Channel::from_shared(app.reg.uri())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let bearer = app.keys.bearer(Role::Admin, None);
-    let mut n = 0;
-    for svc in [
-        "mosharekat.registry.v1.RegistryService",
-        "mosharekat.common.v1.AuditService",
-    ] {
-        n += mosharekat_platform::testing::malformed_bodies_are_invalid_argument(
-            ch.clone(),
-            &bearer,
-            svc,
-        )
-        .await;
-    }
-    assert!(n >= 40, "{n} calls checked");
 /// An `UpdateInstitution` of `inst`'s statute to `areas`, whatever its etag now is.
 fn statute_update(inst: &pb::Institution, areas: &[ActivityArea]) -> pb::UpdateInstitutionRequest {
     let mut i = inst.clone();
@@ -2266,4 +2171,133 @@ async fn control_characters_in_queries_and_names_are_refused(b: Backend) {
         .await
         .unwrap_err();
     refused(e, "reason", "C1 in a reason");
+}
+
+/// A request id is the caller's own: another officer sending the same id gets an answer of
+/// its own (a new resource, or the refusal its own request earns), never the first caller's
+/// resource and never "already used"; the first caller's retry still replays.
+async fn request_ids_belong_to_their_caller(b: Backend) {
+    let app = app(b).await;
+    let mut c = app.client.clone();
+    let other = |msg| {
+        app.req(
+            app.keys
+                .bearer_with(Role::Admin, |r| r.subject = "another-admin".into()),
+            msg,
+        )
+    };
+    let first = pb::CreateInstitutionRequest {
+        request_id: "story-institution-1".into(),
+        institution: Some(institution(31)),
+    };
+    let a = c
+        .create_institution(app.admin(first.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    // The same request under the same id from another caller is processed as its own: the
+    // national ID is taken, so it is ALREADY_EXISTS, not the first caller's record.
+    let same = c
+        .create_institution(other(first.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(same.code(), Code::AlreadyExists, "{same:?}");
+    // Another request under the same id from another caller makes its own institution.
+    let b2 = c
+        .create_institution(other(pb::CreateInstitutionRequest {
+            request_id: "story-institution-1".into(),
+            institution: Some(institution(32)),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let (ia, ib) = (a.institution.unwrap(), b2.institution.unwrap());
+    assert_ne!(ia.name, ib.name);
+    assert_eq!(ib.national_id, legal_id(32));
+    // Each caller's retry replays its own answer.
+    let again = c
+        .create_institution(app.admin(first.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.institution.unwrap().name, ia.name);
+    // Another institution token with the same subject is another caller too.
+    let officer = |inst: &str, msg| {
+        app.req(
+            app.keys.bearer_with(Role::RegistryOfficer, |r| {
+                r.subject = "officer".into();
+                r.authority = Some(inst.into());
+            }),
+            msg,
+        )
+    };
+    // One validity for every send: a retry is the same request to the byte.
+    let until = now_secs() + 365 * 86400;
+    let lic = |parent: &str| pb::CreateLicenceRequest {
+        parent: parent.to_owned(),
+        request_id: "story-licence-1".into(),
+        licence: Some(licence(until)),
+    };
+    let la = c
+        .create_licence(officer("a", lic(&ia.name)))
+        .await
+        .unwrap()
+        .into_inner()
+        .licence
+        .unwrap();
+    let lb = c
+        .create_licence(officer("b", lic(&ib.name)))
+        .await
+        .unwrap()
+        .into_inner()
+        .licence
+        .unwrap();
+    assert_ne!(la.name, lb.name);
+    assert!(
+        lb.name.starts_with(&ib.name),
+        "{} under {}",
+        lb.name,
+        ib.name
+    );
+    let la2 = c
+        .create_licence(officer("a", lic(&ia.name)))
+        .await
+        .unwrap()
+        .into_inner()
+        .licence
+        .unwrap();
+    assert_eq!(la2.name, la.name);
+    // The same caller reusing its id for another request is still refused, naming the field.
+    let reused = c
+        .create_licence(officer("a", lic(&ib.name)))
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), Code::InvalidArgument);
+    let br = reused.get_error_details().bad_request().cloned().unwrap();
+    assert_eq!(br.field_violations[0].field, "request_id");
+}
+
+/// Bytes that decode to no message, sent to every method of the registry and of its audit
+/// service, are INVALID_ARGUMENT with the usual details, never INTERNAL.
+async fn malformed_bodies_are_invalid_argument(b: Backend) {
+    let app = app(b).await;
+    let ch = Channel::from_shared(app.reg.uri())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer = app.keys.bearer(Role::Admin, None);
+    let mut n = 0;
+    for svc in [
+        "mosharekat.registry.v1.RegistryService",
+        "mosharekat.common.v1.AuditService",
+    ] {
+        n += mosharekat_platform::testing::malformed_bodies_are_invalid_argument(
+            ch.clone(),
+            &bearer,
+            svc,
+        )
+        .await;
+    }
+    assert!(n >= 40, "{n} calls checked");
 }
