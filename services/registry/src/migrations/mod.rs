@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261129_000002_registry;
+mod m20261201_000005_licence_event_actor_role;
 
 pub struct Migrator;
 
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(mosharekat_platform::migrations::m20261129_000001_platform::Migration),
             Box::new(m20261129_000002_registry::Migration),
+            Box::new(m20261201_000005_licence_event_actor_role::Migration),
         ]
     }
 }
