@@ -2,8 +2,7 @@
 //! expired no longer fills the seat; it is flagged vacant.
 
 use mosharekat_api::registry::v1::{LicenceEvent, LicenceEventKind};
-use mosharekat_platform::consumer::LicenceEventHandler;
-use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::consumer::{LicenceEventHandler, context_for};
 use mosharekat_platform::error::ApiError;
 use sea_orm::DatabaseTransaction;
 
@@ -23,7 +22,8 @@ impl LicenceEventHandler for VacateOnLicenceLoss {
             Ok(LicenceEventKind::Expired) => "the institution's licence expired",
             _ => return Ok(()),
         };
-        let ctx = CallContext::system("meeting/licence-events");
+        // Done by this service, for whoever changed the licence.
+        let ctx = context_for("meeting/licence-events", e);
         let n = Meetings::vacate_seats_of(
             txn,
             e.institution.trim_start_matches("institutions/"),

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use mosharekat_api::common::v1::{ActivityArea, Party, PartyRole};
+use mosharekat_api::common::v1::audit_service_client::AuditServiceClient;
+use mosharekat_api::common::v1::{ActivityArea, ListAuditRecordsRequest, Party, PartyRole};
 use mosharekat_api::meeting::v1 as pb;
 use mosharekat_api::meeting::v1::meeting_service_client::MeetingServiceClient;
 use mosharekat_api::referral::v1 as rf;
@@ -24,7 +25,7 @@ use tonic_types::StatusExt;
 struct Env {
     keys: TestKeys,
     _dbs: Vec<TestDb>,
-    _services: (RunningRegistry, RunningReferral, RunningMeeting),
+    services: (RunningRegistry, RunningReferral, RunningMeeting),
     reg: RegistryServiceClient<Channel>,
     cases: ReferralServiceClient<Channel>,
     wg: MeetingServiceClient<Channel>,
@@ -67,7 +68,7 @@ async fn env(b: Backend) -> Env {
         wg: MeetingServiceClient::new(lazy(&meeting.uri())),
         keys,
         _dbs: dbs,
-        _services: (registry, referral, meeting),
+        services: (registry, referral, meeting),
     }
 }
 
@@ -290,6 +291,7 @@ on_both_databases!(
     bad_input_names_the_field,
     request_ids_belong_to_their_caller,
     malformed_bodies_are_invalid_argument,
+    a_vacancy_names_the_officer_who_suspended_the_licence,
 );
 
 async fn the_seeds_first_meeting(b: Backend) {
@@ -832,6 +834,73 @@ async fn a_licence_revocation_flags_the_seat(b: Backend) {
             .into_inner()
             .members;
     assert!(as_member[0].national_code.starts_with("******"));
+}
+
+async fn a_vacancy_names_the_officer_who_suspended_the_licence(b: Backend) {
+    let e = env(b).await;
+    let g = e.group().await;
+    let (inst, licence) = e.institution(41, true).await;
+    let rep = e
+        .seat(
+            &g,
+            41,
+            pb::Seat::InstitutionRepresentative,
+            pb::Position::Unspecified,
+            &inst,
+        )
+        .await
+        .unwrap();
+    let officer = e
+        .keys
+        .bearer_with(Role::RegistryOfficer, |t| t.subject = "officer-9".into());
+    e.reg
+        .clone()
+        .suspend_licence(authed(
+            officer,
+            reg::SuspendLicenceRequest {
+                name: licence,
+                etag: String::new(),
+                reason: "بررسی".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let mut audit = AuditServiceClient::new(lazy(&e.services.2.uri()));
+    let start = Instant::now();
+    let vacated = loop {
+        let records = audit
+            .list_audit_records(authed(
+                e.keys.bearer(Role::Auditor, None),
+                ListAuditRecordsRequest {
+                    resource: rep.name.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .records;
+        if let Some(a) = records
+            .into_iter()
+            .find(|a| a.method == "meeting/licence-events")
+        {
+            break a;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the seat's vacancy was not audited"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The service flagged the seat, for the officer whose suspension caused it.
+    assert_eq!(
+        (
+            vacated.actor.as_str(),
+            vacated.role.as_str(),
+            vacated.on_behalf_of.as_str()
+        ),
+        ("system", "SERVICE", "officer-9")
+    );
 }
 
 async fn bad_input_names_the_field(b: Backend) {
@@ -1976,7 +2045,7 @@ async fn request_ids_belong_to_their_caller(b: Backend) {
 /// its audit service, are INVALID_ARGUMENT with the usual details, never INTERNAL.
 async fn malformed_bodies_are_invalid_argument(b: Backend) {
     let e = env(b).await;
-    let ch = lazy(&e._services.2.uri());
+    let ch = lazy(&e.services.2.uri());
     let bearer = e.keys.bearer(Role::Admin, None);
     let mut n = 0;
     for svc in [

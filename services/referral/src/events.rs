@@ -2,8 +2,7 @@
 //! institution's open referrals are recalled, in the transaction that moves the cursor.
 
 use mosharekat_api::registry::v1::{LicenceEvent, LicenceEventKind};
-use mosharekat_platform::consumer::LicenceEventHandler;
-use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::consumer::{LicenceEventHandler, context_for};
 use mosharekat_platform::error::ApiError;
 use sea_orm::DatabaseTransaction;
 
@@ -25,7 +24,8 @@ impl LicenceEventHandler for RecallOnLicenceLoss {
             _ => return Ok(()),
         };
         let institution = e.institution.trim_start_matches("institutions/");
-        let ctx = CallContext::system("referral/licence-events");
+        // Done by this service, for whoever changed the licence.
+        let ctx = context_for("referral/licence-events", e);
         let n = Cases::recall_open_referrals(txn, institution, why, &ctx).await?;
         if n > 0 {
             tracing::info!(institution = %e.institution, recalled = n, reason = why, "open referrals recalled");

@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use mosharekat_api::common::v1::{ActivityArea, DocumentRef, Party, PartyRole};
+use mosharekat_api::common::v1::audit_service_client::AuditServiceClient;
+use mosharekat_api::common::v1::{
+    ActivityArea, DocumentRef, ListAuditRecordsRequest, Party, PartyRole,
+};
 use mosharekat_api::referral::v1 as pb;
 use mosharekat_api::referral::v1::referral_service_client::ReferralServiceClient;
 use mosharekat_api::registry::v1 as reg;
@@ -295,6 +298,7 @@ on_both_databases!(
     a_referral_is_offered_accepted_progressed_and_resolved,
     revoking_the_licence_recalls_open_referrals,
     recall_happens_when_the_referral_service_was_down,
+    a_recall_names_the_officer_who_suspended_the_licence,
     registry_down_fails_fast_and_recovers,
     institutions_see_only_their_own,
     retried_creates_make_one_row,
@@ -882,6 +886,55 @@ async fn recall_happens_when_the_referral_service_was_down(b: Backend) {
     e.referral = Some(back);
     let got = wait_for_state(&e, &r.name, pb::ReferralState::Recalled).await;
     assert_eq!(got.state_reason, "licence revoked");
+}
+
+async fn a_recall_names_the_officer_who_suspended_the_licence(b: Backend) {
+    let e = env(b).await;
+    let inst = e
+        .institution(8, &[reg::PermittedAction::AcceptReferrals])
+        .await;
+    let r = e.offer(&inst).await.unwrap();
+    let officer = e
+        .keys
+        .bearer_with(Role::RegistryOfficer, |t| t.subject = "officer-7".into());
+    e.reg
+        .clone()
+        .suspend_licence(authed(
+            officer,
+            reg::SuspendLicenceRequest {
+                name: inst.licence.clone(),
+                etag: String::new(),
+                reason: "بررسی".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    wait_for_state(&e, &r.name, pb::ReferralState::Recalled).await;
+    let records = AuditServiceClient::new(lazy(&e.referral.as_ref().unwrap().uri()))
+        .list_audit_records(e.as_role(
+            Role::Auditor,
+            ListAuditRecordsRequest {
+                resource: r.name.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    let recall = records
+        .iter()
+        .find(|a| a.method == "referral/licence-events")
+        .expect("the recall is audited");
+    // The service recalled it, for the officer whose suspension caused it.
+    assert_eq!(
+        (
+            recall.actor.as_str(),
+            recall.role.as_str(),
+            recall.on_behalf_of.as_str()
+        ),
+        ("system", "SERVICE", "officer-7")
+    );
 }
 
 async fn registry_down_fails_fast_and_recovers(b: Backend) {

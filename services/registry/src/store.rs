@@ -4,6 +4,8 @@
 
 use mosharekat_api::registry::v1 as pb;
 use mosharekat_persian::{fold_for_search, mask};
+use mosharekat_platform::auth::Role;
+use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::{db_error, to_timestamp};
 use mosharekat_platform::error::ApiError;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
@@ -670,6 +672,8 @@ pub struct EventRow {
     pub from_state: i32,
     pub to_state: i32,
     pub actor: String,
+    /// Empty for events stored before the role was.
+    pub actor_role: String,
     pub reason: String,
     pub time_us: i64,
     pub traceparent: String,
@@ -685,9 +689,33 @@ impl EventRow {
             from_state: self.from_state,
             to_state: self.to_state,
             actor: self.actor.clone(),
+            actor_role: self.actor_role.clone(),
             reason: self.reason.clone(),
             time: Some(to_timestamp(self.time_us)),
             traceparent: self.traceparent.clone(),
+        }
+    }
+}
+
+/// Who made a licence change, as its event tells the consumers.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub subject: &'a str,
+    pub role: Role,
+}
+
+impl<'a> Actor<'a> {
+    /// The registry itself, for changes no caller made (an expiry).
+    pub const REGISTRY: Actor<'static> = Actor {
+        subject: "system",
+        role: Role::Service,
+    };
+
+    /// The caller of `ctx`.
+    pub fn of(ctx: &'a CallContext) -> Self {
+        Self {
+            subject: &ctx.principal.subject,
+            role: ctx.principal.role,
         }
     }
 }
@@ -700,7 +728,7 @@ pub struct NewEvent<'a> {
     pub kind: pb::LicenceEventKind,
     pub from: pb::LicenceState,
     pub to: pb::LicenceState,
-    pub actor: &'a str,
+    pub actor: Actor<'a>,
     pub reason: &'a str,
     pub traceparent: &'a str,
 }
@@ -727,8 +755,8 @@ pub async fn append_event<C: ConnectionTrait>(
     let seq = last + 1;
     c.execute_raw(stmt(
         c,
-        "INSERT INTO licence_events (seq, licence_id, institution_id, kind, from_state, to_state, actor, reason, \
-         time_us, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO licence_events (seq, licence_id, institution_id, kind, from_state, to_state, actor, actor_role, \
+         reason, time_us, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         [
             seq.into(),
             e.licence_id.into(),
@@ -736,7 +764,8 @@ pub async fn append_event<C: ConnectionTrait>(
             (e.kind as i32).into(),
             (e.from as i32).into(),
             (e.to as i32).into(),
-            e.actor.into(),
+            e.actor.subject.into(),
+            e.actor.role.as_str().into(),
             e.reason.into(),
             now.into(),
             e.traceparent.into(),
@@ -747,7 +776,7 @@ pub async fn append_event<C: ConnectionTrait>(
     Ok(seq)
 }
 
-const EVENT_COLUMNS: &str = "seq, licence_id, institution_id, kind, from_state, to_state, actor, reason, time_us, traceparent";
+const EVENT_COLUMNS: &str = "seq, licence_id, institution_id, kind, from_state, to_state, actor, actor_role, reason, time_us, traceparent";
 
 pub async fn events_after<C: ConnectionTrait>(
     c: &C,

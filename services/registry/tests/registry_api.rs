@@ -272,6 +272,7 @@ on_both_databases!(
     control_characters_in_queries_and_names_are_refused,
     request_ids_belong_to_their_caller,
     malformed_bodies_are_invalid_argument,
+    licence_events_name_who_changed_them,
 );
 
 async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
@@ -565,7 +566,76 @@ async fn licence_expires_once(b: Backend) {
         kinds.iter().map(|e| e.kind).collect::<Vec<_>>(),
         [K::Applied, K::Approved, K::Expired].map(|k| k as i32)
     );
+    // No caller expired it: the registry did, and the event says so.
+    assert_eq!(
+        (kinds[2].actor.as_str(), kinds[2].actor_role.as_str()),
+        ("system", "SERVICE")
+    );
     assert!(no_more_events(&app, 3).await);
+}
+
+async fn licence_events_name_who_changed_them(b: Backend) {
+    use pb::LicenceEventKind as K;
+    use sea_orm::ConnectionTrait;
+    let app = app(b).await;
+    let inst = app.create(31).await;
+    let l = app.apply(&inst, now_secs() + 86400).await;
+    let l = app.approve(&l).await;
+    let officer = app
+        .keys
+        .bearer_with(Role::RegistryOfficer, |r| r.subject = "officer-42".into());
+    app.client
+        .clone()
+        .suspend_licence(app.req(
+            officer,
+            pb::SuspendLicenceRequest {
+                name: l.name.clone(),
+                etag: String::new(),
+                reason: "بررسی".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let got = events(&app, 0, 3).await;
+    assert_eq!(
+        got.iter()
+            .map(|e| (e.kind, e.actor.as_str(), e.actor_role.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (K::Applied as i32, "test-admin", "ADMIN"),
+            (K::Approved as i32, "test-admin", "ADMIN"),
+            (K::Suspended as i32, "officer-42", "REGISTRY_OFFICER"),
+        ]
+    );
+    // An event stored without an actor, written as a replica that does not know the role
+    // column would write it, is still served, naming no one.
+    let (inst_id, lic_id) = l
+        .name
+        .trim_start_matches("institutions/")
+        .split_once("/licences/")
+        .unwrap();
+    let db = mosharekat_platform::db::Db::connect(&app.db.url, &Default::default())
+        .await
+        .unwrap();
+    db.conn()
+        .execute_unprepared(&format!(
+            "INSERT INTO licence_events (seq, licence_id, institution_id, kind, from_state, \
+             to_state, actor, reason, time_us, traceparent) \
+             VALUES (4, '{lic_id}', '{inst_id}', {}, 3, 2, '', 'old', 0, '')",
+            K::Reinstated as i32
+        ))
+        .await
+        .unwrap();
+    let old = events(&app, 3, 1).await;
+    assert_eq!(
+        (
+            old[0].sequence,
+            old[0].actor.as_str(),
+            old[0].actor_role.as_str()
+        ),
+        (4, "", "")
+    );
+    assert_eq!(old[0].licence, l.name);
 }
 
 async fn events(app: &App, after: i64, n: usize) -> Vec<pb::LicenceEvent> {

@@ -15,6 +15,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::client::{PeerInterceptor, ServiceToken};
+use crate::ctx::CallContext;
 use crate::db::{Db, db_error};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -25,6 +26,16 @@ use crate::metrics::Metrics;
 pub trait LicenceEventHandler: Send + Sync + 'static {
     async fn handle(&self, txn: &DatabaseTransaction, event: &LicenceEvent)
     -> Result<(), ApiError>;
+}
+
+/// The context a consumer handles `event` in: the service itself (`system`, `SERVICE`),
+/// on behalf of whoever changed the licence (the event's actor, a subject as for peer
+/// calls), so that the audit records of what the event causes name them. An event with
+/// no actor names no one.
+pub fn context_for(method: &str, event: &LicenceEvent) -> CallContext {
+    let mut ctx = CallContext::system(method);
+    ctx.principal.on_behalf_of = (!event.actor.is_empty()).then(|| event.actor.clone());
+    ctx
 }
 
 /// The last sequence of `stream` this database has handled.
@@ -146,5 +157,28 @@ pub async fn follow_licence_events<H: LicenceEventHandler>(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_context_acts_for_the_events_actor() {
+        let e = LicenceEvent {
+            actor: "officer-7".into(),
+            actor_role: "REGISTRY_OFFICER".into(),
+            ..Default::default()
+        };
+        let a = context_for("referral/licence-events", &e).audit("referrals/1");
+        assert_eq!(
+            (a.actor.as_str(), a.role.as_str(), a.on_behalf_of.as_str()),
+            ("system", "SERVICE", "officer-7")
+        );
+        assert_eq!(a.method, "referral/licence-events");
+        // An event stored without an actor: the record names no one, as before.
+        let a = context_for("referral/licence-events", &LicenceEvent::default()).audit("x");
+        assert_eq!((a.actor.as_str(), a.on_behalf_of.as_str()), ("system", ""));
     }
 }
