@@ -101,12 +101,16 @@ impl Application {
         let token = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name);
         let db = migrate(&server_args).await?;
         let timeout: Duration = settings.meeting.peer_timeout.into();
-        let registry = mosharekat_platform::client::channel(&settings.meeting.registry_url)?;
-        let referral = mosharekat_platform::client::channel(&settings.meeting.referral_url)?;
+        let registry_endpoint =
+            mosharekat_platform::client::endpoint(&settings.meeting.registry_url)?;
+        let referral_endpoint =
+            mosharekat_platform::client::endpoint(&settings.meeting.referral_url)?;
+        // The event stream keeps its own long-lived channel; calls go through the peer links.
+        let registry = registry_endpoint.connect_lazy();
         let meetings = Meetings {
             db: db.clone(),
-            registry: RegistryPeer::new(registry.clone(), token.clone(), timeout),
-            referral: ReferralPeer::new(referral, token.clone(), timeout),
+            registry: RegistryPeer::new(registry_endpoint, token.clone(), timeout),
+            referral: ReferralPeer::new(referral_endpoint, token.clone(), timeout),
         };
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone()).await?;

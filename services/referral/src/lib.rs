@@ -107,11 +107,14 @@ impl Application {
         )
         .map_err(|e| anyhow::anyhow!("--due-days: {e}"))?;
         let db = migrate(&server_args).await?;
-        let registry = mosharekat_platform::client::channel(&settings.referral.registry_url)?;
+        let registry_endpoint =
+            mosharekat_platform::client::endpoint(&settings.referral.registry_url)?;
+        // The event stream keeps its own long-lived channel; calls go through the peer link.
+        let registry = registry_endpoint.connect_lazy();
         let cases = Cases {
             db: db.clone(),
             registry: mosharekat_platform::peers::RegistryPeer::new(
-                registry.clone(),
+                registry_endpoint,
                 token.clone(),
                 settings.referral.peer_timeout.into(),
             ),

@@ -305,6 +305,7 @@ on_both_databases!(
     bad_input_names_the_field,
     request_ids_belong_to_their_caller,
     malformed_bodies_are_invalid_argument,
+    a_peer_connection_reaching_its_age_fails_no_call,
 );
 
 async fn a_licensed_institution_files_and_the_judiciary_registers_and_closes(b: Backend) {
@@ -1723,4 +1724,70 @@ async fn malformed_bodies_are_invalid_argument(b: Backend) {
         .await;
     }
     assert!(n >= 40, "{n} calls checked");
+}
+
+/// The registry closes connections at a short age (1 s here, 5 min in production): the
+/// referral service's calls to it, made at every moment around that age, all succeed.
+async fn a_peer_connection_reaching_its_age_fails_no_call(b: Backend) {
+    let keys = TestKeys::new().unwrap();
+    let reg_db = TestDb::new(b).await.unwrap();
+    let ref_db = TestDb::new(b).await.unwrap();
+    let mut s = RunningRegistry::settings(&reg_db.url, &keys.public_key);
+    s.server.max_connection_age = Duration::from_secs(1).into();
+    let registry = RunningRegistry::start(s).await.unwrap();
+    let referral = start_referral(&keys, &ref_db, &registry.uri()).await;
+    let e = Env {
+        reg: RegistryServiceClient::new(lazy(&registry.uri())),
+        cases: ReferralServiceClient::new(lazy(&referral.uri())),
+        keys,
+        reg_db,
+        ref_db,
+        registry: Some(registry),
+        referral: Some(referral),
+    };
+    let inst = e
+        .institution(51, &[reg::PermittedAction::FileComplaint])
+        .await;
+    let mut c = e.cases.clone();
+    let mut failures = Vec::new();
+    // Pauses around the age, so that calls meet connections about to close, closing and
+    // just closed. Bounded: 14 calls.
+    for (i, pause_ms) in [
+        0u64, 950, 1000, 1050, 1100, 1200, 1500, 990, 1010, 1030, 2100, 1000, 1040, 0,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        let f = c
+            .create_filing(e.as_inst(
+                &inst,
+                pb::CreateFilingRequest {
+                    request_id: String::new(),
+                    filing: Some(complaint(pb::FilingKind::Complaint, true)),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .filing
+            .unwrap();
+        if let Err(s) = c
+            .submit_filing(e.as_inst(
+                &inst,
+                pb::SubmitFilingRequest {
+                    name: f.name.clone(),
+                    etag: String::new(),
+                },
+            ))
+            .await
+        {
+            failures.push(format!(
+                "call {i} after {pause_ms} ms: {:?} {}",
+                s.code(),
+                s.message()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }

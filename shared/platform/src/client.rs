@@ -1,8 +1,18 @@
 //! Calling peer services: channels with connect timeouts and keepalive, the service's own
 //! token and the W3C trace context on every call, deadlines that never exceed what the
-//! incoming call has left, and bounded, jittered retries of `UNAVAILABLE`.
+//! incoming call has left, and bounded, jittered retries.
+//!
+//! - A call the peer never processed (its stream refused on a closing connection, the
+//!   connection not made) is retried for every method; an idempotent one is also retried
+//!   on any failure of the transport and on `UNAVAILABLE`.
+//! - Connections are replaced before the peers' servers close them for their age, so a
+//!   call rarely meets a closing one.
+//! - A circuit breaker per peer: once the peer is known down (it refused connections, or
+//!   timed out twice running), calls fail at once with `UNAVAILABLE` while a probe asks the
+//!   peer's health every [`PROBE_EVERY`]; when it serves again, calls go through.
 
-use std::sync::{Arc, Mutex};
+use std::error::Error as _;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tonic::Request;
@@ -16,15 +26,260 @@ use crate::error::ApiError;
 /// Kept back from the caller's remaining budget, so an answer can still travel back.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 
-/// A lazily connected channel to a peer at `uri` (`http://host:port`).
-pub fn channel(uri: &str) -> anyhow::Result<Channel> {
+/// How a peer at `uri` (`http://host:port`) is reached.
+pub fn endpoint(uri: &str) -> anyhow::Result<Endpoint> {
     Ok(Endpoint::from_shared(uri.to_owned())?
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true))
+}
+
+/// A lazily connected channel to a peer at `uri` (`http://host:port`).
+pub fn channel(uri: &str) -> anyhow::Result<Channel> {
+    Ok(endpoint(uri)?.connect_lazy())
+}
+
+/// A connection to a peer is replaced after this long: well before the suite's servers
+/// close one for its age (`--max-connection-age`, 5 min by default).
+pub const PEER_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// How often a peer whose circuit is open is asked for its health.
+pub const PROBE_EVERY: Duration = Duration::from_millis(200);
+
+/// Timeouts in a row after which a peer counts as down (a hung peer).
+const TIMEOUTS_TO_OPEN: u32 = 2;
+
+/// What one attempt of a call says about the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// It answered (with any status of its own).
+    Answered,
+    /// It could not be reached, or the transport failed.
+    Down,
+    /// It did not answer in time.
+    Slow,
+}
+
+#[derive(Debug)]
+enum Circuit {
+    Closed { timeouts: u32 },
+    Open { since: Instant },
+}
+
+/// A peer as this service reaches it: its channel, replaced before it ages, and the
+/// circuit breaker that makes calls fail fast while it is down.
+#[derive(Clone, Debug)]
+pub struct PeerLink {
+    inner: Arc<LinkInner>,
+}
+
+#[derive(Debug)]
+struct LinkInner {
+    /// How the peer is named in errors ("the registry").
+    name: &'static str,
+    /// The service name its health reports (`mosharekat.registry.v1.RegistryService`).
+    health_service: &'static str,
+    endpoint: Endpoint,
+    channel: Mutex<(Channel, Instant)>,
+    circuit: Mutex<Circuit>,
+}
+
+impl PeerLink {
+    pub fn new(name: &'static str, health_service: &'static str, endpoint: Endpoint) -> Self {
+        let channel = endpoint.connect_lazy();
+        Self {
+            inner: Arc::new(LinkInner {
+                name,
+                health_service,
+                endpoint,
+                channel: Mutex::new((channel, Instant::now())),
+                circuit: Mutex::new(Circuit::Closed { timeouts: 0 }),
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    /// The channel to use now: a new one once the current has lived its lifetime (calls
+    /// in flight on the old one finish on it).
+    pub fn channel(&self) -> Channel {
+        let mut c = self.inner.channel.lock().unwrap_or_else(|e| e.into_inner());
+        if c.1.elapsed() >= PEER_CONNECTION_LIFETIME {
+            *c = (self.inner.endpoint.connect_lazy(), Instant::now());
+        }
+        c.0.clone()
+    }
+
+    fn renew_channel(&self) {
+        let mut c = self.inner.channel.lock().unwrap_or_else(|e| e.into_inner());
+        *c = (self.inner.endpoint.connect_lazy(), Instant::now());
+    }
+
+    /// Whether a call may be sent now (the circuit is closed).
+    pub fn is_up(&self) -> bool {
+        matches!(
+            *self.inner.circuit.lock().unwrap_or_else(|e| e.into_inner()),
+            Circuit::Closed { .. }
+        )
+    }
+
+    fn record(&self, outcome: Outcome) {
+        let opened = {
+            let mut c = self.inner.circuit.lock().unwrap_or_else(|e| e.into_inner());
+            match (&mut *c, outcome) {
+                (Circuit::Closed { timeouts }, Outcome::Answered) => {
+                    *timeouts = 0;
+                    false
+                }
+                (Circuit::Closed { timeouts }, Outcome::Slow)
+                    if *timeouts + 1 < TIMEOUTS_TO_OPEN =>
+                {
+                    *timeouts += 1;
+                    false
+                }
+                (Circuit::Closed { .. }, Outcome::Slow | Outcome::Down) => {
+                    *c = Circuit::Open {
+                        since: Instant::now(),
+                    };
+                    true
+                }
+                // Open: only the probe closes it.
+                (Circuit::Open { .. }, _) => false,
+            }
+        };
+        if opened {
+            tracing::warn!(peer = self.inner.name, "peer is down: failing calls fast");
+            self.spawn_probe();
+        }
+    }
+
+    /// Asks the peer's health until it serves, then closes the circuit on a new channel.
+    /// Ends when it does, or when the service that owns the link is gone.
+    fn spawn_probe(&self) {
+        let weak: Weak<LinkInner> = Arc::downgrade(&self.inner);
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let link = PeerLink { inner };
+                if link.probe().await {
+                    link.renew_channel();
+                    let down_for = {
+                        let mut c = link.inner.circuit.lock().unwrap_or_else(|e| e.into_inner());
+                        let since = match &*c {
+                            Circuit::Open { since } => since.elapsed(),
+                            Circuit::Closed { .. } => Duration::ZERO,
+                        };
+                        *c = Circuit::Closed { timeouts: 0 };
+                        since
+                    };
+                    tracing::info!(peer = link.inner.name, ?down_for, "peer serves again");
+                    return;
+                }
+            }
+        });
+    }
+
+    /// One health check of the peer, on a connection of its own.
+    async fn probe(&self) -> bool {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let mut client = HealthClient::new(self.inner.endpoint.connect_lazy());
+        let mut req = Request::new(HealthCheckRequest {
+            service: self.inner.health_service.to_owned(),
+        });
+        req.set_timeout(PROBE_EVERY * 3);
+        match client.check(req).await {
+            Ok(r) => r.into_inner().status == ServingStatus::Serving as i32,
+            // A server that answers but does not know the name is up.
+            Err(s) => s.code() == tonic::Code::NotFound && s.source().is_none(),
+        }
+    }
+
+    /// The error for a call refused because the circuit is open.
+    fn down(&self) -> tonic::Status {
+        tonic::Status::unavailable(format!("{} is down", self.inner.name))
+    }
+}
+
+/// Whether a failed call may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// The call changes nothing (a read, or a create with a `request_id`): any failure of
+    /// the transport, and `UNAVAILABLE`, are retried.
+    Idempotent,
+    /// Only a call the peer certainly never processed is retried.
+    NeverProcessed,
+}
+
+/// Whether `s` was made by this side's transport (the peer sent no status).
+fn from_transport(s: &tonic::Status) -> bool {
+    s.source().is_some()
+}
+
+fn error_chain<'a>(
+    s: &'a tonic::Status,
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> + 'a {
+    std::iter::successors(s.source(), |e: &&'a (dyn std::error::Error + 'static)| {
+        (*e).source()
+    })
+}
+
+/// Whether the peer certainly did not process the call: its stream was refused (as on a
+/// connection closing at its age, after GOAWAY), or no connection was made.
+pub fn never_processed(s: &tonic::Status) -> bool {
+    error_chain(s).any(|e| {
+        e.downcast_ref::<h2::Error>()
+            .is_some_and(|h| h.reason() == Some(h2::Reason::REFUSED_STREAM))
+            || e.is::<tonic::ConnectError>()
+            || e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
+}
+
+/// Whether `s` is this side's own timeout of the attempt.
+fn timed_out(s: &tonic::Status) -> bool {
+    s.code() == tonic::Code::DeadlineExceeded
+        || error_chain(s).any(|e| e.is::<tonic::TimeoutExpired>())
+}
+
+fn retryable(policy: Retry, s: &tonic::Status) -> bool {
+    if timed_out(s) {
+        return false;
+    }
+    match policy {
+        Retry::NeverProcessed => never_processed(s),
+        Retry::Idempotent => {
+            never_processed(s)
+                || s.code() == tonic::Code::Unavailable
+                || (from_transport(s)
+                    && matches!(
+                        s.code(),
+                        tonic::Code::Unknown | tonic::Code::Cancelled | tonic::Code::Internal
+                    ))
+        }
+    }
+}
+
+fn outcome_of<R>(r: &Result<R, tonic::Status>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::Answered,
+        Err(s) if timed_out(s) => Outcome::Slow,
+        Err(s)
+            if never_processed(s)
+                || (from_transport(s) && s.code() == tonic::Code::Unavailable) =>
+        {
+            Outcome::Down
+        }
+        Err(_) => Outcome::Answered,
+    }
 }
 
 /// The service's own `SERVICE` token, minted from its signing key and renewed well
@@ -133,11 +388,12 @@ pub fn peer_request<T>(
     Ok(req)
 }
 
-/// Retries an idempotent call while the peer answers `UNAVAILABLE`: at most `attempts`
-/// tries, with jittered exponential backoff, never past `deadline`.
-pub async fn retry_unavailable<T, F, Fut>(
+/// Retries a call while `retryable` says so: at most `attempts` tries, with jittered
+/// exponential backoff, never past `deadline`.
+pub async fn retry_while<T, F, Fut>(
     attempts: u32,
     deadline: Option<Instant>,
+    retryable: impl Fn(&tonic::Status) -> bool,
     mut call: F,
 ) -> Result<T, tonic::Status>
 where
@@ -148,7 +404,7 @@ where
     let mut attempt = 1;
     loop {
         match call().await {
-            Err(s) if s.code() == tonic::Code::Unavailable && attempt < attempts => {
+            Err(s) if attempt < attempts && retryable(&s) => {
                 let jitter = Duration::from_micros(u64::from(rand_u16()) * 20);
                 let pause = backoff + jitter;
                 if deadline.is_some_and(|d| Instant::now() + pause + DEADLINE_MARGIN >= d) {
@@ -163,52 +419,85 @@ where
     }
 }
 
-/// Calls a peer on behalf of `ctx` with an idempotent request: the request carries what
-/// is left of `ctx`'s deadline (at most `timeout`) and the end user, and is retried while
-/// the peer is `UNAVAILABLE`. `send` makes the call, owning what it needs (a client clone).
-/// Each attempt is a client span named after `rpc` (`package.Service/Method`); the peer's
-/// server span is its child.
+/// Retries an idempotent call while the peer answers `UNAVAILABLE`.
+pub async fn retry_unavailable<T, F, Fut>(
+    attempts: u32,
+    deadline: Option<Instant>,
+    call: F,
+) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    retry_while(
+        attempts,
+        deadline,
+        |s| s.code() == tonic::Code::Unavailable,
+        call,
+    )
+    .await
+}
+
+/// Calls the peer behind `link` on behalf of `ctx`: the request carries what is left of
+/// `ctx`'s deadline (at most `timeout`) and the end user, and is retried as `retry`
+/// allows while the peer's circuit stays closed. `send` makes the call on the channel it
+/// is given. Each attempt is a client span named after `rpc` (`package.Service/Method`);
+/// the peer's server span is its child.
 pub async fn call<T, R, F, Fut>(
+    link: &PeerLink,
     ctx: &CallContext,
     rpc: &'static str,
     timeout: Duration,
+    retry: Retry,
     msg: &T,
     send: F,
 ) -> Result<R, tonic::Status>
 where
     T: Clone,
-    F: Fn(Request<T>) -> Fut,
+    F: Fn(Channel, Request<T>) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
 {
     use tracing::Instrument as _;
     let (service, method) = rpc.split_once('/').unwrap_or((rpc, ""));
-    retry_unavailable(3, ctx.deadline, || {
-        let sent = peer_request(msg.clone(), ctx, timeout).map(&send);
-        async move {
-            // No span for a call that is never sent (no time left for it).
-            let fut = sent.map_err(tonic::Status::from)?;
-            let span = tracing::info_span!(
-                "grpc.client",
-                otel.name = rpc,
-                otel.kind = "client",
-                rpc.system = "grpc",
-                rpc.service = service,
-                rpc.method = method,
-                rpc.grpc.status_code = tracing::field::Empty,
-                otel.status_code = tracing::field::Empty,
-            );
-            let r = fut
-                .instrument(span.clone())
-                .await
-                .map(tonic::Response::into_inner);
-            let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
-            span.record("rpc.grpc.status_code", code as i32);
-            if code != tonic::Code::Ok {
-                span.record("otel.status_code", "ERROR");
+    if !link.is_up() {
+        return Err(link.down());
+    }
+    retry_while(
+        3,
+        ctx.deadline,
+        |s| link.is_up() && retryable(retry, s),
+        || {
+            let sent = peer_request(msg.clone(), ctx, timeout).map(|req| send(link.channel(), req));
+            async move {
+                // No span for a call that is never sent (no time left for it).
+                let fut = sent.map_err(tonic::Status::from)?;
+                let span = tracing::info_span!(
+                    "grpc.client",
+                    otel.name = rpc,
+                    otel.kind = "client",
+                    rpc.system = "grpc",
+                    rpc.service = service,
+                    rpc.method = method,
+                    rpc.grpc.status_code = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
+                );
+                let r = fut
+                    .instrument(span.clone())
+                    .await
+                    .map(tonic::Response::into_inner);
+                link.record(outcome_of(&r));
+                let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+                span.record("rpc.grpc.status_code", code as i32);
+                if code != tonic::Code::Ok {
+                    span.record("otel.status_code", "ERROR");
+                    if let Err(s) = &r {
+                        tracing::debug!(peer = link.name(), status = ?s, "peer call failed");
+                    }
+                }
+                r
             }
-            r
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -223,6 +512,11 @@ fn rand_u16() -> u16 {
 pub fn peer_error(peer: &str, s: tonic::Status) -> ApiError {
     use tonic::Code::*;
     match s.code() {
+        // The transport failing (a connection lost mid-call) is the peer being unreachable,
+        // whatever code tonic gives it, never this service's bug.
+        _ if from_transport(&s) && !timed_out(&s) => {
+            ApiError::Unavailable(format!("{peer} is unavailable"))
+        }
         Unavailable | Unknown | Cancelled => {
             ApiError::Unavailable(format!("{peer} is unavailable"))
         }
@@ -271,6 +565,69 @@ mod tests {
             None
         );
         assert_eq!(outgoing_timeout(Some(now), default, now), None);
+    }
+
+    /// What may be sent again: a stream the peer refused always; a transport failure only
+    /// for an idempotent call; a status the peer itself sent never (but UNAVAILABLE for an
+    /// idempotent call); this side's own timeout never.
+    #[test]
+    fn which_failures_are_retried() {
+        let refused =
+            tonic::Status::from_error(Box::new(h2::Error::from(h2::Reason::REFUSED_STREAM)));
+        assert!(never_processed(&refused));
+        assert!(retryable(Retry::NeverProcessed, &refused));
+        let broken =
+            tonic::Status::from_error(Box::new(h2::Error::from(h2::Reason::PROTOCOL_ERROR)));
+        assert_eq!(broken.code(), tonic::Code::Internal);
+        assert!(!never_processed(&broken));
+        assert!(retryable(Retry::Idempotent, &broken));
+        assert!(!retryable(Retry::NeverProcessed, &broken));
+        let peer_said = tonic::Status::internal("the peer's own bug");
+        assert!(!retryable(Retry::Idempotent, &peer_said));
+        let peer_unavailable = tonic::Status::unavailable("database is busy");
+        assert!(retryable(Retry::Idempotent, &peer_unavailable));
+        assert!(!retryable(Retry::NeverProcessed, &peer_unavailable));
+        let timeout = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert!(!retryable(Retry::Idempotent, &timeout));
+        assert_eq!(outcome_of::<()>(&Err(timeout)), Outcome::Slow);
+        assert_eq!(outcome_of::<()>(&Err(refused)), Outcome::Down);
+        assert_eq!(outcome_of::<()>(&Err(peer_said)), Outcome::Answered);
+    }
+
+    /// The circuit opens on a peer that is down or twice slow, refuses calls at once
+    /// while open, and closes when the probe finds the peer serving.
+    #[tokio::test]
+    async fn the_circuit_opens_and_the_probe_closes_it() {
+        // A peer that is not there: the probe fails, so the circuit stays open.
+        let link = PeerLink::new(
+            "the peer",
+            "test.Peer",
+            endpoint("http://127.0.0.1:9").unwrap(),
+        );
+        assert!(link.is_up());
+        link.record(Outcome::Slow);
+        assert!(link.is_up(), "one timeout is not yet down");
+        link.record(Outcome::Answered);
+        link.record(Outcome::Slow);
+        assert!(link.is_up(), "an answer resets the count");
+        link.record(Outcome::Down);
+        assert!(!link.is_up());
+        let ctx = CallContext::system("test");
+        let started = Instant::now();
+        let r: Result<(), _> = call(
+            &link,
+            &ctx,
+            "test.Peer/Call",
+            Duration::from_secs(1),
+            Retry::Idempotent,
+            &(),
+            |_, _| async { unreachable!("no call is sent while the circuit is open") },
+        )
+        .await;
+        assert_eq!(r.unwrap_err().code(), tonic::Code::Unavailable);
+        assert!(started.elapsed() < Duration::from_millis(100));
+        tokio::time::sleep(PROBE_EVERY * 3).await;
+        assert!(!link.is_up(), "still down: nothing serves there");
     }
 
     #[tokio::test]

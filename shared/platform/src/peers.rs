@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::client::{PeerInterceptor, ServiceToken, call, peer_error};
+use crate::client::{PeerInterceptor, PeerLink, Retry, ServiceToken, call, peer_error};
 use crate::ctx::CallContext;
 use crate::error::ApiError;
 use mosharekat_api::registry::v1 as reg;
@@ -14,18 +14,38 @@ use tonic::transport::Channel;
 
 type Client = RegistryServiceClient<InterceptedService<Channel, PeerInterceptor>>;
 
+/// The registry's gRPC service name, as its health reports it.
+pub const REGISTRY_SERVICE: &str = "mosharekat.registry.v1.RegistryService";
+/// The referral service's gRPC service name, as its health reports it.
+pub const REFERRAL_SERVICE: &str = "mosharekat.referral.v1.ReferralService";
+
 #[derive(Clone, Debug)]
 pub struct RegistryPeer {
-    client: Client,
+    link: PeerLink,
+    interceptor: PeerInterceptor,
     timeout: Duration,
 }
 
 impl RegistryPeer {
-    pub fn new(channel: Channel, token: ServiceToken, timeout: Duration) -> Self {
+    pub fn new(
+        endpoint: tonic::transport::Endpoint,
+        token: ServiceToken,
+        timeout: Duration,
+    ) -> Self {
         Self {
-            client: RegistryServiceClient::with_interceptor(channel, PeerInterceptor::new(token)),
+            link: PeerLink::new("the registry", REGISTRY_SERVICE, endpoint),
+            interceptor: PeerInterceptor::new(token),
             timeout,
         }
+    }
+
+    fn client(&self, channel: Channel) -> Client {
+        RegistryServiceClient::with_interceptor(channel, self.interceptor.clone())
+    }
+
+    /// The link to the registry (its circuit, for tests and health).
+    pub fn link(&self) -> &PeerLink {
+        &self.link
     }
 
     /// The registry's answer to "may this institution do this action in this area now?".
@@ -44,12 +64,14 @@ impl RegistryPeer {
             province: province.to_owned(),
         };
         call(
+            &self.link,
             ctx,
             "mosharekat.registry.v1.RegistryService/CheckEligibility",
             self.timeout,
+            Retry::Idempotent,
             &msg,
-            |req| {
-                let mut c = self.client.clone();
+            |ch, req| {
+                let mut c = self.client(ch);
                 async move { c.check_eligibility(req).await }
             },
         )
@@ -72,12 +94,14 @@ impl RegistryPeer {
             province: province.to_owned(),
         };
         call(
+            &self.link,
             ctx,
             "mosharekat.registry.v1.RegistryService/CheckLicensed",
             self.timeout,
+            Retry::Idempotent,
             &msg,
-            |req| {
-                let mut c = self.client.clone();
+            |ch, req| {
+                let mut c = self.client(ch);
                 async move { c.check_licensed(req).await }
             },
         )
@@ -99,12 +123,14 @@ impl RegistryPeer {
         };
         exists(
             call(
+                &self.link,
                 ctx,
                 "mosharekat.registry.v1.RegistryService/GetInstitution",
                 self.timeout,
+                Retry::Idempotent,
                 &msg,
-                |req| {
-                    let mut c = self.client.clone();
+                |ch, req| {
+                    let mut c = self.client(ch);
                     async move { c.get_institution(req).await }
                 },
             )
@@ -132,12 +158,14 @@ impl RegistryPeer {
                 ..Default::default()
             };
             let page = call(
+                &self.link,
                 ctx,
                 "mosharekat.registry.v1.RegistryService/ListInstitutions",
                 self.timeout,
+                Retry::Idempotent,
                 &msg,
-                |req| {
-                    let mut c = self.client.clone();
+                |ch, req| {
+                    let mut c = self.client(ch);
                     async move { c.list_institutions(req).await }
                 },
             )
@@ -212,16 +240,26 @@ type ReferralClient = ReferralServiceClient<InterceptedService<Channel, PeerInte
 /// The referral service, as the meeting service calls it.
 #[derive(Clone, Debug)]
 pub struct ReferralPeer {
-    client: ReferralClient,
+    link: PeerLink,
+    interceptor: PeerInterceptor,
     timeout: Duration,
 }
 
 impl ReferralPeer {
-    pub fn new(channel: Channel, token: ServiceToken, timeout: Duration) -> Self {
+    pub fn new(
+        endpoint: tonic::transport::Endpoint,
+        token: ServiceToken,
+        timeout: Duration,
+    ) -> Self {
         Self {
-            client: ReferralServiceClient::with_interceptor(channel, PeerInterceptor::new(token)),
+            link: PeerLink::new("the referral service", REFERRAL_SERVICE, endpoint),
+            interceptor: PeerInterceptor::new(token),
             timeout,
         }
+    }
+
+    fn client(&self, channel: Channel) -> ReferralClient {
+        ReferralServiceClient::with_interceptor(channel, self.interceptor.clone())
     }
 
     /// Whether a filing or referral (`filings/{id}`, `referrals/{id}`) exists.
@@ -232,12 +270,14 @@ impl ReferralPeer {
                 name: name.to_owned(),
             };
             call(
+                &self.link,
                 ctx,
                 "mosharekat.referral.v1.ReferralService/GetFiling",
                 self.timeout,
+                Retry::Idempotent,
                 &msg,
-                |req| {
-                    let mut c = self.client.clone();
+                |ch, req| {
+                    let mut c = self.client(ch);
                     async move { c.get_filing(req).await }
                 },
             )
@@ -248,12 +288,14 @@ impl ReferralPeer {
                 name: name.to_owned(),
             };
             call(
+                &self.link,
                 ctx,
                 "mosharekat.referral.v1.ReferralService/GetReferral",
                 self.timeout,
+                Retry::Idempotent,
                 &msg,
-                |req| {
-                    let mut c = self.client.clone();
+                |ch, req| {
+                    let mut c = self.client(ch);
                     async move { c.get_referral(req).await }
                 },
             )
@@ -270,12 +312,14 @@ impl ReferralPeer {
         msg: mosharekat_api::referral::v1::GetStatisticsRequest,
     ) -> Result<mosharekat_api::referral::v1::GetStatisticsResponse, ApiError> {
         call(
+            &self.link,
             ctx,
             "mosharekat.referral.v1.ReferralService/GetStatistics",
             self.timeout,
+            Retry::Idempotent,
             &msg,
-            |req| {
-                let mut c = self.client.clone();
+            |ch, req| {
+                let mut c = self.client(ch);
                 async move { c.get_statistics(req).await }
             },
         )
