@@ -1,9 +1,12 @@
 //! What the end-to-end tests share: free ports, the service binaries as processes, a test
-//! OTLP collector, and small HTTP and signal helpers.
+//! OTLP collector, small HTTP and signal helpers, and (for the fault tests) services that
+//! can be killed and restarted, and numbered writes with their accounting.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod collector;
+pub mod procs;
+pub mod workload;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -110,5 +113,25 @@ pub async fn wait_serving(uri: &str, service: &str, within: Duration) {
             "{uri} is not SERVING {service:?} after {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits up to `within` for `uri` to answer `want` for `service`; how long it took, or
+/// `None` if it did not.
+pub async fn wait_health(
+    uri: &str,
+    service: &str,
+    want: tonic_health::pb::health_check_response::ServingStatus,
+    within: Duration,
+) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if health(uri, service).await == Some(want as i32) {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() >= within {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
