@@ -379,7 +379,7 @@ const BEFORE: usize = 10;
 const DURING: usize = 30;
 const AFTER: usize = 10;
 
-/// SQLite on a 2 MiB tmpfs: writes, the disk filled, writes, space given back, writes,
+/// SQLite on a 4 MiB tmpfs (the data of the run itself needs room once the filler is gone): writes, the disk filled, writes, space given back, writes,
 /// SIGKILL and restart, the accounting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn disk_full_sqlite() {
@@ -387,7 +387,7 @@ async fn disk_full_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     std::fs::create_dir(&store).unwrap();
-    let Some(_mount) = Tmpfs::mount(&store, "2m") else {
+    let Some(_mount) = Tmpfs::mount(&store, "4m") else {
         println!("SKIP {fault}: cannot mount");
         return;
     };
@@ -446,7 +446,7 @@ async fn disk_full_sqlite() {
     figure(
         fault,
         format!(
-            "db=sqlite tmpfs=2MiB filler_bytes={filled} writes_before={BEFORE} writes_full={DURING} unsent_full={unsent_full} acked_full={acked_while_full} errors_full={errors_while_full} not_serving_ms={} serving_again_ms={} outside_write_lock={} writes_after={AFTER} unsent_after={unsent_after} errors_after={} restart_ms={} retry_errors={} {}",
+            "db=sqlite tmpfs=4MiB filler_bytes={filled} writes_before={BEFORE} writes_full={DURING} unsent_full={unsent_full} acked_full={acked_while_full} errors_full={errors_while_full} not_serving_ms={} serving_again_ms={} outside_write_lock={} writes_after={AFTER} unsent_after={unsent_after} errors_after={} restart_ms={} retry_errors={} {}",
             not_serving.map_or("never".into(), |d| ms(d).to_string()),
             serving_again.map_or("never".into(), |d| ms(d).to_string()),
             if lock.is_ok() { "ok" } else { "blocked" },

@@ -336,6 +336,15 @@ impl Db {
             return self.ping().await;
         }
         let probe = async {
+            if self.backend() == DbBackend::Sqlite {
+                // The write-ahead log only shrinks at a checkpoint, and by default that
+                // waits for 1000 pages: on a full disk, fold it back into the database
+                // and truncate it, so that the room it held serves the next writes.
+                let _ = self
+                    .conn
+                    .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .await;
+            }
             let txn = self.begin_write().await?;
             txn.execute_raw(self.stmt(
                 "UPDATE write_probe SET at_us = $1, pad = $2 WHERE id = 1",
