@@ -2047,17 +2047,12 @@ async fn malformed_bodies_are_invalid_argument(b: Backend) {
     let e = env(b).await;
     let ch = lazy(&e.services.2.uri());
     let bearer = e.keys.bearer(Role::Admin, None);
-    let mut n = 0;
-    for svc in [
+    let services = [
         "mosharekat.meeting.v1.MeetingService",
         "mosharekat.common.v1.AuditService",
-    ] {
-        n += mosharekat_platform::testing::malformed_bodies_are_invalid_argument(
-            ch.clone(),
-            &bearer,
-            svc,
-        )
-        .await;
-    }
+    ];
+    let n =
+        mosharekat_platform::testing::malformed_bodies_are_invalid_argument(ch, &bearer, &services)
+            .await;
     assert!(n >= 40, "{n} calls checked");
 }

@@ -2357,17 +2357,12 @@ async fn malformed_bodies_are_invalid_argument(b: Backend) {
         .await
         .unwrap();
     let bearer = app.keys.bearer(Role::Admin, None);
-    let mut n = 0;
-    for svc in [
+    let services = [
         "mosharekat.registry.v1.RegistryService",
         "mosharekat.common.v1.AuditService",
-    ] {
-        n += mosharekat_platform::testing::malformed_bodies_are_invalid_argument(
-            ch.clone(),
-            &bearer,
-            svc,
-        )
-        .await;
-    }
+    ];
+    let n =
+        mosharekat_platform::testing::malformed_bodies_are_invalid_argument(ch, &bearer, &services)
+            .await;
     assert!(n >= 40, "{n} calls checked");
 }

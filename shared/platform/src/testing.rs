@@ -228,11 +228,11 @@ pub fn methods_of(service: &str) -> Vec<MethodInfo> {
 pub async fn malformed_bodies_are_invalid_argument(
     channel: tonic::transport::Channel,
     bearer: &str,
-    service: &str,
+    services: &[&str],
 ) -> usize {
     use tonic_types::StatusExt as _;
-    let methods = methods_of(service);
-    assert!(!methods.is_empty(), "no methods found for {service}");
+    let methods: Vec<_> = services.iter().flat_map(|s| methods_of(s)).collect();
+    assert!(!methods.is_empty(), "no methods found for {services:?}");
     let mut checked = 0;
     for m in &methods {
         let (path, streaming) = (&m.path, &m.server_streaming);
