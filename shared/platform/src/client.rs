@@ -12,19 +12,40 @@ use tonic::transport::{Channel, Endpoint};
 use crate::auth::{ON_BEHALF_OF_HEADER, Role, TokenRequest, TokenSigner};
 use crate::ctx::CallContext;
 use crate::error::ApiError;
+use crate::tls::ClientTls;
 
 /// Kept back from the caller's remaining budget, so an answer can still travel back.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 
 /// A lazily connected channel to a peer at `uri` (`http://host:port`).
 pub fn channel(uri: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(uri.to_owned())?
-        .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+    channel_with(uri, None)
+}
+
+/// A lazily connected channel to a peer at `uri`: `http://host:port` in plaintext, or
+/// `https://host:port` over `tls` (which re-reads a rotated client certificate).
+pub fn channel_with(uri: &str, tls: Option<&ClientTls>) -> anyhow::Result<Channel> {
+    let endpoint = |uri: String| -> anyhow::Result<Endpoint> {
+        Ok(Endpoint::from_shared(uri)?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true))
+    };
+    match tls {
+        None => {
+            anyhow::ensure!(
+                !uri.starts_with("https://"),
+                "{uri} is https://, but no TLS is configured for it (--tls-ca)"
+            );
+            Ok(endpoint(uri.to_owned())?.connect_lazy())
+        }
+        Some(tls) => {
+            let (connector, plain) = tls.connector(uri)?;
+            Ok(endpoint(plain)?.connect_with_connector_lazy(connector))
+        }
+    }
 }
 
 /// The service's own `SERVICE` token, minted from its signing key and renewed well

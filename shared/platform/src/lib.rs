@@ -31,5 +31,6 @@ pub mod server;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod tls;
 
 pub use mosharekat_persian as persian;
