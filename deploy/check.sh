@@ -7,14 +7,17 @@
 # For every overlay under deploy/k8s/overlays:
 #   1. render it with `kubectl kustomize`
 #   2. validate the built-in kinds with `kubernetes-validate --strict` for the oldest
-#      Kubernetes we support; the CloudNativePG Cluster custom resources are split off and
-#      checked by deploy/policy.py (kubernetes-validate only warns on kinds it has no schema
-#      for, so any such warning fails this step)
+#      Kubernetes we support; the custom resources (CloudNativePG Cluster, cert-manager
+#      Issuer and Certificate) are split off and checked by deploy/policy.py
+#      (kubernetes-validate only warns on kinds it has no schema for, so any such warning
+#      fails this step)
 #   3. checkov on the rendered output: every finding fails, unless the manifest skips it
 #      with an annotation that gives the reason
 #   4. yamllint of the sources (deploy/k8s) with deploy/.yamllint.yaml
 #   5. deploy/policy.py: probes, resources, security context, PDB, NetworkPolicy, replicas,
-#      grace period, headless Service, migration Job, no inlined secrets
+#      grace period, headless Service, migration Job, no inlined secrets; TLS (probes on
+#      the plaintext health port, certificate files from a mounted secret), and in prod
+#      TLS with mutual TLS on every service
 #   6. drift against the binaries: env var names and ports of the manifests vs each
 #      binary's --help (skipped, saying so, when the binaries are not built)
 set -euo pipefail
@@ -76,7 +79,7 @@ for o in "${overlays[@]}"; do
   echo "$o: $(grep -c '^kind:' "$out/$o.yaml") objects -> $out/$o.yaml"
 done
 
-step "2. schemas: kubernetes-validate --strict -k $K8S_VERSION (CloudNativePG Cluster checked apart)"
+step "2. schemas: kubernetes-validate --strict -k $K8S_VERSION (CloudNativePG and cert-manager resources checked apart)"
 for o in "${overlays[@]}"; do
   echo "-- $o"
   "$PY" deploy/policy.py split "$out/$o.yaml" "$out/$o.core.yaml" "$out/$o.crds.yaml"
@@ -122,7 +125,10 @@ echo "yamllint: clean"
 step "5. policy (deploy/policy.py)"
 for o in "${overlays[@]}"; do
   echo "-- $o"
-  "$PY" deploy/policy.py policy "$out/$o.yaml" || fail "policy: $o"
+  # Production carries confidential case data between services: TLS and mutual TLS.
+  tls=()
+  [ "$o" = prod ] && tls=(--require-tls)
+  "$PY" deploy/policy.py policy "$out/$o.yaml" "${tls[@]}" || fail "policy: $o"
 done
 
 step "6. drift: manifests vs the binaries' --help ($BIN_DIR)"

@@ -4,13 +4,19 @@
 deploy/check.sh runs it on the output of `kubectl kustomize` of each overlay:
 
   policy.py split RENDERED CORE_OUT CRD_OUT
-      Separates the custom resources this suite uses (CloudNativePG Cluster) from the
-      built-in kinds, so that kubernetes-validate --strict sees only kinds it has schemas for.
+      Separates the custom resources this suite uses (CloudNativePG Cluster, cert-manager
+      Issuer and Certificate) from the built-in kinds, so that kubernetes-validate --strict
+      sees only kinds it has schemas for.
   policy.py crds CRD_FILE [RENDERED]
       Checks the custom resources: known kinds only, the fields CloudNativePG's Cluster
-      has, three instances, the initdb database and owner; with RENDERED, that every
-      "<cluster>-app" secret the services read belongs to a Cluster in the same namespace.
-  policy.py policy RENDERED
+      has, three instances, the initdb database and owner; the fields cert-manager's Issuer
+      and Certificate have, every Certificate's issuer present, a service's certificate for
+      serving and client use with the bare service name first (its identity), keys rotated;
+      with RENDERED, that every "<cluster>-app" secret the services read belongs to a
+      Cluster in the same namespace, and every TLS secret they mount to a Certificate of
+      theirs.
+  policy.py policy RENDERED [--require-tls]
+      (--require-tls: every service serves TLS with mutual TLS, its peers over https.)
       Every Deployment: probes (native gRPC readiness and liveness for the services),
       requests and limits, non-root and the rest of the security context, a
       PodDisruptionBudget and a NetworkPolicy that select it, at least two replicas
@@ -19,11 +25,12 @@ deploy/check.sh runs it on the output of `kubectl kustomize` of each overlay:
       that (1 replica, Recreate, on a volume, no HPA, no PDB). Also: the grace period covers
       preStop + SHUTDOWN_DRAIN_DELAY + SHUTDOWN_GRACE, a headless Service and a
       migration Job per service, no Secret objects (keys are never inlined), every checkov
-      skip annotation gives its reason.
+      skip annotation gives its reason. With TLS on (TLS_CERT), the key and CA files come
+      from a mounted secret, the probes use the plaintext health port (HEALTH_LISTEN).
   policy.py drift RENDERED BIN_DIR
       Every environment variable a service container gets (OTEL_* aside) is one its binary
       documents in `BIN_DIR/<bin> --help`; every container port, listen address, probe port
-      and peer URL matches the default ports that help gives.
+      (the health port with TLS on) and peer URL matches the default ports that help gives.
 
 Exit status 0 when every check passes, 1 otherwise; each failure is printed.
 """
@@ -50,7 +57,26 @@ PEER_URLS = {"REGISTRY_URL": "registry", "REFERRAL_URL": "referral"}
 WORKLOADS = ("Deployment", "Job", "StatefulSet", "DaemonSet")
 
 # Custom resources handled here rather than by kubernetes-validate.
-CRD_KINDS = {("postgresql.cnpg.io/v1", "Cluster")}
+CRD_KINDS = {
+    ("postgresql.cnpg.io/v1", "Cluster"),
+    ("cert-manager.io/v1", "Issuer"),
+    ("cert-manager.io/v1", "Certificate"),
+}
+# The spec fields of cert-manager's Issuer and Certificate (cert-manager.io/v1).
+CM_ISSUER_SPEC_FIELDS = {"acme", "ca", "selfSigned", "vault", "venafi"}
+CM_CERTIFICATE_SPEC_FIELDS = {
+    "additionalOutputFormats", "commonName", "dnsNames", "duration", "emailAddresses",
+    "encodeUsagesInRequest", "ipAddresses", "isCA", "issuerRef", "keystores", "literalSubject",
+    "nameConstraints", "otherNames", "privateKey", "renewBefore", "renewBeforePercentage",
+    "revisionHistoryLimit", "secretName", "secretTemplate", "signatureAlgorithm", "subject",
+    "uris", "usages",
+}
+CM_USAGES = {
+    "signing", "digital signature", "content commitment", "key encipherment", "key agreement",
+    "data encipherment", "cert sign", "crl sign", "encipher only", "decipher only", "any",
+    "server auth", "client auth", "code signing", "email protection", "s/mime", "ipsec end system",
+    "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc",
+}
 # The top-level spec fields of CloudNativePG's Cluster (postgresql.cnpg.io/v1) that these
 # manifests may use; anything else is a typo or needs adding here on purpose.
 CNPG_CLUSTER_SPEC_FIELDS = {
@@ -195,12 +221,20 @@ def cmd_crds(crd_file: str, rendered: str | None) -> int:
     r = Report()
     docs = load(crd_file)
     clusters = {}
+    issuers = {(d["metadata"].get("namespace", ""), d["metadata"]["name"]): d
+               for d in docs if d.get("kind") == "Issuer"}
+    certificates = {}
     for d in docs:
         key = (d.get("apiVersion"), d.get("kind"))
         if not r.check(key in CRD_KINDS, f"{d.get('kind')} {d.get('apiVersion')}: no check for this kind"):
             continue
         name = d.get("metadata", {}).get("name", "")
         where = ref(d)
+        if d["kind"] in ("Issuer", "Certificate"):
+            check_cert_manager(r, d, issuers)
+            if d["kind"] == "Certificate":
+                certificates[(d["metadata"].get("namespace", ""), d["spec"].get("secretName"))] = d
+            continue
         r.check(bool(DNS_LABEL.match(name)) and len(name) <= 50, f"{where}: name must be a short DNS label")
         r.check(set(d) <= {"apiVersion", "kind", "metadata", "spec"}, f"{where}: unexpected top-level fields")
         spec = d.get("spec") or {}
@@ -223,7 +257,9 @@ def cmd_crds(crd_file: str, rendered: str | None) -> int:
         r.check(bool(res.get("requests")) and bool(res.get("limits")), f"{where}: resources needs requests and limits")
         clusters[(d["metadata"].get("namespace", ""), name)] = d
     if rendered:
-        for d in load(rendered):
+        rendered_docs = load(rendered)
+        idx = index(rendered_docs)
+        for d in rendered_docs:
             if d["kind"] not in WORKLOADS:
                 continue
             ns = d["metadata"].get("namespace", "")
@@ -236,13 +272,79 @@ def cmd_crds(crd_file: str, rendered: str | None) -> int:
                         r.check((ns, cluster) in clusters,
                                 f"{ref(d)}: reads secret {sname}, but no Cluster {cluster} is in {ns or 'the output'}")
                         r.check(sk.get("key") == "uri", f"{ref(d)}: {e['name']} should take the secret's 'uri' key")
+            # The TLS files a service reads come from a Certificate issued for it.
+            if d["kind"] != "Deployment":
+                continue
+            for c in pod_spec(d).get("containers", []):
+                svc = service_of(c)
+                env, _ = container_env(c, ns, idx["configmaps"])
+                if not svc or not isinstance(env.get("TLS_CERT"), str):
+                    continue
+                vol = mounted_secret(pod_spec(d), c, env["TLS_CERT"])
+                cert = certificates.get((ns, vol))
+                if r.check(cert is not None,
+                           f"{ref(d)}: TLS_CERT {env['TLS_CERT']} is not in the secret of a Certificate in {ns}"):
+                    names = cert["spec"].get("dnsNames") or []
+                    r.check(names[:1] == [svc],
+                            f"{ref(cert)}: mounted by {svc}, its first DNS name must be {svc!r} (its identity)")
     return r.finish("custom resources")
+
+
+def check_cert_manager(r: Report, d: dict, issuers: dict) -> None:
+    """An Issuer or a Certificate of cert-manager."""
+    where = ref(d)
+    ns = d["metadata"].get("namespace", "")
+    name = d["metadata"].get("name", "")
+    r.check(bool(DNS_LABEL.match(name)), f"{where}: name must be a DNS label")
+    r.check(set(d) <= {"apiVersion", "kind", "metadata", "spec"}, f"{where}: unexpected top-level fields")
+    spec = d.get("spec") or {}
+    if d["kind"] == "Issuer":
+        unknown = sorted(set(spec) - CM_ISSUER_SPEC_FIELDS)
+        r.check(not unknown, f"{where}: fields cert-manager's Issuer does not have: {unknown}")
+        r.check(len(set(spec) & CM_ISSUER_SPEC_FIELDS) == 1, f"{where}: exactly one issuer type")
+        if "ca" in spec:
+            r.check(isinstance((spec["ca"] or {}).get("secretName"), str), f"{where}: ca.secretName missing")
+        return
+    unknown = sorted(set(spec) - CM_CERTIFICATE_SPEC_FIELDS)
+    r.check(not unknown, f"{where}: fields cert-manager's Certificate does not have: {unknown}")
+    r.check(isinstance(spec.get("secretName"), str) and bool(DNS_LABEL.match(spec.get("secretName", ""))),
+            f"{where}: secretName must be a DNS label")
+    ir = spec.get("issuerRef") or {}
+    r.check(ir.get("kind", "Issuer") == "Issuer" and (ns, ir.get("name")) in issuers,
+            f"{where}: issuerRef {ir.get('name')!r} is no Issuer in {ns or 'the output'}")
+    r.check(ir.get("group", "cert-manager.io") == "cert-manager.io", f"{where}: issuerRef.group")
+    usages = spec.get("usages") or []
+    r.check(set(usages) <= CM_USAGES, f"{where}: unknown usages {sorted(set(usages) - CM_USAGES)}")
+    for field in ("duration", "renewBefore"):
+        v = spec.get(field)
+        r.check(v is None or bool(re.match(r"^(\d+h)?(\d+m)?(\d+s)?$", str(v))) and v != "",
+                f"{where}: {field} {v!r} is not a Go duration")
+    pk = spec.get("privateKey") or {}
+    r.check(pk.get("rotationPolicy") == "Always", f"{where}: privateKey.rotationPolicy must be Always (a new key each renewal)")
+    if spec.get("isCA"):
+        r.check("commonName" in spec, f"{where}: a CA certificate needs a commonName")
+        return
+    names = spec.get("dnsNames") or []
+    r.check(bool(names) and all(DNS_LABEL.match(n.split(".")[0]) for n in names), f"{where}: dnsNames needed")
+    if name in SERVICES:
+        r.check(names[:1] == [name], f"{where}: a service's certificate names the service first (its identity)")
+        r.check({"server auth", "client auth"} <= set(usages),
+                f"{where}: a service's certificate serves and calls its peers: usages need server auth and client auth")
+
+
+def mounted_secret(spec: dict, container: dict, path: str) -> str | None:
+    """The name of the secret whose volume holds `path` in the container, if any."""
+    vols = {v["name"]: v for v in spec.get("volumes") or []}
+    for m in container.get("volumeMounts") or []:
+        if path.startswith(m["mountPath"].rstrip("/") + "/"):
+            return ((vols.get(m["name"]) or {}).get("secret") or {}).get("secretName")
+    return None
 
 
 # ---------------------------------------------------------------------------- policy
 
 
-def cmd_policy(rendered: str, repo_root: Path) -> int:
+def cmd_policy(rendered: str, repo_root: Path, require_tls: bool = False) -> int:
     r = Report()
     docs = load(rendered)
     idx = index(docs)
@@ -382,6 +484,28 @@ def cmd_policy(rendered: str, repo_root: Path) -> int:
                 s = service_of(c)
                 grpc_port = next((p["containerPort"] for p in c.get("ports") or [] if p.get("name") == "grpc"), None)
                 r.check(grpc_port is not None, f"{cw}: no container port named grpc")
+                tenv, _ = container_env(c, ns, idx["configmaps"])
+                tls_on = isinstance(tenv.get("TLS_CERT"), str)
+                # With TLS on, the probes (which cannot speak TLS) use the plaintext health port.
+                probe_port = grpc_port
+                if tls_on:
+                    probe_port = next((p["containerPort"] for p in c.get("ports") or [] if p.get("name") == "health"), None)
+                    listen = tenv.get("HEALTH_LISTEN")
+                    r.check(probe_port is not None, f"{cw}: TLS is on, but no container port named health")
+                    r.check(isinstance(listen, str) and listen.rsplit(":", 1)[-1] == str(probe_port),
+                            f"{cw}: HEALTH_LISTEN {listen!r} is not the health port {probe_port}")
+                    for var in ("TLS_KEY", "TLS_CA"):
+                        r.check(isinstance(tenv.get(var), str), f"{cw}: TLS_CERT without {var}")
+                    for var in ("TLS_CERT", "TLS_KEY", "TLS_CA"):
+                        if isinstance(tenv.get(var), str):
+                            r.check(mounted_secret(spec, c, tenv[var]) is not None,
+                                    f"{cw}: {var} {tenv[var]} is not on a mounted secret")
+                    for var in PEER_URLS:
+                        if tenv.get("MTLS") == "true" and isinstance(tenv.get(var), str):
+                            r.check(tenv[var].startswith("https://"), f"{cw}: MTLS is on, {var} must be https://")
+                if require_tls:
+                    r.check(tls_on and tenv.get("MTLS") == "true",
+                            f"{cw}: TLS and mutual TLS must be on (TLS_CERT, MTLS=true)")
                 for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
                     pr = c.get(probe)
                     if pr is None and probe == "startupProbe":
@@ -389,7 +513,8 @@ def cmd_policy(rendered: str, repo_root: Path) -> int:
                     g = (pr or {}).get("grpc")
                     if not r.check(bool(g), f"{cw}: {probe} must be a native gRPC probe"):
                         continue
-                    r.check(g.get("port") == grpc_port, f"{cw}: {probe} port {g.get('port')} is not the gRPC port")
+                    r.check(g.get("port") == probe_port,
+                            f"{cw}: {probe} port {g.get('port')} is not the {'health' if tls_on else 'gRPC'} port")
                     if probe != "livenessProbe":
                         r.check(g.get("service") == GRPC_SERVICE[s],
                                 f"{cw}: {probe} should ask for {GRPC_SERVICE[s]}")
@@ -440,7 +565,7 @@ def help_text(bin_dir: Path, binary: str) -> str:
 def parse_help(text: str) -> dict:
     env = set(re.findall(r"\[env: ([A-Z][A-Z0-9_]*)=", text))
     ports = {}
-    for flag, key in (("--listen", "grpc"), ("--metrics-listen", "metrics")):
+    for flag, key in (("--listen", "grpc"), ("--metrics-listen", "metrics"), ("--health-listen", "health")):
         m = re.search(re.escape(flag) + r" <[A-Z_]+>\s*\n\s*(.*?)\n\s*\n", text, re.S)
         block = m.group(1) if m else ""
         ports[key] = {s: int(p) for s, p in re.findall(r"\b(registry|referral|meeting) (\d+)", block)}
@@ -458,7 +583,7 @@ def cmd_drift(rendered: str, bin_dir: Path) -> int:
         helps[b] = parse_help(help_text(bin_dir, b))
         h = helps[b]
         r.check(bool(h["env"]), f"{b} --help documents no environment variables")
-        r.check(set(h["ports"]["grpc"]) == set(SERVICES) and set(h["ports"]["metrics"]) == set(SERVICES),
+        r.check(all(set(h["ports"][k]) == set(SERVICES) for k in ("grpc", "metrics", "health")),
                 f"{b} --help does not give the default ports of every service")
     docs = load(rendered)
     idx = index(docs)
@@ -483,17 +608,21 @@ def cmd_drift(rendered: str, bin_dir: Path) -> int:
                     continue
                 r.check(name in h["env"], f"{cw}: {name} is not an environment variable of `{svc} --help`")
             grpc, metrics = h["ports"]["grpc"].get(svc), h["ports"]["metrics"].get(svc)
+            health = h["ports"]["health"].get(svc)
             for p in c.get("ports") or []:
-                want = {"grpc": grpc, "metrics": metrics}.get(p.get("name"))
+                want = {"grpc": grpc, "metrics": metrics, "health": health}.get(p.get("name"))
                 r.check(want is not None and p["containerPort"] == want,
-                        f"{cw}: port {p.get('name')}={p['containerPort']}, {svc}'s default is grpc {grpc}, metrics {metrics}")
-            for var, want in (("LISTEN_ADDR", grpc), ("METRICS_ADDR", metrics)):
+                        f"{cw}: port {p.get('name')}={p['containerPort']}, {svc}'s default is grpc {grpc}, "
+                        f"metrics {metrics}, health {health}")
+            for var, want in (("LISTEN_ADDR", grpc), ("METRICS_ADDR", metrics), ("HEALTH_LISTEN", health)):
                 if isinstance(env.get(var), str):
                     r.check(env[var].rsplit(":", 1)[-1] == str(want), f"{cw}: {var}={env[var]} but the port is {want}")
+            # With TLS on, health answers in plaintext on its own port only.
+            probe_port = health if isinstance(env.get("TLS_CERT"), str) else grpc
             for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
                 g = (c.get(probe) or {}).get("grpc")
                 if g:
-                    r.check(g.get("port") == grpc, f"{cw}: {probe} port {g.get('port')} is not {grpc}")
+                    r.check(g.get("port") == probe_port, f"{cw}: {probe} port {g.get('port')} is not {probe_port}")
             for var, peer in PEER_URLS.items():
                 if isinstance(env.get(var), str):
                     m = re.match(r"^https?://([^:/]+):(\d+)/?$", env[var])
@@ -514,8 +643,8 @@ def main(argv: list[str]) -> int:
         return cmd_split(argv[1], argv[2], argv[3])
     if len(argv) in (2, 3) and argv[0] == "crds":
         return cmd_crds(argv[1], argv[2] if len(argv) == 3 else None)
-    if len(argv) == 2 and argv[0] == "policy":
-        return cmd_policy(argv[1], repo_root)
+    if len(argv) in (2, 3) and argv[0] == "policy" and argv[2:] in ([], ["--require-tls"]):
+        return cmd_policy(argv[1], repo_root, require_tls=argv[2:] == ["--require-tls"])
     if len(argv) == 3 and argv[0] == "drift":
         return cmd_drift(argv[1], Path(argv[2]))
     print(__doc__, file=sys.stderr)

@@ -4,7 +4,10 @@
 //! gRPC as the judiciary's users would, then checks what only the running system shows:
 //! one trace per action across the processes, database spans, no national code in any
 //! span or log line, the licence-event consumers linked to the licence change, metrics by
-//! method and code, and SIGTERM with calls in flight.
+//! method and code, and SIGTERM with calls in flight. Then once more with TLS and mutual
+//! TLS on: the services call each other over TLS with their own certificates, the test's
+//! end users connect with server-side TLS only, the peer RPC it makes itself (statistics)
+//! with a client certificate, and health answers on the plaintext health ports.
 
 mod common;
 
@@ -25,7 +28,8 @@ use mosharekat_api::referral::v1::referral_service_client::ReferralServiceClient
 use mosharekat_api::registry::v1 as reg;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
 use mosharekat_platform::auth::Role;
-use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
+use mosharekat_platform::client::channel_with;
+use mosharekat_platform::testing::{Backend, TestDb, TestKeys, TestPki};
 use prost_types::Timestamp;
 use tonic::transport::Channel;
 
@@ -44,6 +48,8 @@ struct Proc {
     child: Child,
     port: u16,
     metrics_port: u16,
+    /// The plaintext health port (TLS on).
+    health_port: Option<u16>,
     log: PathBuf,
 }
 
@@ -52,11 +58,13 @@ struct Suite {
     procs: Vec<Proc>,
     keys: TestKeys,
     dbs: Vec<TestDb>,
+    /// The suite's CA, with TLS and mutual TLS on.
+    pki: Option<TestPki>,
     _dir: tempfile::TempDir,
 }
 
 impl Suite {
-    async fn start(backend: Backend, otlp: &str) -> Self {
+    async fn start(backend: Backend, otlp: &str, tls: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys = TestKeys::new().unwrap();
         let mut dbs = Vec::new();
@@ -64,11 +72,25 @@ impl Suite {
             dbs.push(TestDb::new(backend).await.unwrap());
         }
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let pki = tls.then(|| TestPki::new().unwrap());
+        let scheme = if tls { "https" } else { "http" };
         let mut procs = Vec::new();
         for (i, name) in NAMES.iter().enumerate() {
             let metrics_port = free_port();
             let log = dir.path().join(format!("{name}.log"));
-            let child = Command::new(service_binary(name))
+            let mut command = Command::new(service_binary(name));
+            let health_port = pki.as_ref().map(|pki| {
+                let files = pki.issue(name);
+                let port = free_port();
+                command
+                    .env("TLS_CERT", &files.cert)
+                    .env("TLS_KEY", &files.key)
+                    .env("TLS_CA", &pki.ca_file)
+                    .env("MTLS", "true")
+                    .env("HEALTH_LISTEN", format!("127.0.0.1:{port}"));
+                port
+            });
+            let child = command
                 .env("LISTEN_ADDR", format!("127.0.0.1:{}", ports[i]))
                 .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
                 .env("DATABASE_URL", &dbs[i].url)
@@ -76,11 +98,11 @@ impl Suite {
                 .env("SERVICE_SIGNING_KEY", &keys.private_key)
                 .env(
                     "REGISTRY_URL",
-                    format!("http://127.0.0.1:{}", ports[REGISTRY]),
+                    format!("{scheme}://127.0.0.1:{}", ports[REGISTRY]),
                 )
                 .env(
                     "REFERRAL_URL",
-                    format!("http://127.0.0.1:{}", ports[REFERRAL]),
+                    format!("{scheme}://127.0.0.1:{}", ports[REFERRAL]),
                 )
                 .env("SHUTDOWN_DRAIN_DELAY", "1s")
                 .env("LOG_FORMAT", "json")
@@ -95,6 +117,7 @@ impl Suite {
                 child,
                 port: ports[i],
                 metrics_port,
+                health_port,
                 log,
             });
         }
@@ -102,24 +125,48 @@ impl Suite {
             procs,
             keys,
             dbs,
+            pki,
             _dir: dir,
         };
         for (i, grpc) in GRPC_NAMES.iter().enumerate() {
-            wait_serving(&suite.uri(i), grpc, Duration::from_secs(60)).await;
+            wait_serving(&suite.health_uri(i), grpc, Duration::from_secs(60)).await;
         }
         suite
     }
 
     fn uri(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.procs[i].port)
+        let scheme = if self.pki.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.procs[i].port)
     }
 
+    /// Where health answers in plaintext: the gRPC port, or with TLS on its own port.
+    fn health_uri(&self, i: usize) -> String {
+        let port = self.procs[i].health_port.unwrap_or(self.procs[i].port);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// A channel as an end user's: with TLS on, server-side TLS only.
     async fn channel(&self, i: usize) -> Channel {
-        Channel::from_shared(self.uri(i))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
+        match &self.pki {
+            None => Channel::from_shared(self.uri(i))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+            Some(pki) => channel_with(&self.uri(i), Some(&pki.client(NAMES[i], None))).unwrap(),
+        }
+    }
+
+    /// A channel for the peer RPCs: with mutual TLS on, with a client certificate of the
+    /// suite's CA (an operator's, as grpcurl's -cert/-key).
+    async fn peer_channel(&self, i: usize) -> Channel {
+        match &self.pki {
+            None => self.channel(i).await,
+            Some(pki) => {
+                let operator = pki.issue("operator");
+                channel_with(&self.uri(i), Some(&pki.client(NAMES[i], Some(&operator)))).unwrap()
+            }
+        }
     }
 
     async fn metrics(&self, i: usize) -> String {
@@ -586,16 +633,21 @@ async fn tell_the_story(suite: &Suite) -> Told {
     assert_eq!(resolved.state, rf::ReferralState::Resolved as i32);
     assert_eq!(resolved.progress.len(), 2);
 
-    // The statistics show it.
-    let stats = referral
-        .get_statistics(authed(
-            &admin,
-            rf::GetStatisticsRequest {
-                province: PROVINCE.into(),
-                start_time: Some(ts(30 * DAY, false)),
-                end_time: Some(ts(DAY, true)),
-            },
-        ))
+    // The statistics show it (a peer RPC: over mutual TLS, with a client certificate).
+    let stats_request = rf::GetStatisticsRequest {
+        province: PROVINCE.into(),
+        start_time: Some(ts(30 * DAY, false)),
+        end_time: Some(ts(DAY, true)),
+    };
+    if suite.pki.is_some() {
+        let refused = referral
+            .get_statistics(authed(&admin, stats_request.clone()))
+            .await
+            .expect_err("a peer RPC needs a client certificate");
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    }
+    let stats = ReferralServiceClient::new(suite.peer_channel(REFERRAL).await)
+        .get_statistics(authed(&admin, stats_request))
         .await
         .unwrap()
         .into_inner();
@@ -1040,7 +1092,7 @@ async fn health_follows_the_database(suite: &Suite, i: usize) {
         .unwrap();
     let wait_for = |want: ServingStatus| async move {
         let start = Instant::now();
-        while common::health(&suite.uri(i), GRPC_NAMES[i]).await != Some(want as i32) {
+        while common::health(&suite.health_uri(i), GRPC_NAMES[i]).await != Some(want as i32) {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "{} health did not turn {want:?}",
@@ -1065,9 +1117,9 @@ async fn health_follows_the_database(suite: &Suite, i: usize) {
     wait_for(ServingStatus::Serving).await;
 }
 
-async fn the_story_as_separate_processes(backend: Backend) {
+async fn the_story_as_separate_processes(backend: Backend, tls: bool) {
     let (collector, endpoint) = Collector::start().await;
-    let mut suite = Suite::start(backend, &endpoint).await;
+    let mut suite = Suite::start(backend, &endpoint, tls).await;
     let told = tell_the_story(&suite).await;
 
     // Metrics after the story: counts and latency histograms by method and code.
@@ -1159,10 +1211,20 @@ async fn the_story_as_separate_processes(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_story_on_sqlite() {
-    the_story_as_separate_processes(Backend::Sqlite).await;
+    the_story_as_separate_processes(Backend::Sqlite, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_story_on_postgres() {
-    the_story_as_separate_processes(Backend::Postgres).await;
+    the_story_as_separate_processes(Backend::Postgres, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_story_on_sqlite_over_mutual_tls() {
+    the_story_as_separate_processes(Backend::Sqlite, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_story_on_postgres_over_mutual_tls() {
+    the_story_as_separate_processes(Backend::Postgres, true).await;
 }

@@ -213,6 +213,155 @@ async fn the_suite_runs_as_one_system_and_stops_cleanly() {
     assert!(status.success(), "{status:?}");
 }
 
+/// `--tls`: a local CA and certificates in the data folder, health in plaintext on the
+/// health ports, end users over server-side TLS with the CA, the peer RPCs with the
+/// operator's client certificate only, and the services calling each other over mutual
+/// TLS (a filing submitted reaches the registry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_launcher_runs_the_suite_over_mutual_tls() {
+    use mosharekat_platform::client::channel_with;
+    use mosharekat_platform::tls::ClientTls;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ports = [free_port(), free_port(), free_port()];
+    let (metrics, health) = (free_port_run(), free_port_run());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mosharekat"))
+        .args(["--data", data.to_str().unwrap(), "--tls"])
+        .args(["--registry-port", &ports[0].to_string()])
+        .args(["--referral-port", &ports[1].to_string()])
+        .args(["--meeting-port", &ports[2].to_string()])
+        .args(["--metrics-port", &metrics.to_string()])
+        .args(["--health-port", &health.to_string()])
+        .args(["--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for i in 0..3 {
+        common::wait_serving(
+            &format!("http://127.0.0.1:{}", health + i),
+            "",
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    let tls = data.join("tls");
+    let (ca, cert, key) = (
+        tls.join("ca.pem"),
+        tls.join("operator.pem"),
+        tls.join("operator.key.pem"),
+    );
+    let admin = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let admin = format!("Bearer {}", admin.trim());
+    let url = |i: usize| format!("https://127.0.0.1:{}", ports[i]);
+    let end_user = ClientTls::from_files(&ca, None, "registry").unwrap();
+    let operator = ClientTls::from_files(&ca, Some((&cert, &key)), "registry").unwrap();
+    let mut registry = RegistryServiceClient::new(channel_with(&url(0), Some(&end_user)).unwrap());
+    let eligibility = reg::CheckEligibilityRequest {
+        institution: "institutions/0192f0c8-0000-7000-8000-000000000001".into(),
+        action: reg::PermittedAction::FileLawsuit as i32,
+        activity_area: ActivityArea::Family as i32,
+        province: String::new(),
+    };
+    let refused = registry
+        .check_eligibility(authed(&admin, eligibility.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let answered = RegistryServiceClient::new(channel_with(&url(0), Some(&operator)).unwrap())
+        .check_eligibility(authed(&admin, eligibility))
+        .await;
+    assert!(
+        !matches!(&answered, Err(s) if s.code() == tonic::Code::Unauthenticated),
+        "{answered:?}"
+    );
+
+    let inst = registry
+        .create_institution(authed(
+            &admin,
+            reg::CreateInstitutionRequest {
+                request_id: "tls-1".into(),
+                institution: Some(reg::Institution {
+                    display_name: "کانون حمایت از خانواده".into(),
+                    kind: reg::InstitutionKind::Ngo as i32,
+                    national_id: "10380284790".into(),
+                    registration_number: "1".into(),
+                    registering_authority: "اداره ثبت".into(),
+                    province: "اردبیل".into(),
+                    city: "اردبیل".into(),
+                    activity_areas: vec![ActivityArea::Family as i32],
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    let id = inst.name.trim_start_matches("institutions/").to_owned();
+    let key_file = data.join("signing.key.pem");
+    let out = Command::new(env!("CARGO_BIN_EXE_mosharekat"))
+        .args(["token", "--key", key_file.to_str().unwrap()])
+        .args(["--role", "INSTITUTION", "--institution", &id])
+        .output()
+        .unwrap();
+    let agent = format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim());
+    let referral_tls = ClientTls::from_files(&ca, None, "referral").unwrap();
+    let mut referral =
+        ReferralServiceClient::new(channel_with(&url(1), Some(&referral_tls)).unwrap());
+    let filing = referral
+        .create_filing(authed(
+            &agent,
+            rf::CreateFilingRequest {
+                request_id: String::new(),
+                filing: Some(rf::Filing {
+                    kind: rf::FilingKind::Lawsuit as i32,
+                    activity_area: ActivityArea::Family as i32,
+                    authority: "دادگاه خانواده اردبیل".into(),
+                    province: "اردبیل".into(),
+                    subject: "دعوای نفقه".into(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .filing
+        .unwrap();
+    // The referral service asked the registry over mutual TLS: its answer comes back.
+    let err = referral
+        .submit_filing(authed(
+            &agent,
+            rf::SubmitFilingRequest {
+                name: filing.name,
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.get_error_details()
+            .error_info()
+            .map(|e| e.reason.clone())
+            .as_deref(),
+        Some("NO_LICENCE"),
+        "{err:?}"
+    );
+
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut printed).unwrap();
+    assert!(
+        printed.contains(&format!("-cacert {}", ca.display()))
+            && printed.contains(&format!("-cert {} -key {}", cert.display(), key.display())),
+        "{printed}"
+    );
+}
+
 #[test]
 fn every_binary_documents_every_setting() {
     let dir = Path::new(env!("CARGO_BIN_EXE_mosharekat"))
@@ -236,6 +385,11 @@ fn every_binary_documents_every_setting() {
         "REFLECTION",
         "REFLECTION_REQUIRES_AUTH",
         "LOG_FORMAT",
+        "TLS_CERT",
+        "TLS_KEY",
+        "TLS_CA",
+        "MTLS",
+        "HEALTH_LISTEN",
     ];
     for (bin, own) in [
         ("registry", &["EXPIRY_SWEEP_INTERVAL"][..]),

@@ -33,6 +33,7 @@ use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
 use mosharekat_platform::peers::{ReferralPeer, RegistryPeer};
 use mosharekat_platform::server::GrpcServer;
+use mosharekat_platform::tls::Tls;
 
 pub use work::Meetings;
 
@@ -40,7 +41,13 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     name: "meeting",
     port: 50053,
     metrics_port: 9053,
+    health_port: 50063,
 };
+
+/// The RPCs only the suite's services make of the meeting service: none (no service calls
+/// it). Under mutual TLS a SERVICE token is still honoured only with its service's
+/// client certificate.
+pub const PEER_RPCS: &[&str] = &[];
 
 /// The meeting service's own settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -99,22 +106,32 @@ impl Application {
             )
         })?;
         let token = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name);
+        let tls = Tls::load(&server_args.tls, DEFAULTS.name)?;
         let db = migrate(&server_args).await?;
         let timeout: Duration = settings.meeting.peer_timeout.into();
-        let registry_endpoint =
-            mosharekat_platform::client::endpoint(&settings.meeting.registry_url)?;
-        let referral_endpoint =
-            mosharekat_platform::client::endpoint(&settings.meeting.referral_url)?;
+        let (registry_url, referral_url) = (
+            &settings.meeting.registry_url,
+            &settings.meeting.referral_url,
+        );
+        let registry_target = mosharekat_platform::client::PeerTarget::new(
+            registry_url,
+            tls.client_for(registry_url, "registry")?.as_ref(),
+        )?;
+        let referral_target = mosharekat_platform::client::PeerTarget::new(
+            referral_url,
+            tls.client_for(referral_url, "referral")?.as_ref(),
+        )?;
         // The event stream keeps its own long-lived channel; calls go through the peer links.
-        let registry = registry_endpoint.connect_lazy();
+        let registry = registry_target.connect_lazy();
         let meetings = Meetings {
             db: db.clone(),
-            registry: RegistryPeer::new(registry_endpoint, token.clone(), timeout),
-            referral: ReferralPeer::new(referral_endpoint, token.clone(), timeout),
+            registry: RegistryPeer::new(registry_target, token.clone(), timeout),
+            referral: ReferralPeer::new(referral_target, token.clone(), timeout),
         };
         let metrics = Metrics::new(DEFAULTS.name);
-        let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone()).await?;
+        let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
         let max = server.max_message_bytes();
+        server.peer_rpcs(PEER_RPCS);
         server.add_service(
             MeetingServiceServer::new(meetings.clone())
                 .max_decoding_message_size(max)
@@ -141,6 +158,11 @@ impl Application {
 
     pub fn metrics_addr(&self) -> SocketAddr {
         self.server.metrics_addr()
+    }
+
+    /// The plaintext health port, when there is one (TLS on).
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.server.health_addr()
     }
 
     pub fn meetings(&self) -> &Meetings {

@@ -32,6 +32,7 @@ use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
 use mosharekat_platform::server::GrpcServer;
+use mosharekat_platform::tls::Tls;
 
 pub use cases::Cases;
 
@@ -39,7 +40,14 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     name: "referral",
     port: 50052,
     metrics_port: 9052,
+    health_port: 50062,
 };
+
+/// The RPCs only the suite's services make of the referral service (the meeting
+/// service's standing report): under mutual TLS they need a client certificate signed by
+/// the suite's CA. The look-ups the meeting service makes (GetFiling, GetReferral) are end
+/// users' reads too; a service making them is held to its certificate by its SERVICE token.
+pub const PEER_RPCS: &[&str] = &["/mosharekat.referral.v1.ReferralService/GetStatistics"];
 
 /// The referral service's own settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -106,23 +114,28 @@ impl Application {
             settings.referral.default_due_days,
         )
         .map_err(|e| anyhow::anyhow!("--due-days: {e}"))?;
+        let tls = Tls::load(&server_args.tls, DEFAULTS.name)?;
         let db = migrate(&server_args).await?;
-        let registry_endpoint =
-            mosharekat_platform::client::endpoint(&settings.referral.registry_url)?;
+        let registry_url = &settings.referral.registry_url;
+        let registry_target = mosharekat_platform::client::PeerTarget::new(
+            registry_url,
+            tls.client_for(registry_url, "registry")?.as_ref(),
+        )?;
         // The event stream keeps its own long-lived channel; calls go through the peer link.
-        let registry = registry_endpoint.connect_lazy();
+        let registry = registry_target.connect_lazy();
         let cases = Cases {
             db: db.clone(),
             registry: mosharekat_platform::peers::RegistryPeer::new(
-                registry_endpoint,
+                registry_target,
                 token.clone(),
                 settings.referral.peer_timeout.into(),
             ),
             due: Arc::new(due),
         };
         let metrics = Metrics::new(DEFAULTS.name);
-        let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone()).await?;
+        let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
         let max = server.max_message_bytes();
+        server.peer_rpcs(PEER_RPCS);
         server.add_service(
             ReferralServiceServer::new(cases.clone())
                 .max_decoding_message_size(max)
@@ -149,6 +162,11 @@ impl Application {
 
     pub fn metrics_addr(&self) -> SocketAddr {
         self.server.metrics_addr()
+    }
+
+    /// The plaintext health port, when there is one (TLS on).
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.server.health_addr()
     }
 
     pub fn cases(&self) -> &Cases {

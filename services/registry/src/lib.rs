@@ -29,6 +29,7 @@ use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
 use mosharekat_platform::server::GrpcServer;
+use mosharekat_platform::tls::Tls;
 
 pub use service::Registry;
 
@@ -36,7 +37,19 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     name: "registry",
     port: 50051,
     metrics_port: 9051,
+    health_port: 50061,
 };
+
+/// The RPCs only the suite's services make of the registry (the referral and meeting
+/// services' eligibility and licence checks, and their licence event consumers): under
+/// mutual TLS they need a client certificate signed by the suite's CA. The look-ups
+/// (GetInstitution, ListInstitutions) are end users' reads too; a service making them is
+/// held to its certificate by its SERVICE token.
+pub const PEER_RPCS: &[&str] = &[
+    "/mosharekat.registry.v1.RegistryService/CheckEligibility",
+    "/mosharekat.registry.v1.RegistryService/CheckLicensed",
+    "/mosharekat.registry.v1.RegistryService/WatchLicenceEvents",
+];
 
 /// The registry's own settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -79,14 +92,16 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let server_args = settings.server.clone().with_defaults(DEFAULTS);
         let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?;
+        let tls = Tls::load(&server_args.tls, DEFAULTS.name)?;
         let db = migrate(&server_args).await?;
         let last_event = store::last_event_seq(db.conn())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let registry = Registry::new(db.clone(), last_event);
         let mut server =
-            GrpcServer::bind(&server_args, verifier, Metrics::new(DEFAULTS.name)).await?;
+            GrpcServer::bind(&server_args, verifier, Metrics::new(DEFAULTS.name), &tls).await?;
         let max = server.max_message_bytes();
+        server.peer_rpcs(PEER_RPCS);
         server.add_service(
             RegistryServiceServer::new(registry.clone())
                 .max_decoding_message_size(max)
@@ -111,6 +126,11 @@ impl Application {
 
     pub fn metrics_addr(&self) -> SocketAddr {
         self.server.metrics_addr()
+    }
+
+    /// The plaintext health port, when there is one (TLS on).
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.server.health_addr()
     }
 
     pub fn registry(&self) -> &Registry {

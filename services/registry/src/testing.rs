@@ -14,6 +14,8 @@ use crate::{Application, Registry, RegistryArgs, Settings};
 pub struct RunningRegistry {
     server: Running,
     pub registry: Registry,
+    /// The plaintext health port (TLS on).
+    pub health_addr: Option<SocketAddr>,
 }
 
 impl std::ops::Deref for RunningRegistry {
@@ -36,10 +38,15 @@ impl RunningRegistry {
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         let app = Application::build(settings).await?;
         let registry = app.registry().clone();
+        let health_addr = app.health_addr();
         let server = Running::spawn(app.local_addr(), app.metrics_addr(), |stopped| {
             app.run_until_stopped(stopped)
         });
-        Ok(Self { server, registry })
+        Ok(Self {
+            server,
+            registry,
+            health_addr,
+        })
     }
 
     /// Stops it as SIGTERM would, and waits until it has.

@@ -22,23 +22,79 @@ use tonic::transport::{Channel, Endpoint};
 use crate::auth::{ON_BEHALF_OF_HEADER, Role, TokenRequest, TokenSigner};
 use crate::ctx::CallContext;
 use crate::error::ApiError;
+use crate::tls::ClientTls;
 
 /// Kept back from the caller's remaining budget, so an answer can still travel back.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 
-/// How a peer at `uri` (`http://host:port`) is reached.
-pub fn endpoint(uri: &str) -> anyhow::Result<Endpoint> {
-    Ok(Endpoint::from_shared(uri.to_owned())?
-        .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true))
-}
-
 /// A lazily connected channel to a peer at `uri` (`http://host:port`).
 pub fn channel(uri: &str) -> anyhow::Result<Channel> {
-    Ok(endpoint(uri)?.connect_lazy())
+    channel_with(uri, None)
+}
+
+/// A lazily connected channel to a peer at `uri`: `http://host:port` in plaintext, or
+/// `https://host:port` over `tls` (which re-reads a rotated client certificate).
+pub fn channel_with(uri: &str, tls: Option<&ClientTls>) -> anyhow::Result<Channel> {
+    Ok(PeerTarget::new(uri, tls)?.connect_lazy())
+}
+
+/// How a peer is reached: its endpoint and, over TLS, the connector. Makes as many
+/// channels (connections) to it as the peer link needs.
+#[derive(Clone)]
+pub struct PeerTarget {
+    endpoint: Endpoint,
+    tls: Option<crate::tls::TlsConnector>,
+}
+
+impl std::fmt::Debug for PeerTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerTarget")
+            .field("uri", self.endpoint.uri())
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl PeerTarget {
+    /// The peer at `uri`: `http://host:port` in plaintext, or `https://host:port` over
+    /// `tls`.
+    pub fn new(uri: &str, tls: Option<&ClientTls>) -> anyhow::Result<Self> {
+        let endpoint = |uri: String| -> anyhow::Result<Endpoint> {
+            Ok(Endpoint::from_shared(uri)?
+                .connect_timeout(Duration::from_secs(1))
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_timeout(Duration::from_secs(10))
+                .keep_alive_while_idle(true))
+        };
+        match tls {
+            None => {
+                anyhow::ensure!(
+                    !uri.starts_with("https://"),
+                    "{uri} is https://, but no TLS is configured for it (--tls-ca)"
+                );
+                Ok(Self {
+                    endpoint: endpoint(uri.to_owned())?,
+                    tls: None,
+                })
+            }
+            Some(tls) => {
+                let (connector, plain) = tls.connector(uri)?;
+                Ok(Self {
+                    endpoint: endpoint(plain)?,
+                    tls: Some(connector),
+                })
+            }
+        }
+    }
+
+    /// A new, lazily connected channel (its own connection).
+    pub fn connect_lazy(&self) -> Channel {
+        match &self.tls {
+            None => self.endpoint.connect_lazy(),
+            Some(c) => self.endpoint.connect_with_connector_lazy(c.clone()),
+        }
+    }
 }
 
 /// A connection to a peer is replaced after this long: well before the suite's servers
@@ -81,19 +137,19 @@ struct LinkInner {
     name: &'static str,
     /// The service name its health reports (`mosharekat.registry.v1.RegistryService`).
     health_service: &'static str,
-    endpoint: Endpoint,
+    target: PeerTarget,
     channel: Mutex<(Channel, Instant)>,
     circuit: Mutex<Circuit>,
 }
 
 impl PeerLink {
-    pub fn new(name: &'static str, health_service: &'static str, endpoint: Endpoint) -> Self {
-        let channel = endpoint.connect_lazy();
+    pub fn new(name: &'static str, health_service: &'static str, target: PeerTarget) -> Self {
+        let channel = target.connect_lazy();
         Self {
             inner: Arc::new(LinkInner {
                 name,
                 health_service,
-                endpoint,
+                target,
                 channel: Mutex::new((channel, Instant::now())),
                 circuit: Mutex::new(Circuit::Closed { timeouts: 0 }),
             }),
@@ -109,14 +165,14 @@ impl PeerLink {
     pub fn channel(&self) -> Channel {
         let mut c = self.inner.channel.lock().unwrap_or_else(|e| e.into_inner());
         if c.1.elapsed() >= PEER_CONNECTION_LIFETIME {
-            *c = (self.inner.endpoint.connect_lazy(), Instant::now());
+            *c = (self.inner.target.connect_lazy(), Instant::now());
         }
         c.0.clone()
     }
 
     fn renew_channel(&self) {
         let mut c = self.inner.channel.lock().unwrap_or_else(|e| e.into_inner());
-        *c = (self.inner.endpoint.connect_lazy(), Instant::now());
+        *c = (self.inner.target.connect_lazy(), Instant::now());
     }
 
     /// Whether a call may be sent now (the circuit is closed).
@@ -191,7 +247,7 @@ impl PeerLink {
     async fn probe(&self) -> bool {
         use tonic_health::pb::health_check_response::ServingStatus;
         use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-        let mut client = HealthClient::new(self.inner.endpoint.connect_lazy());
+        let mut client = HealthClient::new(self.inner.target.connect_lazy());
         let mut req = Request::new(HealthCheckRequest {
             service: self.inner.health_service.to_owned(),
         });
@@ -602,7 +658,7 @@ mod tests {
         let link = PeerLink::new(
             "the peer",
             "test.Peer",
-            endpoint("http://127.0.0.1:9").unwrap(),
+            PeerTarget::new("http://127.0.0.1:9", None).unwrap(),
         );
         assert!(link.is_up());
         link.record(Outcome::Slow);

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::telemetry::LogFormat;
+use crate::tls::TlsArgs;
 
 /// How a service serves: ports, limits, shutdown, keys, database.
 #[derive(Debug, Clone, clap::Args)]
@@ -80,6 +81,9 @@ pub struct ServerArgs {
     /// exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; RUST_LOG filters logs.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// What a service uses where a setting is not given.
@@ -88,6 +92,8 @@ pub struct ServiceDefaults {
     pub name: &'static str,
     pub port: u16,
     pub metrics_port: u16,
+    /// The plaintext health port, when TLS is on.
+    pub health_port: u16,
 }
 
 impl ServerArgs {
@@ -99,6 +105,11 @@ impl ServerArgs {
             .get_or_insert(SocketAddr::new(any, d.metrics_port));
         self.database_url
             .get_or_insert_with(|| format!("sqlite://data/{}.db", d.name));
+        if self.tls.is_on() {
+            self.tls
+                .health_listen
+                .get_or_insert(SocketAddr::new(any, d.health_port));
+        }
         self
     }
 
@@ -132,6 +143,7 @@ impl ServerArgs {
             reflection: true,
             reflection_requires_auth: false,
             log_format: LogFormat::Auto,
+            tls: TlsArgs::default(),
         }
     }
 }

@@ -9,6 +9,8 @@
 //! - [`db`], [`pagination`], [`idempotency`], [`audit`]: persistence and its conventions;
 //! - [`error`]: the one mapping from errors to `tonic::Status` with rich details;
 //! - [`auth`] and [`ctx`]: tokens, roles and what a handler knows of its caller;
+//! - [`tls`]: TLS and mutual TLS on the gRPC port (certificates re-read when they change)
+//!   and for the peer clients;
 //! - [`cli`]: the `keys` and `token` subcommands.
 #![forbid(unsafe_code)]
 
@@ -31,5 +33,6 @@ pub mod server;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod tls;
 
 pub use mosharekat_persian as persian;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::client::{PeerInterceptor, PeerLink, Retry, ServiceToken, call, peer_error};
+use crate::client::{PeerInterceptor, PeerLink, PeerTarget, Retry, ServiceToken, call, peer_error};
 use crate::ctx::CallContext;
 use crate::error::ApiError;
 use mosharekat_api::registry::v1 as reg;
@@ -27,13 +27,9 @@ pub struct RegistryPeer {
 }
 
 impl RegistryPeer {
-    pub fn new(
-        endpoint: tonic::transport::Endpoint,
-        token: ServiceToken,
-        timeout: Duration,
-    ) -> Self {
+    pub fn new(target: PeerTarget, token: ServiceToken, timeout: Duration) -> Self {
         Self {
-            link: PeerLink::new("the registry", REGISTRY_SERVICE, endpoint),
+            link: PeerLink::new("the registry", REGISTRY_SERVICE, target),
             interceptor: PeerInterceptor::new(token),
             timeout,
         }
@@ -246,13 +242,9 @@ pub struct ReferralPeer {
 }
 
 impl ReferralPeer {
-    pub fn new(
-        endpoint: tonic::transport::Endpoint,
-        token: ServiceToken,
-        timeout: Duration,
-    ) -> Self {
+    pub fn new(target: PeerTarget, token: ServiceToken, timeout: Duration) -> Self {
         Self {
-            link: PeerLink::new("the referral service", REFERRAL_SERVICE, endpoint),
+            link: PeerLink::new("the referral service", REFERRAL_SERVICE, target),
             interceptor: PeerInterceptor::new(token),
             timeout,
         }

@@ -6,7 +6,9 @@
 //! 2. admission: past the concurrency limit the call is refused with
 //!    `RESOURCE_EXHAUSTED` at once instead of queueing (health and reflection are
 //!    always admitted);
-//! 3. authentication of the bearer token (health and reflection are public);
+//! 3. authentication of the bearer token (health and reflection are public), and under
+//!    mutual TLS the client certificate: the peer RPCs need one the CA signed, and a
+//!    `SERVICE` token must come with the certificate of the service it names;
 //! 4. the deadline: the earlier of the caller's `grpc-timeout` and the server's limit;
 //! 5. metrics by method and code, and the trace id in an `x-trace-id` response header.
 
@@ -26,13 +28,14 @@ use tonic_health::server::HealthReporter;
 use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::auth::TokenVerifier;
+use crate::auth::{Principal, Role, TokenVerifier};
 use crate::config::ServerArgs;
 use crate::ctx::{Deadline, RpcMethod};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::telemetry::{current_trace_id, extract_context};
+use crate::tls::{Tls, TlsPeer};
 
 /// Response header that carries the trace id of every call.
 pub const TRACE_ID_HEADER: &str = "x-trace-id";
@@ -49,6 +52,37 @@ struct Edge {
     request_timeout: Duration,
     reflection_public: bool,
     metrics: Metrics,
+    /// Mutual TLS is on: client certificates are checked.
+    mtls: bool,
+    /// The RPCs (`/package.Service/Method`) only the suite's services make.
+    peer_rpcs: Vec<&'static str>,
+}
+
+/// Under mutual TLS, what the connection's client certificate must show for a call: one
+/// the CA signed on a peer RPC, and, for a `SERVICE` token (on any RPC), one whose
+/// identity is the service the token names, so that a leaked token is of no use without
+/// the service's key.
+fn check_certificate(
+    peer_rpc: bool,
+    principal: Option<&Principal>,
+    tls: Option<&TlsPeer>,
+) -> Result<(), ApiError> {
+    if peer_rpc && !tls.is_some_and(|t| t.certified) {
+        return Err(ApiError::Unauthenticated(
+            "this RPC is for the suite's services: it needs a client certificate signed by the suite's CA (mutual TLS)".into(),
+        ));
+    }
+    if let Some(p) = principal.filter(|p| p.role == Role::Service) {
+        let identity = tls.and_then(|t| t.identity.as_deref());
+        if identity.is_none() || identity != p.service.as_deref() {
+            return Err(ApiError::Unauthenticated(format!(
+                "a SERVICE token for {:?} is honoured only with that service's client certificate; this connection presents {}",
+                p.service.as_deref().unwrap_or_default(),
+                identity.map_or("none".to_owned(), |i| format!("{i:?}'s")),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a `grpc-timeout` header value (`100m`, `5S`, …).
@@ -175,6 +209,15 @@ async fn edge_middleware(State(edge): State<Arc<Edge>>, mut req: Request, next: 
             if !public {
                 match edge.verifier.authenticate(req.headers()) {
                     Ok(p) => {
+                        if edge.mtls
+                            && let Err(e) = check_certificate(
+                                edge.peer_rpcs.contains(&path.as_str()),
+                                Some(&p),
+                                req.extensions().get::<TlsPeer>(),
+                            )
+                        {
+                            break 'call error_response(e, &trace_id);
+                        }
                         req.extensions_mut().insert(p);
                     }
                     Err(e) => break 'call error_response(e, &trace_id),
@@ -239,6 +282,10 @@ async fn edge_middleware(State(edge): State<Arc<Edge>>, mut req: Request, next: 
 pub struct GrpcServer {
     listener: TcpListener,
     metrics_listener: TcpListener,
+    /// The plaintext port serving health alone (with TLS on).
+    health_listener: Option<TcpListener>,
+    tls: Tls,
+    peer_rpcs: Vec<&'static str>,
     routes: RoutesBuilder,
     service_names: Vec<&'static str>,
     health: HealthReporter,
@@ -256,11 +303,13 @@ impl std::fmt::Debug for GrpcServer {
 }
 
 impl GrpcServer {
-    /// Binds the gRPC and metrics ports (port 0 picks a free one, as tests do).
+    /// Binds the gRPC, metrics and (if configured) plaintext health ports (port 0 picks a
+    /// free one, as tests do); the gRPC port speaks `tls` when it is on.
     pub async fn bind(
         args: &ServerArgs,
         verifier: TokenVerifier,
         metrics: Metrics,
+        tls: &Tls,
     ) -> anyhow::Result<Self> {
         let listen = args
             .listen
@@ -274,12 +323,23 @@ impl GrpcServer {
         let metrics_listener = TcpListener::bind(metrics_listen)
             .await
             .map_err(|e| anyhow::anyhow!("binding metrics port {metrics_listen}: {e}"))?;
+        let health_listener = match args.tls.health_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("binding health port {addr}: {e}"))?,
+            ),
+            None => None,
+        };
         let (health, health_server) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_server);
         Ok(Self {
             listener,
             metrics_listener,
+            health_listener,
+            tls: tls.clone(),
+            peer_rpcs: Vec::new(),
             routes,
             service_names: Vec::new(),
             health,
@@ -299,6 +359,25 @@ impl GrpcServer {
         self.metrics_listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The plaintext health port, when there is one.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// Whether the gRPC port speaks TLS.
+    pub fn tls_on(&self) -> bool {
+        self.tls.is_on()
+    }
+
+    /// Names the RPCs (`/package.Service/Method`) that only the suite's services make:
+    /// under mutual TLS they need a client certificate signed by the CA.
+    pub fn peer_rpcs(&mut self, rpcs: &[&'static str]) -> &mut Self {
+        self.peer_rpcs.extend_from_slice(rpcs);
+        self
     }
 
     /// The largest message, in bytes, a service should decode or encode.
@@ -350,7 +429,10 @@ impl GrpcServer {
             request_timeout: self.args.request_timeout.into(),
             reflection_public: !self.args.reflection_requires_auth,
             metrics: self.metrics.clone(),
+            mtls: self.tls.mtls(),
+            peer_rpcs: self.peer_rpcs.clone(),
         });
+        let tls_config = self.tls.server_config()?;
         let mut routes = self.routes.clone();
         if self.args.reflection {
             let v1 = reflection().build_v1()?;
@@ -383,6 +465,28 @@ impl GrpcServer {
                 .await;
         });
 
+        // Kubernetes' gRPC probes speak no TLS: with TLS on, health alone is also served in
+        // plaintext on a port of its own (no edge: nothing there needs a token).
+        let probe_task = self.health_listener.map(|listener| {
+            let svc = tonic_health::pb::health_server::HealthServer::new(
+                tonic_health::server::HealthService::from_health_reporter(self.health.clone()),
+            );
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                let served = tonic::transport::Server::builder()
+                    .add_service(svc)
+                    .serve_with_incoming_shutdown(incoming, async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the health port stopped");
+                }
+            })
+        });
+
         let health = self.health.clone();
         let names = self.service_names.clone();
         let drain_delay: Duration = self.args.shutdown_drain_delay.into();
@@ -403,20 +507,37 @@ impl GrpcServer {
             let _ = stop_tx.send(true);
         });
 
-        // The builder's `tcp_nodelay` only reaches sockets it accepts itself: without
-        // it here, Nagle holds the last segment of a large response for the client's
-        // delayed ACK (40 ms).
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        let server = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .max_connection_age(self.args.max_connection_age.into())
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(incoming, async move {
-                let _ = stop_for_serve.changed().await;
-            });
-        tokio::pin!(server);
+            .add_routes(routes);
+        let stopped = async move {
+            let _ = stop_for_serve.changed().await;
+        };
+        type Serving = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
+        >;
+        let (mut server, accept_task): (Serving, _) = match tls_config {
+            Some(config) => {
+                let (incoming, task) = crate::tls::incoming(self.listener, config, stop_rx.clone());
+                (
+                    Box::pin(router.serve_with_incoming_shutdown(incoming, stopped)),
+                    Some(task),
+                )
+            }
+            None => {
+                // The builder's `tcp_nodelay` only reaches sockets it accepts itself:
+                // without it here, Nagle holds the last segment of a large response for
+                // the client's delayed ACK (40 ms).
+                let incoming = tonic::transport::server::TcpIncoming::from(self.listener)
+                    .with_nodelay(Some(true));
+                (
+                    Box::pin(router.serve_with_incoming_shutdown(incoming, stopped)),
+                    None,
+                )
+            }
+        };
         let mut stop_for_grace = stop_rx.clone();
         let result = tokio::select! {
             r = &mut server => r.map_err(anyhow::Error::from),
@@ -430,7 +551,13 @@ impl GrpcServer {
         };
         signal_task.abort();
         health_task.abort();
+        if let Some(t) = accept_task {
+            t.abort();
+        }
         let _ = metrics_task.await;
+        if let Some(t) = probe_task {
+            let _ = t.await;
+        }
         result
     }
 }
@@ -525,6 +652,8 @@ mod tests {
             request_timeout: Duration::from_secs(30),
             reflection_public: true,
             metrics: Metrics::new("test"),
+            mtls: false,
+            peer_rpcs: Vec::new(),
         });
         let release = Arc::new(tokio::sync::Notify::new());
         let held = release.clone();
@@ -576,6 +705,56 @@ mod tests {
         release.notify_waiters();
         for s in slow {
             s.await.unwrap().unwrap();
+        }
+    }
+
+    /// Under mutual TLS: a peer RPC needs a certificate; a SERVICE token needs its own
+    /// service's certificate on any RPC; an end user's token needs none elsewhere.
+    #[test]
+    fn client_certificates_under_mutual_tls() {
+        let principal = |role: Role, service: Option<&str>| Principal {
+            subject: "s".into(),
+            role,
+            institution: None,
+            member: None,
+            service: service.map(str::to_owned),
+            authority: None,
+            on_behalf_of: None,
+        };
+        let cert = |id: Option<&str>| TlsPeer {
+            remote: None,
+            certified: true,
+            identity: id.map(str::to_owned),
+        };
+        let admin = principal(Role::Admin, None);
+        let referral = principal(Role::Service, Some("referral"));
+        let refused = |r: Result<(), ApiError>| matches!(r, Err(ApiError::Unauthenticated(_)));
+        // End users: public RPCs without a certificate; peer RPCs with any the CA signed.
+        assert!(check_certificate(false, Some(&admin), None).is_ok());
+        assert!(check_certificate(false, Some(&admin), Some(&TlsPeer::default())).is_ok());
+        assert!(refused(check_certificate(true, Some(&admin), None)));
+        assert!(refused(check_certificate(
+            true,
+            Some(&admin),
+            Some(&TlsPeer::default())
+        )));
+        assert!(check_certificate(true, Some(&admin), Some(&cert(Some("operator")))).is_ok());
+        // Services: their own certificate, on every RPC.
+        for peer_rpc in [false, true] {
+            assert!(
+                check_certificate(peer_rpc, Some(&referral), Some(&cert(Some("referral")))).is_ok()
+            );
+            assert!(refused(check_certificate(peer_rpc, Some(&referral), None)));
+            assert!(refused(check_certificate(
+                peer_rpc,
+                Some(&referral),
+                Some(&cert(Some("meeting")))
+            )));
+            assert!(refused(check_certificate(
+                peer_rpc,
+                Some(&referral),
+                Some(&cert(None))
+            )));
         }
     }
 

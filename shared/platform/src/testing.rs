@@ -287,3 +287,62 @@ pub async fn malformed_bodies_are_invalid_argument(
     }
     checked
 }
+
+/// A CA of the tests' own in a temporary folder, and the certificates it signs.
+#[derive(Debug)]
+pub struct TestPki {
+    pub ca: crate::tls::local::LocalCa,
+    /// The CA certificate, PEM.
+    pub ca_file: PathBuf,
+    pub dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let ca = crate::tls::local::LocalCa::new("mosharekat test CA")?;
+        let ca_file = dir.path().join("ca.pem");
+        ca.write_ca(&ca_file)?;
+        Ok(Self {
+            ca,
+            ca_file,
+            dir: dir.path().to_owned(),
+            _dir: dir,
+        })
+    }
+
+    /// A certificate for `name` (its identity), `localhost` and 127.0.0.1.
+    pub fn issue(&self, name: &str) -> crate::tls::local::CertFiles {
+        self.ca
+            .issue_files(&self.dir, name, &[name, "localhost", "127.0.0.1"])
+            .expect("a test certificate")
+    }
+
+    /// The TLS settings of service `name` with its own certificate, and a plaintext
+    /// health port on loopback.
+    pub fn server_args(&self, name: &str, mtls: bool) -> crate::tls::TlsArgs {
+        let files = self.issue(name);
+        crate::tls::TlsArgs {
+            tls_cert: Some(files.cert),
+            tls_key: Some(files.key),
+            tls_ca: Some(self.ca_file.clone()),
+            mtls,
+            health_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        }
+    }
+
+    /// A client of service `peer` trusting this CA, presenting `identity` if given.
+    pub fn client(
+        &self,
+        peer: &str,
+        identity: Option<&crate::tls::local::CertFiles>,
+    ) -> crate::tls::ClientTls {
+        crate::tls::ClientTls::from_files(
+            &self.ca_file,
+            identity.map(|f| (f.cert.as_path(), f.key.as_path())),
+            peer,
+        )
+        .expect("a test TLS client")
+    }
+}
