@@ -1,11 +1,9 @@
 //! The working group's rules, free of I/O: seats, quorum, votes, the meeting and
-//! resolution life cycles, and the canonical content the minutes' hash covers.
+//! resolution life cycles. (What the minutes' hash covers is in [`crate::canonical`].)
 
 use mosharekat_api::meeting::v1::{
     AttendanceStatus, Meeting, MeetingState, Member, Quorum, ResolutionState, Seat, Vote,
 };
-use prost::Message;
-use sha2::{Digest, Sha256};
 
 /// At most this many institution representatives sit in a working group.
 pub const MAX_REPRESENTATIVES: usize = 6;
@@ -258,24 +256,6 @@ pub fn resolution_overdue(state: i32, deadline_us: Option<i64>, now_us: i64) -> 
         && deadline_us.is_some_and(|d| d < now_us)
 }
 
-/// The canonical content of a meeting's minutes: the meeting as approved, without what
-/// changes on reads (etag, computed flags) and without the hash itself, encoded
-/// deterministically (prost encodes fields in tag order, repeated fields in order).
-pub fn canonical_sha256(meeting: &Meeting) -> String {
-    let mut m = meeting.clone();
-    m.etag.clear();
-    m.content_sha256.clear();
-    for r in &mut m.resolutions {
-        r.etag.clear();
-        r.overdue = false;
-        // Follow-up after the meeting is not part of its minutes.
-        r.state = 0;
-        r.progress = 0;
-        r.notes.clear();
-    }
-    hex::encode(Sha256::digest(m.encode_to_vec()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,34 +499,5 @@ mod tests {
         assert!(resolution_overdue(R::Open as i32, Some(10), 11));
         assert!(!resolution_overdue(R::Done as i32, Some(10), 11));
         assert!(!resolution_overdue(R::Open as i32, Some(10), 10));
-    }
-
-    #[test]
-    fn canonical_hash_is_stable_and_covers_the_content() {
-        let mut m = meeting_with(&[0, 1], &[2], None);
-        m.name = "working-groups/w/meetings/1".into();
-        m.title = "نخستین جلسه".into();
-        let h = canonical_sha256(&m);
-        assert_eq!(h, canonical_sha256(&m.clone()));
-        // A known value: the encoding and hashing never change between runs or builds.
-        assert_eq!(
-            h,
-            "b512dd6bb2d56b45aadde4669a80c22d512623d846a35b22787e6dc4f8115518"
-        );
-        let mut etag_changed = m.clone();
-        etag_changed.etag = "9".into();
-        assert_eq!(
-            canonical_sha256(&etag_changed),
-            h,
-            "the etag is not content"
-        );
-        let mut edited = m.clone();
-        edited.title = "جلسهٔ دیگر".into();
-        assert_ne!(canonical_sha256(&edited), h);
-        // The known value above is of minutes without a roster, as every meeting approved
-        // before rosters were kept is: their hashes are unchanged. A roster is content.
-        let mut with_roster = m.clone();
-        with_roster.roster = roster_snapshot(&seed_group());
-        assert_ne!(canonical_sha256(&with_roster), h);
     }
 }

@@ -2,7 +2,8 @@
 //! representatives, its meetings (agenda, attendance, quorum), resolutions followed up
 //! across meetings, and minutes that become immutable once approved.
 //!
-//! - [`domain`]: seats, quorum, votes, life cycles, the minutes' canonical hash — pure;
+//! - [`domain`]: seats, quorum, votes, life cycles — pure;
+//! - [`canonical`]: the minutes' hash, its documented canonical form and its versions;
 //! - [`names`]: the typed resource names, every segment checked;
 //! - [`store`]: the tables, each child loaded only under its own working group;
 //! - [`work`]: the changes and reads; [`service`]: the handlers;
@@ -11,6 +12,7 @@
 //! - [`Application`]: the whole service built from its settings.
 #![forbid(unsafe_code)]
 
+pub mod canonical;
 pub mod domain;
 pub mod events;
 pub mod migrations;

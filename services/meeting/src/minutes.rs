@@ -219,7 +219,9 @@ pub fn render(g: &pb::WorkingGroup, m: &pb::Meeting, members: &[pb::Member]) -> 
     if !m.content_sha256.is_empty() {
         let _ = writeln!(
             h,
-            "<p dir=\"ltr\">SHA-256: <code>{}</code> — تأیید: {}</p>",
+            // The form's version is printed with the hash: a paper copy says how to check it.
+            "<p dir=\"ltr\">SHA-256 (v{}): <code>{}</code> — تأیید: {}</p>",
+            m.minutes_hash_version,
             escape(&m.content_sha256),
             when(&m.close_time)
         );

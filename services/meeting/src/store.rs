@@ -8,7 +8,7 @@ use mosharekat_platform::error::ApiError;
 use mosharekat_platform::records::get;
 pub use mosharekat_platform::records::{Record, Where, select};
 use prost::Message;
-use sea_orm::{ConnectionTrait, Statement, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 
 use crate::names::{GroupName, MeetingName, MemberName, ResolutionName};
 
@@ -69,14 +69,87 @@ pub async fn member<C: ConnectionTrait>(
         .ok_or_else(|| ApiError::not_found("member", name.to_string()))
 }
 
+/// A meeting row: its body, and beside it the form its minutes' hash was taken over.
+#[derive(Debug, FromQueryResult)]
+struct MeetingRow {
+    id: String,
+    version: i64,
+    body: Vec<u8>,
+    minutes_hash_version: i32,
+}
+
+impl MeetingRow {
+    fn record(self) -> Result<Record<pb::Meeting>, ApiError> {
+        let mut body = pb::Meeting::decode(self.body.as_slice()).map_err(ApiError::internal)?;
+        // The column names the form of a hash once there is one (its default is for rows
+        // hashed before it existed).
+        body.minutes_hash_version = if body.content_sha256.is_empty() {
+            0
+        } else {
+            self.minutes_hash_version
+        };
+        Ok(Record {
+            id: self.id,
+            version: self.version,
+            body,
+        })
+    }
+}
+
+async fn meetings_where<C: ConnectionTrait>(
+    c: &C,
+    condition_and_order: &str,
+    values: Vec<Value>,
+) -> Result<Vec<Record<pb::Meeting>>, ApiError> {
+    MeetingRow::find_by_statement(Statement::from_sql_and_values(
+        c.get_database_backend(),
+        format!(
+            "SELECT id, version, body, minutes_hash_version FROM meetings WHERE {condition_and_order}"
+        ),
+        values,
+    ))
+    .all(c)
+    .await
+    .map_err(db_error)?
+    .into_iter()
+    .map(MeetingRow::record)
+    .collect()
+}
+
 pub async fn meeting<C: ConnectionTrait>(
     c: &C,
     name: &MeetingName,
 ) -> Result<Record<pb::Meeting>, ApiError> {
     let id = meeting_id(name.group().id(), name.number());
-    child(c, "meetings", name.group(), &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("meeting", name.to_string()))
+    meetings_where(
+        c,
+        "id = $1 AND working_group_id = $2",
+        vec![id.into(), name.group().id().into()],
+    )
+    .await?
+    .into_iter()
+    .next()
+    .ok_or_else(|| ApiError::not_found("meeting", name.to_string()))
+}
+
+/// A page of a working group's meetings in number order, after number `after` (`None`:
+/// from the first).
+pub async fn meetings_page<C: ConnectionTrait>(
+    c: &C,
+    group: &str,
+    after: Option<i32>,
+    limit: u64,
+) -> Result<Vec<Record<pb::Meeting>>, ApiError> {
+    meetings_where(
+        c,
+        "working_group_id = $1 AND number > $2 ORDER BY number LIMIT $3",
+        vec![
+            group.into(),
+            after.unwrap_or(i32::MIN).into(),
+            (limit as i64).into(),
+        ],
+    )
+    .await
 }
 
 pub async fn resolution<C: ConnectionTrait>(
@@ -223,16 +296,30 @@ pub async fn insert_meeting<C: ConnectionTrait>(
     .map(|_| ())
 }
 
+/// Saves a meeting if its version is still `version`. A `minutes_hash_version` set on it
+/// is written to its column (the column, not the body, is the record of it); 0 leaves the
+/// column as it is.
 pub async fn save_meeting<C: ConnectionTrait>(
     c: &C,
     id: &str,
     version: i64,
     m: &pb::Meeting,
 ) -> Result<bool, ApiError> {
+    let hash_version = (m.minutes_hash_version != 0).then_some(m.minutes_hash_version);
+    let body = pb::Meeting {
+        minutes_hash_version: 0,
+        ..m.clone()
+    };
     exec(
         c,
-        "UPDATE meetings SET body = $1, version = version + 1 WHERE id = $2 AND version = $3",
-        vec![m.encode_to_vec().into(), id.into(), version.into()],
+        "UPDATE meetings SET body = $1, minutes_hash_version = COALESCE($2, minutes_hash_version), \
+         version = version + 1 WHERE id = $3 AND version = $4",
+        vec![
+            body.encode_to_vec().into(),
+            hash_version.into(),
+            id.into(),
+            version.into(),
+        ],
     )
     .await
     .map(|n| n == 1)

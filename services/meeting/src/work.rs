@@ -11,6 +11,7 @@ use mosharekat_platform::peers::{ReferralPeer, RegistryPeer, reason_token};
 use mosharekat_platform::{audit, idempotency, pagination};
 use sea_orm::DatabaseTransaction;
 
+use crate::canonical::MinutesHashVersion;
 use crate::domain::{self, MeetingAction};
 use crate::names::{GroupName, MeetingName, MemberName, ResolutionName, valid_id};
 use crate::store::{self, Record, Where};
@@ -572,13 +573,8 @@ impl Meetings {
         let gname = GroupName::parse(&req.parent, "parent")?;
         let size = pagination::page_size(req.page_size, "page_size")?;
         let fp = pagination::fingerprint(&["meetings", gname.id()]);
-        let mut w = Where::new();
-        w.add("working_group_id = ?", [gname.id().into()]);
-        if let Some(last) = pagination::decode::<i32>(&req.page_token, &fp, "page_token")? {
-            w.add("number > ?", [last.into()]);
-        }
-        let mut rows: Vec<Record<pb::Meeting>> =
-            store::select(self.db.conn(), "meetings", w, "number", size + 1).await?;
+        let after = pagination::decode::<i32>(&req.page_token, &fp, "page_token")?;
+        let mut rows = store::meetings_page(self.db.conn(), gname.id(), after, size + 1).await?;
         let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.body.number);
         let mut meetings = Vec::with_capacity(rows.len());
         for r in rows {
@@ -1027,7 +1023,9 @@ impl Meetings {
                     .map(|r| r.body)
                     .collect();
                 m.state = pb::MeetingState::Closed as i32;
-                m.content_sha256 = domain::canonical_sha256(m);
+                let form = MinutesHashVersion::CURRENT;
+                m.content_sha256 = form.sha256(m).map_err(ApiError::internal)?;
+                m.minutes_hash_version = form.number();
                 Ok(())
             },
         )
@@ -1049,11 +1047,25 @@ impl Meetings {
                 "صورتجلسهٔ این جلسه هنوز تأیید نشده است.",
             ));
         }
-        let computed = domain::canonical_sha256(&m);
+        // Recomputed in the form the record names, so minutes approved in an older form
+        // still verify.
+        let form = MinutesHashVersion::from_number(m.minutes_hash_version).ok_or_else(|| {
+            ApiError::precondition(
+                "MINUTES_HASH_VERSION_UNKNOWN",
+                format!(
+                    "the minutes were hashed in form {}, which this release does not know",
+                    m.minutes_hash_version
+                ),
+                "نسخهٔ درهم‌سازی این صورتجلسه برای این نسخهٔ سامانه ناشناخته است.",
+            )
+        })?;
+        // Minutes without a canonical form (a time out of its range) cannot match.
+        let computed = form.sha256(&m).unwrap_or_default();
         Ok(pb::VerifyMinutesResponse {
-            intact: computed == m.content_sha256,
+            intact: !computed.is_empty() && computed == m.content_sha256,
             stored_sha256: m.content_sha256,
             computed_sha256: computed,
+            minutes_hash_version: form.number(),
         })
     }
 
@@ -1083,6 +1095,7 @@ impl Meetings {
         Ok(pb::ExportMinutesResponse {
             html: crate::minutes::render(&group, &m, &members),
             content_sha256: m.content_sha256,
+            minutes_hash_version: m.minutes_hash_version,
         })
     }
 

@@ -1,6 +1,22 @@
 //! The audit log: every change, in the same transaction as the change, chained by
 //! SHA-256 so that an altered or removed record is found; and the `AuditService` that
 //! every service serves over its own log.
+//!
+//! # The chain's canonical form
+//!
+//! A record's `hash` is the lowercase hex SHA-256 of a length-prefixed field list, never of
+//! an API message: for each of these nine fields, in this order, the 8-byte big-endian
+//! length of its UTF-8 bytes, then those bytes:
+//!
+//! 1. `previous_hash`: the hash of the record before (lowercase hex), empty for the first;
+//! 2. `seq`, 3. `time_us` (microseconds since the Unix epoch): in decimal ASCII, `-` for a
+//!    negative number, no leading zeros;
+//! 4. `actor`, 5. `role`, 6. `method`, 7. `resource`, 8. `trace_id`, 9. `on_behalf_of`:
+//!    as stored (empty when absent).
+//!
+//! The prefixes keep any two different records from serialising alike. The test
+//! `golden_vectors` pins two chained records; if it fails, the form has changed and every
+//! chain written before would stop verifying.
 
 use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
 use sha2::{Digest, Sha256};
@@ -289,5 +305,35 @@ mod tests {
         shifted.actor = "aA".into();
         shifted.role = "DMIN".into();
         assert_ne!(base, chain_hash("p", 1, 2, &shifted));
+    }
+
+    /// The form of the module's comment, pinned (and computed independently of this code).
+    #[test]
+    fn golden_vectors() {
+        let first = AuditEntry {
+            actor: "secretary-1".into(),
+            role: "SECRETARY".into(),
+            method: "/mosharekat.meeting.v1.MeetingService/ApproveMinutes".into(),
+            resource: "working-groups/w/meetings/1".into(),
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            on_behalf_of: String::new(),
+        };
+        let h1 = chain_hash("", 1, 1_764_403_200_000_000, &first);
+        assert_eq!(
+            h1,
+            "ea04354f225e2a4ef1aa28b8274c4d5f833aff0994e645bc4d2efb5afcb034fd"
+        );
+        let second = AuditEntry {
+            actor: "رضا".into(),
+            role: "ADMIN".into(),
+            method: "/m".into(),
+            resource: "institutions/1".into(),
+            trace_id: "t".into(),
+            on_behalf_of: "service:referral".into(),
+        };
+        assert_eq!(
+            chain_hash(&h1, 2, 1_764_403_200_000_001, &second),
+            "b696e91079acba2f0ebb1d1eb4f533e83e49f9b969135ec7e3271fa3ef16e3d1"
+        );
     }
 }
