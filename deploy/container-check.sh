@@ -65,8 +65,9 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 apt_install() {
   [ "$(id -u)" = 0 ] || fail "$* missing, and installing it needs root (apt-get install $*)"
   echo "installing $* (apt-get)"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || fail "apt-get install $*"
+  mkdir -p "$CACHE"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >"$CACHE/apt.log" 2>&1 \
+    || { tail -n 20 "$CACHE/apt.log"; fail "apt-get install $*"; }
 }
 
 step "1. tools"
@@ -95,6 +96,12 @@ flock -n 9 || fail "another deploy/container-check.sh is running (lock $CACHE/co
 
 engine_pid=
 if ! "$DOCKER" info >/dev/null 2>&1; then
+  # An engine still shutting down (an earlier run's) holds its pid file: let it finish.
+  for _ in $(seq 60); do
+    old=$(cat /var/run/docker.pid 2>/dev/null || true)
+    [ -n "$old" ] && kill -0 "$old" 2>/dev/null || break
+    sleep 0.5
+  done
   # No bridge and no NAT rules: every container runs with --network host, on loopback.
   # Its own data folder, so that what the check leaves in it (the stand-in image, BuildKit's
   # cache of the binaries' layer, ~80 MB a run) is the check's own to prune. Not holding
@@ -107,7 +114,7 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
     kill -0 "$engine_pid" 2>/dev/null || { tail -n 20 "$CACHE/dockerd.log"; fail "dockerd exited"; }
     sleep 0.5
   done
-  "$DOCKER" info >/dev/null 2>&1 || { tail -n 20 "$CACHE/dockerd.log"; fail "dockerd did not answer within 30 s"; }
+  "$DOCKER" info >/dev/null 2>&1 || { kill "$engine_pid"; tail -n 20 "$CACHE/dockerd.log"; fail "dockerd did not answer within 30 s"; }
 fi
 echo "client $("$DOCKER" version -f '{{.Client.Version}}'), engine $("$DOCKER" version -f '{{.Server.Version}}'), $(debootstrap --version), grpcurl $(grpcurl -version 2>&1 | awk '{print $2}')"
 pg_isready -q || fail "PostgreSQL does not answer at $PGHOST:$PGPORT"
@@ -126,7 +133,7 @@ drop_databases() {
   for db in "${pids[@]}"; do wait "$db" || true; done
 }
 cleanup() {
-  local rc=$?
+  local rc=$? cleanup_from=$SECONDS
   set +e
   local ids
   ids=$("$DOCKER" ps -aq --filter "label=$LABEL" 2>/dev/null)
@@ -146,8 +153,9 @@ cleanup() {
     # The engine's data are the check's own (--data-root): its build cache can go.
     "$DOCKER" builder prune -af >/dev/null 2>&1
     kill -TERM "$engine_pid" 2>/dev/null
-    for _ in $(seq 40); do kill -0 "$engine_pid" 2>/dev/null || break; sleep 0.5; done
+    for _ in $(seq 60); do kill -0 "$engine_pid" 2>/dev/null || break; sleep 0.5; done
   fi
+  echo "cleaned up: containers, databases, the run's images${engine_pid:+, the engine} ($((SECONDS - cleanup_from)) s)"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -331,8 +339,10 @@ config=$("$DOCKER" image inspect -f '{{.Config.User}} {{.Config.WorkingDir}} {{j
 [ "$config" = "65532:65532 /var/lib/mosharekat null" ] || fail "image config: user, workdir, entrypoint = $config"
 image_bytes=$("$DOCKER" image inspect -f '{{.Size}}' "$IMAGE")
 echo "image $IMAGE: $((image_bytes / 1000000)) MB"
-binary_bytes=$(cat "$work"/binaries/out/bin/* | wc -c)
-echo "binaries: $((binary_bytes / 1000000)) MB; base $runtime_base: $(( $("$DOCKER" image inspect -f '{{.Size}}' "$runtime_base") / 1000000 )) MB"
+if [ -n "$built" ]; then
+  binary_bytes=$(cat "$work"/binaries/out/bin/* | wc -c)
+  echo "binaries: $((binary_bytes / 1000000)) MB; base $runtime_base: $(( $("$DOCKER" image inspect -f '{{.Size}}' "$runtime_base") / 1000000 )) MB"
+fi
 # As deploy/README.md runs it: the command names the service, found on the image's PATH.
 for b in "${SERVICES[@]}"; do
   "$DOCKER" run --rm --network host --label "$LABEL" "$IMAGE" "$b" --help >/dev/null || fail "docker run $IMAGE $b --help"
