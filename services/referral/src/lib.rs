@@ -96,11 +96,17 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let server_args = settings.server.clone().with_defaults(DEFAULTS);
-        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?;
+        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?
+            .for_service(DEFAULTS.name);
+        // Keys added or retired take effect without a restart; the watcher ends with
+        // the server that holds the verifier.
+        drop(verifier.watch(server_args.token_keys_reload_interval.into()));
         let key = server_args.service_signing_key.as_ref().ok_or_else(|| {
             anyhow::anyhow!("--service-signing-key is required to call the registry")
         })?;
-        let token = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name);
+        // Its one peer is the registry: its token is for the registry alone.
+        let token = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name)
+            .for_audience("registry");
         let due = domain::DuePolicy::parse(
             &settings.referral.due_days,
             settings.referral.default_due_days,
