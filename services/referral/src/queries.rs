@@ -125,7 +125,7 @@ impl Cases {
         let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         let mut filings = Vec::with_capacity(rows.len());
         for r in rows {
-            filings.push(self.finish_filing(self.db.conn(), r).await?);
+            filings.push(self.finish_filing(self.db.conn(), ctx, r).await?);
         }
         Ok(pb::ListFilingsResponse {
             filings,
@@ -202,7 +202,7 @@ impl Cases {
         let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         let mut referrals = Vec::with_capacity(rows.len());
         for r in rows {
-            referrals.push(self.finish_referral(self.db.conn(), r).await?);
+            referrals.push(self.finish_referral(self.db.conn(), ctx, r).await?);
         }
         Ok(pb::ListReferralsResponse {
             referrals,

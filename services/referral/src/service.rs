@@ -279,4 +279,28 @@ impl ReferralService for Cases {
     ) -> Result<Response<pb::GetStatisticsResponse>, Status> {
         handle!(request, |ctx, req| self.statistics(&ctx, &req))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn seal_filing_party(
+        &self,
+        request: Request<pb::SealFilingPartyRequest>,
+    ) -> Result<Response<pb::SealFilingPartyResponse>, Status> {
+        handle!(request, |ctx, req| async {
+            Ok::<_, Status>(pb::SealFilingPartyResponse {
+                filing: Some(self.seal_filing_party(&ctx, &req).await?),
+            })
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn seal_referral_party(
+        &self,
+        request: Request<pb::SealReferralPartyRequest>,
+    ) -> Result<Response<pb::SealReferralPartyResponse>, Status> {
+        handle!(request, |ctx, req| async {
+            Ok::<_, Status>(pb::SealReferralPartyResponse {
+                referral: Some(self.seal_referral_party(&ctx, &req).await?),
+            })
+        })
+    }
 }
