@@ -16,6 +16,7 @@ use sea_orm::DatabaseTransaction;
 
 use crate::domain::{self, DuePolicy, FilingAction, ReferralAction};
 use crate::input;
+use crate::reads;
 use crate::store::{self, Record};
 use mosharekat_platform::peers::{RegistryPeer, require_eligible};
 
@@ -25,6 +26,7 @@ pub struct Cases {
     pub(crate) db: Db,
     pub(crate) registry: RegistryPeer,
     pub(crate) due: Arc<DuePolicy>,
+    pub(crate) reads: reads::ReadLog,
 }
 
 pub fn filing_state_name(s: i32) -> String {
@@ -191,7 +193,11 @@ impl Cases {
         ctx.require(FILING_READERS)?;
         let id = input::parse_name(name, "filings", "name")?;
         let rec = self.load_filing(self.db.conn(), ctx, &id).await?;
-        self.finish_filing(self.db.conn(), ctx, rec).await
+        let f = self.finish_filing(self.db.conn(), ctx, rec).await?;
+        if reads::is_recorded(ctx, &f.institution) {
+            self.reads.record(ctx, &[&f.name]).await?;
+        }
+        Ok(f)
     }
 
     pub async fn create_filing(
@@ -544,7 +550,11 @@ impl Cases {
         ctx.require(REFERRAL_READERS)?;
         let id = input::parse_name(name, "referrals", "name")?;
         let rec = self.load_referral(self.db.conn(), ctx, &id).await?;
-        self.finish_referral(self.db.conn(), ctx, rec).await
+        let r = self.finish_referral(self.db.conn(), ctx, rec).await?;
+        if reads::is_recorded(ctx, &r.institution) {
+            self.reads.record(ctx, &[&r.name]).await?;
+        }
+        Ok(r)
     }
 
     pub async fn create_referral(

@@ -5,7 +5,7 @@
 //! - [`domain`]: life cycles, the consent rule, due times, overdue — pure;
 //! - [`input`]: requests parsed at the edge;
 //! - [`store`]: the tables; [`cases`]: the changes; [`queries`]: lists, suggestions,
-//!   statistics; [`service`]: the gRPC handlers;
+//!   statistics; [`reads`]: who read what; [`service`]: the gRPC handlers;
 //! - [`events`]: recalls on licence loss (the registry is called through the platform's peers);
 //! - [`Application`]: the whole service built from its settings.
 #![forbid(unsafe_code)]
@@ -16,6 +16,7 @@ pub mod events;
 pub mod input;
 pub mod migrations;
 pub mod queries;
+pub mod reads;
 pub mod service;
 pub mod store;
 pub mod testing;
@@ -122,6 +123,7 @@ impl Application {
                 settings.referral.peer_timeout.into(),
             ),
             due: Arc::new(due),
+            reads: reads::ReadLog::start(db.clone()),
         };
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone()).await?;

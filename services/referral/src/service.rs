@@ -303,4 +303,12 @@ impl ReferralService for Cases {
             })
         })
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_read_records(
+        &self,
+        request: Request<pb::ListReadRecordsRequest>,
+    ) -> Result<Response<pb::ListReadRecordsResponse>, Status> {
+        handle!(request, |ctx, req| crate::reads::list(&self.db, &ctx, &req))
+    }
 }
