@@ -307,7 +307,8 @@ fn read_keys(sources: &[PathBuf], startup: bool) -> anyhow::Result<Vec<TrustedKe
         let meta = match std::fs::metadata(src) {
             Ok(m) => m,
             Err(e) if e.kind() == NotFound && !startup => {
-                tracing::info!(path = %src.display(), "token key file removed: its key is retired");
+                // Said once, with the key's id, when the key set changes.
+                tracing::debug!(path = %src.display(), "token key file absent: its key is retired");
                 continue;
             }
             Err(e) => anyhow::bail!("reading public key {}: {e}", src.display()),
