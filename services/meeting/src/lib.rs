@@ -101,13 +101,19 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let server_args = settings.server.clone().with_defaults(DEFAULTS);
-        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?;
+        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?
+            .for_service(DEFAULTS.name);
+        // Keys added or retired take effect without a restart; the watcher ends with
+        // the server that holds the verifier.
+        drop(verifier.watch(server_args.token_keys_reload_interval.into()));
         let key = server_args.service_signing_key.as_ref().ok_or_else(|| {
             anyhow::anyhow!(
                 "--service-signing-key is required to call the registry and the referral service"
             )
         })?;
-        let token = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name);
+        // A token per peer, each for that peer alone (`aud`).
+        let own = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name);
+        let token = own.for_audience("registry");
         let tls = Tls::load(&server_args.tls, DEFAULTS.name)?;
         let db = migrate(&server_args).await?;
         let timeout: Duration = settings.meeting.peer_timeout.into();
@@ -128,7 +134,7 @@ impl Application {
         let meetings = Meetings {
             db: db.clone(),
             registry: RegistryPeer::new(registry_target, token.clone(), timeout),
-            referral: ReferralPeer::new(referral_target, token.clone(), timeout),
+            referral: ReferralPeer::new(referral_target, own.for_audience("referral"), timeout),
         };
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;

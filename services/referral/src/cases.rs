@@ -16,6 +16,7 @@ use sea_orm::DatabaseTransaction;
 
 use crate::domain::{self, DuePolicy, FilingAction, ReferralAction};
 use crate::input;
+use crate::reads;
 use crate::store::{self, Record};
 use mosharekat_platform::peers::{RegistryPeer, require_eligible};
 
@@ -25,6 +26,7 @@ pub struct Cases {
     pub(crate) db: Db,
     pub(crate) registry: RegistryPeer,
     pub(crate) due: Arc<DuePolicy>,
+    pub(crate) reads: reads::ReadLog,
 }
 
 pub fn filing_state_name(s: i32) -> String {
@@ -105,6 +107,37 @@ pub fn referral_visible(ctx: &CallContext, r: &pb::Referral) -> bool {
     ctx.role() != Role::Institution || r.institution == own_institution(ctx)
 }
 
+/// A sealed party of a filing is seen by the filing institution and the addressed
+/// authority's officers only: not by administrators, auditors or other services.
+pub fn sees_sealed_filing_parties(ctx: &CallContext, f: &pb::Filing) -> bool {
+    match ctx.role() {
+        Role::Institution => f.institution == own_institution(ctx),
+        Role::JudicialOfficer => filing_visible(ctx, f),
+        _ => false,
+    }
+}
+
+/// A sealed party of a referral is seen by its source and its assigned institution only.
+pub fn sees_sealed_referral_parties(ctx: &CallContext, r: &pb::Referral) -> bool {
+    match ctx.role() {
+        Role::Institution => r.institution == own_institution(ctx),
+        Role::CenterOfficer | Role::JudicialOfficer => may_act_for_source(ctx, r.source),
+        _ => false,
+    }
+}
+
+fn party_index(raw: i32) -> Result<usize, ApiError> {
+    usize::try_from(raw).map_err(|_| ApiError::invalid("party_index", "must not be negative"))
+}
+
+fn not_sealable() -> ApiError {
+    ApiError::precondition(
+        "PARTY_NOT_SEALABLE",
+        "only a party who is a minor or a victim can be sealed",
+        "فقط طرفی که کودک یا بزه‌دیده است محرمانه می‌شود.",
+    )
+}
+
 /// Which sources a role refers for.
 fn may_act_for_source(ctx: &CallContext, source: i32) -> bool {
     use pb::ReferralSource as S;
@@ -127,14 +160,19 @@ fn instant(us: i64) -> DateTime<Utc> {
 impl Cases {
     // ---------- filings ----------
 
+    /// The API view of a stored filing, as `ctx` may see it.
     pub async fn finish_filing<C: sea_orm::ConnectionTrait>(
         &self,
         c: &C,
+        ctx: &CallContext,
         rec: Record<pb::Filing>,
     ) -> Result<pb::Filing, ApiError> {
         let mut f = rec.body;
         f.etag = rec.version.to_string();
         f.timeline = store::timeline(c, &f.name).await?;
+        if !sees_sealed_filing_parties(ctx, &f) {
+            domain::mask_sealed(&mut f.parties, &mut f.consents, &mut []);
+        }
         Ok(f)
     }
 
@@ -155,7 +193,11 @@ impl Cases {
         ctx.require(FILING_READERS)?;
         let id = input::parse_name(name, "filings", "name")?;
         let rec = self.load_filing(self.db.conn(), ctx, &id).await?;
-        self.finish_filing(self.db.conn(), rec).await
+        let f = self.finish_filing(self.db.conn(), ctx, rec).await?;
+        if reads::is_recorded(ctx, &f.institution) {
+            self.reads.record(ctx, &[&f.name]).await?;
+        }
+        Ok(f)
     }
 
     pub async fn create_filing(
@@ -214,7 +256,7 @@ impl Cases {
             body: f,
         };
         let resp = pb::CreateFilingResponse {
-            filing: Some(self.finish_filing(&txn, rec).await?),
+            filing: Some(self.finish_filing(&txn, ctx, rec).await?),
         };
         if let Some(key) = &key {
             key.record(&txn, &resp).await?;
@@ -292,7 +334,7 @@ impl Cases {
             version: rec.version + 1,
             body: f,
         };
-        let out = self.finish_filing(&txn, saved).await?;
+        let out = self.finish_filing(&txn, ctx, saved).await?;
         commit(txn).await?;
         Ok(out)
     }
@@ -423,16 +465,65 @@ impl Cases {
         .await
     }
 
+    /// Seals a minor or victim party of a filing, for the addressed authority: its name
+    /// and national code are then masked for every reader but the filing institution and
+    /// the authority. Sealing a sealed party changes nothing.
+    pub async fn seal_filing_party(
+        &self,
+        ctx: &CallContext,
+        req: &pb::SealFilingPartyRequest,
+    ) -> Result<pb::Filing, ApiError> {
+        ctx.require(CLERKS)?;
+        let id = input::parse_name(&req.name, "filings", "name")?;
+        let index = party_index(req.party_index)?;
+        let rec = self.load_filing(self.db.conn(), ctx, &id).await?;
+        check_etag(&req.etag, rec.version, &req.name)?;
+        let party = rec.body.parties.get(index).ok_or_else(|| {
+            ApiError::invalid(
+                "party_index",
+                "must be the index of one of the filing's parties",
+            )
+        })?;
+        if !domain::sealable(party) {
+            return Err(not_sealable());
+        }
+        if party.sealed {
+            return self.finish_filing(self.db.conn(), ctx, rec).await;
+        }
+        let note = format!("parties[{index}] sealed");
+        self.change_filing(
+            ctx,
+            &id,
+            &rec.version.to_string(),
+            FilingAction::Seal,
+            &note,
+            |f| {
+                if let Some(p) = f.parties.get_mut(index) {
+                    p.sealed = true;
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+
     // ---------- referrals ----------
 
+    /// The API view of a stored referral, as `ctx` may see it.
     pub async fn finish_referral<C: sea_orm::ConnectionTrait>(
         &self,
         c: &C,
+        ctx: &CallContext,
         rec: Record<pb::Referral>,
     ) -> Result<pb::Referral, ApiError> {
         let mut r = rec.body;
         r.etag = rec.version.to_string();
         r.timeline = store::timeline(c, &r.name).await?;
+        if !sees_sealed_referral_parties(ctx, &r) {
+            let mut attendees: Vec<&mut Vec<String>> =
+                r.progress.iter_mut().map(|p| &mut p.attendees).collect();
+            domain::mask_sealed(&mut r.parties, &mut [], &mut attendees);
+        }
         let state = pb::ReferralState::try_from(r.state).unwrap_or(pb::ReferralState::Unspecified);
         let due = r.due_time.as_ref().and_then(from_timestamp).map(instant);
         r.overdue = domain::is_overdue(state, due, Utc::now());
@@ -459,7 +550,11 @@ impl Cases {
         ctx.require(REFERRAL_READERS)?;
         let id = input::parse_name(name, "referrals", "name")?;
         let rec = self.load_referral(self.db.conn(), ctx, &id).await?;
-        self.finish_referral(self.db.conn(), rec).await
+        let r = self.finish_referral(self.db.conn(), ctx, rec).await?;
+        if reads::is_recorded(ctx, &r.institution) {
+            self.reads.record(ctx, &[&r.name]).await?;
+        }
+        Ok(r)
     }
 
     pub async fn create_referral(
@@ -531,7 +626,7 @@ impl Cases {
             body: r,
         };
         let resp = pb::CreateReferralResponse {
-            referral: Some(self.finish_referral(&txn, rec).await?),
+            referral: Some(self.finish_referral(&txn, ctx, rec).await?),
         };
         if let Some(key) = &key {
             key.record(&txn, &resp).await?;
@@ -588,7 +683,7 @@ impl Cases {
             version: rec.version + 1,
             body: r,
         };
-        let out = self.finish_referral(&txn, saved).await?;
+        let out = self.finish_referral(&txn, ctx, saved).await?;
         commit(txn).await?;
         Ok(out)
     }
@@ -908,6 +1003,49 @@ impl Cases {
                 r.extension_reason.clear();
                 r.state_reason.clear();
                 r.progress.clear();
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Seals a minor or victim party of a referral, for its source: its name and national
+    /// code are then masked for every reader but the source and the assigned
+    /// institution. Sealing a sealed party changes nothing.
+    pub async fn seal_referral_party(
+        &self,
+        ctx: &CallContext,
+        req: &pb::SealReferralPartyRequest,
+    ) -> Result<pb::Referral, ApiError> {
+        ctx.require(REFERRERS)?;
+        let id = input::parse_name(&req.name, "referrals", "name")?;
+        let index = party_index(req.party_index)?;
+        let rec = self.load_referral(self.db.conn(), ctx, &id).await?;
+        check_etag(&req.etag, rec.version, &req.name)?;
+        authorise_referral_action(ctx, &rec.body, ReferralAction::Seal)?;
+        let party = rec.body.parties.get(index).ok_or_else(|| {
+            ApiError::invalid(
+                "party_index",
+                "must be the index of one of the referral's parties",
+            )
+        })?;
+        if !domain::sealable(party) {
+            return Err(not_sealable());
+        }
+        if party.sealed {
+            return self.finish_referral(self.db.conn(), ctx, rec).await;
+        }
+        let note = format!("parties[{index}] sealed");
+        self.change_referral(
+            ctx,
+            &id,
+            &rec.version.to_string(),
+            ReferralAction::Seal,
+            &note,
+            move |r, _| {
+                if let Some(p) = r.parties.get_mut(index) {
+                    p.sealed = true;
+                }
                 Ok(())
             },
         )

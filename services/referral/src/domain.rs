@@ -18,16 +18,19 @@ pub enum FilingAction {
     Reject,
     Close,
     Update,
+    /// Seal a party (the state stays).
+    Seal,
 }
 
 impl FilingAction {
-    pub const ALL: [FilingAction; 6] = [
+    pub const ALL: [FilingAction; 7] = [
         Self::Submit,
         Self::Withdraw,
         Self::Register,
         Self::Reject,
         Self::Close,
         Self::Update,
+        Self::Seal,
     ];
 
     pub fn verb(self) -> &'static str {
@@ -38,6 +41,7 @@ impl FilingAction {
             Self::Reject => "reject",
             Self::Close => "close",
             Self::Update => "change",
+            Self::Seal => "seal a party of",
         }
     }
 }
@@ -53,6 +57,9 @@ pub fn next_filing_state(from: FilingState, action: FilingAction) -> Option<Fili
         (S::Submitted, A::Register) => Some(S::Registered),
         (S::Submitted, A::Reject) => Some(S::Rejected),
         (S::Registered, A::Close) => Some(S::Closed),
+        // The addressed authority sees a filing once it is submitted; a draft's parties
+        // are still the institution's to rewrite.
+        (s, A::Seal) if s != S::Draft && s != S::Unspecified => Some(s),
         _ => None,
     }
 }
@@ -129,10 +136,12 @@ pub enum ReferralAction {
     Withdraw,
     Reassign,
     Extend,
+    /// Seal a party (the state stays).
+    Seal,
 }
 
 impl ReferralAction {
-    pub const ALL: [ReferralAction; 9] = [
+    pub const ALL: [ReferralAction; 10] = [
         Self::Accept,
         Self::Decline,
         Self::Progress,
@@ -142,6 +151,7 @@ impl ReferralAction {
         Self::Withdraw,
         Self::Reassign,
         Self::Extend,
+        Self::Seal,
     ];
 
     pub fn verb(self) -> &'static str {
@@ -155,6 +165,7 @@ impl ReferralAction {
             Self::Withdraw => "withdraw",
             Self::Reassign => "reassign",
             Self::Extend => "extend",
+            Self::Seal => "seal a party of",
         }
     }
 }
@@ -181,6 +192,8 @@ pub fn next_referral_state(from: ReferralState, action: ReferralAction) -> Optio
         (s, A::Withdraw) if is_open(s) => Some(S::Withdrawn),
         (S::Declined | S::Returned | S::Recalled, A::Reassign) => Some(S::Offered),
         (S::Accepted | S::InProgress, A::Extend) => Some(from),
+        // Identities stay protected after the case is closed too.
+        (s, A::Seal) if s != S::Unspecified => Some(s),
         _ => None,
     }
 }
@@ -279,6 +292,46 @@ pub fn is_overdue(state: ReferralState, due: Option<DateTime<Utc>>, now: DateTim
         && due.is_some_and(|d| d < now)
 }
 
+/// What a sealed party's name reads as, for those who may not see it.
+pub const SEALED_NAME: &str = "محرمانه";
+
+/// Who may be sealed (the directive protects minors and victims): a minor, or a victim.
+pub fn sealable(p: &Party) -> bool {
+    p.minor || p.role == PartyRole::Victim as i32
+}
+
+/// Masks what identifies a sealed party: its name and national code (`******1234`), the
+/// name of whoever consented for it, and its name where a session lists it among the
+/// attendees. Free text (summaries, notes) is the writer's to keep clean.
+pub fn mask_sealed(
+    parties: &mut [Party],
+    consents: &mut [Consent],
+    attendees: &mut [&mut Vec<String>],
+) {
+    let fold = mosharekat_persian::fold_for_search;
+    let mut names = Vec::new();
+    for (i, p) in parties.iter_mut().enumerate() {
+        if !p.sealed {
+            continue;
+        }
+        if !p.full_name.is_empty() {
+            names.push(fold(&p.full_name));
+        }
+        p.full_name = SEALED_NAME.to_owned();
+        p.national_code = mosharekat_persian::mask(&p.national_code);
+        for c in consents.iter_mut().filter(|c| c.party_index == i as i32) {
+            c.given_by = SEALED_NAME.to_owned();
+        }
+    }
+    for list in attendees.iter_mut() {
+        for a in list.iter_mut() {
+            if names.contains(&fold(a)) {
+                *a = SEALED_NAME.to_owned();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +358,11 @@ mod tests {
             (S::Submitted, A::Register, S::Registered),
             (S::Submitted, A::Reject, S::Rejected),
             (S::Registered, A::Close, S::Closed),
+            (S::Submitted, A::Seal, S::Submitted),
+            (S::Registered, A::Seal, S::Registered),
+            (S::Rejected, A::Seal, S::Rejected),
+            (S::Closed, A::Seal, S::Closed),
+            (S::Withdrawn, A::Seal, S::Withdrawn),
         ];
         for from in FILING_STATES {
             for a in FilingAction::ALL {
@@ -352,6 +410,10 @@ mod tests {
             (S::Accepted, A::Extend, S::Accepted),
             (S::InProgress, A::Extend, S::InProgress),
         ];
+        let allowed: Vec<_> = allowed
+            .into_iter()
+            .chain(REFERRAL_STATES.map(|s| (s, A::Seal, s)))
+            .collect();
         for from in REFERRAL_STATES {
             for a in ReferralAction::ALL {
                 let expected = allowed
@@ -514,6 +576,56 @@ mod tests {
         assert!(DuePolicy::parse("MEDIATION=10", 60).is_err());
         assert!(DuePolicy::parse("NOPE=10", 60).is_err());
         assert!(DuePolicy::parse("LEGAL_AID=0", 60).is_err());
+    }
+
+    #[test]
+    fn only_minors_and_victims_are_sealable() {
+        assert!(sealable(&victim(false, false)));
+        assert!(sealable(&Party {
+            minor: true,
+            role: PartyRole::Disputant as i32,
+            ..Default::default()
+        }));
+        assert!(!sealable(&Party {
+            role: PartyRole::Accused as i32,
+            ..Default::default()
+        }));
+    }
+
+    #[test]
+    fn a_sealed_party_is_masked_wherever_it_is_named() {
+        let mut parties = vec![
+            Party {
+                full_name: "مريم رضايي".into(),
+                national_code: "0076229645".into(),
+                sealed: true,
+                ..victim(true, false)
+            },
+            Party {
+                full_name: "حسن".into(),
+                national_code: "1583250689".into(),
+                ..Default::default()
+            },
+        ];
+        let mut consents = vec![
+            consent(0, ConsentBasis::Guardian),
+            consent(1, ConsentBasis::Victim),
+        ];
+        let mut attendees = vec!["مریم رضایی".to_owned(), "حسن".to_owned()];
+        mask_sealed(&mut parties, &mut consents, &mut [&mut attendees]);
+        assert_eq!(parties[0].full_name, SEALED_NAME);
+        assert_eq!(parties[0].national_code, "******9645");
+        assert_eq!(
+            (
+                parties[1].full_name.as_str(),
+                parties[1].national_code.as_str()
+            ),
+            ("حسن", "1583250689")
+        );
+        assert_eq!(consents[0].given_by, SEALED_NAME);
+        assert_eq!(consents[1].given_by, "x");
+        // Found under Arabic or Persian letters alike.
+        assert_eq!(attendees, [SEALED_NAME, "حسن"]);
     }
 
     #[test]

@@ -65,7 +65,10 @@ pub fn area(v: &mut Violations, field: String, raw: i32) -> i32 {
     )
 }
 
-fn parties(v: &mut Violations, field: &str, raw: &[Party]) -> Vec<Party> {
+/// Parties as sent. `may_seal`: whether the sender may seal parties as it writes them (the
+/// source of a referral may; a filing institution may not, its filing's parties are sealed
+/// by the addressed authority, and `sealed` is then ignored).
+fn parties(v: &mut Violations, field: &str, raw: &[Party], may_seal: bool) -> Vec<Party> {
     if raw.len() > MAX_PARTIES {
         v.add(field, format!("must be at most {MAX_PARTIES}"));
     }
@@ -80,6 +83,10 @@ fn parties(v: &mut Violations, field: &str, raw: &[Party]) -> Vec<Party> {
                     .map(|c| c.as_str().to_owned())
                     .unwrap_or_default()
             };
+            let sealed = may_seal && p.sealed;
+            if sealed && !crate::domain::sealable(p) {
+                v.add(f("sealed"), "only a minor or a victim can be sealed");
+            }
             Party {
                 full_name: name(v, f("full_name"), &p.full_name),
                 national_code,
@@ -93,6 +100,7 @@ fn parties(v: &mut Violations, field: &str, raw: &[Party]) -> Vec<Party> {
                 minor: p.minor,
                 legally_incapacitated: p.legally_incapacitated,
                 guardian_is_accused: p.guardian_is_accused,
+                sealed,
             }
         })
         .collect()
@@ -222,7 +230,7 @@ pub fn apply_filing(
             "province" => dst.province = name(&mut v, f("province"), &src.province),
             "subject" => dst.subject = name(&mut v, f("subject"), &src.subject),
             "description" => dst.description = text(&mut v, f("description"), &src.description),
-            "parties" => dst.parties = parties(&mut v, &f("parties"), &src.parties),
+            "parties" => dst.parties = parties(&mut v, &f("parties"), &src.parties, false),
             "documents" => dst.documents = documents(&mut v, &f("documents"), &src.documents),
             "consents" => {
                 dst.consents = consents(
@@ -280,7 +288,7 @@ pub fn parse_referral(src: &pb::Referral) -> Result<pb::Referral, ApiError> {
         ),
         activity_area: area(&mut v, f("activity_area"), src.activity_area),
         province: name(&mut v, f("province"), &src.province),
-        parties: parties(&mut v, &f("parties"), &src.parties),
+        parties: parties(&mut v, &f("parties"), &src.parties, true),
         summary: text(&mut v, f("summary"), &src.summary),
         institution: src.institution.clone(),
         ..Default::default()

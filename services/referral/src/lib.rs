@@ -5,7 +5,7 @@
 //! - [`domain`]: life cycles, the consent rule, due times, overdue — pure;
 //! - [`input`]: requests parsed at the edge;
 //! - [`store`]: the tables; [`cases`]: the changes; [`queries`]: lists, suggestions,
-//!   statistics; [`service`]: the gRPC handlers;
+//!   statistics; [`reads`]: who read what; [`service`]: the gRPC handlers;
 //! - [`events`]: recalls on licence loss (the registry is called through the platform's peers);
 //! - [`Application`]: the whole service built from its settings.
 #![forbid(unsafe_code)]
@@ -16,6 +16,7 @@ pub mod events;
 pub mod input;
 pub mod migrations;
 pub mod queries;
+pub mod reads;
 pub mod service;
 pub mod store;
 pub mod testing;
@@ -104,11 +105,17 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let server_args = settings.server.clone().with_defaults(DEFAULTS);
-        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?;
+        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?
+            .for_service(DEFAULTS.name);
+        // Keys added or retired take effect without a restart; the watcher ends with
+        // the server that holds the verifier.
+        drop(verifier.watch(server_args.token_keys_reload_interval.into()));
         let key = server_args.service_signing_key.as_ref().ok_or_else(|| {
             anyhow::anyhow!("--service-signing-key is required to call the registry")
         })?;
-        let token = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name);
+        // Its one peer is the registry: its token is for the registry alone.
+        let token = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name)
+            .for_audience("registry");
         let due = domain::DuePolicy::parse(
             &settings.referral.due_days,
             settings.referral.default_due_days,
@@ -131,6 +138,7 @@ impl Application {
                 settings.referral.peer_timeout.into(),
             ),
             due: Arc::new(due),
+            reads: reads::ReadLog::start(db.clone()),
         };
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;

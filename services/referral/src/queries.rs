@@ -17,6 +17,7 @@ use crate::cases::{
 };
 use crate::domain;
 use crate::input;
+use crate::reads;
 use crate::store::{self, Record, Where};
 
 fn enum_value<T: TryFrom<i32>>(raw: i32, field: &str) -> Result<Option<i32>, ApiError> {
@@ -125,8 +126,14 @@ impl Cases {
         let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         let mut filings = Vec::with_capacity(rows.len());
         for r in rows {
-            filings.push(self.finish_filing(self.db.conn(), r).await?);
+            filings.push(self.finish_filing(self.db.conn(), ctx, r).await?);
         }
+        let read: Vec<&str> = filings
+            .iter()
+            .filter(|f| reads::is_recorded(ctx, &f.institution))
+            .map(|f| f.name.as_str())
+            .collect();
+        self.reads.record(ctx, &read).await?;
         Ok(pb::ListFilingsResponse {
             filings,
             next_page_token,
@@ -202,8 +209,14 @@ impl Cases {
         let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         let mut referrals = Vec::with_capacity(rows.len());
         for r in rows {
-            referrals.push(self.finish_referral(self.db.conn(), r).await?);
+            referrals.push(self.finish_referral(self.db.conn(), ctx, r).await?);
         }
+        let read: Vec<&str> = referrals
+            .iter()
+            .filter(|r| reads::is_recorded(ctx, &r.institution))
+            .map(|r| r.name.as_str())
+            .collect();
+        self.reads.record(ctx, &read).await?;
         Ok(pb::ListReferralsResponse {
             referrals,
             next_page_token,

@@ -279,4 +279,36 @@ impl ReferralService for Cases {
     ) -> Result<Response<pb::GetStatisticsResponse>, Status> {
         handle!(request, |ctx, req| self.statistics(&ctx, &req))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn seal_filing_party(
+        &self,
+        request: Request<pb::SealFilingPartyRequest>,
+    ) -> Result<Response<pb::SealFilingPartyResponse>, Status> {
+        handle!(request, |ctx, req| async {
+            Ok::<_, Status>(pb::SealFilingPartyResponse {
+                filing: Some(self.seal_filing_party(&ctx, &req).await?),
+            })
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn seal_referral_party(
+        &self,
+        request: Request<pb::SealReferralPartyRequest>,
+    ) -> Result<Response<pb::SealReferralPartyResponse>, Status> {
+        handle!(request, |ctx, req| async {
+            Ok::<_, Status>(pb::SealReferralPartyResponse {
+                referral: Some(self.seal_referral_party(&ctx, &req).await?),
+            })
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_read_records(
+        &self,
+        request: Request<pb::ListReadRecordsRequest>,
+    ) -> Result<Response<pb::ListReadRecordsResponse>, Status> {
+        handle!(request, |ctx, req| crate::reads::list(&self.db, &ctx, &req))
+    }
 }

@@ -305,6 +305,9 @@ on_both_databases!(
     bad_input_names_the_field,
     request_ids_belong_to_their_caller,
     malformed_bodies_are_invalid_argument,
+    a_sealed_party_is_masked_for_every_other_role,
+    every_read_is_recorded_and_auditors_list_it,
+    what_recording_a_read_costs,
     a_peer_connection_reaching_its_age_fails_no_call,
 );
 
@@ -1785,4 +1788,678 @@ async fn a_peer_connection_reaching_its_age_fails_no_call(b: Backend) {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A complaint of `inst` whose victim (with a national code) is party 0, submitted.
+async fn submitted_complaint(e: &Env, inst: &Inst) -> pb::Filing {
+    let mut c = e.cases.clone();
+    let mut filing = complaint(pb::FilingKind::Complaint, true);
+    filing.parties[0].national_code = "0076229645".into();
+    // `sealed` is not the filing institution's to set: ignored on input.
+    filing.parties[0].sealed = true;
+    let f = c
+        .create_filing(e.as_inst(
+            inst,
+            pb::CreateFilingRequest {
+                request_id: String::new(),
+                filing: Some(filing),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .filing
+        .unwrap();
+    assert!(!f.parties[0].sealed);
+    c.submit_filing(e.as_inst(
+        inst,
+        pb::SubmitFilingRequest {
+            name: f.name.clone(),
+            etag: f.etag.clone(),
+        },
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+    .filing
+    .unwrap()
+}
+
+const AUTHORITY: &str = "دادسرای عمومی و انقلاب اردبیل";
+
+/// A bearer token for `role`; an institution's is `inst`'s, a judicial officer's serves
+/// the authority the test filings are addressed to.
+fn bearer_for(e: &Env, role: Role, inst: &Inst) -> String {
+    e.keys.bearer_with(role, |r| match role {
+        Role::Institution => r.institution = Some(inst.id.clone()),
+        Role::JudicialOfficer => r.authority = Some(AUTHORITY.into()),
+        _ => {}
+    })
+}
+
+/// Whether `p` reads as sealed: name and national code masked.
+fn masked(p: &Party) -> bool {
+    p.full_name == "محرمانه"
+        && (p.national_code.is_empty() || p.national_code.starts_with("******"))
+}
+
+/// The addressed authority seals a victim of a filing, and the source seals one of a
+/// referral: each is then masked for every role but the source (the filing institution
+/// and the addressed authority; the referring source) and the assigned institution —
+/// in Get, List, and a session's attendees. Only minors and victims are sealed, only by
+/// the source, with the etag; sealing twice changes nothing.
+async fn a_sealed_party_is_masked_for_every_other_role(b: Backend) {
+    let e = env(b).await;
+    let inst = e
+        .institution(
+            30,
+            &[
+                reg::PermittedAction::FileComplaint,
+                reg::PermittedAction::AcceptReferrals,
+            ],
+        )
+        .await;
+    let other = e
+        .institution(31, &[reg::PermittedAction::AcceptReferrals])
+        .await;
+    let mut c = e.cases.clone();
+    let f = submitted_complaint(&e, &inst).await;
+    let seal_filing = |role: Role, etag: &str, index: i32| {
+        let mut c = e.cases.clone();
+        let req = authed(
+            bearer_for(&e, role, &inst),
+            pb::SealFilingPartyRequest {
+                name: f.name.clone(),
+                etag: etag.into(),
+                party_index: index,
+            },
+        );
+        async move {
+            c.seal_filing_party(req)
+                .await
+                .map(|r| r.into_inner().filing.unwrap())
+        }
+    };
+    // Only the clerks, only a victim or a minor, only a party there is, only as it is.
+    assert_eq!(
+        seal_filing(Role::Institution, "", 0)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let err = seal_filing(Role::JudicialOfficer, "", 1).await.unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "PARTY_NOT_SEALABLE"),
+        "the accused is neither a minor nor a victim"
+    );
+    let err = seal_filing(Role::JudicialOfficer, "", 5).await.unwrap_err();
+    assert_eq!(
+        (err.code(), fields(&err)),
+        (Code::InvalidArgument, vec!["party_index".to_owned()])
+    );
+    let err = seal_filing(Role::JudicialOfficer, "", -1)
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["party_index"]);
+    assert_eq!(
+        seal_filing(Role::JudicialOfficer, "999", 0)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Aborted
+    );
+    // Another authority's officer does not see the filing at all.
+    let mut elsewhere = authed(
+        e.keys.bearer_with(Role::JudicialOfficer, |r| {
+            r.authority = Some("دادگاه عمومی خلخال".into())
+        }),
+        pb::SealFilingPartyRequest {
+            name: f.name.clone(),
+            etag: String::new(),
+            party_index: 0,
+        },
+    );
+    elsewhere.set_timeout(Duration::from_secs(5));
+    assert_eq!(
+        c.seal_filing_party(elsewhere).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let sealed = seal_filing(Role::JudicialOfficer, &f.etag, 0)
+        .await
+        .unwrap();
+    assert!(sealed.parties[0].sealed);
+    assert_eq!(sealed.parties[0].full_name, "مریم", "the authority sees it");
+    assert_ne!(sealed.etag, f.etag);
+    assert!(
+        sealed
+            .timeline
+            .last()
+            .is_some_and(|t| t.note == "parties[0] sealed" && !t.note.contains("مریم"))
+    );
+    let again = seal_filing(Role::JudicialOfficer, &sealed.etag, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.etag, sealed.etag,
+        "sealing a sealed party changes nothing"
+    );
+
+    // Every role: the institution and the addressed authority see the party; every other
+    // reader sees it masked (and the consent given for it); the others do not read.
+    for role in Role::ALL {
+        let got = c
+            .get_filing(authed(
+                bearer_for(&e, role, &inst),
+                pb::GetFilingRequest {
+                    name: f.name.clone(),
+                },
+            ))
+            .await;
+        match role {
+            Role::Institution | Role::JudicialOfficer => {
+                let g = got.unwrap().into_inner().filing.unwrap();
+                assert_eq!(
+                    (
+                        g.parties[0].full_name.as_str(),
+                        g.parties[0].national_code.as_str()
+                    ),
+                    ("مریم", "0076229645"),
+                    "{role}"
+                );
+            }
+            Role::Admin | Role::Auditor | Role::Service => {
+                let g = got.unwrap().into_inner().filing.unwrap();
+                assert!(masked(&g.parties[0]), "{role}: {:?}", g.parties[0]);
+                assert_eq!(g.parties[0].national_code, "******9645");
+                assert!(g.parties[0].sealed);
+                assert_eq!(g.consents[0].given_by, "محرمانه", "{role}");
+                assert_eq!(g.parties[1].full_name, "متهم", "only the sealed party");
+            }
+            _ => assert_eq!(got.unwrap_err().code(), Code::PermissionDenied, "{role}"),
+        }
+    }
+    let listed = c
+        .list_filings(e.as_role(Role::Admin, pb::ListFilingsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .filings;
+    assert!(masked(&listed[0].parties[0]));
+
+    // A referral: the source may seal as it refers; only a minor or a victim.
+    let mut r = dispute(&inst);
+    r.parties[1].sealed = true;
+    let err = c
+        .create_referral(e.as_role(
+            Role::CenterOfficer,
+            pb::CreateReferralRequest {
+                request_id: String::new(),
+                referral: Some(r.clone()),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["referral.parties[1].sealed"]);
+    r.parties[1].minor = true;
+    r.parties[0].role = PartyRole::Victim as i32;
+    let r = c
+        .create_referral(e.as_role(
+            Role::CenterOfficer,
+            pb::CreateReferralRequest {
+                request_id: String::new(),
+                referral: Some(r),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert!(r.parties[1].sealed && !r.parties[0].sealed);
+    assert_eq!(r.parties[1].full_name, "رضا کریمی", "the source sees it");
+    let seal_referral = |role: Role, index: i32| {
+        let mut c = e.cases.clone();
+        let req = authed(
+            bearer_for(&e, role, &inst),
+            pb::SealReferralPartyRequest {
+                name: r.name.clone(),
+                etag: String::new(),
+                party_index: index,
+            },
+        );
+        async move {
+            c.seal_referral_party(req)
+                .await
+                .map(|r| r.into_inner().referral.unwrap())
+        }
+    };
+    for role in [Role::JudicialOfficer, Role::Institution, Role::Auditor] {
+        assert_eq!(
+            seal_referral(role, 0).await.unwrap_err().code(),
+            Code::PermissionDenied,
+            "{role} is not this referral's source"
+        );
+    }
+    let r = seal_referral(Role::CenterOfficer, 0).await.unwrap();
+    assert!(r.parties[0].sealed);
+    assert_eq!(
+        r.parties[0].national_code, "0076229645",
+        "the source sees it"
+    );
+    // The assigned institution takes it and records a session the sealed parties attend.
+    let r = c
+        .accept_referral(e.as_inst(
+            &inst,
+            pb::AcceptReferralRequest {
+                name: r.name.clone(),
+                etag: r.etag.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    let r = c
+        .record_progress(e.as_inst(
+            &inst,
+            pb::RecordProgressRequest {
+                name: r.name.clone(),
+                etag: r.etag.clone(),
+                entry: Some(pb::ProgressEntry {
+                    session_time: Some(secs(Duration::ZERO)),
+                    attendees: vec!["حسن محمدی".into(), "رضا كريمي".into(), "میانجی".into()],
+                    notes: "جلسهٔ نخست".into(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert_eq!(
+        r.parties[0].full_name, "حسن محمدی",
+        "the institution sees them"
+    );
+    for role in Role::ALL {
+        let got = c
+            .get_referral(authed(
+                bearer_for(&e, role, &inst),
+                pb::GetReferralRequest {
+                    name: r.name.clone(),
+                },
+            ))
+            .await;
+        match role {
+            Role::Institution | Role::CenterOfficer => {
+                let g = got.unwrap().into_inner().referral.unwrap();
+                assert_eq!(g.parties[0].full_name, "حسن محمدی", "{role}");
+                assert_eq!(g.parties[0].national_code, "0076229645", "{role}");
+                assert_eq!(g.parties[1].full_name, "رضا کریمی", "{role}");
+            }
+            Role::Admin | Role::Auditor | Role::Service | Role::JudicialOfficer => {
+                let g = got.unwrap().into_inner().referral.unwrap();
+                assert!(masked(&g.parties[0]) && masked(&g.parties[1]), "{role}");
+                assert_eq!(g.parties[0].national_code, "******9645", "{role}");
+                assert_eq!(
+                    g.progress[0].attendees,
+                    ["محرمانه", "محرمانه", "میانجی"],
+                    "{role}: the attendees named as the sealed parties are"
+                );
+            }
+            _ => assert_eq!(got.unwrap_err().code(), Code::PermissionDenied, "{role}"),
+        }
+    }
+    // Another institution does not see it at all.
+    assert_eq!(
+        c.get_referral(e.as_inst(
+            &other,
+            pb::GetReferralRequest {
+                name: r.name.clone()
+            }
+        ))
+        .await
+        .unwrap_err()
+        .code(),
+        Code::NotFound
+    );
+    let listed = c
+        .list_referrals(e.as_role(Role::Auditor, pb::ListReferralsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .referrals;
+    assert!(listed.iter().all(|r| masked(&r.parties[0])));
+}
+
+fn read_log_request(
+    resource: &str,
+    reader: &str,
+    page_size: i32,
+    page_token: &str,
+) -> pb::ListReadRecordsRequest {
+    pb::ListReadRecordsRequest {
+        page_size,
+        page_token: page_token.into(),
+        resource: resource.into(),
+        reader: reader.into(),
+    }
+}
+
+/// Every read of a filing or referral by anyone but its own institution is recorded —
+/// Get, and each record a List returns — and auditors list the record per resource and
+/// per reader, page by page.
+async fn every_read_is_recorded_and_auditors_list_it(b: Backend) {
+    let e = env(b).await;
+    let inst = e
+        .institution(
+            32,
+            &[
+                reg::PermittedAction::FileComplaint,
+                reg::PermittedAction::AcceptReferrals,
+            ],
+        )
+        .await;
+    let stranger = e
+        .institution(33, &[reg::PermittedAction::AcceptReferrals])
+        .await;
+    let mut c = e.cases.clone();
+    let f = submitted_complaint(&e, &inst).await;
+    let f2 = submitted_complaint(&e, &inst).await;
+    let r = e.offer(&inst).await.unwrap();
+    let mut audit = c.clone();
+    let reads = |resource: &str, reader: &str| {
+        let mut a = e.cases.clone();
+        let req = e.as_role(Role::Auditor, read_log_request(resource, reader, 0, ""));
+        async move { a.list_read_records(req).await.unwrap().into_inner().records }
+    };
+    // The institution's own reads are not recorded; nor a read that found nothing.
+    c.get_filing(e.as_inst(
+        &inst,
+        pb::GetFilingRequest {
+            name: f.name.clone(),
+        },
+    ))
+    .await
+    .unwrap();
+    c.list_filings(e.as_inst(&inst, pb::ListFilingsRequest::default()))
+        .await
+        .unwrap();
+    c.get_referral(e.as_inst(
+        &inst,
+        pb::GetReferralRequest {
+            name: r.name.clone(),
+        },
+    ))
+    .await
+    .unwrap();
+    c.list_referrals(e.as_inst(&inst, pb::ListReferralsRequest::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get_filing(e.as_inst(
+            &stranger,
+            pb::GetFilingRequest {
+                name: f.name.clone()
+            }
+        ))
+        .await
+        .unwrap_err()
+        .code(),
+        Code::NotFound
+    );
+    assert!(reads("", "").await.is_empty(), "nothing recorded yet");
+
+    // Each read path, by others.
+    c.get_filing(authed(
+        bearer_for(&e, Role::JudicialOfficer, &inst),
+        pb::GetFilingRequest {
+            name: f.name.clone(),
+        },
+    ))
+    .await
+    .unwrap();
+    let page = c
+        .list_filings(e.as_role(Role::Admin, pb::ListFilingsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .filings;
+    assert_eq!(page.len(), 2);
+    c.get_referral(e.as_role(
+        Role::CenterOfficer,
+        pb::GetReferralRequest {
+            name: r.name.clone(),
+        },
+    ))
+    .await
+    .unwrap();
+    c.list_referrals(e.as_role(Role::Auditor, pb::ListReferralsRequest::default()))
+        .await
+        .unwrap();
+    let mut for_alice = e.as_role(
+        Role::Service,
+        pb::GetReferralRequest {
+            name: r.name.clone(),
+        },
+    );
+    for_alice
+        .metadata_mut()
+        .insert("x-on-behalf-of", "alice".parse().unwrap());
+    c.get_referral(for_alice).await.unwrap();
+
+    // Per resource.
+    let of_f = reads(&f.name, "").await;
+    let seen: Vec<(&str, &str, &str)> = of_f
+        .iter()
+        .map(|x| (x.reader.as_str(), x.role.as_str(), x.method.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "test-judicial_officer",
+                "JUDICIAL_OFFICER",
+                "/mosharekat.referral.v1.ReferralService/GetFiling"
+            ),
+            (
+                "test-admin",
+                "ADMIN",
+                "/mosharekat.referral.v1.ReferralService/ListFilings"
+            ),
+        ]
+    );
+    assert!(
+        of_f.iter()
+            .all(|x| x.resource == f.name && x.time.is_some())
+    );
+    assert!(of_f[0].sequence < of_f[1].sequence);
+    let of_r = reads(&r.name, "").await;
+    let seen: Vec<(&str, &str, &str)> = of_r
+        .iter()
+        .map(|x| (x.role.as_str(), x.method.as_str(), x.on_behalf_of.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "CENTER_OFFICER",
+                "/mosharekat.referral.v1.ReferralService/GetReferral",
+                ""
+            ),
+            (
+                "AUDITOR",
+                "/mosharekat.referral.v1.ReferralService/ListReferrals",
+                ""
+            ),
+            (
+                "SERVICE",
+                "/mosharekat.referral.v1.ReferralService/GetReferral",
+                "alice"
+            ),
+        ]
+    );
+    // Per reader: the administrator's one List recorded both filings it returned.
+    let by_admin = reads("", "test-admin").await;
+    let mut names: Vec<&str> = by_admin.iter().map(|x| x.resource.as_str()).collect();
+    names.sort();
+    let mut want = [f.name.as_str(), f2.name.as_str()];
+    want.sort();
+    assert_eq!(names, want);
+    assert_eq!(
+        by_admin[0].time, by_admin[1].time,
+        "one statement for the page"
+    );
+    assert_eq!(reads(&f2.name, "test-admin").await.len(), 1, "both filters");
+    assert!(reads(&f2.name, "test-judicial_officer").await.is_empty());
+
+    // Paged, in order, each record once.
+    let all = reads("", "").await;
+    assert_eq!(all.len(), 6);
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    loop {
+        let resp = audit
+            .list_read_records(e.as_role(Role::Admin, read_log_request("", "", 4, &token)))
+            .await
+            .unwrap()
+            .into_inner();
+        paged.extend(resp.records);
+        if resp.next_page_token.is_empty() {
+            break;
+        }
+        token = resp.next_page_token;
+    }
+    assert_eq!(paged, all);
+    // Auditors and administrators only; filters and tokens checked.
+    for role in [
+        Role::CenterOfficer,
+        Role::JudicialOfficer,
+        Role::Institution,
+        Role::Service,
+    ] {
+        let err = audit
+            .list_read_records(authed(
+                bearer_for(&e, role, &inst),
+                read_log_request("", "", 0, ""),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{role}");
+    }
+    let err = audit
+        .list_read_records(e.as_role(Role::Auditor, read_log_request(&inst.name, "", 0, "")))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["resource"]);
+    let first = audit
+        .list_read_records(e.as_role(Role::Auditor, read_log_request("", "", 1, "")))
+        .await
+        .unwrap()
+        .into_inner();
+    let err = audit
+        .list_read_records(e.as_role(
+            Role::Auditor,
+            read_log_request(&f.name, "", 1, &first.next_page_token),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&err), ["page_token"]);
+}
+
+/// What recording a read costs: GetReferral by the assigned institution (not recorded)
+/// against GetReferral by the centre (recorded), one call at a time, and a List page of
+/// 50 by each. Prints the figures (`--no-capture`); asserts only that the reads were
+/// recorded. See BENCHMARKS.md.
+async fn what_recording_a_read_costs(b: Backend) {
+    const CALLS: u32 = 200;
+    let e = env(b).await;
+    let inst = e
+        .institution(34, &[reg::PermittedAction::AcceptReferrals])
+        .await;
+    let mut rs = Vec::new();
+    for _ in 0..50 {
+        rs.push(e.offer(&inst).await.unwrap());
+    }
+    let c = e.cases.clone();
+    let own = e.keys.bearer(Role::Institution, Some(&inst.id));
+    let centre = e.keys.bearer(Role::CenterOfficer, None);
+    let get = |bearer: &str| {
+        let (mut c, bearer, name) = (c.clone(), bearer.to_owned(), rs[0].name.clone());
+        async move {
+            let start = Instant::now();
+            for _ in 0..CALLS {
+                c.get_referral(authed(
+                    bearer.clone(),
+                    pb::GetReferralRequest { name: name.clone() },
+                ))
+                .await
+                .unwrap();
+            }
+            start.elapsed() / CALLS
+        }
+    };
+    let list = |bearer: &str| {
+        let (mut c, bearer) = (c.clone(), bearer.to_owned());
+        async move {
+            let start = Instant::now();
+            for _ in 0..CALLS / 10 {
+                let page = c
+                    .list_referrals(authed(bearer.clone(), pb::ListReferralsRequest::default()))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .referrals;
+                assert_eq!(page.len(), 50);
+            }
+            start.elapsed() / (CALLS / 10)
+        }
+    };
+    // Calls per second of GetReferral from `TASKS` callers at once.
+    const TASKS: u32 = 16;
+    let concurrent = |bearer: &str| {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..TASKS).map(|_| tokio::spawn(get(bearer))).collect();
+        async move {
+            for t in tasks {
+                t.await.unwrap();
+            }
+            f64::from(TASKS * CALLS) / start.elapsed().as_secs_f64()
+        }
+    };
+    // Warm both paths first.
+    get(&own).await;
+    get(&centre).await;
+    let (get_plain, get_recorded) = (get(&own).await, get(&centre).await);
+    let (list_plain, list_recorded) = (list(&own).await, list(&centre).await);
+    let (many_plain, many_recorded) = (concurrent(&own).await, concurrent(&centre).await);
+    eprintln!(
+        "read log cost on {b:?}: GetReferral {get_plain:?} unrecorded, {get_recorded:?} recorded \
+         (+{:?}); ListReferrals of 50: {list_plain:?} unrecorded, {list_recorded:?} recorded (+{:?}); \
+         {TASKS} callers at once: {many_plain:.0}/s unrecorded, {many_recorded:.0}/s recorded",
+        get_recorded.saturating_sub(get_plain),
+        list_recorded.saturating_sub(list_plain),
+    );
+    let (mut recorded, mut token) = (0, String::new());
+    loop {
+        let page = c
+            .clone()
+            .list_read_records(e.as_role(
+                Role::Auditor,
+                read_log_request(&rs[0].name, "test-center_officer", 500, &token),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        recorded += page.records.len() as u32;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(recorded, (2 + TASKS) * CALLS + CALLS / 10);
 }

@@ -91,7 +91,11 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let server_args = settings.server.clone().with_defaults(DEFAULTS);
-        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?;
+        let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?
+            .for_service(DEFAULTS.name);
+        // Keys added or retired take effect without a restart; the watcher ends with
+        // the server that holds the verifier.
+        drop(verifier.watch(server_args.token_keys_reload_interval.into()));
         let tls = Tls::load(&server_args.tls, DEFAULTS.name)?;
         let db = migrate(&server_args).await?;
         let last_event = store::last_event_seq(db.conn())

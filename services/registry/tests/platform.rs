@@ -237,3 +237,103 @@ async fn health_follows_the_database() {
     wait_for(ServingStatus::Serving).await;
     reg.stop().await.unwrap();
 }
+
+/// Keys rotate under a running registry: a new public key put in the key folder is
+/// trusted within a reload interval, and a key removed from it is refused, also for a
+/// token the registry had already checked and remembered; a token for another service's
+/// audience is refused, one for the registry's or the suite's accepted.
+async fn signing_keys_rotate_without_a_restart(b: Backend) {
+    use mosharekat_platform::auth::{TokenRequest, TokenSigner, generate_keypair};
+    use std::time::{Duration, Instant};
+    let db = TestDb::new(b).await.unwrap();
+    // The test keys' folder: its public key is the old one (the private key beside it is
+    // passed over).
+    let keys = TestKeys::new().unwrap();
+    let folder = keys.public_key.parent().unwrap().to_owned();
+    let old_private = std::fs::read_to_string(&keys.private_key).unwrap();
+    let (new_private, new_public) = generate_keypair().unwrap();
+    let mut settings = RunningRegistry::settings(&db.url, &keys.public_key);
+    settings.server.token_public_keys = vec![folder.clone()];
+    settings.server.token_keys_reload_interval = Duration::from_millis(100).into();
+    let reg = RunningRegistry::start(settings).await.unwrap();
+    let client = RegistryServiceClient::new(
+        Channel::from_shared(reg.uri())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let token = |private: &str, audience: Option<&str>| {
+        TokenSigner::from_pem(private.as_bytes())
+            .unwrap()
+            .mint(
+                Role::Auditor,
+                &TokenRequest {
+                    subject: "inspector".into(),
+                    lifetime: Duration::from_secs(600),
+                    audience: audience.map(str::to_owned),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+    };
+    let call = |t: String| {
+        let mut c = client.clone();
+        async move {
+            let mut req = Request::new(pb::ListInstitutionsRequest::default());
+            req.metadata_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+            c.list_institutions(req)
+                .await
+                .map(|_| ())
+                .map_err(|s| s.code())
+        }
+    };
+    let wait_until = |t: String, want: Result<(), tonic::Code>| {
+        let call = &call;
+        async move {
+            let start = Instant::now();
+            loop {
+                let got = call(t.clone()).await;
+                if got == want {
+                    return;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "still {got:?}, not {want:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let old = token(&old_private, None);
+    let new = token(&new_private, None);
+    assert_eq!(call(old.clone()).await, Ok(()));
+    assert_eq!(call(new.clone()).await, Err(tonic::Code::Unauthenticated));
+    // The audience: the registry's own or the suite's, not another service's.
+    assert_eq!(call(token(&old_private, Some("registry"))).await, Ok(()));
+    assert_eq!(call(token(&old_private, Some("mosharekat"))).await, Ok(()));
+    assert_eq!(
+        call(token(&old_private, Some("meeting"))).await,
+        Err(tonic::Code::Unauthenticated)
+    );
+    // The new key rolls out beside the old one.
+    std::fs::write(folder.join("issuer-2.pub.pem"), &new_public).unwrap();
+    wait_until(new.clone(), Ok(())).await;
+    assert_eq!(call(old.clone()).await, Ok(()), "both while it rolls out");
+    // The old one is retired.
+    std::fs::remove_file(&keys.public_key).unwrap();
+    wait_until(old.clone(), Err(tonic::Code::Unauthenticated)).await;
+    assert_eq!(call(new).await, Ok(()));
+    reg.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_rotate_without_a_restart_on_sqlite() {
+    signing_keys_rotate_without_a_restart(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_rotate_without_a_restart_on_postgres() {
+    signing_keys_rotate_without_a_restart(Backend::Postgres).await
+}

@@ -57,13 +57,20 @@ impl fmt::Debug for registry::v1::Representative {
 
 impl fmt::Debug for common::v1::Party {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A sealed party's name is as confidential as a national code.
+        let name = if self.sealed {
+            "(sealed)"
+        } else {
+            self.full_name.as_str()
+        };
         f.debug_struct("Party")
-            .field("full_name", &self.full_name)
+            .field("full_name", &name)
             .field("national_code", &masked(&self.national_code))
             .field("role", &self.role)
             .field("minor", &self.minor)
             .field("legally_incapacitated", &self.legally_incapacitated)
             .field("guardian_is_accused", &self.guardian_is_accused)
+            .field("sealed", &self.sealed)
             .finish()
     }
 }
@@ -102,5 +109,11 @@ mod tests {
             ..Default::default()
         };
         assert!(!format!("{p:?}").contains("0076229645"));
+        let sealed = super::common::v1::Party {
+            full_name: "مریم".into(),
+            sealed: true,
+            ..Default::default()
+        };
+        assert!(!format!("{sealed:?}").contains("مریم"));
     }
 }

@@ -17,8 +17,9 @@ pub struct KeysArgs {
 impl KeysArgs {
     pub fn run(&self) -> anyhow::Result<()> {
         let (private, public) = ensure_keypair(&self.dir)?;
+        let kid = TokenSigner::from_pem_file(&private)?.kid().to_owned();
         println!(
-            "private key: {}\npublic key:  {}",
+            "private key: {}\npublic key:  {}\nkey id:      {kid}",
             private.display(),
             public.display()
         );
@@ -58,6 +59,10 @@ pub struct TokenArgs {
     /// How long the token is valid.
     #[arg(long, default_value = "12h")]
     pub ttl: humantime::Duration,
+    /// Which service the token is for (`aud`): registry, referral, meeting, or mosharekat
+    /// for every service of the suite.
+    #[arg(long, default_value = crate::auth::AUDIENCE, value_parser = ["mosharekat", "registry", "referral", "meeting"])]
+    pub audience: String,
 }
 
 impl TokenArgs {
@@ -72,6 +77,7 @@ impl TokenArgs {
                 service: self.service.clone(),
                 authority: self.authority.clone(),
                 lifetime: Duration::from(self.ttl),
+                audience: Some(self.audience.clone()),
             },
         )
     }
@@ -126,4 +132,47 @@ where
     }
     telemetry.shutdown().await;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    }
+
+    /// `token` writes the key's id in the header and the issuer and audience in the claims.
+    #[test]
+    fn the_token_command_writes_kid_iss_and_aud() {
+        let dir = tempfile::tempdir().unwrap();
+        let (private, public) = ensure_keypair(dir.path()).unwrap();
+        let key = private.display().to_string();
+        let mint = |extra: &[&str]| {
+            let mut args = vec!["x", "token", "--role", "ADMIN", "--key", key.as_str()];
+            args.extend(extra);
+            match Cli::try_parse_from(args).map(|c| c.command) {
+                Ok(ServiceCommand::Token(t)) => Ok(t.mint().unwrap()),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e),
+            }
+        };
+        let verifier = crate::auth::TokenVerifier::from_pem_files(&[public]).unwrap();
+        let t = mint(&[]).unwrap();
+        let header = jsonwebtoken::decode_header(&t).unwrap();
+        assert_eq!(header.kid, verifier.key_ids().first().cloned());
+        let c = verifier.verify(&t).unwrap();
+        assert_eq!(
+            (c.iss.as_str(), c.aud.as_str()),
+            ("mosharekat", "mosharekat")
+        );
+        let t = mint(&["--audience", "meeting"]).unwrap();
+        let meeting = verifier.clone().for_service("meeting");
+        assert_eq!(meeting.verify(&t).unwrap().aud, "meeting");
+        assert!(verifier.for_service("registry").verify(&t).is_err());
+        assert!(mint(&["--audience", "everyone"]).is_err());
+    }
 }

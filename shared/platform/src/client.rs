@@ -339,11 +339,12 @@ fn outcome_of<R>(r: &Result<R, tonic::Status>) -> Outcome {
 }
 
 /// The service's own `SERVICE` token, minted from its signing key and renewed well
-/// before it expires.
+/// before it expires; for the whole suite, or for one peer ([`ServiceToken::for_audience`]).
 #[derive(Clone, Debug)]
 pub struct ServiceToken {
     signer: TokenSigner,
     service: String,
+    audience: Option<String>,
     cached: Arc<Mutex<Option<(String, Instant)>>>,
 }
 
@@ -354,7 +355,17 @@ impl ServiceToken {
         Self {
             signer,
             service: service.to_owned(),
+            audience: None,
             cached: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The same service's token for the peer `audience` only (its `aud`), minted apart.
+    pub fn for_audience(&self, audience: &str) -> Self {
+        Self {
+            audience: Some(audience.to_owned()),
+            cached: Arc::new(Mutex::new(None)),
+            ..self.clone()
         }
     }
 
@@ -373,6 +384,7 @@ impl ServiceToken {
                     subject: format!("service:{}", self.service),
                     service: Some(self.service.clone()),
                     lifetime: TOKEN_LIFETIME,
+                    audience: self.audience.clone(),
                     ..Default::default()
                 },
             )

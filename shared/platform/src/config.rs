@@ -28,7 +28,10 @@ pub struct ServerArgs {
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
 
-    /// PEM public keys (Ed25519 or RSA) that verify bearer tokens; comma-separated paths.
+    /// PEM public keys (Ed25519 or RSA) that verify bearer tokens: comma-separated paths of
+    /// files, or of folders whose *.pem public keys are all trusted. Read again every
+    /// TOKEN_KEYS_RELOAD_INTERVAL: a key added is trusted, a key removed retired, without
+    /// a restart. Tokens pick their key by `kid` (see the `keys` command).
     #[arg(
         long = "token-public-keys",
         env = "TOKEN_PUBLIC_KEYS",
@@ -84,6 +87,10 @@ pub struct ServerArgs {
 
     #[command(flatten)]
     pub tls: TlsArgs,
+
+    /// How often the files and folders of TOKEN_PUBLIC_KEYS are read again (0s: never).
+    #[arg(long, env = "TOKEN_KEYS_RELOAD_INTERVAL", default_value = "5s")]
+    pub token_keys_reload_interval: humantime::Duration,
 }
 
 /// What a service uses where a setting is not given.
@@ -144,6 +151,8 @@ impl ServerArgs {
             reflection_requires_auth: false,
             log_format: LogFormat::Auto,
             tls: TlsArgs::default(),
+
+            token_keys_reload_interval: std::time::Duration::from_secs(5).into(),
         }
     }
 }

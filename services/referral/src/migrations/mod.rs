@@ -4,6 +4,7 @@ use mosharekat_platform::migrations as platform;
 use sea_orm_migration::prelude::*;
 
 mod m20261129_000003_referral;
+mod m20261210_000006_read_log;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_referral::Migration),
             Box::new(platform::m20261201_000001_idempotency_per_caller::Migration),
             Box::new(platform::m20261201_000002_write_probe::Migration),
+            Box::new(m20261210_000006_read_log::Migration),
         ]
     }
 }
