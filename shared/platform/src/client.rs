@@ -288,16 +288,28 @@ fn error_chain<'a>(
     })
 }
 
-/// Whether the peer certainly did not process the call: its stream was refused (as on a
-/// connection closing at its age, after GOAWAY), or no connection was made.
-pub fn never_processed(s: &tonic::Status) -> bool {
+/// Whether the peer refused the call's stream (as on a connection closing at its age,
+/// after GOAWAY): the peer is up and did not process it.
+fn refused_stream(s: &tonic::Status) -> bool {
     error_chain(s).any(|e| {
         e.downcast_ref::<h2::Error>()
             .is_some_and(|h| h.reason() == Some(h2::Reason::REFUSED_STREAM))
-            || e.is::<tonic::ConnectError>()
+    })
+}
+
+/// Whether no connection to the peer could be made.
+fn not_connected(s: &tonic::Status) -> bool {
+    error_chain(s).any(|e| {
+        e.is::<tonic::ConnectError>()
             || e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
     })
+}
+
+/// Whether the peer certainly did not process the call: its stream was refused, or no
+/// connection was made.
+pub fn never_processed(s: &tonic::Status) -> bool {
+    refused_stream(s) || not_connected(s)
 }
 
 /// Whether `s` is this side's own timeout of the attempt.
@@ -328,9 +340,11 @@ fn outcome_of<R>(r: &Result<R, tonic::Status>) -> Outcome {
     match r {
         Ok(_) => Outcome::Answered,
         Err(s) if timed_out(s) => Outcome::Slow,
+        // A refused stream is a connection ageing out, not a peer going down: opening the
+        // circuit on it would fail the very retry that recovers the call.
+        Err(s) if refused_stream(s) => Outcome::Answered,
         Err(s)
-            if never_processed(s)
-                || (from_transport(s) && s.code() == tonic::Code::Unavailable) =>
+            if not_connected(s) || (from_transport(s) && s.code() == tonic::Code::Unavailable) =>
         {
             Outcome::Down
         }
@@ -658,7 +672,16 @@ mod tests {
         let timeout = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
         assert!(!retryable(Retry::Idempotent, &timeout));
         assert_eq!(outcome_of::<()>(&Err(timeout)), Outcome::Slow);
-        assert_eq!(outcome_of::<()>(&Err(refused)), Outcome::Down);
+        assert_eq!(
+            outcome_of::<()>(&Err(refused)),
+            Outcome::Answered,
+            "a stream refused at the connection's age leaves the circuit closed"
+        );
+        let not_there = tonic::Status::from_error(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(never_processed(&not_there));
+        assert_eq!(outcome_of::<()>(&Err(not_there)), Outcome::Down);
         assert_eq!(outcome_of::<()>(&Err(peer_said)), Outcome::Answered);
     }
 
