@@ -152,20 +152,7 @@ async fn the_suite_runs_as_one_system_and_stops_cleanly() {
     let id = inst.name.trim_start_matches("institutions/").to_owned();
     let agent = suite.token(&["--role", "INSTITUTION", "--institution", &id]);
     let filing = referral
-        .create_filing(authed(
-            &agent,
-            rf::CreateFilingRequest {
-                request_id: String::new(),
-                filing: Some(rf::Filing {
-                    kind: rf::FilingKind::Lawsuit as i32,
-                    activity_area: ActivityArea::Family as i32,
-                    authority: "دادگاه خانواده اردبیل".into(),
-                    province: "اردبیل".into(),
-                    subject: "دعوای نفقه".into(),
-                    ..Default::default()
-                }),
-            },
-        ))
+        .create_filing(authed(&agent, draft_lawsuit()))
         .await
         .unwrap()
         .into_inner()
@@ -311,20 +298,7 @@ async fn the_launcher_runs_the_suite_over_mutual_tls() {
     let mut referral =
         ReferralServiceClient::new(channel_with(&url(1), Some(&referral_tls)).unwrap());
     let filing = referral
-        .create_filing(authed(
-            &agent,
-            rf::CreateFilingRequest {
-                request_id: String::new(),
-                filing: Some(rf::Filing {
-                    kind: rf::FilingKind::Lawsuit as i32,
-                    activity_area: ActivityArea::Family as i32,
-                    authority: "دادگاه خانواده اردبیل".into(),
-                    province: "اردبیل".into(),
-                    subject: "دعوای نفقه".into(),
-                    ..Default::default()
-                }),
-            },
-        ))
+        .create_filing(authed(&agent, draft_lawsuit()))
         .await
         .unwrap()
         .into_inner()
@@ -428,5 +402,20 @@ fn every_binary_documents_every_setting() {
                 "{bin} --help does not list {sub}"
             );
         }
+    }
+}
+
+/// The unlicensed institution's draft lawsuit both launcher tests file.
+fn draft_lawsuit() -> rf::CreateFilingRequest {
+    rf::CreateFilingRequest {
+        request_id: String::new(),
+        filing: Some(rf::Filing {
+            kind: rf::FilingKind::Lawsuit as i32,
+            activity_area: ActivityArea::Family as i32,
+            authority: "دادگاه خانواده اردبیل".into(),
+            province: "اردبیل".into(),
+            subject: "دعوای نفقه".into(),
+            ..Default::default()
+        }),
     }
 }

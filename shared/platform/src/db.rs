@@ -79,12 +79,12 @@ impl StorageState {
     /// Records the outcome of a database call made for a write.
     fn observe<T>(&self, r: &Result<T, DbErr>) {
         if let Err(e) = r
-            && classify(e).is_some_and(StorageFault::is_of_storage)
+            && let Some(fault) = classify(e).filter(|f| f.is_of_storage())
         {
             let at = self.epoch.elapsed().as_micros() as u64 + 1;
             self.last_fault_us.store(at, Ordering::Release);
             if self.writable.swap(false, Ordering::AcqRel) {
-                tracing::warn!(fault = ?classify(e), "the database cannot take writes");
+                tracing::warn!(?fault, "the database cannot take writes");
                 self.changed.notify_waiters();
             }
         }
