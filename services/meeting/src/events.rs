@@ -3,8 +3,8 @@
 
 use mosharekat_api::registry::v1::{LicenceEvent, LicenceEventKind};
 use mosharekat_platform::consumer::{LicenceEventHandler, context_for};
+use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::error::ApiError;
-use sea_orm::DatabaseTransaction;
 
 use crate::work::Meetings;
 
@@ -15,7 +15,7 @@ pub struct VacateOnLicenceLoss;
 
 #[async_trait::async_trait]
 impl LicenceEventHandler for VacateOnLicenceLoss {
-    async fn handle(&self, txn: &DatabaseTransaction, e: &LicenceEvent) -> Result<(), ApiError> {
+    async fn handle(&self, txn: &WriteTxn, e: &LicenceEvent) -> Result<(), ApiError> {
         let why = match LicenceEventKind::try_from(e.kind) {
             Ok(LicenceEventKind::Suspended) => "the institution's licence was suspended",
             Ok(LicenceEventKind::Revoked) => "the institution's licence was revoked",

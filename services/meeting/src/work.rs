@@ -5,11 +5,11 @@ use mosharekat_api::meeting::v1 as pb;
 use mosharekat_persian::{NationalCode, normalize_name, normalize_text};
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::db::{Db, check_etag, commit, from_timestamp, now_micros, to_timestamp};
 use mosharekat_platform::error::{ApiError, Violations};
 use mosharekat_platform::peers::{ReferralPeer, RegistryPeer, reason_token};
 use mosharekat_platform::{audit, idempotency, pagination};
-use sea_orm::DatabaseTransaction;
 
 use crate::canonical::MinutesHashVersion;
 use crate::domain::{self, MeetingAction};
@@ -425,7 +425,7 @@ impl Meetings {
     /// Flags an institution's representatives' seats vacant (inside the event consumer's
     /// transaction) when its licence is lost.
     pub async fn vacate_seats_of(
-        txn: &DatabaseTransaction,
+        txn: &WriteTxn,
         institution_id: &str,
         why: &str,
         ctx: &CallContext,
@@ -594,11 +594,7 @@ impl Meetings {
         name: &str,
         etag: &str,
         action: MeetingAction,
-        apply: impl AsyncFnOnce(
-            &DatabaseTransaction,
-            &mut pb::Meeting,
-            &[pb::Member],
-        ) -> Result<(), ApiError>,
+        apply: impl AsyncFnOnce(&WriteTxn, &mut pb::Meeting, &[pb::Member]) -> Result<(), ApiError>,
     ) -> Result<pb::Meeting, ApiError> {
         ctx.require(MANAGERS)?;
         let mname = MeetingName::parse(name, "name")?;

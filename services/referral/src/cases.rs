@@ -9,10 +9,10 @@ use mosharekat_api::registry::v1::PermittedAction;
 use mosharekat_persian::fold_for_search;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::db::{Db, check_etag, commit, from_timestamp, now_micros, to_timestamp};
 use mosharekat_platform::error::ApiError;
 use mosharekat_platform::{audit, idempotency};
-use sea_orm::DatabaseTransaction;
 
 use crate::domain::{self, DuePolicy, FilingAction, ReferralAction};
 use crate::input;
@@ -1055,7 +1055,7 @@ impl Cases {
     /// Recalls every open referral of an institution that lost its licence (inside the
     /// event consumer's transaction).
     pub async fn recall_open_referrals(
-        txn: &DatabaseTransaction,
+        txn: &WriteTxn,
         institution_id: &str,
         why: &str,
         ctx: &CallContext,

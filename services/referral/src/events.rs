@@ -3,8 +3,8 @@
 
 use mosharekat_api::registry::v1::{LicenceEvent, LicenceEventKind};
 use mosharekat_platform::consumer::{LicenceEventHandler, context_for};
+use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::error::ApiError;
-use sea_orm::DatabaseTransaction;
 
 use crate::cases::Cases;
 
@@ -16,7 +16,7 @@ pub struct RecallOnLicenceLoss;
 
 #[async_trait::async_trait]
 impl LicenceEventHandler for RecallOnLicenceLoss {
-    async fn handle(&self, txn: &DatabaseTransaction, e: &LicenceEvent) -> Result<(), ApiError> {
+    async fn handle(&self, txn: &WriteTxn, e: &LicenceEvent) -> Result<(), ApiError> {
         let why = match LicenceEventKind::try_from(e.kind) {
             Ok(LicenceEventKind::Suspended) => "licence suspended",
             Ok(LicenceEventKind::Revoked) => "licence revoked",

@@ -11,10 +11,10 @@ use mosharekat_api::registry::v1 as pb;
 use mosharekat_api::registry::v1::registry_service_server::RegistryService;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::db::{Db, check_etag, commit, from_timestamp, now_micros};
 use mosharekat_platform::error::{ApiError, Violations};
 use mosharekat_platform::{audit, idempotency, pagination};
-use sea_orm::DatabaseTransaction;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
@@ -147,7 +147,7 @@ impl Registry {
     /// Records an ACTIVE licence whose end has passed as EXPIRED (once), inside `txn`.
     /// Returns the row as it now stands and the sequence of the event, if one was written.
     pub(crate) async fn materialise_expiry(
-        txn: &DatabaseTransaction,
+        txn: &WriteTxn,
         ctx: &CallContext,
         row: LicenceRow,
         now: i64,
@@ -197,7 +197,7 @@ impl Registry {
     /// Refuses when the institution already holds another ACTIVE or SUSPENDED licence in
     /// the licence's province.
     async fn check_one_in_force(
-        txn: &DatabaseTransaction,
+        txn: &WriteTxn,
         row: &LicenceRow,
         now: i64,
     ) -> Result<(), ApiError> {
@@ -227,7 +227,7 @@ impl Registry {
     /// ACTIVE or SUSPENDED licence covers: a licence's areas stay within the statute, as
     /// `CreateLicence` requires. The areas and the licences are named.
     async fn check_statute_keeps_licensed_areas(
-        txn: &DatabaseTransaction,
+        txn: &WriteTxn,
         inst_id: &str,
         old: &[i32],
         new: &[i32],

@@ -18,7 +18,7 @@
 //! `golden_vectors` pins two chained records; if it fails, the form has changed and every
 //! chain written before would stop verifying.
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
+use sea_orm::{ConnectionTrait, FromQueryResult};
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
@@ -27,7 +27,7 @@ use pb::audit_service_server::{AuditService, AuditServiceServer};
 
 use crate::auth::Role;
 use crate::ctx::CallContext;
-use crate::db::{Db, db_error, now_micros, to_timestamp};
+use crate::db::{Db, WriteTxn, db_error, to_timestamp};
 use crate::error::ApiError;
 use crate::pagination;
 
@@ -104,9 +104,9 @@ impl Row {
     }
 }
 
-/// Appends `entry` to the log inside `txn` (which must be a write transaction from
-/// [`Db::begin_write`], so that appends are serialised).
-pub async fn append(txn: &DatabaseTransaction, entry: &AuditEntry) -> Result<i64, ApiError> {
+/// Appends `entry` to the log inside `txn`, a write transaction (so appends are
+/// serialised), at the time of the database's clock.
+pub async fn append(txn: &WriteTxn, entry: &AuditEntry) -> Result<i64, ApiError> {
     let backend = txn.get_database_backend();
     let last = txn
         .query_one_raw(sea_orm::Statement::from_string(
@@ -123,7 +123,7 @@ pub async fn append(txn: &DatabaseTransaction, entry: &AuditEntry) -> Result<i64
         None => (0, String::new()),
     };
     let seq = prev_seq + 1;
-    let time_us = now_micros();
+    let time_us = txn.now_micros();
     let hash = chain_hash(&prev_hash, seq, time_us, entry);
     txn.execute_raw(sea_orm::Statement::from_sql_and_values(
         backend,

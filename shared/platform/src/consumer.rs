@@ -16,7 +16,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::client::{PeerInterceptor, ServiceToken};
 use crate::ctx::CallContext;
-use crate::db::{Db, db_error};
+use crate::db::{Db, WriteTxn, db_error};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -24,8 +24,7 @@ use crate::metrics::Metrics;
 /// its cursor.
 #[async_trait::async_trait]
 pub trait LicenceEventHandler: Send + Sync + 'static {
-    async fn handle(&self, txn: &DatabaseTransaction, event: &LicenceEvent)
-    -> Result<(), ApiError>;
+    async fn handle(&self, txn: &WriteTxn, event: &LicenceEvent) -> Result<(), ApiError>;
 }
 
 /// The context a consumer handles `event` in: the service itself (`system`, `SERVICE`),

@@ -32,6 +32,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+use crate::clock::Clock;
 use crate::error::{ApiError, StorageFault};
 
 /// Pool settings.
@@ -116,6 +117,7 @@ pub struct Db {
     /// lock: SQLite's busy handler otherwise polls with sleeps of up to 100 ms, and on
     /// PostgreSQL every waiter would hold a pooled connection that readers need.
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    clock: Clock,
 }
 
 /// A write transaction holding this process's write turn until it commits or rolls back.
@@ -127,9 +129,20 @@ pub struct Db {
 pub struct WriteTxn {
     inner: Option<(DatabaseTransaction, tokio::sync::OwnedMutexGuard<()>)>,
     storage: Arc<StorageState>,
+    clock: Clock,
 }
 
 impl WriteTxn {
+    /// The clock of the database this transaction writes to.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Now, by that clock, in stored microseconds.
+    pub fn now_micros(&self) -> i64 {
+        self.clock.now_micros()
+    }
+
     fn txn(&self) -> &DatabaseTransaction {
         match &self.inner {
             Some((txn, _)) => txn,
@@ -263,7 +276,24 @@ impl Db {
             storage,
             lock_key: opts.lock_key,
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
+            clock: Clock::system(),
         })
+    }
+
+    /// This database with `clock` as the time source of everything written through it.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The time source of this service (see [`crate::clock`]).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Now, by this database's clock, in stored microseconds.
+    pub fn now_micros(&self) -> i64 {
+        self.clock.now_micros()
     }
 
     pub fn conn(&self) -> &DatabaseConnection {
@@ -283,6 +313,7 @@ impl Db {
         Ok(WriteTxn {
             inner: Some((begun.map_err(db_error)?, turn)),
             storage: self.storage.clone(),
+            clock: self.clock.clone(),
         })
     }
 
@@ -557,7 +588,7 @@ pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tonic_types::StatusExt as _;
 
@@ -599,7 +630,7 @@ mod tests {
     }
 
     /// The platform's own tables, as every service's migrator applies them first.
-    struct PlatformTables;
+    pub(crate) struct PlatformTables;
 
     impl MigratorTrait for PlatformTables {
         fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {

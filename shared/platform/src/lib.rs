@@ -16,8 +16,10 @@
 
 pub mod audit;
 pub mod auth;
+pub mod change;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod ctx;
