@@ -33,9 +33,10 @@ use mosharekat_platform::client::ServiceToken;
 use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
-use mosharekat_platform::peers::{ReferralPeer, RegistryPeer};
 use mosharekat_platform::server::GrpcServer;
 use mosharekat_platform::tls::Tls;
+use mosharekat_referral_client::ReferralPeer;
+use mosharekat_registry_client::RegistryPeer;
 
 pub use work::Meetings;
 
@@ -183,7 +184,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let db = self.meetings.db.clone();
-        let consumer = tokio::spawn(mosharekat_platform::consumer::follow_licence_events(
+        let consumer = tokio::spawn(mosharekat_registry_client::events::follow_licence_events(
             db.clone(),
             self.registry.clone(),
             self.token.clone(),

@@ -8,8 +8,9 @@ use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::db::{Db, check_etag, commit, from_timestamp, now_micros, to_timestamp};
 use mosharekat_platform::error::{ApiError, Violations};
-use mosharekat_platform::peers::{ReferralPeer, RegistryPeer, reason_token};
 use mosharekat_platform::{audit, idempotency, pagination};
+use mosharekat_referral_client::ReferralPeer;
+use mosharekat_registry_client::{RegistryPeer, reason_token};
 
 use crate::canonical::MinutesHashVersion;
 use crate::domain::{self, MeetingAction};

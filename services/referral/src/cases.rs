@@ -18,7 +18,7 @@ use crate::domain::{self, DuePolicy, FilingAction, ReferralAction};
 use crate::input;
 use crate::reads;
 use crate::store::{self, Record};
-use mosharekat_platform::peers::{RegistryPeer, require_eligible};
+use mosharekat_registry_client::{RegistryPeer, require_eligible};
 
 /// Everything the handlers share.
 #[derive(Clone, Debug)]

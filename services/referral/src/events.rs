@@ -2,9 +2,9 @@
 //! institution's open referrals are recalled, in the transaction that moves the cursor.
 
 use mosharekat_api::registry::v1::{LicenceEvent, LicenceEventKind};
-use mosharekat_platform::consumer::{LicenceEventHandler, context_for};
 use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::error::ApiError;
+use mosharekat_registry_client::events::{LicenceEventHandler, context_for};
 
 use crate::cases::Cases;
 

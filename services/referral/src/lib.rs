@@ -132,7 +132,7 @@ impl Application {
         let registry = registry_target.connect_lazy();
         let cases = Cases {
             db: db.clone(),
-            registry: mosharekat_platform::peers::RegistryPeer::new(
+            registry: mosharekat_registry_client::RegistryPeer::new(
                 registry_target,
                 token.clone(),
                 settings.referral.peer_timeout.into(),
@@ -187,7 +187,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let db = self.cases.db.clone();
-        let consumer = tokio::spawn(mosharekat_platform::consumer::follow_licence_events(
+        let consumer = tokio::spawn(mosharekat_registry_client::events::follow_licence_events(
             db.clone(),
             self.registry.clone(),
             self.token.clone(),

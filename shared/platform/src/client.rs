@@ -617,6 +617,23 @@ pub fn peer_error(peer: &str, s: tonic::Status) -> ApiError {
     }
 }
 
+/// Whether a peer's answer to "get this" found it: NOT_FOUND or INVALID_ARGUMENT (a name it
+/// does not know) is `false`; any other failure is the peer's error.
+pub fn found<T>(r: Result<T, tonic::Status>, peer: &str) -> Result<bool, ApiError> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(s)
+            if matches!(
+                s.code(),
+                tonic::Code::NotFound | tonic::Code::InvalidArgument
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(s) => Err(peer_error(peer, s)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,11 @@
 //! - [`config`]: settings from flags and environment;
 //! - [`server`]: the gRPC server with its edge middleware (tracing, admission, auth,
 //!   deadline, metrics), health, reflection and graceful shutdown;
-//! - [`client`] and [`peers`]: calling peers with deadlines, retries, the service token and
-//!   trace context; typed clients of the registry and the referral service;
+//! - [`client`]: calling peers with deadlines, retries, the service token and trace
+//!   context (each service's typed client lives beside it: `mosharekat-registry-client`,
+//!   `mosharekat-referral-client`);
+//! - [`change`]: the one change path and the one idempotent-create path;
+//! - [`clock`]: the injectable time source;
 //! - [`telemetry`] and [`metrics`]: logs, OpenTelemetry traces, Prometheus;
 //! - [`db`], [`pagination`], [`idempotency`], [`audit`]: persistence and its conventions;
 //! - [`error`]: the one mapping from errors to `tonic::Status` with rich details;
@@ -21,7 +24,6 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
-pub mod consumer;
 pub mod ctx;
 pub mod db;
 pub mod error;
@@ -29,7 +31,6 @@ pub mod idempotency;
 pub mod metrics;
 pub mod migrations;
 pub mod pagination;
-pub mod peers;
 pub mod records;
 pub mod server;
 pub mod telemetry;

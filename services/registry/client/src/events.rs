@@ -8,17 +8,17 @@ use std::time::Duration;
 use mosharekat_api::registry::v1::LicenceEvent;
 use mosharekat_api::registry::v1::WatchLicenceEventsRequest;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::client::{PeerInterceptor, ServiceToken};
-use crate::ctx::CallContext;
-use crate::db::{Db, WriteTxn, db_error};
-use crate::error::ApiError;
-use crate::metrics::Metrics;
+use mosharekat_platform::client::{PeerInterceptor, ServiceToken};
+use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::db::{Db, WriteTxn, db_error};
+use mosharekat_platform::error::ApiError;
+use mosharekat_platform::metrics::Metrics;
 
 /// What a service does with each licence event, inside the transaction that also moves
 /// its cursor.
@@ -53,7 +53,7 @@ pub async fn cursor<C: ConnectionTrait>(c: &C, stream: &str) -> Result<i64, ApiE
     }
 }
 
-async fn set_cursor(txn: &DatabaseTransaction, stream: &str, seq: i64) -> Result<(), ApiError> {
+async fn set_cursor(txn: &WriteTxn, stream: &str, seq: i64) -> Result<(), ApiError> {
     let backend = txn.get_database_backend();
     let updated = txn
         .execute_raw(Statement::from_sql_and_values(
@@ -132,7 +132,9 @@ pub async fn follow_licence_events<H: LicenceEventHandler>(
                         event.sequence = e.sequence,
                         event.kind = e.kind,
                     );
-                    if let Some(cause) = crate::telemetry::span_context_of(&e.traceparent) {
+                    if let Some(cause) =
+                        mosharekat_platform::telemetry::span_context_of(&e.traceparent)
+                    {
                         span.add_link(cause);
                     }
                     let mut done = apply(&db, stream, &handler, &e)

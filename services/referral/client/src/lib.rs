@@ -1,0 +1,106 @@
+//! The referral service as its peers call it: with the caller's own SERVICE token, the end
+//! user's trace and remaining deadline, and retries of idempotent reads while it is
+//! unavailable.
+
+use std::time::Duration;
+
+use mosharekat_api::referral::v1::referral_service_client::ReferralServiceClient;
+use mosharekat_platform::client::{
+    PeerInterceptor, PeerLink, PeerTarget, Retry, ServiceToken, call, found, peer_error,
+};
+use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::error::ApiError;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// The referral service's gRPC service name, as its health reports it.
+pub const REFERRAL_SERVICE: &str = "mosharekat.referral.v1.ReferralService";
+
+type ReferralClient = ReferralServiceClient<InterceptedService<Channel, PeerInterceptor>>;
+
+/// The referral service, as the meeting service calls it.
+#[derive(Clone, Debug)]
+pub struct ReferralPeer {
+    link: PeerLink,
+    interceptor: PeerInterceptor,
+    timeout: Duration,
+}
+
+impl ReferralPeer {
+    pub fn new(target: PeerTarget, token: ServiceToken, timeout: Duration) -> Self {
+        Self {
+            link: PeerLink::new("the referral service", REFERRAL_SERVICE, target),
+            interceptor: PeerInterceptor::new(token),
+            timeout,
+        }
+    }
+
+    fn client(&self, channel: Channel) -> ReferralClient {
+        ReferralServiceClient::with_interceptor(channel, self.interceptor.clone())
+    }
+
+    /// Whether a filing or referral (`filings/{id}`, `referrals/{id}`) exists.
+    pub async fn case_exists(&self, ctx: &CallContext, name: &str) -> Result<bool, ApiError> {
+        use mosharekat_api::referral::v1 as rf;
+        let r = if name.starts_with("filings/") {
+            let msg = rf::GetFilingRequest {
+                name: name.to_owned(),
+            };
+            call(
+                &self.link,
+                ctx,
+                "mosharekat.referral.v1.ReferralService/GetFiling",
+                self.timeout,
+                Retry::Idempotent,
+                &msg,
+                |ch, req| {
+                    let mut c = self.client(ch);
+                    async move { c.get_filing(req).await }
+                },
+            )
+            .await
+            .map(|_| ())
+        } else {
+            let msg = rf::GetReferralRequest {
+                name: name.to_owned(),
+            };
+            call(
+                &self.link,
+                ctx,
+                "mosharekat.referral.v1.ReferralService/GetReferral",
+                self.timeout,
+                Retry::Idempotent,
+                &msg,
+                |ch, req| {
+                    let mut c = self.client(ch);
+                    async move { c.get_referral(req).await }
+                },
+            )
+            .await
+            .map(|_| ())
+        };
+        found(r, "the referral service")
+    }
+
+    /// The referral service's statistics for a province and period.
+    pub async fn statistics(
+        &self,
+        ctx: &CallContext,
+        msg: mosharekat_api::referral::v1::GetStatisticsRequest,
+    ) -> Result<mosharekat_api::referral::v1::GetStatisticsResponse, ApiError> {
+        call(
+            &self.link,
+            ctx,
+            "mosharekat.referral.v1.ReferralService/GetStatistics",
+            self.timeout,
+            Retry::Idempotent,
+            &msg,
+            |ch, req| {
+                let mut c = self.client(ch);
+                async move { c.get_statistics(req).await }
+            },
+        )
+        .await
+        .map_err(|s| peer_error("the referral service", s))
+    }
+}
