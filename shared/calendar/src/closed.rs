@@ -167,11 +167,12 @@ pub enum ClosedReason {
 }
 
 impl ClosedReason {
-    /// The reason in Persian, for a notice: «جمعه (تعطیل هفتگی)», «عید سعید فطر», «تعطیلی: …».
+    /// The reason in Persian, for a notice: «تعطیل هفتگی جمعه», «عید سعید فطر»,
+    /// «تعطیلی استان خوزستان: …».
     pub fn to_persian(&self) -> String {
         match self {
             ClosedReason::WeeklyRest { weekday } => {
-                format!("{} (تعطیل هفتگی)", crate::date::weekday_name(*weekday))
+                format!("تعطیل هفتگی {}", crate::date::weekday_name(*weekday))
             }
             ClosedReason::Holiday { name, .. } => name.clone(),
             ClosedReason::Closure { scope, reason, .. } => match scope {

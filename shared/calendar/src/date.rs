@@ -59,10 +59,13 @@ pub enum DateError {
     Syntax(String),
     #[error("{0:04}/{1:02}/{2:02} does not exist in the Solar Hijri calendar")]
     NoSuchDay(i32, u8, u8),
+    #[error("{0} is outside the Solar Hijri years the suite accepts (1300–1500)")]
+    OutOfRange(String),
 }
 
-/// The range the suite accepts: wide enough for any deadline, narrow enough that no
-/// arithmetic on it can overflow.
+/// The years the suite accepts from outside (dates, instants): wide enough for any act or
+/// deadline, narrow enough that the arithmetic on them (at most a few decades) stays far
+/// inside ICU4X's and chrono's ranges.
 const YEARS: std::ops::RangeInclusive<i32> = 1300..=1500;
 
 impl SolarDate {
@@ -81,8 +84,26 @@ impl SolarDate {
         Ok(Self { year, month, day })
     }
 
-    /// The Solar Hijri day of a Gregorian date.
-    pub fn from_gregorian(d: NaiveDate) -> Self {
+    /// The Solar Hijri day of a Gregorian date within the accepted years.
+    pub fn from_gregorian(d: NaiveDate) -> Result<Self, DateError> {
+        let s = Self::from_gregorian_unchecked(d);
+        if !YEARS.contains(&s.year) {
+            return Err(DateError::OutOfRange(d.to_string()));
+        }
+        Ok(s)
+    }
+
+    /// The day it is in Tehran at instant `t`, within the accepted years.
+    pub fn from_instant(t: DateTime<Utc>) -> Result<Self, DateError> {
+        // Check the Gregorian year first: chrono's range is far wider than ICU4X's.
+        if !(1900..=2150).contains(&t.year()) {
+            return Err(DateError::OutOfRange(t.to_rfc3339()));
+        }
+        Self::from_gregorian(t.with_timezone(&Tehran).date_naive())
+    }
+
+    /// For dates derived from accepted ones (a few decades away at most).
+    fn from_gregorian_unchecked(d: NaiveDate) -> Self {
         let iso = Date::try_new_iso(d.year(), d.month() as u8, d.day() as u8)
             .expect("every chrono date is a valid ISO date within ICU's range");
         let p = iso.to_calendar(Persian);
@@ -91,11 +112,6 @@ impl SolarDate {
             month: p.month().ordinal,
             day: p.day_of_month().0,
         }
-    }
-
-    /// The day it is in Tehran at instant `t`.
-    pub fn from_instant(t: DateTime<Utc>) -> Self {
-        Self::from_gregorian(t.with_timezone(&Tehran).date_naive())
     }
 
     /// The Gregorian date of this day.
@@ -125,9 +141,10 @@ impl SolarDate {
         self.to_gregorian().weekday()
     }
 
-    /// The day `n` days later (earlier when negative).
+    /// The day `n` days later (earlier when negative); `n` is a period's length or a
+    /// search for an open day, a few thousand days at most.
     pub fn add_days(self, n: i64) -> Self {
-        Self::from_gregorian(self.to_gregorian() + TimeDelta::days(n))
+        Self::from_gregorian_unchecked(self.to_gregorian() + TimeDelta::days(n))
     }
 
     /// The next day.
@@ -252,7 +269,7 @@ mod tests {
         let last_of_1403 = SolarDate::new(1403, 12, 30).unwrap();
         assert_eq!(last_of_1403.to_gregorian(), g(2025, 3, 20));
         assert_eq!(
-            SolarDate::from_gregorian(g(2025, 3, 21)),
+            SolarDate::from_gregorian(g(2025, 3, 21)).unwrap(),
             SolarDate::new(1404, 1, 1).unwrap()
         );
         assert_eq!(last_of_1403.succ(), SolarDate::new(1404, 1, 1).unwrap());
@@ -306,6 +323,21 @@ mod tests {
     }
 
     #[test]
+    fn instants_and_dates_far_away_are_refused() {
+        let far = Utc.with_ymd_and_hms(200_000, 1, 1, 0, 0, 0).unwrap();
+        assert!(matches!(
+            SolarDate::from_instant(far),
+            Err(DateError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            SolarDate::from_instant(DateTime::<Utc>::MIN_UTC),
+            Err(DateError::OutOfRange(_))
+        ));
+        assert!(SolarDate::from_gregorian(g(1850, 1, 1)).is_err());
+        assert!(SolarDate::from_gregorian(g(2025, 1, 1)).is_ok());
+    }
+
+    #[test]
     fn persian_rendering() {
         let d = SolarDate::new(1404, 1, 14).unwrap();
         assert_eq!(d.to_persian_numeric(), "۱۴۰۴/۰۱/۱۴");
@@ -342,9 +374,9 @@ mod tests {
             Utc.with_ymd_and_hms(2025, 3, 21, 20, 29, 59).unwrap()
                 + TimeDelta::microseconds(999_999)
         );
-        assert_eq!(SolarDate::from_instant(d.end_instant()), d);
+        assert_eq!(SolarDate::from_instant(d.end_instant()).unwrap(), d);
         assert_eq!(
-            SolarDate::from_instant(d.end_instant() + TimeDelta::microseconds(1)),
+            SolarDate::from_instant(d.end_instant() + TimeDelta::microseconds(1)).unwrap(),
             d.succ()
         );
     }

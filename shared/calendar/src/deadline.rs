@@ -157,6 +157,8 @@ pub enum DeadlineError {
     Period(#[from] PeriodError),
     #[error(transparent)]
     Calendar(#[from] CalendarError),
+    #[error("the act's time: {0}")]
+    ActAt(#[from] crate::date::DateError),
 }
 
 impl Deadline {
@@ -165,9 +167,68 @@ impl Deadline {
         self.last_day.to_persian_numeric()
     }
 
-    /// Whether it has passed at `now`.
+    /// Whether it has passed at `now` ("overdue" in the lists).
     pub fn is_passed(&self, now: DateTime<Utc>) -> bool {
         now > self.ends_at
+    }
+
+    /// Whether it has not passed at `now` and its last day is within `days` days of
+    /// today in Tehran ("due within N days" in the lists; 0 is "due today").
+    pub fn is_due_within(&self, now: DateTime<Utc>, days: u32) -> bool {
+        if self.is_passed(now) {
+            return false;
+        }
+        match SolarDate::from_instant(now) {
+            Ok(today) => today.days_until(self.last_day) <= i64::from(days),
+            // A `now` beyond the accepted years is after every deadline.
+            Err(_) => false,
+        }
+    }
+
+    /// The rule applied, in Persian, for a timeline entry or a notice:
+    /// «مهلت ۱۰ روز از ۱۹ اسفند ۱۴۰۴ (روز اقدام شمرده نمی‌شود)؛ ۲۹ اسفند ۱۴۰۴ تعطیل بود
+    /// (تعطیل هفتگی جمعه، روز ملی شدن صنعت نفت ایران)؛ …؛ پایان مهلت: پایان روز چهارشنبه
+    /// ۵ فروردین ۱۴۰۵». Names and reasons are public (no personal data), so an SMS may
+    /// carry it.
+    pub fn explain_persian(&self) -> String {
+        let r = &self.rule;
+        let mut parts = vec![format!(
+            "مهلت {} از {} (روز اقدام شمرده نمی‌شود)",
+            r.period.to_persian(),
+            r.act_day.to_persian_long()
+        )];
+        for skipped in &r.moved_past {
+            let reasons: Vec<String> = skipped
+                .reasons
+                .iter()
+                .map(ClosedReason::to_persian)
+                .collect();
+            parts.push(format!(
+                "{} تعطیل بود ({})",
+                skipped.day.to_persian_long(),
+                reasons.join("، ")
+            ));
+        }
+        for m in &r.late_moves {
+            parts.push(m.explain_persian());
+        }
+        parts.push(format!(
+            "پایان مهلت: پایان روز {}",
+            self.last_day.to_persian_long_with_weekday()
+        ));
+        parts.join("؛ ")
+    }
+}
+
+impl LateMove {
+    /// «به سبب تعطیلی سراسری: …، مهلت از ۱۱ مرداد ۱۴۰۴ به ۱۲ مرداد ۱۴۰۴ منتقل شد».
+    pub fn explain_persian(&self) -> String {
+        format!(
+            "به سبب {}، مهلت از {} به {} منتقل شد",
+            self.because.to_persian(),
+            self.from_last_day.to_persian_long(),
+            self.to_last_day.to_persian_long()
+        )
     }
 }
 
@@ -184,7 +245,7 @@ impl Calendar {
         province: &Province,
     ) -> Result<Deadline, DeadlineError> {
         let days = period.days()?;
-        let act_day = SolarDate::from_instant(act_at);
+        let act_day = SolarDate::from_instant(act_at)?;
         let nominal = act_day.add_days(i64::from(days));
         let last = self.next_open_day(province, nominal)?;
         let mut moved_past = Vec::new();

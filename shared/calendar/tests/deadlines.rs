@@ -10,8 +10,8 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Asia::Tehran;
 use mosharekat_calendar::{
-    Article, Calendar, ClosedReason, Closure, Deadline, Holiday, HolidayKind, Period, Province,
-    Publication, Scope, SolarDate,
+    Article, Calendar, ClosedReason, Closure, Deadline, DeadlineError, Holiday, HolidayKind,
+    Period, Province, Publication, Scope, SolarDate,
 };
 
 fn sd(s: &str) -> SolarDate {
@@ -472,6 +472,12 @@ fn bad_periods_are_errors_not_panics() {
             .deadline(noon(2025, 7, 20), Period::Days(3660), &p)
             .is_ok()
     );
+    // An act time from a garbled timestamp is refused, not a panic.
+    let garbled = Utc.with_ymd_and_hms(99_999, 1, 1, 0, 0, 0).unwrap();
+    assert!(matches!(
+        calendar.deadline(garbled, Period::Days(10), &p),
+        Err(DeadlineError::ActAt(_))
+    ));
 }
 
 #[test]
@@ -503,4 +509,61 @@ fn the_rule_applied_is_stored_and_read_back() {
     old.as_object_mut().unwrap().remove("late_moves");
     let read: mosharekat_calendar::RuleApplied = serde_json::from_value(old).unwrap();
     assert!(read.late_moves.is_empty());
+}
+
+#[test]
+fn due_within_and_overdue_follow_the_tehran_day() {
+    let calendar = Calendar::shipped();
+    let d = calendar
+        .deadline(noon(2025, 7, 23), Period::Days(10), &province("اردبیل"))
+        .unwrap();
+    assert_eq!(d.last_day, sd("1404/05/11"));
+    // Seven days before, at noon: due within 7 days, not within 6.
+    assert!(d.is_due_within(noon(2025, 7, 26), 7));
+    assert!(!d.is_due_within(noon(2025, 7, 26), 6));
+    // The last day itself, one microsecond before its end: due today, not overdue.
+    let last_moment = end_of_tehran_day(g(2025, 8, 2));
+    assert!(d.is_due_within(last_moment, 0));
+    assert!(!d.is_passed(last_moment));
+    // A microsecond later: overdue, no longer "due within".
+    let after = last_moment + TimeDelta::microseconds(1);
+    assert!(d.is_passed(after));
+    assert!(!d.is_due_within(after, 30));
+}
+
+#[test]
+fn the_rule_reads_in_persian() {
+    let mut calendar = Calendar::shipped();
+    let p = province("اردبیل");
+    let d = calendar
+        .deadline(noon(2026, 3, 10), Period::Days(10), &p)
+        .unwrap();
+    assert_eq!(
+        d.explain_persian(),
+        "مهلت ۱۰ روز از ۱۹ اسفند ۱۴۰۴ (روز اقدام شمرده نمی‌شود)؛ \
+         ۲۹ اسفند ۱۴۰۴ تعطیل بود (تعطیل هفتگی جمعه، روز ملی شدن صنعت نفت ایران)؛ \
+         ۱ فروردین ۱۴۰۵ تعطیل بود (آغاز نوروز، عید سعید فطر)؛ \
+         ۲ فروردین ۱۴۰۵ تعطیل بود (عید نوروز، تعطیل به مناسبت عید سعید فطر)؛ \
+         ۳ فروردین ۱۴۰۵ تعطیل بود (عید نوروز)؛ \
+         ۴ فروردین ۱۴۰۵ تعطیل بود (عید نوروز)؛ \
+         پایان مهلت: پایان روز چهارشنبه ۵ فروردین ۱۴۰۵"
+    );
+    let d = calendar
+        .deadline(noon(2025, 7, 23), Period::Days(10), &p)
+        .unwrap();
+    let moved = calendar
+        .publish(
+            Publication::Closure(heat_wave(Scope::Province(p.clone()), "1404/05/11")),
+            [((), &d)],
+        )
+        .unwrap();
+    assert!(
+        moved[0].after.explain_persian().ends_with(
+            "به سبب تعطیلی استان اردبیل: گرمای شدید و صرفه‌جویی در مصرف برق، \
+             مهلت از ۱۱ مرداد ۱۴۰۴ به ۱۲ مرداد ۱۴۰۴ منتقل شد؛ \
+             پایان مهلت: پایان روز یکشنبه ۱۲ مرداد ۱۴۰۴"
+        ),
+        "{}",
+        moved[0].after.explain_persian()
+    );
 }
