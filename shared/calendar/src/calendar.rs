@@ -114,6 +114,34 @@ impl Calendar {
         self.holidays.entry(holiday.date).or_default().push(holiday);
     }
 
+    /// An administrator confirms a provisional holiday as announced; `false` if there is no
+    /// such holiday.
+    pub fn confirm_holiday(&mut self, day: SolarDate, name: &str) -> bool {
+        match self
+            .holidays
+            .get_mut(&day)
+            .and_then(|hs| hs.iter_mut().find(|h| h.name == name))
+        {
+            Some(h) => {
+                h.provisional = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a holiday (a provisional date the announcement did not confirm). Deadlines
+    /// already moved past it stay as they were computed; new ones no longer skip it.
+    pub fn remove_holiday(&mut self, day: SolarDate, name: &str) -> Option<Holiday> {
+        let hs = self.holidays.get_mut(&day)?;
+        let i = hs.iter().position(|h| h.name == name)?;
+        let removed = hs.remove(i);
+        if hs.is_empty() {
+            self.holidays.remove(&day);
+        }
+        Some(removed)
+    }
+
     /// Adds a closure after checking it.
     pub fn add_closure(&mut self, closure: Closure) -> Result<(), CalendarError> {
         closure.validate()?;
@@ -327,6 +355,24 @@ mod tests {
             c.next_open_day(&ardabil, d(1404, 5, 4)).unwrap(),
             d(1404, 5, 4)
         );
+    }
+
+    #[test]
+    fn a_provisional_holiday_is_confirmed_or_corrected() {
+        let mut c = Calendar::shipped();
+        let ardabil = p("اردبیل");
+        let sadiq = "شهادت امام جعفر صادق (ع)";
+        let day = d(1405, 1, 25);
+        assert!(c.holidays_on(day)[0].provisional);
+        assert!(c.confirm_holiday(day, sadiq));
+        assert!(!c.holidays_on(day)[0].provisional);
+        assert!(!c.confirm_holiday(day, "نام دیگر"));
+        // Corrected: removed from one day (and published on another as a new holiday).
+        let removed = c.remove_holiday(day, sadiq).unwrap();
+        assert_eq!(removed.hijri, Some([10, 25]));
+        assert!(c.is_open(&ardabil, day));
+        assert!(c.holidays_on(day).is_empty());
+        assert!(c.remove_holiday(day, sadiq).is_none());
     }
 
     #[test]
