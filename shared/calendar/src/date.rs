@@ -177,6 +177,22 @@ impl SolarDate {
         }
     }
 
+    /// The instant it is `time` on this day in Tehran (the earlier one if a clock change
+    /// repeated it, the first valid one after if it skipped it).
+    pub fn at_tehran_time(self, time: chrono::NaiveTime) -> DateTime<Utc> {
+        let local = self.to_gregorian().and_time(time);
+        match local.and_local_timezone(Tehran) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+                t.with_timezone(&Utc)
+            }
+            chrono::LocalResult::None => (local + TimeDelta::hours(1))
+                .and_local_timezone(Tehran)
+                .earliest()
+                .expect("an hour after a skipped time exists")
+                .with_timezone(&Utc),
+        }
+    }
+
     /// The last instant of this day in Tehran, 23:59:59.999999 local: the microsecond before
     /// the next day starts (the suite stores microseconds).
     pub fn end_instant(self) -> DateTime<Utc> {

@@ -185,6 +185,19 @@ impl Deadline {
         }
     }
 
+    /// When to remind of it `days_before` its last day, at `time` in Tehran (e.g. 7 days
+    /// before at 08:00). Derived from the last day, so a reminder moves with the deadline.
+    pub fn reminder_at(&self, days_before: u32, time: chrono::NaiveTime) -> DateTime<Utc> {
+        self.last_day
+            .add_days(-i64::from(days_before))
+            .at_tehran_time(time)
+    }
+
+    /// The first instant at which it has passed.
+    pub fn passed_at(&self) -> DateTime<Utc> {
+        self.ends_at + chrono::TimeDelta::microseconds(1)
+    }
+
     /// The rule applied, in Persian, for a timeline entry or a notice:
     /// «مهلت ۱۰ روز از ۱۹ اسفند ۱۴۰۴ (روز اقدام شمرده نمی‌شود)؛ ۲۹ اسفند ۱۴۰۴ تعطیل بود
     /// (تعطیل هفتگی جمعه، روز ملی شدن صنعت نفت ایران)؛ …؛ پایان مهلت: پایان روز چهارشنبه

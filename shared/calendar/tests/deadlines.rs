@@ -567,3 +567,58 @@ fn the_rule_reads_in_persian() {
         moved[0].after.explain_persian()
     );
 }
+
+#[test]
+fn reminders_are_days_before_the_last_day_and_move_with_it() {
+    let mut calendar = Calendar::shipped();
+    let p = province("اردبیل");
+    let eight = chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap();
+    let d = calendar
+        .deadline(noon(2025, 7, 23), Period::Days(10), &p)
+        .unwrap();
+    // Last day 1404/05/11 (2025-08-02): 7 days before at 08:00 Tehran is 04:30 UTC on 07-26.
+    assert_eq!(
+        d.reminder_at(7, eight),
+        Utc.with_ymd_and_hms(2025, 7, 26, 4, 30, 0).unwrap()
+    );
+    assert_eq!(
+        d.reminder_at(1, eight),
+        Utc.with_ymd_and_hms(2025, 8, 1, 4, 30, 0).unwrap()
+    );
+    assert_eq!(
+        d.passed_at(),
+        end_of_tehran_day(g(2025, 8, 2)) + TimeDelta::microseconds(1)
+    );
+    let moved = calendar
+        .publish(
+            Publication::Closure(heat_wave(Scope::Nationwide, "1404/05/11")),
+            [((), &d)],
+        )
+        .unwrap();
+    assert_eq!(
+        moved[0].after.reminder_at(1, eight),
+        Utc.with_ymd_and_hms(2025, 8, 2, 4, 30, 0).unwrap()
+    );
+}
+
+#[test]
+fn the_stored_form_of_a_deadline_is_stable() {
+    // The exact JSON a service stores: a change here is a storage migration, not a refactor.
+    let mut calendar = Calendar::shipped();
+    let p = province("اردبیل");
+    let d = calendar
+        .deadline(noon(2025, 4, 25), Period::Weeks(1), &p)
+        .unwrap();
+    let moved = calendar
+        .publish(
+            Publication::Closure(heat_wave(Scope::Province(p), "1404/02/13")),
+            [((), &d)],
+        )
+        .unwrap();
+    let golden = r#"{"act_at":"2025-04-25T08:30:00Z","province":"اردبیل","last_day":"1404/02/14","ends_at":"2025-05-04T20:29:59.999999Z","rule":{"schema":1,"period":{"weeks":1},"days_counted":7,"act_day":"1404/02/05","nominal_last_day":"1404/02/12","articles":["civil_procedure_443","civil_procedure_445","civil_procedure_444"],"moved_past":[{"day":"1404/02/12","reasons":[{"kind":"weekly_rest","weekday":"Fri"}]}],"holidays_known":true,"late_moves":[{"from_last_day":"1404/02/13","to_last_day":"1404/02/14","because":{"kind":"closure","scope":{"scope":"province","province":"اردبیل"},"reason":"گرمای شدید و صرفه‌جویی در مصرف برق","published_by":"ستاد مدیریت بحران","published_at":"2025-07-30T14:00:00Z"}}]}}"#;
+    assert_eq!(serde_json::to_string(&moved[0].after).unwrap(), golden);
+    assert_eq!(
+        serde_json::from_str::<Deadline>(golden).unwrap(),
+        moved[0].after
+    );
+}
