@@ -301,7 +301,13 @@ on_both_databases!(
     a_vacancy_names_the_officer_who_suspended_the_licence,
     the_minutes_hash_names_its_form_and_shows_tampering,
     minutes_approved_before_the_canonical_form_still_verify,
+    the_v1_fixture_answers_as_it_was_written,
 );
+
+// The databases of the previous release, kept in `tests/fixtures/v1/`.
+#[path = "meeting_api/fixtures.rs"]
+mod fixtures;
+use fixtures::the_v1_fixture_answers_as_it_was_written;
 
 async fn the_seeds_first_meeting(b: Backend) {
     let e = env(b).await;
