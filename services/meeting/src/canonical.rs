@@ -76,7 +76,7 @@
 //! ```
 //!
 //! It covers what version 1 covers, except the roster's national codes and etags, which the
-//! roster never holds (see [`crate::domain::roster_snapshot`]; the minutes must not carry
+//! roster never holds (see [`crate::rules::roster_snapshot`]; the minutes must not carry
 //! personal data).
 //! Follow-up of a resolution after the meeting (state, progress, notes) is not part of its
 //! minutes. The test `golden_vector` pins the text and the hash of a fixed document: if it
@@ -145,6 +145,22 @@ impl std::error::Error for NoCanonicalForm {}
 /// Version 1, frozen: minutes approved before version 2 were hashed exactly so. Fields the
 /// message gained since are cleared, as they were absent (and so not encoded) then.
 fn v1_prost_sha256(meeting: &pb::Meeting) -> String {
+    hex::encode(Sha256::digest(v1_form(meeting).encode_to_vec()))
+}
+
+/// Verifies minutes approved under version 1 now that the service keeps its own records:
+/// `kept` is the message's bytes as approved (kept verbatim by the migration to the
+/// service's storage, never re-created from the new records) and `current` the minutes as
+/// the record now has them. The version 1 hash of `kept`, when the record still says what
+/// `kept` says (compared as messages, field by field, over what version 1 covers); `None`
+/// when the record has changed since, or `kept` is not a message.
+pub fn verify_v1(kept: &[u8], current: &pb::Meeting) -> Option<String> {
+    let approved = pb::Meeting::decode(kept).ok()?;
+    (v1_form(&approved) == v1_form(current)).then(|| v1_prost_sha256(&approved))
+}
+
+/// What version 1 covers of a meeting.
+fn v1_form(meeting: &pb::Meeting) -> pb::Meeting {
     let mut m = meeting.clone();
     m.etag.clear();
     m.content_sha256.clear();
@@ -156,7 +172,7 @@ fn v1_prost_sha256(meeting: &pb::Meeting) -> String {
         r.progress = 0;
         r.notes.clear();
     }
-    hex::encode(Sha256::digest(m.encode_to_vec()))
+    m
 }
 
 /// A time the canonical form can write: years 0001 to 9999, nanoseconds below a second.

@@ -2,22 +2,28 @@
 //! representatives, its meetings (agenda, attendance, quorum), resolutions followed up
 //! across meetings, and minutes that become immutable once approved.
 //!
-//! - [`domain`]: seats, quorum, votes, life cycles — pure;
+//! - [`domain`]: the resources as the service has them (typed names, enums, newtypes);
+//! - [`api`]: API messages into domain types and back, at the edge;
+//! - [`rules`]: seats, quorum, votes, life cycles — pure;
 //! - [`canonical`]: the minutes' hash, its documented canonical form and its versions;
 //! - [`names`]: the typed resource names, every segment checked;
-//! - [`store`]: the tables, each child loaded only under its own working group;
+//! - [`store`]: the tables, each record the service's own JSON under a schema version,
+//!   each child loaded only under its own working group;
 //! - [`work`]: the changes and reads; [`service`]: the handlers;
 //! - [`minutes`]: the printable right-to-left Persian HTML of the minutes;
 //! - [`events`]: seats flagged vacant when an institution loses its licence;
+//! - [`migrations`]: the schema, and the conversion of the previous releases' rows;
 //! - [`Application`]: the whole service built from its settings.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod canonical;
 pub mod domain;
 pub mod events;
 pub mod migrations;
 pub mod minutes;
 pub mod names;
+pub mod rules;
 pub mod service;
 pub mod store;
 pub mod testing;

@@ -9,8 +9,8 @@ use mosharekat_platform::db::{from_timestamp, now_micros};
 use mosharekat_platform::error::ApiError;
 use tonic::{Request, Response, Status};
 
-use crate::domain::MeetingAction;
 use crate::names::MeetingName;
+use crate::rules::MeetingAction;
 use crate::work::{MANAGERS, Meetings};
 
 macro_rules! handle {

@@ -13,8 +13,8 @@ use mosharekat_referral_client::ReferralPeer;
 use mosharekat_registry_client::{RegistryPeer, reason_token};
 
 use crate::canonical::MinutesHashVersion;
-use crate::domain::{self, MeetingAction};
 use crate::names::{GroupName, MeetingName, MemberName, ResolutionName, valid_id};
+use crate::rules::{self, MeetingAction};
 use crate::store::{self, Record, Where};
 
 /// Everything the handlers share.
@@ -158,7 +158,7 @@ impl Meetings {
             w.add("id > ?", [last.into()]);
         }
         let mut rows: Vec<Record<pb::WorkingGroup>> =
-            store::select(self.db.conn(), "working_groups", w, "id", size + 1).await?;
+            store::groups(self.db.conn(), w, size + 1).await?;
         let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         Ok(pb::ListWorkingGroupsResponse {
             working_groups: rows.into_iter().map(Self::finish_group).collect(),
@@ -210,7 +210,7 @@ impl Meetings {
         }
         v.into_result()?;
         g.update_time = Some(to_timestamp(now_micros()));
-        if !store::save_group(&txn, gname.id(), rec.version, &g).await? {
+        if !store::save_group(&txn, gname.id(), rec.version, &g, &rec.extra).await? {
             return Err(ApiError::stale(&src.name));
         }
         audit::append(&txn, &ctx.audit(g.name.clone())).await?;
@@ -337,7 +337,7 @@ impl Meetings {
             institution,
             term_start: Some(to_timestamp(start.unwrap_or(now))),
             term_end: None,
-            voting: domain::seat_votes(seat as i32),
+            voting: rules::seat_votes(seat as i32),
             vacant: false,
             vacancy_reason: String::new(),
             etag: String::new(),
@@ -355,7 +355,7 @@ impl Meetings {
             .into_iter()
             .map(|r| r.body)
             .collect();
-        domain::check_seat(&seated, &m)
+        rules::check_seat(&seated, &m)
             .map_err(|r| ApiError::precondition(r.reason(), r.message(), r.persian()))?;
         store::insert_member(&txn, &id, gname.id(), &m).await?;
         audit::append(&txn, &ctx.audit(m.name.clone())).await?;
@@ -414,7 +414,7 @@ impl Meetings {
         if !reason.is_empty() {
             m.vacancy_reason = reason;
         }
-        if !store::save_member(&txn, name.id(), rec.version, &m).await? {
+        if !store::save_member(&txn, name.id(), rec.version, &m, &rec.extra).await? {
             return Err(ApiError::stale(&req.name));
         }
         audit::append(&txn, &ctx.audit(m.name.clone())).await?;
@@ -439,7 +439,7 @@ impl Meetings {
             let mut m = rec.body.clone();
             m.vacant = true;
             m.vacancy_reason = why.to_owned();
-            if !store::save_member(txn, &rec.id, rec.version, &m).await? {
+            if !store::save_member(txn, &rec.id, rec.version, &m, &rec.extra).await? {
                 return Err(ApiError::stale(&m.name));
             }
             audit::append(txn, &ctx.audit(m.name.clone())).await?;
@@ -479,7 +479,7 @@ impl Meetings {
         m.etag = rec.version.to_string();
         if m.state != pb::MeetingState::Closed as i32 {
             let members = Self::roster_of(c, group, &m).await?;
-            m.quorum = Some(domain::quorum(&members, &m));
+            m.quorum = Some(rules::quorum(&members, &m));
             let now = now_micros();
             m.resolutions = store::resolutions_of(c, &store::meeting_id(group.id(), m.number))
                 .await?
@@ -604,7 +604,7 @@ impl Meetings {
         check_etag(etag, rec.version, name)?;
         let from =
             pb::MeetingState::try_from(rec.body.state).unwrap_or(pb::MeetingState::Unspecified);
-        let to = domain::next_meeting_state(from, action).ok_or_else(|| {
+        let to = rules::next_meeting_state(from, action).ok_or_else(|| {
             ApiError::precondition(
                 "MEETING_STATE_CONFLICT",
                 format!(
@@ -626,7 +626,7 @@ impl Meetings {
         let mut m = rec.body.clone();
         apply(&txn, &mut m, &members).await?;
         m.state = to as i32;
-        if !store::save_meeting(&txn, &rec.id, rec.version, &m).await? {
+        if !store::save_meeting(&txn, &rec.id, rec.version, &m, &rec.extra).await? {
             return Err(ApiError::stale(name));
         }
         audit::append(&txn, &ctx.audit(name.to_owned())).await?;
@@ -821,7 +821,7 @@ impl Meetings {
             etag,
             MeetingAction::Start,
             async |_, m, members| {
-                let q = domain::quorum(members, m);
+                let q = rules::quorum(members, m);
                 if !q.met {
                     let mut e = ApiError::precondition(
                         "NO_QUORUM",
@@ -836,7 +836,7 @@ impl Meetings {
                 }
                 // The roster is fixed now: a seat falling vacant later changes later
                 // meetings, not this one's attendance, quorum, votes or minutes.
-                m.roster = domain::roster_snapshot(members);
+                m.roster = rules::roster_snapshot(members);
                 m.quorum = Some(q);
                 m.start_time = Some(to_timestamp(now_micros()));
                 Ok(())
@@ -890,7 +890,7 @@ impl Meetings {
             });
         }
         let rec = store::meeting(&txn, &mname).await?;
-        if domain::next_meeting_state(
+        if rules::next_meeting_state(
             pb::MeetingState::try_from(rec.body.state).unwrap_or(pb::MeetingState::Unspecified),
             MeetingAction::RecordResolution,
         )
@@ -907,7 +907,7 @@ impl Meetings {
         }
         // The votes are those of the meeting's roster, as it started.
         let members = Self::roster_of(&txn, mname.group(), &rec.body).await?;
-        let q = domain::quorum(&members, &rec.body);
+        let q = rules::quorum(&members, &rec.body);
         let present = |name: &str| {
             rec.body.attendance.iter().any(|a| {
                 a.member == name
@@ -942,7 +942,7 @@ impl Meetings {
             );
         }
         v.into_result()?;
-        let t = domain::tally(
+        let t = rules::tally(
             &votes.iter().map(|(_, _, x)| *x).collect::<Vec<_>>(),
             q.voting_present,
         );
@@ -1009,7 +1009,7 @@ impl Meetings {
             async move |txn, m, members| {
                 m.discussion = discussion;
                 // `members` is the roster the meeting started with.
-                m.quorum = Some(domain::quorum(members, m));
+                m.quorum = Some(rules::quorum(members, m));
                 m.close_time = Some(to_timestamp(now_micros()));
                 // The minutes carry the resolutions as voted; follow-up lives on in the
                 // resolutions themselves.
@@ -1056,8 +1056,16 @@ impl Meetings {
                 "نسخهٔ درهم‌سازی این صورتجلسه برای این نسخهٔ سامانه ناشناخته است.",
             )
         })?;
-        // Minutes without a canonical form (a time out of its range) cannot match.
-        let computed = form.sha256(&m).unwrap_or_default();
+        let computed = match form {
+            // Over the bytes approved then, kept verbatim, while the record still says
+            // what they say; empty when it does not.
+            MinutesHashVersion::V1ProstEncoding => store::minutes_v1(self.db.conn(), &name)
+                .await?
+                .and_then(|kept| crate::canonical::verify_v1(&kept, &m))
+                .unwrap_or_default(),
+            // Minutes without a canonical form (a time out of its range) cannot match.
+            MinutesHashVersion::V2CanonicalJson => form.sha256(&m).unwrap_or_default(),
+        };
         Ok(pb::VerifyMinutesResponse {
             intact: !computed.is_empty() && computed == m.content_sha256,
             stored_sha256: m.content_sha256,
@@ -1081,10 +1089,8 @@ impl Meetings {
         // People are named and placed as the meeting's roster has them; anyone else the
         // minutes mention (a responsible member seated later) as the group's records do.
         let mut members = m.roster.clone();
-        let mut w = Where::new();
-        w.add("working_group_id = ?", [name.group().id().into()]);
         members.extend(
-            store::select::<_, pb::Member>(self.db.conn(), "members", w, "id", u64::MAX >> 1)
+            store::members_ever(self.db.conn(), name.group().id())
                 .await?
                 .into_iter()
                 .map(|r| r.body),
@@ -1164,7 +1170,7 @@ impl Meetings {
             w.add("id > ?", [last.into()]);
         }
         let mut rows: Vec<Record<pb::Resolution>> =
-            store::select(self.db.conn(), "resolutions", w, "id", size + 1).await?;
+            store::resolutions(self.db.conn(), w, size + 1).await?;
         let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.id.clone());
         Ok(pb::ListResolutionsResponse {
             resolutions: rows
@@ -1190,7 +1196,7 @@ impl Meetings {
         check_etag(etag, rec.version, &sent)?;
         let mut r = rec.body;
         apply(&mut r)?;
-        if !store::save_resolution(&txn, name.id(), rec.version, &r).await? {
+        if !store::save_resolution(&txn, name.id(), rec.version, &r, &rec.extra).await? {
             return Err(ApiError::stale(&sent));
         }
         audit::append(&txn, &ctx.audit(r.name.clone())).await?;
@@ -1201,6 +1207,7 @@ impl Meetings {
                 id: name.id().to_owned(),
                 version: rec.version + 1,
                 body: r,
+                extra: rec.extra,
             },
             now_micros(),
         ))
@@ -1231,7 +1238,7 @@ impl Meetings {
                 ));
             }
             let from = pb::ResolutionState::try_from(r.state).unwrap_or(pb::ResolutionState::Unspecified);
-            let to = domain::resolution_after_progress(from, progress).ok_or_else(|| {
+            let to = rules::resolution_after_progress(from, progress).ok_or_else(|| {
                 ApiError::precondition(
                     "RESOLUTION_STATE_CONFLICT",
                     "progress is reported only on an adopted resolution that is open or in progress",
@@ -1267,7 +1274,7 @@ impl Meetings {
         self.change_resolution(ctx, &name, &req.etag, move |r| {
             let from =
                 pb::ResolutionState::try_from(r.state).unwrap_or(pb::ResolutionState::Unspecified);
-            if !domain::resolution_cancellable(from) {
+            if !rules::resolution_cancellable(from) {
                 return Err(ApiError::precondition(
                     "RESOLUTION_STATE_CONFLICT",
                     "only an open resolution can be cancelled",
@@ -1291,6 +1298,6 @@ pub fn finish_resolution(rec: Record<pb::Resolution>, now: i64) -> pb::Resolutio
     let mut r = rec.body;
     r.etag = rec.version.to_string();
     r.overdue =
-        domain::resolution_overdue(r.state, r.deadline.as_ref().and_then(from_timestamp), now);
+        rules::resolution_overdue(r.state, r.deadline.as_ref().and_then(from_timestamp), now);
     r
 }

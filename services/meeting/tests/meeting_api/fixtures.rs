@@ -2,7 +2,9 @@
 //! resource kept as the prost encoding of its API message), kept in
 //! `tests/fixtures/v1/`, and what that release answered for them.
 //!
-//! `write_v1_fixtures` (ignored: run it by hand, and only with that release's code) made
+//! `write_v1_fixtures` (ignored: run it by hand, and only with that release's code: commit
+//! 1ee23d2, "Meeting: fixtures of the current release"; later releases store records, not
+//! bodies, and it fails on them) made
 //! them: it starts the three services in-process as the other tests do, writes through the
 //! API a working group with every seat kind (a representative's seat vacant after their
 //! institution's licence was revoked, a member whose term ended), meetings in every state,
@@ -215,6 +217,32 @@ impl Env {
         .unwrap();
         inst.name
     }
+}
+
+/// Rewrites a meeting's body as that release stored it (its prost encoding).
+async fn rewrite_prost_body(db: &Db, meeting: &str, f: impl FnOnce(&mut pb::Meeting)) {
+    use prost::Message as _;
+    use sea_orm::ConnectionTrait as _;
+    let id = row_id(meeting);
+    let row = db
+        .conn()
+        .query_one_raw(db.stmt(
+            "SELECT body FROM meetings WHERE id = $1",
+            [id.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let body: Vec<u8> = row.try_get("", "body").unwrap();
+    let mut m = pb::Meeting::decode(body.as_slice()).unwrap();
+    f(&mut m);
+    db.conn()
+        .execute_raw(db.stmt(
+            "UPDATE meetings SET body = $1 WHERE id = $2",
+            [m.encode_to_vec().into(), id.into()],
+        ))
+        .await
+        .unwrap();
 }
 
 fn fixed(seconds: i64) -> Option<prost_types::Timestamp> {
@@ -468,7 +496,7 @@ async fn write_story(e: &Env) -> Names {
     // Meeting 2's minutes, as the release before the canonical form approved them.
     let db = e.meeting_db().await;
     let mut v1 = String::new();
-    rewrite_meeting(&db, &held[1], |m| {
+    rewrite_prost_body(&db, &held[1], |m| {
         m.content_sha256 = previous_release_sha256(m);
         v1 = m.content_sha256.clone();
     })
