@@ -123,6 +123,29 @@ impl MinutesHashVersion {
     }
 }
 
+/// The hash of `meeting`'s minutes in the current form, taken over the API message the
+/// service answers with: what a caller reads, it can hash and compare itself.
+pub fn current_sha256(meeting: &crate::domain::Meeting) -> Result<String, NoCanonicalForm> {
+    MinutesHashVersion::CURRENT.sha256(&pb::Meeting::from(meeting))
+}
+
+/// What `VerifyMinutes` computes for `meeting` in the form `version`: for version 1, over
+/// the bytes kept from its approval (`kept_v1`, see [`verify_v1`]). Empty when nothing can
+/// match (no bytes kept, the record changed since, a time without a canonical form).
+pub fn recompute(
+    version: MinutesHashVersion,
+    meeting: &crate::domain::Meeting,
+    kept_v1: Option<&[u8]>,
+) -> String {
+    let m = pb::Meeting::from(meeting);
+    match version {
+        MinutesHashVersion::V1ProstEncoding => kept_v1
+            .and_then(|kept| verify_v1(kept, &m))
+            .unwrap_or_default(),
+        MinutesHashVersion::V2CanonicalJson => version.sha256(&m).unwrap_or_default(),
+    }
+}
+
 /// Minutes holding a value the canonical form cannot write: a time out of its range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoCanonicalForm {

@@ -264,4 +264,9 @@ pub struct Meeting {
     pub content_sha256: String,
     /// The seats as they were when it started.
     pub roster: Vec<Member>,
+    /// The form `content_sha256` was taken over ([`crate::canonical::MinutesHashVersion`]'s
+    /// number), once there is one. Kept in its own column, not in the record; a number
+    /// this release does not know is kept as it is.
+    #[serde(skip)]
+    pub minutes_hash_version: Option<i32>,
 }

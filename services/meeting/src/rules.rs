@@ -1,15 +1,17 @@
-//! The working group's rules, free of I/O: seats, quorum, votes, the meeting and
-//! resolution life cycles. (What the minutes' hash covers is in [`crate::canonical`].)
+//! The working group's rules, free of I/O, over the domain's types: seats, quorum, votes,
+//! the meeting and resolution life cycles. (What the minutes' hash covers is in
+//! [`crate::canonical`].)
 
-use mosharekat_api::meeting::v1::{
-    AttendanceStatus, Meeting, MeetingState, Member, Quorum, ResolutionState, Seat, Vote,
+use crate::domain::{
+    AttendanceStatus, Meeting, MeetingState, Member, Quorum, ResolutionState, Seat, Time, Vote,
 };
+use crate::error::MeetingError;
 
 /// At most this many institution representatives sit in a working group.
 pub const MAX_REPRESENTATIVES: usize = 6;
 
-/// Why a member cannot take a seat.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a member cannot take a seat (its reason code and texts: [`crate::error`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeatRefusal {
     ChairTaken,
     SecretaryTaken,
@@ -18,60 +20,22 @@ pub enum SeatRefusal {
     PersonAlreadySeated,
 }
 
-impl SeatRefusal {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::ChairTaken => "CHAIR_TAKEN",
-            Self::SecretaryTaken => "SECRETARY_TAKEN",
-            Self::RepresentativesFull => "REPRESENTATIVES_FULL",
-            Self::InstitutionAlreadySeated => "INSTITUTION_ALREADY_SEATED",
-            Self::PersonAlreadySeated => "PERSON_ALREADY_SEATED",
-        }
-    }
-
-    pub fn message(&self) -> &'static str {
-        match self {
-            Self::ChairTaken => "the working group already has a chair",
-            Self::SecretaryTaken => "the working group already has a secretary",
-            Self::RepresentativesFull => {
-                "the working group already has six institution representatives"
-            }
-            Self::InstitutionAlreadySeated => "this institution is already represented",
-            Self::PersonAlreadySeated => "this person already holds a seat",
-        }
-    }
-
-    pub fn persian(&self) -> &'static str {
-        match self {
-            Self::ChairTaken => "کارگروه رئیس دارد.",
-            Self::SecretaryTaken => "کارگروه دبیر دارد.",
-            Self::RepresentativesFull => "شش نمایندهٔ نهادهای مردمی پیش‌تر عضو شده‌اند.",
-            Self::InstitutionAlreadySeated => "این نهاد پیش‌تر نماینده دارد.",
-            Self::PersonAlreadySeated => "این شخص پیش‌تر عضو کارگروه است.",
-        }
-    }
-}
-
 /// May `new` take a seat beside the members `seated` (current, not ended)? A vacant
 /// representative's seat is free again.
 pub fn check_seat(seated: &[Member], new: &Member) -> Result<(), SeatRefusal> {
     if seated
         .iter()
-        .any(|m| !m.national_code.is_empty() && m.national_code == new.national_code)
+        .any(|m| m.national_code.is_some() && m.national_code == new.national_code)
     {
         return Err(SeatRefusal::PersonAlreadySeated);
     }
-    let holding = |seat: Seat| {
-        seated
-            .iter()
-            .filter(move |m| m.seat == seat as i32 && !m.vacant)
-    };
-    match Seat::try_from(new.seat) {
-        Ok(Seat::Chair) if holding(Seat::Chair).next().is_some() => Err(SeatRefusal::ChairTaken),
-        Ok(Seat::Secretary) if holding(Seat::Secretary).next().is_some() => {
+    let holding = |seat: Seat| seated.iter().filter(move |m| m.seat == seat && !m.vacant);
+    match new.seat {
+        Seat::Chair if holding(Seat::Chair).next().is_some() => Err(SeatRefusal::ChairTaken),
+        Seat::Secretary if holding(Seat::Secretary).next().is_some() => {
             Err(SeatRefusal::SecretaryTaken)
         }
-        Ok(Seat::InstitutionRepresentative) => {
+        Seat::InstitutionRepresentative => {
             if holding(Seat::InstitutionRepresentative).any(|m| m.institution == new.institution) {
                 Err(SeatRefusal::InstitutionAlreadySeated)
             } else if holding(Seat::InstitutionRepresentative).count() >= MAX_REPRESENTATIVES {
@@ -85,12 +49,35 @@ pub fn check_seat(seated: &[Member], new: &Member) -> Result<(), SeatRefusal> {
 }
 
 /// Whether a seat votes: everyone but the secretary.
-pub fn seat_votes(seat: i32) -> bool {
-    seat != Seat::Secretary as i32
+pub fn seat_votes(seat: Seat) -> bool {
+    seat != Seat::Secretary
 }
 
-fn counts_present(status: i32) -> bool {
-    status == AttendanceStatus::Present as i32 || status == AttendanceStatus::Represented as i32
+/// Present for the count: in person, or by a named substitute.
+pub fn counts_present(status: AttendanceStatus) -> bool {
+    matches!(
+        status,
+        AttendanceStatus::Present | AttendanceStatus::Represented
+    )
+}
+
+fn attends(meeting: &Meeting, member: &str, counts: impl Fn(AttendanceStatus) -> bool) -> bool {
+    meeting
+        .attendance
+        .iter()
+        .any(|a| a.member == member && counts(a.status))
+}
+
+/// The voting members of `members` who count as present at `meeting`: voting seats not
+/// vacant, present in person or by a substitute. Quorum and votes both count these.
+pub fn present_voters<'a>(
+    members: &'a [Member],
+    meeting: &'a Meeting,
+) -> impl Iterator<Item = &'a Member> + 'a {
+    members
+        .iter()
+        .filter(|m| m.voting && !m.vacant)
+        .filter(move |m| attends(meeting, &m.name.to_string(), counts_present))
 }
 
 /// The quorum of a meeting: more than half of the voting members present (in person or by
@@ -98,26 +85,17 @@ fn counts_present(status: i32) -> bool {
 /// among them. Vacant seats do not count.
 pub fn quorum(members: &[Member], meeting: &Meeting) -> Quorum {
     let voting: Vec<&Member> = members.iter().filter(|m| m.voting && !m.vacant).collect();
-    let present = |name: &str| {
-        meeting
-            .attendance
-            .iter()
-            .any(|a| a.member == name && counts_present(a.status))
-    };
-    let in_person = |name: &str| {
-        meeting
-            .attendance
-            .iter()
-            .any(|a| a.member == name && a.status == AttendanceStatus::Present as i32)
-    };
-    let voting_present = voting.iter().filter(|m| present(&m.name)).count() as i32;
+    let in_person = |name: &str| attends(meeting, name, |s| s == AttendanceStatus::Present);
+    let voting_present = present_voters(members, meeting).count() as i32;
     let voting_members = voting.len() as i32;
     let required = voting_members / 2 + 1;
     let chair_present = members
         .iter()
-        .any(|m| m.seat == Seat::Chair as i32 && !m.vacant && in_person(&m.name));
+        .any(|m| m.seat == Seat::Chair && !m.vacant && in_person(&m.name.to_string()));
     let deputy_present = !meeting.deputy_chair.is_empty()
-        && voting.iter().any(|m| m.name == meeting.deputy_chair)
+        && voting
+            .iter()
+            .any(|m| m.name.to_string() == meeting.deputy_chair)
         && in_person(&meeting.deputy_chair);
     let enough = voting_members > 0 && voting_present >= required;
     let chaired = chair_present || deputy_present;
@@ -142,16 +120,29 @@ pub fn quorum(members: &[Member], meeting: &Meeting) -> Quorum {
     }
 }
 
+/// The quorum, or why the meeting cannot start without it.
+pub fn require_quorum(members: &[Member], meeting: &Meeting) -> Result<Quorum, MeetingError> {
+    let q = quorum(members, meeting);
+    if q.met {
+        Ok(q)
+    } else {
+        Err(MeetingError::NoQuorum {
+            voting_present: q.voting_present,
+            required: q.required,
+            explanation: q.explanation,
+        })
+    }
+}
+
 /// The roster a meeting is held with, fixed when it starts: the members seated then, vacant
 /// seats flagged as they were then. Its attendance, quorum and votes are counted against it
 /// from then on, so a seat falling vacant later changes later meetings only. It leaves out
-/// what changes after (the etag) and what the minutes need not carry (national codes).
+/// what the minutes need not carry (national codes).
 pub fn roster_snapshot(seated: &[Member]) -> Vec<Member> {
     seated
         .iter()
         .map(|m| Member {
-            national_code: String::new(),
-            etag: String::new(),
+            national_code: None,
             ..m.clone()
         })
         .collect()
@@ -234,6 +225,11 @@ pub fn next_meeting_state(from: MeetingState, action: MeetingAction) -> Option<M
     }
 }
 
+/// The state `action` leads to, or the conflict.
+pub fn transition(from: MeetingState, action: MeetingAction) -> Result<MeetingState, MeetingError> {
+    next_meeting_state(from, action).ok_or(MeetingError::StateConflict { from, action })
+}
+
 /// The state a progress report leads to: 100 is done; reports on a finished resolution
 /// are refused.
 pub fn resolution_after_progress(from: ResolutionState, progress: i32) -> Option<ResolutionState> {
@@ -251,28 +247,48 @@ pub fn resolution_cancellable(from: ResolutionState) -> bool {
     matches!(from, ResolutionState::Open | ResolutionState::InProgress)
 }
 
-pub fn resolution_overdue(state: i32, deadline_us: Option<i64>, now_us: i64) -> bool {
-    (state == ResolutionState::Open as i32 || state == ResolutionState::InProgress as i32)
-        && deadline_us.is_some_and(|d| d < now_us)
+pub fn resolution_overdue(state: ResolutionState, deadline: Option<Time>, now_us: i64) -> bool {
+    matches!(state, ResolutionState::Open | ResolutionState::InProgress)
+        && deadline.is_some_and(|d| d.micros() < now_us)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mosharekat_api::meeting::v1::Attendance;
+    use crate::domain::{Attendance, Position};
+    use crate::names::{GroupName, MeetingName, MemberName};
+    use mosharekat_persian::NationalCode;
+    use mosharekat_persian::ids::national_code_check_digit;
+
+    fn mname(n: usize) -> String {
+        format!("working-groups/g/members/m{n}")
+    }
 
     fn member(n: usize, seat: Seat) -> Member {
+        let nine = format!("{:09}", 100_000 + n * 7);
         Member {
-            name: format!("m{n}"),
-            national_code: format!("code{n}"),
-            seat: seat as i32,
-            voting: seat_votes(seat as i32),
+            name: MemberName::new(GroupName::new("g".into()), format!("m{n}")),
+            full_name: format!("عضو {n}"),
+            national_code: Some(
+                NationalCode::parse(&format!(
+                    "{nine}{}",
+                    national_code_check_digit(&nine).unwrap()
+                ))
+                .unwrap(),
+            ),
+            seat,
+            position: Position::ChiefInspector,
+            position_title: String::new(),
+            voting: seat_votes(seat),
             institution: if seat == Seat::InstitutionRepresentative {
                 format!("institutions/{n}")
             } else {
                 String::new()
             },
-            ..Default::default()
+            term_start: None,
+            term_end: None,
+            vacant: false,
+            vacancy_reason: String::new(),
         }
     }
 
@@ -286,22 +302,41 @@ mod tests {
     }
 
     fn meeting_with(present: &[usize], represented: &[usize], deputy: Option<usize>) -> Meeting {
-        let mut m = Meeting::default();
+        let mut m = Meeting {
+            name: MeetingName::new(GroupName::new("g".into()), 1),
+            title: String::new(),
+            scheduled_time: None,
+            place: String::new(),
+            state: MeetingState::Scheduled,
+            state_reason: String::new(),
+            agenda: vec![],
+            agenda_final: false,
+            attendance: vec![],
+            deputy_chair: String::new(),
+            quorum: None,
+            resolutions: vec![],
+            discussion: String::new(),
+            start_time: None,
+            close_time: None,
+            content_sha256: String::new(),
+            roster: vec![],
+            minutes_hash_version: None,
+        };
         for n in present {
             m.attendance.push(Attendance {
-                member: format!("m{n}"),
-                status: AttendanceStatus::Present as i32,
+                member: mname(*n),
+                status: AttendanceStatus::Present,
                 substitute_name: String::new(),
             });
         }
         for n in represented {
             m.attendance.push(Attendance {
-                member: format!("m{n}"),
-                status: AttendanceStatus::Represented as i32,
+                member: mname(*n),
+                status: AttendanceStatus::Represented,
                 substitute_name: "جانشین".into(),
             });
         }
-        m.deputy_chair = deputy.map(|d| format!("m{d}")).unwrap_or_default();
+        m.deputy_chair = deputy.map(mname).unwrap_or_default();
         m
     }
 
@@ -363,7 +398,7 @@ mod tests {
         let mut g = seed_group();
         for m in g
             .iter_mut()
-            .filter(|m| m.seat == Seat::InstitutionRepresentative as i32)
+            .filter(|m| m.seat == Seat::InstitutionRepresentative)
             .take(2)
         {
             m.vacant = true;
@@ -376,7 +411,6 @@ mod tests {
     #[test]
     fn the_roster_keeps_the_seats_as_they_were() {
         let mut g = seed_group();
-        g[0].etag = "3".into();
         let roster = roster_snapshot(&g);
         let m = meeting_with(&[0, 1, 2, 3, 4, 5, 6, 7, 8], &[], None);
         // A seat falling vacant after the start changes today's count, not the roster's.
@@ -392,11 +426,7 @@ mod tests {
             (quorum(&g, &m).voting_members, quorum(&g, &m).voting_present),
             (11, 8)
         );
-        assert!(
-            roster
-                .iter()
-                .all(|x| x.national_code.is_empty() && x.etag.is_empty())
-        );
+        assert!(roster.iter().all(|x| x.national_code.is_none()));
         assert_eq!(roster[6].name, g[6].name);
     }
 
@@ -496,8 +526,9 @@ mod tests {
         assert_eq!(resolution_after_progress(R::NotAdopted, 50), None);
         assert_eq!(resolution_after_progress(R::Cancelled, 50), None);
         assert!(resolution_cancellable(R::Open) && !resolution_cancellable(R::Done));
-        assert!(resolution_overdue(R::Open as i32, Some(10), 11));
-        assert!(!resolution_overdue(R::Done as i32, Some(10), 11));
-        assert!(!resolution_overdue(R::Open as i32, Some(10), 10));
+        let t = Some(Time::from_micros(10));
+        assert!(resolution_overdue(R::Open, t, 11));
+        assert!(!resolution_overdue(R::Done, t, 11));
+        assert!(!resolution_overdue(R::Open, t, 10));
     }
 }

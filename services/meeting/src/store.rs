@@ -22,7 +22,10 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain;
+use mosharekat_platform::change::{Repository, Versioned};
+use mosharekat_platform::db::WriteTxn;
+
+use crate::domain::{self, Group, Meeting, Member, Resolution};
 use crate::names::{GroupName, MeetingName, MemberName, ResolutionName};
 
 /// The version of the stored form this release writes.
@@ -85,15 +88,39 @@ pub fn decode<T: DeserializeOwned>(text: &str) -> Result<(T, Extra), ApiError> {
     ))
 }
 
-/// A resource as stored: its row id, the version its etag comes from, its record, and
-/// what the record holds that this release does not know.
-#[derive(Debug, Clone)]
-pub struct Record<T> {
-    pub id: String,
-    pub version: i64,
-    pub body: T,
+/// A record as this release holds it: the domain value and what the stored record holds
+/// that this release does not know, written back with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept<T> {
+    pub value: T,
     pub extra: Extra,
 }
+
+impl<T> Kept<T> {
+    /// A record this release creates.
+    pub fn new(value: T) -> Self {
+        Self {
+            value,
+            extra: Extra::new(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Kept<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> std::ops::DerefMut for Kept<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+/// A record as stored, with the version its etag comes from.
+pub type Record<T> = Versioned<Kept<T>>;
 
 async fn exec<C: ConnectionTrait>(c: &C, sql: &str, values: Vec<Value>) -> Result<u64, ApiError> {
     c.execute_raw(Statement::from_sql_and_values(
@@ -174,22 +201,19 @@ impl Where {
 
 #[derive(Debug, FromQueryResult)]
 struct Row {
-    id: String,
     version: i64,
     record: String,
 }
 
-/// The records of `table` matching `w`, in `order`, at most `limit`, each decoded as `D`
-/// and handed to the caller as `T`.
-async fn select<C: ConnectionTrait, D: DeserializeOwned, T>(
+/// The records of `table` matching `w`, in `order`, at most `limit`.
+async fn select<C: ConnectionTrait, T: DeserializeOwned>(
     c: &C,
     table: &str,
     w: Where,
     order: &str,
     limit: u64,
-    into: impl Fn(&D) -> T,
 ) -> Result<Vec<Record<T>>, ApiError> {
-    let (sql, values) = w.sql("id, version, record", table, order, limit);
+    let (sql, values) = w.sql("version, record", table, order, limit);
     Row::find_by_statement(Statement::from_sql_and_values(
         c.get_database_backend(),
         sql,
@@ -200,12 +224,10 @@ async fn select<C: ConnectionTrait, D: DeserializeOwned, T>(
     .map_err(db_error)?
     .into_iter()
     .map(|r| {
-        let (d, extra) = decode::<D>(&r.record)?;
-        Ok(Record {
-            id: r.id,
+        let (value, extra) = decode::<T>(&r.record)?;
+        Ok(Versioned {
             version: r.version,
-            body: into(&d),
-            extra,
+            value: Kept { value, extra },
         })
     })
     .collect()
@@ -213,136 +235,127 @@ async fn select<C: ConnectionTrait, D: DeserializeOwned, T>(
 
 const ALL: u64 = u64::MAX >> 1;
 
-// ---------- the edge between the store's records and what the handlers hold ----------
-//
-// The handlers still hold API messages; the store keeps domain records. These are the
-// conversions, both ways, in one place.
-
-use mosharekat_api::meeting::v1 as pb;
-
-fn domain_of<T>(r: Result<T, ApiError>) -> Result<T, ApiError> {
-    // What the service writes was validated as it came in: a failure here is a bug.
-    r.map_err(|e| ApiError::internal(anyhow::anyhow!("not a storable record: {e:?}")))
-}
-
-fn group_pb(g: &domain::Group) -> pb::WorkingGroup {
-    g.into()
-}
-fn member_pb(m: &domain::Member) -> pb::Member {
-    m.into()
-}
-fn resolution_pb(r: &domain::Resolution) -> pb::Resolution {
-    r.into()
-}
-
-// ---------- working groups ----------
-
 // Every resource is loaded by its typed name, and a child only under the working group
 // its name gives: the row's group is part of the lookup, so the id of another group's
 // child finds nothing, and the caller gets NOT_FOUND naming what they sent.
 
+fn first<T>(rows: Vec<T>) -> Option<T> {
+    rows.into_iter().next()
+}
+
+// ---------- working groups ----------
+
 pub async fn group<C: ConnectionTrait>(
     c: &C,
     name: &GroupName,
-) -> Result<Record<pb::WorkingGroup>, ApiError> {
+) -> Result<Option<Record<Group>>, ApiError> {
     let mut w = Where::new();
     w.add("id = ?", [name.id().into()]);
-    select(c, "working_groups", w, "id", 1, group_pb)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::not_found("working group", name.to_string()))
+    Ok(first(select(c, "working_groups", w, "id", 1).await?))
 }
 
+/// Groups matching `w` in id order.
 pub async fn groups<C: ConnectionTrait>(
     c: &C,
     w: Where,
     limit: u64,
-) -> Result<Vec<Record<pb::WorkingGroup>>, ApiError> {
-    select(c, "working_groups", w, "id", limit, group_pb).await
+) -> Result<Vec<Record<Group>>, ApiError> {
+    select(c, "working_groups", w, "id", limit).await
 }
 
-pub async fn insert_group<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    g: &pb::WorkingGroup,
-) -> Result<(), ApiError> {
-    let d = domain_of(crate::api::group_from(g, ""))?;
+pub async fn insert_group(txn: &WriteTxn, g: &Group) -> Result<(), ApiError> {
     exec(
-        c,
+        txn,
         "INSERT INTO working_groups (id, province_key, version, record) VALUES ($1, $2, 1, $3)",
         vec![
-            id.into(),
-            fold_for_search(&d.province).into(),
-            encode(&d, &Extra::new())?.into(),
+            g.name.id().into(),
+            fold_for_search(&g.province).into(),
+            encode(g, &Extra::new())?.into(),
         ],
     )
     .await
     .map(|_| ())
 }
 
-pub async fn save_group<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    version: i64,
-    g: &pb::WorkingGroup,
-    extra: &Extra,
-) -> Result<bool, ApiError> {
-    let d = domain_of(crate::api::group_from(g, ""))?;
-    exec(
-        c,
-        "UPDATE working_groups SET province_key = $1, record = $2, version = version + 1 WHERE id = $3 AND version = $4",
-        vec![fold_for_search(&d.province).into(), encode(&d, extra)?.into(), id.into(), version.into()],
-    )
-    .await
-    .map(|n| n == 1)
+/// Working groups, for the change path.
+#[derive(Debug, Clone, Copy)]
+pub struct Groups;
+
+impl Repository for Groups {
+    type Resource = Kept<Group>;
+    type Id = GroupName;
+    const KIND: &'static str = "working group";
+
+    fn name(&self, id: &GroupName) -> String {
+        id.to_string()
+    }
+
+    async fn load(
+        &self,
+        txn: &WriteTxn,
+        id: &GroupName,
+    ) -> Result<Option<Record<Group>>, ApiError> {
+        group(txn, id).await
+    }
+
+    async fn save(
+        &self,
+        txn: &WriteTxn,
+        id: &GroupName,
+        version: i64,
+        g: &Kept<Group>,
+    ) -> Result<bool, ApiError> {
+        exec(
+            txn,
+            "UPDATE working_groups SET province_key = $1, record = $2, version = version + 1 WHERE id = $3 AND version = $4",
+            vec![
+                fold_for_search(&g.province).into(),
+                encode(&g.value, &g.extra)?.into(),
+                id.id().into(),
+                version.into(),
+            ],
+        )
+        .await
+        .map(|n| n == 1)
+    }
 }
 
 // ---------- members ----------
 
-async fn child<C: ConnectionTrait, D: DeserializeOwned, T>(
+async fn child<C: ConnectionTrait, T: DeserializeOwned>(
     c: &C,
     table: &str,
     group: &GroupName,
     id: &str,
-    into: impl Fn(&D) -> T,
 ) -> Result<Option<Record<T>>, ApiError> {
     let mut w = Where::new();
     w.add(
         "id = ? AND working_group_id = ?",
         [id.into(), group.id().into()],
     );
-    Ok(select(c, table, w, "id", 1, into).await?.into_iter().next())
+    Ok(first(select(c, table, w, "id", 1).await?))
 }
 
 pub async fn member<C: ConnectionTrait>(
     c: &C,
     name: &MemberName,
-) -> Result<Record<pb::Member>, ApiError> {
-    child(c, "members", name.group(), name.id(), member_pb)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member", name.to_string()))
+) -> Result<Option<Record<Member>>, ApiError> {
+    child(c, "members", name.group(), name.id()).await
 }
 
-fn member_columns(m: &domain::Member) -> Vec<Value> {
+fn member_columns(m: &Member) -> Vec<Value> {
     vec![
         last_segment(&m.institution).to_owned().into(),
         m.term_end.is_none().into(),
     ]
 }
 
-pub async fn insert_member<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    group: &str,
-    m: &pb::Member,
-) -> Result<(), ApiError> {
-    let d = domain_of(crate::api::member_from(m, ""))?;
-    let mut v: Vec<Value> = vec![id.into(), group.into()];
-    v.extend(member_columns(&d));
-    v.push(encode(&d, &Extra::new())?.into());
+pub async fn insert_member(txn: &WriteTxn, m: &Member) -> Result<(), ApiError> {
+    let mut v: Vec<Value> = vec![m.name.id().into(), m.name.group().id().into()];
+    v.extend(member_columns(m));
+    v.push(encode(m, &Extra::new())?.into());
     exec(
-        c,
+        txn,
         "INSERT INTO members (id, working_group_id, institution_id, seated, record, version) VALUES ($1, $2, $3, $4, $5, 1)",
         v,
     )
@@ -350,59 +363,84 @@ pub async fn insert_member<C: ConnectionTrait>(
     .map(|_| ())
 }
 
-pub async fn save_member<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    version: i64,
-    m: &pb::Member,
-    extra: &Extra,
-) -> Result<bool, ApiError> {
-    let d = domain_of(crate::api::member_from(m, ""))?;
-    let mut v = member_columns(&d);
-    v.extend([encode(&d, extra)?.into(), id.into(), version.into()]);
-    exec(
-        c,
-        "UPDATE members SET institution_id = $1, seated = $2, record = $3, version = version + 1 WHERE id = $4 AND version = $5",
-        v,
-    )
-    .await
-    .map(|n| n == 1)
+/// Members, for the change path.
+#[derive(Debug, Clone, Copy)]
+pub struct Members;
+
+impl Repository for Members {
+    type Resource = Kept<Member>;
+    type Id = MemberName;
+    const KIND: &'static str = "member";
+
+    fn name(&self, id: &MemberName) -> String {
+        id.to_string()
+    }
+
+    async fn load(
+        &self,
+        txn: &WriteTxn,
+        id: &MemberName,
+    ) -> Result<Option<Record<Member>>, ApiError> {
+        member(txn, id).await
+    }
+
+    async fn save(
+        &self,
+        txn: &WriteTxn,
+        id: &MemberName,
+        version: i64,
+        m: &Kept<Member>,
+    ) -> Result<bool, ApiError> {
+        let mut v = member_columns(m);
+        v.extend([
+            encode(&m.value, &m.extra)?.into(),
+            id.id().into(),
+            version.into(),
+        ]);
+        exec(
+            txn,
+            "UPDATE members SET institution_id = $1, seated = $2, record = $3, version = version + 1 WHERE id = $4 AND version = $5",
+            v,
+        )
+        .await
+        .map(|n| n == 1)
+    }
 }
 
 /// The members holding a seat now (vacant ones included) of a working group.
 pub async fn seated<C: ConnectionTrait>(
     c: &C,
-    group: &str,
-) -> Result<Vec<Record<pb::Member>>, ApiError> {
+    group: &GroupName,
+) -> Result<Vec<Record<Member>>, ApiError> {
     let mut w = Where::new();
     w.add(
         "working_group_id = ? AND seated = ?",
-        [group.into(), true.into()],
+        [group.id().into(), true.into()],
     );
-    select(c, "members", w, "id", ALL, member_pb).await
+    select(c, "members", w, "id", ALL).await
 }
 
 /// Every member a working group has had, seated now or not.
 pub async fn members_ever<C: ConnectionTrait>(
     c: &C,
-    group: &str,
-) -> Result<Vec<Record<pb::Member>>, ApiError> {
+    group: &GroupName,
+) -> Result<Vec<Record<Member>>, ApiError> {
     let mut w = Where::new();
-    w.add("working_group_id = ?", [group.into()]);
-    select(c, "members", w, "id", ALL, member_pb).await
+    w.add("working_group_id = ?", [group.id().into()]);
+    select(c, "members", w, "id", ALL).await
 }
 
 /// The seated representatives of an institution, in every working group.
 pub async fn representatives_of<C: ConnectionTrait>(
     c: &C,
     institution_id: &str,
-) -> Result<Vec<Record<pb::Member>>, ApiError> {
+) -> Result<Vec<Record<Member>>, ApiError> {
     let mut w = Where::new();
     w.add(
         "institution_id = ? AND seated = ?",
         [institution_id.into(), true.into()],
     );
-    select(c, "members", w, "id", ALL, member_pb).await
+    select(c, "members", w, "id", ALL).await
 }
 
 // ---------- meetings ----------
@@ -411,31 +449,28 @@ pub fn meeting_id(group: &str, number: i32) -> String {
     format!("{group}/{number}")
 }
 
+fn meeting_row_id(name: &MeetingName) -> String {
+    meeting_id(name.group().id(), name.number())
+}
+
 /// A meeting row: its record, and beside it the form its minutes' hash was taken over.
 #[derive(Debug, FromQueryResult)]
 struct MeetingRow {
-    id: String,
     version: i64,
     record: String,
     minutes_hash_version: i32,
 }
 
 impl MeetingRow {
-    fn record(self) -> Result<Record<pb::Meeting>, ApiError> {
-        let (d, extra) = decode::<domain::Meeting>(&self.record)?;
-        let mut body = pb::Meeting::from(&d);
+    fn record(self) -> Result<Record<Meeting>, ApiError> {
+        let (mut value, extra) = decode::<Meeting>(&self.record)?;
         // The column names the form of a hash once there is one (its default is for rows
         // hashed before it existed).
-        body.minutes_hash_version = if body.content_sha256.is_empty() {
-            0
-        } else {
-            self.minutes_hash_version
-        };
-        Ok(Record {
-            id: self.id,
+        value.minutes_hash_version =
+            (!value.content_sha256.is_empty()).then_some(self.minutes_hash_version);
+        Ok(Versioned {
             version: self.version,
-            body,
-            extra,
+            value: Kept { value, extra },
         })
     }
 }
@@ -444,11 +479,11 @@ async fn meetings_where<C: ConnectionTrait>(
     c: &C,
     condition_and_order: &str,
     values: Vec<Value>,
-) -> Result<Vec<Record<pb::Meeting>>, ApiError> {
+) -> Result<Vec<Record<Meeting>>, ApiError> {
     MeetingRow::find_by_statement(Statement::from_sql_and_values(
         c.get_database_backend(),
         format!(
-            "SELECT id, version, record, minutes_hash_version FROM meetings WHERE {condition_and_order}"
+            "SELECT version, record, minutes_hash_version FROM meetings WHERE {condition_and_order}"
         ),
         values,
     ))
@@ -463,17 +498,15 @@ async fn meetings_where<C: ConnectionTrait>(
 pub async fn meeting<C: ConnectionTrait>(
     c: &C,
     name: &MeetingName,
-) -> Result<Record<pb::Meeting>, ApiError> {
-    let id = meeting_id(name.group().id(), name.number());
-    meetings_where(
-        c,
-        "id = $1 AND working_group_id = $2",
-        vec![id.into(), name.group().id().into()],
-    )
-    .await?
-    .into_iter()
-    .next()
-    .ok_or_else(|| ApiError::not_found("meeting", name.to_string()))
+) -> Result<Option<Record<Meeting>>, ApiError> {
+    Ok(first(
+        meetings_where(
+            c,
+            "id = $1 AND working_group_id = $2",
+            vec![meeting_row_id(name).into(), name.group().id().into()],
+        )
+        .await?,
+    ))
 }
 
 /// The bytes of a meeting's minutes as approved under hash version 1 (the prost encoding
@@ -486,10 +519,7 @@ pub async fn minutes_v1<C: ConnectionTrait>(
         .query_one_raw(Statement::from_sql_and_values(
             c.get_database_backend(),
             "SELECT minutes_v1 FROM meetings WHERE id = $1 AND working_group_id = $2",
-            [
-                meeting_id(name.group().id(), name.number()).into(),
-                name.group().id().into(),
-            ],
+            [meeting_row_id(name).into(), name.group().id().into()],
         ))
         .await
         .map_err(db_error)?;
@@ -503,28 +533,28 @@ pub async fn minutes_v1<C: ConnectionTrait>(
 /// from the first).
 pub async fn meetings_page<C: ConnectionTrait>(
     c: &C,
-    group: &str,
+    group: &GroupName,
     after: Option<i32>,
     limit: u64,
-) -> Result<Vec<Record<pb::Meeting>>, ApiError> {
+) -> Result<Vec<Record<Meeting>>, ApiError> {
     meetings_where(
         c,
         "working_group_id = $1 AND number > $2 ORDER BY number LIMIT $3",
         vec![
-            group.into(),
+            group.id().into(),
             after.unwrap_or(i32::MIN).into(),
-            (limit as i64).into(),
+            (limit.min(i64::MAX as u64) as i64).into(),
         ],
     )
     .await
 }
 
-pub async fn next_meeting_number<C: ConnectionTrait>(c: &C, group: &str) -> Result<i32, ApiError> {
-    let row = c
+pub async fn next_meeting_number(txn: &WriteTxn, group: &GroupName) -> Result<i32, ApiError> {
+    let row = txn
         .query_one_raw(Statement::from_sql_and_values(
-            c.get_database_backend(),
+            txn.get_database_backend(),
             "SELECT COALESCE(MAX(number), 0) AS last FROM meetings WHERE working_group_id = $1",
-            [group.into()],
+            [group.id().into()],
         ))
         .await
         .map_err(db_error)?;
@@ -535,46 +565,66 @@ pub async fn next_meeting_number<C: ConnectionTrait>(c: &C, group: &str) -> Resu
     Ok(last + 1)
 }
 
-pub async fn insert_meeting<C: ConnectionTrait>(
-    c: &C,
-    group: &str,
-    m: &pb::Meeting,
-) -> Result<(), ApiError> {
-    let d = domain_of(crate::api::meeting_from(m, ""))?;
+pub async fn insert_meeting(txn: &WriteTxn, m: &Meeting) -> Result<(), ApiError> {
     exec(
-        c,
+        txn,
         "INSERT INTO meetings (id, working_group_id, number, version, record) VALUES ($1, $2, $3, 1, $4)",
-        vec![meeting_id(group, m.number).into(), group.into(), m.number.into(), encode(&d, &Extra::new())?.into()],
+        vec![
+            meeting_row_id(&m.name).into(),
+            m.name.group().id().into(),
+            m.name.number().into(),
+            encode(m, &Extra::new())?.into(),
+        ],
     )
     .await
     .map(|_| ())
 }
 
-/// Saves a meeting if its version is still `version`. A `minutes_hash_version` set on it
-/// is written to its column (the column, not the record, is the record of it); 0 leaves
-/// the column as it is.
-pub async fn save_meeting<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    version: i64,
-    m: &pb::Meeting,
-    extra: &Extra,
-) -> Result<bool, ApiError> {
-    let hash_version = (m.minutes_hash_version != 0).then_some(m.minutes_hash_version);
-    let d = domain_of(crate::api::meeting_from(m, ""))?;
-    exec(
-        c,
-        "UPDATE meetings SET record = $1, minutes_hash_version = COALESCE($2, minutes_hash_version), \
-         version = version + 1 WHERE id = $3 AND version = $4",
-        vec![
-            encode(&d, extra)?.into(),
-            hash_version.into(),
-            id.into(),
-            version.into(),
-        ],
-    )
-    .await
-    .map(|n| n == 1)
+/// Meetings, for the change path. A `minutes_hash_version` set on a meeting is written to
+/// its column (the column, not the record, is the record of it); none leaves the column
+/// as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Meetings;
+
+impl Repository for Meetings {
+    type Resource = Kept<Meeting>;
+    type Id = MeetingName;
+    const KIND: &'static str = "meeting";
+
+    fn name(&self, id: &MeetingName) -> String {
+        id.to_string()
+    }
+
+    async fn load(
+        &self,
+        txn: &WriteTxn,
+        id: &MeetingName,
+    ) -> Result<Option<Record<Meeting>>, ApiError> {
+        meeting(txn, id).await
+    }
+
+    async fn save(
+        &self,
+        txn: &WriteTxn,
+        id: &MeetingName,
+        version: i64,
+        m: &Kept<Meeting>,
+    ) -> Result<bool, ApiError> {
+        exec(
+            txn,
+            "UPDATE meetings SET record = $1, minutes_hash_version = COALESCE($2, minutes_hash_version), \
+             version = version + 1 WHERE id = $3 AND working_group_id = $4 AND version = $5",
+            vec![
+                encode(&m.value, &m.extra)?.into(),
+                m.minutes_hash_version.into(),
+                meeting_row_id(id).into(),
+                id.group().id().into(),
+                version.into(),
+            ],
+        )
+        .await
+        .map(|n| n == 1)
+    }
 }
 
 // ---------- resolutions ----------
@@ -582,41 +632,54 @@ pub async fn save_meeting<C: ConnectionTrait>(
 pub async fn resolution<C: ConnectionTrait>(
     c: &C,
     name: &ResolutionName,
-) -> Result<Record<pb::Resolution>, ApiError> {
-    child(c, "resolutions", name.group(), name.id(), resolution_pb)
-        .await?
-        .ok_or_else(|| ApiError::not_found("resolution", name.to_string()))
+) -> Result<Option<Record<Resolution>>, ApiError> {
+    child(c, "resolutions", name.group(), name.id()).await
 }
 
+/// Resolutions matching `w` in id order.
 pub async fn resolutions<C: ConnectionTrait>(
     c: &C,
     w: Where,
     limit: u64,
-) -> Result<Vec<Record<pb::Resolution>>, ApiError> {
-    select(c, "resolutions", w, "id", limit, resolution_pb).await
+) -> Result<Vec<Record<Resolution>>, ApiError> {
+    select(c, "resolutions", w, "id", limit).await
 }
 
-fn resolution_columns(r: &domain::Resolution) -> Vec<Value> {
+/// A resolution's state as its `state` column keeps it (the numbers the rows have always
+/// held).
+pub fn state_code(s: domain::ResolutionState) -> i32 {
+    use domain::ResolutionState as S;
+    match s {
+        S::NotAdopted => 1,
+        S::Open => 2,
+        S::InProgress => 3,
+        S::Done => 4,
+        S::Cancelled => 5,
+    }
+}
+
+fn resolution_columns(r: &Resolution) -> Vec<Value> {
     vec![
-        i32::from(r.state).into(),
+        state_code(r.state).into(),
         r.deadline.map(domain::Time::micros).into(),
         r.responsible_member.clone().into(),
     ]
 }
 
-pub async fn insert_resolution<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    group: &str,
-    meeting: &str,
-    r: &pb::Resolution,
+pub async fn insert_resolution(
+    txn: &WriteTxn,
+    meeting: &MeetingName,
+    r: &Resolution,
 ) -> Result<(), ApiError> {
-    let d = domain_of(crate::api::resolution_from(r, ""))?;
-    let mut v: Vec<Value> = vec![id.into(), group.into(), meeting.into()];
-    v.extend(resolution_columns(&d));
-    v.push(encode(&d, &Extra::new())?.into());
+    let mut v: Vec<Value> = vec![
+        r.name.id().into(),
+        r.name.group().id().into(),
+        meeting_row_id(meeting).into(),
+    ];
+    v.extend(resolution_columns(r));
+    v.push(encode(r, &Extra::new())?.into());
     exec(
-        c,
+        txn,
         "INSERT INTO resolutions (id, working_group_id, meeting_id, state, deadline_us, responsible_member, record, version) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, 1)",
         v,
@@ -625,44 +688,70 @@ pub async fn insert_resolution<C: ConnectionTrait>(
     .map(|_| ())
 }
 
-pub async fn save_resolution<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    version: i64,
-    r: &pb::Resolution,
-    extra: &Extra,
-) -> Result<bool, ApiError> {
-    let d = domain_of(crate::api::resolution_from(r, ""))?;
-    let mut v = resolution_columns(&d);
-    v.extend([encode(&d, extra)?.into(), id.into(), version.into()]);
-    exec(
-        c,
-        "UPDATE resolutions SET state = $1, deadline_us = $2, responsible_member = $3, record = $4, \
-         version = version + 1 WHERE id = $5 AND version = $6",
-        v,
-    )
-    .await
-    .map(|n| n == 1)
+/// Resolutions, for the change path.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolutions;
+
+impl Repository for Resolutions {
+    type Resource = Kept<Resolution>;
+    type Id = ResolutionName;
+    const KIND: &'static str = "resolution";
+
+    fn name(&self, id: &ResolutionName) -> String {
+        id.to_string()
+    }
+
+    async fn load(
+        &self,
+        txn: &WriteTxn,
+        id: &ResolutionName,
+    ) -> Result<Option<Record<Resolution>>, ApiError> {
+        resolution(txn, id).await
+    }
+
+    async fn save(
+        &self,
+        txn: &WriteTxn,
+        id: &ResolutionName,
+        version: i64,
+        r: &Kept<Resolution>,
+    ) -> Result<bool, ApiError> {
+        let mut v = resolution_columns(r);
+        v.extend([
+            encode(&r.value, &r.extra)?.into(),
+            id.id().into(),
+            version.into(),
+        ]);
+        exec(
+            txn,
+            "UPDATE resolutions SET state = $1, deadline_us = $2, responsible_member = $3, record = $4, \
+             version = version + 1 WHERE id = $5 AND version = $6",
+            v,
+        )
+        .await
+        .map(|n| n == 1)
+    }
 }
 
 /// The resolutions recorded in a meeting, in order.
 pub async fn resolutions_of<C: ConnectionTrait>(
     c: &C,
-    meeting_id: &str,
-) -> Result<Vec<Record<pb::Resolution>>, ApiError> {
-    let mut w = Where::new();
-    w.add("meeting_id = ?", [meeting_id.into()]);
-    resolutions(c, w, ALL).await
+    meeting: &MeetingName,
+) -> Result<Vec<Record<Resolution>>, ApiError> {
+    Ok(resolutions_of_each(c, std::slice::from_ref(meeting))
+        .await?
+        .remove(&meeting_row_id(meeting))
+        .unwrap_or_default())
 }
 
-/// The resolutions of each of `meeting_ids`, in one query, each meeting's in order.
+/// The resolutions of each of `meetings` (by row id), in one query, each meeting's in
+/// order.
 pub async fn resolutions_of_each<C: ConnectionTrait>(
     c: &C,
-    meeting_ids: &[String],
-) -> Result<HashMap<String, Vec<Record<pb::Resolution>>>, ApiError> {
+    meetings: &[MeetingName],
+) -> Result<HashMap<String, Vec<Record<Resolution>>>, ApiError> {
     #[derive(Debug, FromQueryResult)]
     struct R {
-        id: String,
         meeting_id: String,
         version: i64,
         record: String,
@@ -670,15 +759,15 @@ pub async fn resolutions_of_each<C: ConnectionTrait>(
     let mut w = Where::new();
     w.any_of(
         "meeting_id",
-        meeting_ids.iter().map(|m| m.clone().into()).collect(),
+        meetings.iter().map(|m| meeting_row_id(m).into()).collect(),
     );
     let (sql, values) = w.sql(
-        "id, meeting_id, version, record",
+        "meeting_id, version, record",
         "resolutions",
         "meeting_id, id",
         ALL,
     );
-    let mut out: HashMap<String, Vec<Record<pb::Resolution>>> = HashMap::new();
+    let mut out: HashMap<String, Vec<Record<Resolution>>> = HashMap::new();
     for r in R::find_by_statement(Statement::from_sql_and_values(
         c.get_database_backend(),
         sql,
@@ -688,13 +777,16 @@ pub async fn resolutions_of_each<C: ConnectionTrait>(
     .await
     .map_err(db_error)?
     {
-        let (d, extra) = decode::<domain::Resolution>(&r.record)?;
-        out.entry(r.meeting_id).or_default().push(Record {
-            id: r.id,
+        let (value, extra) = decode::<Resolution>(&r.record)?;
+        out.entry(r.meeting_id).or_default().push(Versioned {
             version: r.version,
-            body: resolution_pb(&d),
-            extra,
+            value: Kept { value, extra },
         });
     }
     Ok(out)
+}
+
+/// The row id of a meeting, as [`resolutions_of_each`] keys its answer.
+pub fn row_id(name: &MeetingName) -> String {
+    meeting_row_id(name)
 }
