@@ -388,6 +388,23 @@ pub fn meeting_from(m: &pb::Meeting, at: &str) -> Result<d::Meeting, ApiError> {
     })
 }
 
+macro_rules! try_from_message {
+    ($($pb:ident => $d:ident by $f:ident),*) => {$(
+        impl TryFrom<&pb::$pb> for d::$d {
+            type Error = ApiError;
+            fn try_from(m: &pb::$pb) -> Result<Self, ApiError> {
+                $f(m, "")
+            }
+        }
+    )*};
+}
+try_from_message!(
+    WorkingGroup => Group by group_from,
+    Member => Member by member_from,
+    Meeting => Meeting by meeting_from,
+    Resolution => Resolution by resolution_from
+);
+
 // ---------- the service: request → domain → use case → response ----------
 
 use mosharekat_api::meeting::v1::meeting_service_server::MeetingService;

@@ -2522,6 +2522,22 @@ async fn minutes_approved_before_the_canonical_form_still_verify(b: Backend) {
     let v = e.verify(&approved.name).await.unwrap();
     assert!(!v.intact);
     assert_eq!((v.minutes_hash_version, &v.stored_sha256), (1, &old_hash));
+    rewrite_meeting(&db, &approved.name, |m| {
+        m["resolutions"][0]["adopted"] = true.into()
+    })
+    .await;
+    assert!(e.verify(&approved.name).await.unwrap().intact, "restored");
+    // And so do the bytes kept from their approval.
+    let mut forged = approved.clone();
+    forged.discussion.push_str(" (ویرایش شده)");
+    db.conn()
+        .execute_raw(db.stmt(
+            "UPDATE meetings SET minutes_v1 = $1 WHERE id = $2",
+            [forged.encode_to_vec().into(), row_id(&approved.name).into()],
+        ))
+        .await
+        .unwrap();
+    assert!(!e.verify(&approved.name).await.unwrap().intact);
 }
 
 /// The stored record of row `id` of `table`, as JSON.
