@@ -11,7 +11,10 @@
 //!   the API message `mosharekat.meeting.v1.Meeting` as approved, with `etag`,
 //!   `content_sha256` and `minutes_hash_version` cleared and, in each resolution, `etag`,
 //!   `overdue`, `state`, `progress` and `notes` cleared. It depends on the proto's field
-//!   numbers and on how prost encodes them, so it is kept only to verify those records.
+//!   numbers and on how prost encodes them, so it is kept only to verify those records:
+//!   since the service keeps its own records (not the API message), their approved bytes
+//!   are kept verbatim beside the record (`meetings.minutes_v1`), and verification hashes
+//!   those bytes and checks that the record still says what they say ([`verify_v1`]).
 //! - **Version 2** (every approval since): the SHA-256 of the UTF-8 bytes of the canonical
 //!   JSON text of [`MinutesContent`], written as below. Nothing in it depends on the proto.
 //!
