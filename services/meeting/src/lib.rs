@@ -2,26 +2,34 @@
 //! representatives, its meetings (agenda, attendance, quorum), resolutions followed up
 //! across meetings, and minutes that become immutable once approved.
 //!
-//! - [`domain`]: seats, quorum, votes, life cycles — pure;
+//! - [`domain`]: the resources as the service has them (typed names, enums, newtypes);
+//! - [`api`]: the gRPC service: each RPC's role check, its request into domain types, the
+//!   use case, the answer back into API messages;
+//! - [`rules`]: seats, quorum, votes, life cycles — pure;
 //! - [`canonical`]: the minutes' hash, its documented canonical form and its versions;
 //! - [`names`]: the typed resource names, every segment checked;
-//! - [`store`]: the tables, each child loaded only under its own working group;
-//! - [`work`]: the changes and reads; [`service`]: the handlers;
+//! - [`store`]: the tables, each record the service's own JSON under a schema version,
+//!   each child loaded only under its own working group;
+//! - [`app`]: the use cases, one per RPC: transactions, the change path, peers;
+//! - [`error`]: the rules' refusals and their one conversion to the API's error;
 //! - [`minutes`]: the printable right-to-left Persian HTML of the minutes;
 //! - [`events`]: seats flagged vacant when an institution loses its licence;
+//! - [`migrations`]: the schema, and the conversion of the previous releases' rows;
 //! - [`Application`]: the whole service built from its settings.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod app;
 pub mod canonical;
 pub mod domain;
+pub mod error;
 pub mod events;
 pub mod migrations;
 pub mod minutes;
 pub mod names;
-pub mod service;
+pub mod rules;
 pub mod store;
 pub mod testing;
-pub mod work;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -38,7 +46,7 @@ use mosharekat_platform::tls::Tls;
 use mosharekat_referral_client::ReferralPeer;
 use mosharekat_registry_client::RegistryPeer;
 
-pub use work::Meetings;
+pub use app::Meetings;
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     name: "meeting",
