@@ -104,6 +104,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, mosharekat_platform::clock::Clock::system()).await
+    }
+
+    /// As [`Application::build`], the service reading the time of day from `clock` (a
+    /// test's manual clock).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: mosharekat_platform::clock::Clock,
+    ) -> anyhow::Result<Self> {
         let server_args = settings.server.clone().with_defaults(DEFAULTS);
         let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?
             .for_service(DEFAULTS.name);
@@ -122,7 +131,7 @@ impl Application {
         )
         .map_err(|e| anyhow::anyhow!("--due-days: {e}"))?;
         let tls = Tls::load(&server_args.tls, DEFAULTS.name)?;
-        let db = migrate(&server_args).await?;
+        let db = migrate(&server_args).await?.with_clock(clock);
         let registry_url = &settings.referral.registry_url;
         let registry_target = mosharekat_platform::client::PeerTarget::new(
             registry_url,

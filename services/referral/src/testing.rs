@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use mosharekat_platform::clock::Clock;
 use mosharekat_platform::config::ServerArgs;
 use mosharekat_platform::server::Running;
 
@@ -40,7 +41,12 @@ impl RunningReferral {
     }
 
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
-        let app = Application::build(settings).await?;
+        Self::start_with_clock(settings, Clock::system()).await
+    }
+
+    /// As [`RunningReferral::start`], the service's time of day read from `clock`.
+    pub async fn start_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let app = Application::build_with_clock(settings, clock).await?;
         let cases = app.cases().clone();
         let server = Running::spawn(app.local_addr(), app.metrics_addr(), |stopped| {
             app.run_until_stopped(stopped)
