@@ -7,13 +7,13 @@ use mosharekat_platform::clock::Clock;
 use mosharekat_platform::config::ServerArgs;
 use mosharekat_platform::server::Running;
 
-use crate::{Application, Cases, ReferralArgs, Settings};
+use crate::{App, Application, ReferralArgs, Settings};
 
 /// A referral service serving on loopback until [`RunningReferral::stop`].
 #[derive(Debug)]
 pub struct RunningReferral {
     server: Running,
-    pub cases: Cases,
+    pub app: App,
 }
 
 impl std::ops::Deref for RunningReferral {
@@ -47,11 +47,14 @@ impl RunningReferral {
     /// As [`RunningReferral::start`], the service's time of day read from `clock`.
     pub async fn start_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let app = Application::build_with_clock(settings, clock).await?;
-        let cases = app.cases().clone();
+        let handle = app.app().clone();
         let server = Running::spawn(app.local_addr(), app.metrics_addr(), |stopped| {
             app.run_until_stopped(stopped)
         });
-        Ok(Self { server, cases })
+        Ok(Self {
+            server,
+            app: handle,
+        })
     }
 
     /// Stops it as SIGTERM would, and waits until it has.

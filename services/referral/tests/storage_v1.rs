@@ -213,6 +213,102 @@ async fn v1_data_answers_as_before(b: Backend) {
     referral.stop().await.unwrap();
 }
 
+/// A field a newer version stored in a filing is still there after this version changes
+/// the filing (a rolling upgrade loses nothing).
+async fn a_newer_versions_field_survives_a_change(b: Backend) {
+    use sea_orm::ConnectionTrait;
+    let db = TestDb::new(b).await.unwrap();
+    let keys = TestKeys::new().unwrap();
+    let service = RunningReferral::start(RunningReferral::settings(
+        &db.url,
+        &keys.public_key,
+        &keys.private_key,
+        "http://127.0.0.1:9",
+    ))
+    .await
+    .unwrap();
+    let mut c = ReferralServiceClient::new(lazy(&service.uri()));
+    let bearer = keys.bearer(Role::Institution, Some("inst-1"));
+    fn with<T>(bearer: &str, msg: T) -> Request<T> {
+        let mut r = Request::new(msg);
+        r.metadata_mut()
+            .insert("authorization", bearer.parse().unwrap());
+        r
+    }
+    let f = c
+        .create_filing(with(
+            &bearer,
+            pb::CreateFilingRequest {
+                request_id: String::new(),
+                filing: Some(filing(pb::FilingKind::Complaint, "موضوع")),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .filing
+        .unwrap();
+    let id = f.name.trim_start_matches("filings/").to_owned();
+    let conn = sea_orm::Database::connect(db.url.as_str()).await.unwrap();
+    let doc = |conn: &sea_orm::DatabaseConnection| {
+        let id = id.clone();
+        let conn = conn.clone();
+        async move {
+            let row = conn
+                .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                    conn.get_database_backend(),
+                    "SELECT doc FROM filings WHERE id = $1",
+                    [id.into()],
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            let doc: String = row.try_get("", "doc").unwrap();
+            serde_json::from_str::<serde_json::Value>(&doc).unwrap()
+        }
+    };
+    // What a newer version would have written: one more field, a later schema.
+    let mut newer = doc(&conn).await;
+    newer["schema"] = 3.into();
+    newer["mediator"] = serde_json::json!({"name": "میانجی", "since": 5});
+    conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        "UPDATE filings SET doc = $1 WHERE id = $2",
+        [newer.to_string().into(), id.clone().into()],
+    ))
+    .await
+    .unwrap();
+    let changed = c
+        .update_filing(with(
+            &bearer,
+            pb::UpdateFilingRequest {
+                filing: Some(pb::Filing {
+                    name: f.name.clone(),
+                    subject: "دیگر".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["subject".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .filing
+        .unwrap();
+    assert_eq!(changed.subject, "دیگر");
+    let after = doc(&conn).await;
+    assert_eq!(after["subject"], "دیگر", "{b:?}");
+    assert_eq!(
+        after["mediator"],
+        serde_json::json!({"name": "میانجی", "since": 5}),
+        "{b:?}: the newer version's field is kept"
+    );
+    conn.close().await.unwrap();
+    service.stop().await.unwrap();
+}
+
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -224,7 +320,10 @@ macro_rules! on_both_databases {
     };
 }
 
-on_both_databases!(v1_data_answers_as_before);
+on_both_databases!(
+    v1_data_answers_as_before,
+    a_newer_versions_field_survives_a_change
+);
 
 // ---------------------------------------------------------------------------------------
 // The generator (run once, with the v1 code).
