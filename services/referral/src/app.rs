@@ -384,12 +384,14 @@ impl App {
         if action == FilingAction::Submit {
             next.submit_time = Some(now);
         }
+        // The timeline as it will be, read before the write: nothing is read back.
+        let mut timeline = store::timeline(checked.txn(), &id.name()).await?;
         let saved = checked.save(next).await?;
         if action != FilingAction::Update {
             let e = entry(ctx, from.as_str(), to.as_str(), now, note);
             store::append_timeline(saved.txn(), &id.name(), &e).await?;
+            timeline.push(e);
         }
-        let timeline = store::timeline(saved.txn(), &id.name()).await?;
         let v = saved.commit().await?;
         Ok(self.show_filing(ctx, v, timeline))
     }
@@ -749,10 +751,12 @@ impl App {
         }
         next.state = to;
         next.update_time = now;
+        // The timeline as it will be, read before the write: nothing is read back.
+        let mut timeline = store::timeline(checked.txn(), &id.name()).await?;
         let saved = checked.save(next).await?;
         let e = entry(ctx, from.as_str(), to.as_str(), now, note);
         store::append_timeline(saved.txn(), &id.name(), &e).await?;
-        let timeline = store::timeline(saved.txn(), &id.name()).await?;
+        timeline.push(e);
         let v = saved.commit().await?;
         Ok(self.show_referral(ctx, v, timeline))
     }
