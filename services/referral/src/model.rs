@@ -302,14 +302,6 @@ pub struct TimelineEntry {
     pub note: String,
 }
 
-/// A filing or referral as read: the value, its version (the etag) and its timeline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Read<T> {
-    pub value: T,
-    pub version: i64,
-    pub timeline: Vec<TimelineEntry>,
-}
-
 /// A time as microseconds since the Unix epoch (the suite's stored form of a time).
 pub(crate) fn instant(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
