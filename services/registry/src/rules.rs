@@ -856,4 +856,111 @@ mod tests {
         );
         assert_eq!(r, EligibilityReason::NoLicence);
     }
+
+    #[test]
+    fn one_licence_in_force_per_province() {
+        let ls = [
+            lic("a", S::Active, "x"),
+            lic("b", S::Pending, "x"),
+            lic("c", S::Suspended, "y"),
+        ];
+        let facts: Vec<_> = ls.to_vec();
+        assert_eq!(
+            one_in_force(&lid("b"), "x", &facts),
+            Err(Refusal::AlreadyInForce(lid("a")))
+        );
+        // The licence itself does not count, nor one of another province.
+        assert_eq!(one_in_force(&lid("a"), "x", &facts), Ok(()));
+        assert_eq!(
+            one_in_force(&lid("d"), "y", &facts),
+            Err(Refusal::AlreadyInForce(lid("c")))
+        );
+        assert_eq!(one_in_force(&lid("d"), "z", &facts), Ok(()));
+    }
+
+    #[test]
+    fn a_licence_stays_within_the_statute() {
+        use ActivityArea as Ar;
+        assert_eq!(
+            within_statute(&[Ar::Women], &[Ar::Women, Ar::Family]),
+            Ok(())
+        );
+        assert_eq!(
+            within_statute(&[Ar::Women, Ar::Health], &[Ar::Women]),
+            Err(Refusal::AreasNotInStatute(vec![Ar::Health]))
+        );
+        let ls = [lic("b", S::Active, "x"), lic("a", S::Pending, "x")];
+        assert_eq!(
+            statute_keeps_licensed_areas(&[Ar::Mediation, Ar::Women], &[Ar::Mediation], &ls),
+            Err(Refusal::AreasCoveredByLicence {
+                areas: vec![Ar::Women],
+                licences: vec![lid("a"), lid("b")],
+            })
+        );
+        assert_eq!(
+            statute_keeps_licensed_areas(&[Ar::Mediation], &[Ar::Mediation, Ar::Health], &ls),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn expiry_renewal_and_dissolution() {
+        assert!(due_for_expiry(S::Active, 100, 100));
+        assert!(!due_for_expiry(S::Active, 100, 99));
+        assert!(!due_for_expiry(S::Suspended, 100, 200));
+        assert!(!due_for_expiry(S::Expired, 100, 200));
+        assert!(renewal_extends(300, 200, 100));
+        assert!(!renewal_extends(200, 200, 100));
+        assert!(!renewal_extends(150, 100, 150));
+        assert_eq!(on_dissolution(S::Active), Some(A::Revoke));
+        assert_eq!(on_dissolution(S::Suspended), Some(A::Revoke));
+        assert_eq!(on_dissolution(S::Pending), Some(A::Reject));
+        for s in [S::Revoked, S::Rejected, S::Expired] {
+            assert_eq!(on_dissolution(s), None);
+        }
+        // Every action dissolution takes is one the life cycle allows.
+        for s in STATES {
+            if let Some(a) = on_dissolution(s) {
+                assert!(next_state(s, a).is_some(), "{s:?} {a:?}");
+            }
+        }
+        assert_eq!(
+            transition(S::Revoked, A::Approve),
+            Err(Refusal::StateConflict {
+                from: S::Revoked,
+                action: A::Approve
+            })
+        );
+    }
+
+    #[test]
+    fn a_change_appends_its_history_entry() {
+        let name = LicenceName {
+            institution: crate::names::InstitutionId::stored("i".into()),
+            id: lid("l"),
+        };
+        let terms = LicenceTerms {
+            activity_areas: vec![ActivityArea::Mediation],
+            permitted_actions: vec![PermittedAction::FileComplaint],
+            province: "اردبیل".into(),
+            valid_from_us: 0,
+            valid_until_us: 100,
+        };
+        let l = Licence::apply(name, terms, "officer", 5);
+        assert_eq!((l.state, l.history.len()), (S::Pending, 1));
+        assert_eq!(l.history[0].from, None);
+        let (next, e) = l.after(A::Approve, S::Active, None, "officer", "", 7);
+        assert_eq!(
+            (next.state, next.update_us, next.history.len()),
+            (S::Active, 7, 2)
+        );
+        assert_eq!(
+            (e.from, e.to, e.kind),
+            (Some(S::Pending), S::Active, LicenceEventKind::Approved)
+        );
+        let (renewed, _) = next.after(A::Renew, S::Active, Some(500), "officer", "", 8);
+        assert_eq!(renewed.terms.valid_until_us, 500);
+        assert_eq!(next.clone().as_of(100).state, S::Expired);
+        assert_eq!(next.as_of(99).state, S::Active);
+    }
 }
