@@ -4,6 +4,7 @@
 //! rules → save → history and licence events → audit → commit), a create through its
 //! idempotent-create path, a read without the write turn.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use mosharekat_api::registry::v1 as pb;
@@ -54,6 +55,9 @@ pub const ELIGIBILITY_ASKERS: &[Role] = &[
 ];
 /// Roles that may follow the licence event stream.
 pub const EVENT_WATCHERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Service];
+
+/// The etag of a resource just created (version 1), answered without reading it back.
+const FIRST_ETAG: &str = "1";
 
 /// The most eligibility questions one `BatchCheckEligibility` may ask.
 pub const MAX_BATCH: usize = 100;
@@ -170,7 +174,7 @@ impl Registry {
         let answer = pb::CreateInstitutionResponse {
             institution: Some(crate::api::convert::institution_to_pb(
                 &inst,
-                "1".into(),
+                FIRST_ETAG.into(),
                 true,
             )),
         };
@@ -263,7 +267,7 @@ impl Registry {
         Ok(store::licences_of(txn, std::slice::from_ref(id))
             .await?
             .iter()
-            .map(|l| l.facts(now))
+            .map(|l| l.value.facts(now))
             .collect())
     }
 
@@ -289,9 +293,11 @@ impl Registry {
         next.update_us = now;
         let saved = checked.save(next).await?;
         let mut last_seq = 0;
-        for lic in store::licences_of(saved.txn(), std::slice::from_ref(name.id())).await? {
+        for Versioned { version, value } in
+            store::licences_of(saved.txn(), std::slice::from_ref(name.id())).await?
+        {
             let mut changes = Vec::new();
-            let mut lic = lic;
+            let mut lic = value;
             if rules::due_for_expiry(lic.state, lic.terms.valid_until_us, now) {
                 let (l, e) = lic.after(
                     LicenceAction::Expire,
@@ -322,7 +328,7 @@ impl Registry {
                 continue;
             }
             last_seq = last_seq.max(
-                self.save_licence_effect(saved.txn(), ctx, &lic, changes)
+                self.save_licence_effect(saved.txn(), ctx, version, &lic, changes)
                     .await?,
             );
         }
@@ -331,20 +337,18 @@ impl Registry {
         Ok(v)
     }
 
-    /// Saves `lic` (a licence changed as an effect of another change), appends its events
-    /// and its audit records; returns the last event's sequence.
+    /// Saves `lic`, read at `version` in `txn` (a licence changed as an effect of another
+    /// change, with the repository the change path uses), appends its events and their
+    /// audit records; returns the last event's sequence.
     async fn save_licence_effect(
         &self,
         txn: &WriteTxn,
         ctx: &CallContext,
+        version: i64,
         lic: &Licence,
         changes: Vec<(rules::HistoryEntry, Role)>,
     ) -> Result<i64> {
         use mosharekat_platform::change::Repository;
-        let version = store::get_licence(txn, &lic.name)
-            .await?
-            .map(|v| v.version)
-            .ok_or_else(|| RegistryError::LicenceNotFound(lic.name.clone()))?;
         if !Licences.save(txn, &lic.name, version, lic).await? {
             return Err(mosharekat_platform::error::ApiError::stale(&lic.name.to_string()).into());
         }
@@ -397,7 +401,7 @@ impl Registry {
         let answer = pb::CreateLicenceResponse {
             licence: Some(crate::api::convert::licence_to_pb(
                 &lic.clone().as_of(now),
-                "1".into(),
+                FIRST_ETAG.into(),
             )),
         };
         create.commit(name.to_string(), &answer).await?;
@@ -558,22 +562,21 @@ impl Registry {
         }
         let c = self.db.conn();
         let institutions = store::institutions_by_id(c, &ids).await?;
-        let licences = store::licences_of(c, &ids).await?;
         let now = self.db.now_micros();
+        let mut facts: HashMap<InstitutionId, Vec<rules::LicenceFacts>> = HashMap::new();
+        for l in store::licences_of(c, &ids).await? {
+            let f = l.value.facts(now);
+            facts.entry(l.value.name.institution).or_default().push(f);
+        }
         questions
             .iter()
             .map(|q| {
                 let inst = institutions
                     .get(q.institution.id())
                     .ok_or_else(|| RegistryError::InstitutionNotFound(q.institution.clone()))?;
-                let facts: Vec<_> = licences
-                    .iter()
-                    .filter(|l| &l.name.institution == q.institution.id())
-                    .map(|l| l.facts(now))
-                    .collect();
                 let (reason, licence) = rules::decide_eligibility(
                     inst.dissolved(),
-                    &facts,
+                    facts.get(q.institution.id()).map_or(&[][..], Vec::as_slice),
                     q.action,
                     q.area,
                     q.province_key.as_deref(),
@@ -595,7 +598,7 @@ impl Registry {
         let facts: Vec<_> = store::licences_of(self.db.conn(), std::slice::from_ref(name.id()))
             .await?
             .iter()
-            .map(|l| l.facts(now))
+            .map(|l| l.value.facts(now))
             .collect();
         let (reason, licence) = rules::decide_licensed(inst.dissolved(), &facts, province_key, now);
         Ok(answer(&inst, reason, licence))

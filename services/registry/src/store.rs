@@ -614,17 +614,17 @@ pub async fn get_licence<C: ConnectionTrait>(
     Ok(with_histories(c, rows).await?.pop())
 }
 
-/// Every licence of the institutions `ids`, without histories (for the rules), in one
-/// query.
+/// Every licence of the institutions `ids` with its version, without histories (for the
+/// rules), in one query.
 pub async fn licences_of<C: ConnectionTrait>(
     c: &C,
     ids: &[InstitutionId],
-) -> Result<Vec<Licence>, ApiError> {
+) -> Result<Vec<Versioned<Licence>>, ApiError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    Ok(licence_rows(
+    licence_rows(
         c,
         &format!(
             "SELECT {LICENCE_COLUMNS} FROM licences WHERE institution_id IN ({}) ORDER BY id",
@@ -632,10 +632,7 @@ pub async fn licences_of<C: ConnectionTrait>(
         ),
         ids.iter().map(|i| i.as_str().into()).collect(),
     )
-    .await?
-    .into_iter()
-    .map(|v| v.value)
-    .collect())
+    .await
 }
 
 /// Writes a new licence at version 1 (its history is written as its events).
