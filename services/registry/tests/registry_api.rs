@@ -283,6 +283,7 @@ on_both_databases!(
     licence_events_name_who_changed_them,
     every_rpc_against_every_role,
     batch_eligibility_answers_in_order,
+    listed_licences_carry_their_own_histories,
 );
 
 async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
@@ -2718,4 +2719,71 @@ async fn batch_eligibility_answers_in_order(b: Backend) {
         .await
         .unwrap_err();
     assert_eq!(hidden.code(), Code::NotFound);
+}
+
+/// A page of licences carries each licence's own history (read for the whole page at
+/// once), the same as reading each alone.
+async fn listed_licences_carry_their_own_histories(b: Backend) {
+    let app = app(b).await;
+    let mut c = app.client.clone();
+    let mut names = Vec::new();
+    for n in 0..3 {
+        let inst = app.create(40 + n).await;
+        let l = app.apply(&inst, now_secs() + 86400).await;
+        if n > 0 {
+            app.approve(&l).await;
+        }
+        if n > 1 {
+            c.suspend_licence(app.admin(pb::SuspendLicenceRequest {
+                name: l.name.clone(),
+                etag: String::new(),
+                reason: "بازرسی".into(),
+            }))
+            .await
+            .unwrap();
+        }
+        names.push(l.name);
+    }
+    let mut listed = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_licences(app.admin(pb::ListLicencesRequest {
+                parent: "institutions/-".into(),
+                page_size: 2,
+                page_token: token.clone(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        listed.extend(page.licences);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(listed.len(), 3);
+    for l in &listed {
+        let alone = c
+            .get_licence(app.admin(pb::GetLicenceRequest {
+                name: l.name.clone(),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .licence
+            .unwrap();
+        assert_eq!(l, &alone);
+    }
+    let lengths: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            listed
+                .iter()
+                .find(|l| &l.name == n)
+                .map_or(0, |l| l.history.len())
+        })
+        .collect();
+    assert_eq!(lengths, [1, 2, 3]);
 }
