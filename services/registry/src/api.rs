@@ -19,11 +19,12 @@ use tonic::{Request, Response, Status};
 
 use crate::app::{self, Answer, LicenceFilter, Registry, Transition};
 use crate::names::{self, InstitutionName, LicenceName};
+use crate::rules::EligibilityQuestion;
 use crate::rules::{
     ActivityArea, Institution, Licence, LicenceAction, LicenceState, NewInstitution,
 };
 use crate::store::InstitutionFilter;
-use convert::{EligibilityQuestion, MAX_QUERY, MAX_SHORT, enum_filter, search_term};
+use convert::{MAX_QUERY, MAX_SHORT, enum_filter, search_term};
 
 /// The caller's context, if its role may make this call.
 fn allow<T>(request: &Request<T>, roles: &[Role]) -> Result<CallContext, ApiError> {
@@ -103,9 +104,14 @@ impl RegistryService for Registry {
             .as_ref()
             .ok_or_else(|| ApiError::invalid("institution", "is required"))?;
         let new = NewInstitution::try_from(p)?;
-        Ok(Response::new(
-            self.create_institution(&ctx, &req, new).await?,
-        ))
+        let answer = self
+            .create_institution(&ctx, &req.request_id, &req, new, |v| {
+                pb::CreateInstitutionResponse {
+                    institution: Some(convert::institution_to_pb(&v.value, v.etag(), true)),
+                }
+            })
+            .await?;
+        Ok(Response::new(answer))
     }
 
     #[tracing::instrument(skip_all)]
@@ -230,9 +236,14 @@ impl RegistryService for Registry {
             .as_ref()
             .ok_or_else(|| ApiError::invalid("licence", "is required"))?;
         let terms = convert::licence_terms(p, "licence", self.db().now_micros())?;
-        Ok(Response::new(
-            self.create_licence(&ctx, &req, &parent, terms).await?,
-        ))
+        let answer = self
+            .create_licence(&ctx, &req.request_id, &req, &parent, terms, |v| {
+                pb::CreateLicenceResponse {
+                    licence: licence(v),
+                }
+            })
+            .await?;
+        Ok(Response::new(answer))
     }
 
     #[tracing::instrument(skip_all)]

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mosharekat_api::registry::v1 as pb;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::change::{self, Begun, Versioned};
 use mosharekat_platform::ctx::CallContext;
@@ -15,12 +14,11 @@ use mosharekat_platform::db::{Db, WriteTxn};
 use mosharekat_platform::telemetry::current_traceparent;
 use tokio::sync::watch;
 
-use crate::api::convert::EligibilityQuestion;
 use crate::error::{RegistryError, WhileDissolved};
 use crate::names::{InstitutionId, InstitutionName, LicenceId, LicenceName};
 use crate::rules::{
-    self, EligibilityReason, Institution, InstitutionFields, InstitutionState, Licence,
-    LicenceAction, LicenceState, LicenceTerms, NewInstitution,
+    self, EligibilityQuestion, EligibilityReason, Institution, InstitutionFields, InstitutionState,
+    Licence, LicenceAction, LicenceState, LicenceTerms, NewInstitution,
 };
 use crate::store::{self, Actor, InstitutionFilter, Institutions, Licences};
 
@@ -56,8 +54,9 @@ pub const ELIGIBILITY_ASKERS: &[Role] = &[
 /// Roles that may follow the licence event stream.
 pub const EVENT_WATCHERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Service];
 
-/// The etag of a resource just created (version 1), answered without reading it back.
-const FIRST_ETAG: &str = "1";
+/// The version of a resource just created (the store inserts it so), answered without
+/// reading it back.
+const FIRST_VERSION: i64 = 1;
 
 /// The most eligibility questions one `BatchCheckEligibility` may ask.
 pub const MAX_BATCH: usize = 100;
@@ -153,13 +152,22 @@ impl Registry {
         });
     }
 
-    pub async fn create_institution(
+    /// Registers `new`. The request and its answer are the API's messages, opaque here:
+    /// the create path remembers the answer for a retry of the same request
+    /// (`request_id`), which gets it again, as it was.
+    pub async fn create_institution<Req, Resp>(
         &self,
         ctx: &CallContext,
-        req: &pb::CreateInstitutionRequest,
+        request_id: &str,
+        req: &Req,
         new: NewInstitution,
-    ) -> Result<pb::CreateInstitutionResponse> {
-        let create = match change::begin_create(&self.db, ctx, &req.request_id, req).await? {
+        respond: impl FnOnce(&Versioned<Institution>) -> Resp,
+    ) -> Result<Resp>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        let create = match change::begin_create(&self.db, ctx, request_id, req).await? {
             Begun::Replay(answer) => return Ok(answer),
             Begun::Fresh(c) => c,
         };
@@ -171,13 +179,10 @@ impl Registry {
         let name = InstitutionName(InstitutionId::generate());
         let inst = Institution::register(name.clone(), new, create.txn().now_micros());
         store::insert_institution(create.txn(), &inst).await?;
-        let answer = pb::CreateInstitutionResponse {
-            institution: Some(crate::api::convert::institution_to_pb(
-                &inst,
-                FIRST_ETAG.into(),
-                true,
-            )),
-        };
+        let answer = respond(&Versioned {
+            version: FIRST_VERSION,
+            value: inst,
+        });
         create.commit(name.to_string(), &answer).await?;
         tracing::info!(institution = %name, "institution registered");
         Ok(answer)
@@ -360,17 +365,24 @@ impl Registry {
         Ok(seq)
     }
 
-    pub async fn create_licence(
+    /// Applies for a licence under `parent`; the answer as [`Registry::create_institution`]'s.
+    pub async fn create_licence<Req, Resp>(
         &self,
         ctx: &CallContext,
-        req: &pb::CreateLicenceRequest,
+        request_id: &str,
+        req: &Req,
         parent: &InstitutionName,
         terms: LicenceTerms,
-    ) -> Result<pb::CreateLicenceResponse> {
+        respond: impl FnOnce(&Versioned<Licence>) -> Resp,
+    ) -> Result<Resp>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
         if !visible(ctx, parent.id()) {
             return Err(RegistryError::InstitutionNotFound(parent.clone()));
         }
-        let create = match change::begin_create(&self.db, ctx, &req.request_id, req).await? {
+        let create = match change::begin_create(&self.db, ctx, request_id, req).await? {
             Begun::Replay(answer) => return Ok(answer),
             Begun::Fresh(c) => c,
         };
@@ -398,12 +410,10 @@ impl Registry {
             &current_traceparent(),
         )
         .await?;
-        let answer = pb::CreateLicenceResponse {
-            licence: Some(crate::api::convert::licence_to_pb(
-                &lic.clone().as_of(now),
-                FIRST_ETAG.into(),
-            )),
-        };
+        let answer = respond(&Versioned {
+            version: FIRST_VERSION,
+            value: lic.as_of(now),
+        });
         create.commit(name.to_string(), &answer).await?;
         self.announce(seq);
         Ok(answer)

@@ -476,6 +476,17 @@ pub fn statute_keeps_licensed_areas(
     })
 }
 
+/// An eligibility question, checked: what `CheckEligibility` and each entry of
+/// `BatchCheckEligibility` ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EligibilityQuestion {
+    pub institution: InstitutionName,
+    pub action: PermittedAction,
+    pub area: ActivityArea,
+    /// The folded province, when the answer is limited to it.
+    pub province_key: Option<String>,
+}
+
 /// What eligibility needs to know of one licence.
 #[derive(Debug, Clone)]
 pub struct LicenceFacts {

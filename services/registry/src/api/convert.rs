@@ -13,9 +13,9 @@ use mosharekat_platform::error::{ApiError, Violations};
 
 use crate::names::{InstitutionName, LicenceName};
 use crate::rules::{
-    ActivityArea, EligibilityReason, HistoryEntry, Institution, InstitutionFields, InstitutionKind,
-    InstitutionState, Licence, LicenceEvent, LicenceState, LicenceTerms, NewInstitution,
-    PermittedAction, Representative,
+    ActivityArea, EligibilityQuestion, EligibilityReason, HistoryEntry, Institution,
+    InstitutionFields, InstitutionKind, InstitutionState, Licence, LicenceEvent, LicenceState,
+    LicenceTerms, NewInstitution, PermittedAction, Representative,
 };
 
 pub const MAX_NAME: usize = 200;
@@ -390,17 +390,7 @@ pub fn reason(raw: &str, required: bool, field: &str) -> Result<String, ApiError
     Ok(r)
 }
 
-/// An eligibility question, checked: what `CheckEligibility` and each entry of
-/// `BatchCheckEligibility` ask.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EligibilityQuestion {
-    pub institution: InstitutionName,
-    pub action: PermittedAction,
-    pub area: ActivityArea,
-    /// The folded province, when the answer is limited to it.
-    pub province_key: Option<String>,
-}
-
+/// An eligibility question from `CheckEligibility` or an entry of `BatchCheckEligibility`.
 impl EligibilityQuestion {
     /// Checks `q`, naming its fields after `prefix` (empty for the request itself).
     pub fn parse(q: &pb::CheckEligibilityRequest, prefix: &str) -> Result<Self, ApiError> {
