@@ -77,6 +77,40 @@ impl RegistryPeer {
         })
     }
 
+    /// The registry's answers to many eligibility questions at once (at most 100), in the
+    /// order asked, from one read of the register: for ranking many candidates.
+    pub async fn eligibility_batch(
+        &self,
+        ctx: &CallContext,
+        questions: Vec<reg::CheckEligibilityRequest>,
+    ) -> Result<Vec<reg::CheckEligibilityResponse>, ApiError> {
+        let asked = questions.len();
+        let msg = reg::BatchCheckEligibilityRequest {
+            requests: questions,
+        };
+        let answer = call(
+            &self.link,
+            ctx,
+            "mosharekat.registry.v1.RegistryService/BatchCheckEligibility",
+            self.timeout,
+            Retry::Idempotent,
+            &msg,
+            |ch, req| {
+                let mut c = self.client(ch);
+                async move { c.batch_check_eligibility(req).await }
+            },
+        )
+        .await
+        .map_err(|s| peer_error("the registry", s))?;
+        if answer.responses.len() != asked {
+            return Err(ApiError::Unavailable(format!(
+                "the registry answered {} of {asked} eligibility questions",
+                answer.responses.len()
+            )));
+        }
+        Ok(answer.responses)
+    }
+
     /// Does the institution hold a licence in force now (for anything)?
     pub async fn licensed(
         &self,
