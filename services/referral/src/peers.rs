@@ -61,9 +61,11 @@ pub async fn licensed_institutions(
         .collect())
 }
 
-/// Those of `candidates` eligible now to take referrals in the area and province. One
-/// call per candidate, until the registry answers for many at once (then this is the one
-/// function to change).
+/// The most questions the registry answers in one `BatchCheckEligibility`.
+const BATCH: usize = 100;
+
+/// Those of `candidates` eligible now to take referrals in the area and province: one
+/// batched question to the registry per hundred candidates, answered in order.
 pub async fn eligible_candidates(
     registry: &RegistryPeer,
     ctx: &CallContext,
@@ -72,20 +74,26 @@ pub async fn eligible_candidates(
     province: &str,
 ) -> Result<Vec<Candidate>, ApiError> {
     let mut out = Vec::with_capacity(candidates.len());
-    for c in candidates {
-        if eligibility(
-            registry,
-            ctx,
-            &c.institution,
-            Permission::AcceptReferrals,
-            area,
-            province,
-        )
-        .await?
-        .is_none()
-        {
-            out.push(c);
-        }
+    let mut rest = candidates.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk: Vec<Candidate> = rest.by_ref().take(BATCH).collect();
+        let questions = chunk
+            .iter()
+            .map(|c| reg::CheckEligibilityRequest {
+                institution: c.institution.name(),
+                action: action(Permission::AcceptReferrals) as i32,
+                activity_area: area.code(),
+                province: province.to_owned(),
+            })
+            .collect();
+        let answers = registry.eligibility_batch(ctx, questions).await?;
+        out.extend(
+            chunk
+                .into_iter()
+                .zip(answers)
+                .filter(|(_, a)| a.eligible)
+                .map(|(c, _)| c),
+        );
     }
     Ok(out)
 }
