@@ -20,6 +20,8 @@ pub mod minutes;
 pub mod names;
 pub mod service;
 pub mod store;
+// Starting the service in a test's process: for tests and the `tests/` crates only.
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod work;
 

@@ -19,6 +19,8 @@ pub mod queries;
 pub mod reads;
 pub mod service;
 pub mod store;
+// Starting the service in a test's process: for tests and the `tests/` crates only.
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 use std::net::SocketAddr;

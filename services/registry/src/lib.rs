@@ -17,6 +17,8 @@ pub mod migrations;
 pub mod seed;
 pub mod service;
 pub mod store;
+// Starting the service in a test's process: for tests and the `tests/` crates only.
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 use std::net::SocketAddr;
