@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "mosharekat/common/v1/activity_area.proto",
         "mosharekat/common/v1/audit.proto",
         "mosharekat/common/v1/party.proto",
+        "mosharekat/common/v1/stalled_events.proto",
         "mosharekat/registry/v1/registry.proto",
         "mosharekat/referral/v1/referral.proto",
         "mosharekat/meeting/v1/meeting.proto",

@@ -36,6 +36,7 @@ use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
 use mosharekat_platform::server::GrpcServer;
+use mosharekat_platform::stalls::{LICENCE_EVENTS_HEALTH, Stalls};
 use mosharekat_platform::tls::Tls;
 use mosharekat_referral_client::ReferralPeer;
 use mosharekat_registry_client::RegistryPeer;
@@ -98,7 +99,7 @@ pub struct Application {
     meetings: Meetings,
     token: ServiceToken,
     registry: tonic::transport::Channel,
-    metrics: Metrics,
+    stalls: Stalls,
 }
 
 impl Application {
@@ -142,9 +143,25 @@ impl Application {
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
         let max = server.max_message_bytes();
+        // A licence event that keeps failing: recorded here, reported, and resolved
+        // through the StalledEventService.
+        let stalls = Stalls::new(
+            db.clone(),
+            events::STREAM,
+            LICENCE_EVENTS_HEALTH,
+            metrics.clone(),
+            Some(server.health()),
+        );
         server.peer_rpcs(PEER_RPCS);
         server.add_service(
             MeetingServiceServer::new(meetings.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
+            stalls
+                .api()
+                .into_server()
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         );
@@ -159,7 +176,7 @@ impl Application {
             meetings,
             token,
             registry,
-            metrics,
+            stalls,
         })
     }
 
@@ -187,12 +204,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let db = self.meetings.db.clone();
         let consumer = tokio::spawn(mosharekat_registry_client::events::follow_licence_events(
-            db.clone(),
             self.registry.clone(),
             self.token.clone(),
-            events::STREAM,
             events::VacateOnLicenceLoss,
-            self.metrics.clone(),
+            self.stalls.clone(),
         ));
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "meeting serving");
         let r = self.server.run_until_stopped(db, shutdown).await;

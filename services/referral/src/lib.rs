@@ -35,6 +35,7 @@ use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
 use mosharekat_platform::server::GrpcServer;
+use mosharekat_platform::stalls::{LICENCE_EVENTS_HEALTH, Stalls};
 use mosharekat_platform::tls::Tls;
 
 pub use cases::Cases;
@@ -101,7 +102,7 @@ pub struct Application {
     cases: Cases,
     token: ServiceToken,
     registry: tonic::transport::Channel,
-    metrics: Metrics,
+    stalls: Stalls,
 }
 
 impl Application {
@@ -145,9 +146,25 @@ impl Application {
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
         let max = server.max_message_bytes();
+        // A licence event that keeps failing: recorded here, reported, and resolved
+        // through the StalledEventService.
+        let stalls = Stalls::new(
+            db.clone(),
+            events::STREAM,
+            LICENCE_EVENTS_HEALTH,
+            metrics.clone(),
+            Some(server.health()),
+        );
         server.peer_rpcs(PEER_RPCS);
         server.add_service(
             ReferralServiceServer::new(cases.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
+            stalls
+                .api()
+                .into_server()
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         );
@@ -162,7 +179,7 @@ impl Application {
             cases,
             token,
             registry,
-            metrics,
+            stalls,
         })
     }
 
@@ -190,12 +207,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let db = self.cases.db.clone();
         let consumer = tokio::spawn(mosharekat_registry_client::events::follow_licence_events(
-            db.clone(),
             self.registry.clone(),
             self.token.clone(),
-            events::STREAM,
             events::RecallOnLicenceLoss,
-            self.metrics.clone(),
+            self.stalls.clone(),
         ));
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "referral serving");
         let r = self.server.run_until_stopped(db, shutdown).await;

@@ -18,6 +18,8 @@ struct Inner {
     requests: IntCounterVec,
     latency: HistogramVec,
     gauges: IntGaugeVec,
+    event_failures: IntCounterVec,
+    event_stalled: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -61,10 +63,28 @@ impl Metrics {
             &["name"],
         )
         .expect("valid metric");
+        let event_failures = IntCounterVec::new(
+            Opts::new(
+                "event_handling_failures_total",
+                "failed attempts to handle an event of a followed stream, by stream",
+            ),
+            &["stream"],
+        )
+        .expect("valid metric");
+        let event_stalled = IntGaugeVec::new(
+            Opts::new(
+                "event_stalled_sequence",
+                "the sequence of the event a followed stream is stalled on, by stream; 0 when none",
+            ),
+            &["stream"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(gauges.clone()),
+            Box::new(event_failures.clone()),
+            Box::new(event_stalled.clone()),
         ] {
             registry.register(c).expect("registered once");
         }
@@ -74,6 +94,8 @@ impl Metrics {
                 requests,
                 latency,
                 gauges,
+                event_failures,
+                event_stalled,
             }),
         }
     }
@@ -91,6 +113,19 @@ impl Metrics {
     /// is added there too.
     pub fn set_gauge(&self, name: &str, value: i64) {
         self.inner.gauges.with_label_values(&[name]).set(value);
+    }
+
+    /// One failed attempt to handle an event of `stream`.
+    pub fn event_failed(&self, stream: &str) {
+        self.inner.event_failures.with_label_values(&[stream]).inc();
+    }
+
+    /// The sequence `stream` is stalled on (0: none).
+    pub fn set_event_stalled(&self, stream: &str, sequence: i64) {
+        self.inner
+            .event_stalled
+            .with_label_values(&[stream])
+            .set(sequence);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -152,11 +187,15 @@ mod tests {
         let m = Metrics::new("referral");
         m.observe_rpc("s", "m", "0", Duration::from_millis(1));
         m.set_gauge("licence_events_handled", 3);
+        m.event_failed("registry.licence_events");
+        m.set_event_stalled("registry.licence_events", 7);
         let text = m.render();
         let help: Vec<_> = text.lines().filter(|l| l.starts_with("# HELP")).collect();
         assert_eq!(
             help,
             [
+                "# HELP mosharekat_event_handling_failures_total failed attempts to handle an event of a followed stream, by stream",
+                "# HELP mosharekat_event_stalled_sequence the sequence of the event a followed stream is stalled on, by stream; 0 when none",
                 "# HELP mosharekat_gauge named gauges, by name: licence_events_handled (the last licence event sequence this service handled)",
                 "# HELP mosharekat_grpc_server_handling_seconds gRPC call latency in seconds, by service, method and status code",
                 "# HELP mosharekat_grpc_server_requests_total gRPC calls answered, by service, method and status code",
