@@ -22,6 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // prost's codec, naming the field of a request that does not decode.
+        .codec_path("crate::codec::Codec")
         // These hold national codes: their Debug is written by hand, masked.
         .skip_debug([
             "mosharekat.registry.v1.Representative",
