@@ -29,6 +29,8 @@ pub mod minutes;
 pub mod names;
 pub mod rules;
 pub mod store;
+// Starting the service in a test's process: for tests and the `tests/` crates only.
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 use std::net::SocketAddr;
@@ -42,6 +44,7 @@ use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
 use mosharekat_platform::server::GrpcServer;
+use mosharekat_platform::stalls::{LICENCE_EVENTS_HEALTH, Stalls};
 use mosharekat_platform::tls::Tls;
 use mosharekat_referral_client::ReferralPeer;
 use mosharekat_registry_client::RegistryPeer;
@@ -104,7 +107,7 @@ pub struct Application {
     meetings: Meetings,
     token: ServiceToken,
     registry: tonic::transport::Channel,
-    metrics: Metrics,
+    stalls: Stalls,
 }
 
 impl Application {
@@ -148,9 +151,25 @@ impl Application {
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
         let max = server.max_message_bytes();
+        // A licence event that keeps failing: recorded here, reported, and resolved
+        // through the StalledEventService.
+        let stalls = Stalls::new(
+            db.clone(),
+            events::STREAM,
+            LICENCE_EVENTS_HEALTH,
+            metrics.clone(),
+            Some(server.health()),
+        );
         server.peer_rpcs(PEER_RPCS);
         server.add_service(
             MeetingServiceServer::new(meetings.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
+            stalls
+                .api()
+                .into_server()
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         );
@@ -165,7 +184,7 @@ impl Application {
             meetings,
             token,
             registry,
-            metrics,
+            stalls,
         })
     }
 
@@ -193,12 +212,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let db = self.meetings.db.clone();
         let consumer = tokio::spawn(mosharekat_registry_client::events::follow_licence_events(
-            db.clone(),
             self.registry.clone(),
             self.token.clone(),
-            events::STREAM,
             events::VacateOnLicenceLoss,
-            self.metrics.clone(),
+            self.stalls.clone(),
         ));
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "meeting serving");
         let r = self.server.run_until_stopped(db, shutdown).await;

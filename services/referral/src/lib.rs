@@ -29,6 +29,8 @@ pub mod peers;
 pub mod reads;
 pub mod rules;
 pub mod store;
+// Starting the service in a test's process: for tests and the `tests/` crates only.
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 use std::net::SocketAddr;
@@ -43,6 +45,7 @@ use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
 use mosharekat_platform::server::GrpcServer;
+use mosharekat_platform::stalls::{LICENCE_EVENTS_HEALTH, Stalls};
 use mosharekat_platform::tls::Tls;
 
 pub use app::App;
@@ -109,7 +112,7 @@ pub struct Application {
     app: App,
     token: ServiceToken,
     registry: tonic::transport::Channel,
-    metrics: Metrics,
+    stalls: Stalls,
 }
 
 impl Application {
@@ -162,9 +165,25 @@ impl Application {
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
         let max = server.max_message_bytes();
+        // A licence event that keeps failing: recorded here, reported, and resolved
+        // through the StalledEventService.
+        let stalls = Stalls::new(
+            db.clone(),
+            events::STREAM,
+            LICENCE_EVENTS_HEALTH,
+            metrics.clone(),
+            Some(server.health()),
+        );
         server.peer_rpcs(PEER_RPCS);
         server.add_service(
             ReferralServiceServer::new(app.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
+            stalls
+                .api()
+                .into_server()
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         );
@@ -179,7 +198,7 @@ impl Application {
             app,
             token,
             registry,
-            metrics,
+            stalls,
         })
     }
 
@@ -207,12 +226,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let db = self.app.db.clone();
         let consumer = tokio::spawn(mosharekat_registry_client::events::follow_licence_events(
-            db.clone(),
             self.registry.clone(),
             self.token.clone(),
-            events::STREAM,
             events::RecallOnLicenceLoss,
-            self.metrics.clone(),
+            self.stalls.clone(),
         ));
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "referral serving");
         let r = self.server.run_until_stopped(db, shutdown).await;

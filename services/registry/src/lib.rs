@@ -25,6 +25,8 @@ pub mod names;
 pub mod rules;
 pub mod seed;
 pub mod store;
+// Starting the service in a test's process: for tests and the `tests/` crates only.
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 use std::net::SocketAddr;

@@ -19,6 +19,8 @@ impl MigratorTrait for Migrator {
             Box::new(platform::m20261201_000002_write_probe::Migration),
             Box::new(m20261210_000006_read_log::Migration),
             Box::new(m20261220_000007_referral_documents::Migration),
+            // after every migration released before it, so existing databases take it last
+            Box::new(platform::m20261202_000001_event_stalls::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ use mosharekat_api::registry::v1 as reg;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
 use mosharekat_platform::client::{
     PeerInterceptor, PeerLink, PeerTarget, Retry, ServiceToken, call, found, peer_error,
+    peer_error_about,
 };
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::error::ApiError;
@@ -71,10 +72,7 @@ impl RegistryPeer {
             },
         )
         .await
-        .map_err(|s| match s.code() {
-            tonic::Code::NotFound => ApiError::not_found("institution", institution),
-            _ => peer_error("the registry", s),
-        })
+        .map_err(|s| peer_error_about("the registry", s, "institution", institution))
     }
 
     /// The registry's answers to many eligibility questions at once (at most 100), in the
@@ -135,10 +133,7 @@ impl RegistryPeer {
             },
         )
         .await
-        .map_err(|s| match s.code() {
-            tonic::Code::NotFound => ApiError::not_found("institution", institution),
-            _ => peer_error("the registry", s),
-        })
+        .map_err(|s| peer_error_about("the registry", s, "institution", institution))
     }
 
     /// Whether an institution exists (for pointers to it); `false` when it does not.
