@@ -10,7 +10,7 @@ use mosharekat_platform::change::{self, Begun, Checked, Versioned};
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::{Db, WriteTxn};
 use mosharekat_platform::error::{ApiError, Violations};
-use mosharekat_platform::{audit, pagination};
+use mosharekat_platform::pagination;
 use mosharekat_referral_client::ReferralPeer;
 use mosharekat_registry_client::RegistryPeer;
 use sea_orm::ConnectionTrait;
@@ -335,19 +335,21 @@ impl Meetings {
         why: &str,
         ctx: &CallContext,
     ) -> Result<usize, ApiError> {
-        use change::Repository as _;
         let mut n = 0;
         for rec in store::representatives_of(txn, institution_id).await? {
             if rec.value.vacant {
                 continue;
             }
-            let mut m = rec.value.clone();
+            // The one change path, inside the consumer's transaction: at the version just
+            // listed, committed with the event's cursor.
+            let checked = change::open_in(txn, ctx, &store::Members, &rec.value.name)
+                .await?
+                .authorise(|_| true)?
+                .check_etag(&rec.version.to_string())?;
+            let mut m = checked.current().clone();
             m.vacant = true;
             m.vacancy_reason = why.to_owned();
-            if !store::Members.save(txn, &m.name, rec.version, &m).await? {
-                return Err(ApiError::stale(&m.name.to_string()));
-            }
-            audit::append(txn, &ctx.audit(m.name.to_string())).await?;
+            checked.save(m).await?.commit().await?;
             n += 1;
         }
         Ok(n)

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use mosharekat_persian::fold_for_search;
 use mosharekat_platform::db::{db_error, is_unique_violation};
 use mosharekat_platform::error::ApiError;
+pub use mosharekat_platform::sql::Where;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -143,62 +144,6 @@ pub fn last_segment(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or_default()
 }
 
-/// A WHERE clause with numbered placeholders (`$1`, which SQLite and PostgreSQL both
-/// accept); in a condition, `?` stands for the next one.
-#[derive(Debug, Default)]
-pub struct Where {
-    conds: Vec<String>,
-    values: Vec<Value>,
-}
-
-impl Where {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn add(&mut self, cond: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
-        let mut vals = values.into_iter();
-        let mut out = String::with_capacity(cond.len() + 8);
-        for ch in cond.chars() {
-            if ch == '?' {
-                if let Some(v) = vals.next() {
-                    self.values.push(v);
-                    out.push_str(&format!("${}", self.values.len()));
-                }
-            } else {
-                out.push(ch);
-            }
-        }
-        self.conds.push(out);
-        self
-    }
-
-    /// `id IN (…)`-style: `column` is one of `values` (false when there are none).
-    pub fn any_of(&mut self, column: &str, values: Vec<Value>) -> &mut Self {
-        if values.is_empty() {
-            return self.add("FALSE", []);
-        }
-        let marks = vec!["?"; values.len()].join(", ");
-        self.add(&format!("{column} IN ({marks})"), values)
-    }
-
-    fn sql(mut self, columns: &str, table: &str, order: &str, limit: u64) -> (String, Vec<Value>) {
-        let w = if self.conds.is_empty() {
-            "TRUE".into()
-        } else {
-            self.conds.join(" AND ")
-        };
-        self.values.push((limit.min(i64::MAX as u64) as i64).into());
-        (
-            format!(
-                "SELECT {columns} FROM {table} WHERE {w} ORDER BY {order} LIMIT ${}",
-                self.values.len()
-            ),
-            self.values,
-        )
-    }
-}
-
 #[derive(Debug, FromQueryResult)]
 struct Row {
     version: i64,
@@ -213,7 +158,7 @@ async fn select<C: ConnectionTrait, T: DeserializeOwned>(
     order: &str,
     limit: u64,
 ) -> Result<Vec<Record<T>>, ApiError> {
-    let (sql, values) = w.sql("version, record", table, order, limit);
+    let (sql, values) = w.select("version, record", table, order, limit);
     Row::find_by_statement(Statement::from_sql_and_values(
         c.get_database_backend(),
         sql,
@@ -761,7 +706,7 @@ pub async fn resolutions_of_each<C: ConnectionTrait>(
         "meeting_id",
         meetings.iter().map(|m| meeting_row_id(m).into()).collect(),
     );
-    let (sql, values) = w.sql(
+    let (sql, values) = w.select(
         "meeting_id, version, record",
         "resolutions",
         "meeting_id, id",

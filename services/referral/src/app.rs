@@ -986,13 +986,17 @@ impl App {
             let Ok(to) = rules::referral_transition(from, ReferralAction::Recall) else {
                 continue;
             };
-            let mut r = v.value;
+            // The one change path, inside the consumer's transaction: at the version just
+            // listed, committed with the event's cursor.
+            let checked = change::open_in(txn, ctx, &store::Referrals, &v.value.id)
+                .await?
+                .authorise(|_| true)?
+                .check_etag(&v.version.to_string())?;
+            let mut r = checked.current().clone();
             r.state = to;
             r.state_reason = why.to_owned();
             r.update_time = now;
-            if !store::save_referral(txn, v.version, &r).await? {
-                return Err(ApiError::stale(&r.id.name()).into());
-            }
+            let saved = checked.save(r).await?;
             let e = TimelineEntry {
                 from: from.as_str().to_owned(),
                 to: to.as_str().to_owned(),
@@ -1000,8 +1004,8 @@ impl App {
                 time: now,
                 note: why.to_owned(),
             };
-            store::append_timeline(txn, &r.id.name(), &e).await?;
-            mosharekat_platform::audit::append(txn, &ctx.audit(r.id.name())).await?;
+            store::append_timeline(saved.txn(), &v.value.id.name(), &e).await?;
+            saved.commit().await?;
             n += 1;
         }
         Ok(n)

@@ -13,6 +13,7 @@ use mosharekat_persian::fold_for_search;
 use mosharekat_platform::change::{Repository, Versioned};
 use mosharekat_platform::db::{WriteTxn, db_error, is_unique_violation};
 use mosharekat_platform::error::ApiError;
+pub use mosharekat_platform::sql::Where;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -65,61 +66,13 @@ impl DocRow {
     }
 }
 
-/// A WHERE clause with numbered placeholders (`$1`, which SQLite and PostgreSQL both
-/// accept); in a condition, `?` stands for the next one.
-#[derive(Debug, Default)]
-pub struct Where {
-    conds: Vec<String>,
-    values: Vec<Value>,
-}
-
-impl Where {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn add(&mut self, cond: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
-        let mut vals = values.into_iter();
-        let mut out = String::with_capacity(cond.len() + 8);
-        for ch in cond.chars() {
-            if ch == '?' {
-                if let Some(v) = vals.next() {
-                    self.values.push(v);
-                    out.push_str(&format!("${}", self.values.len()));
-                }
-            } else {
-                out.push(ch);
-            }
-        }
-        self.conds.push(out);
-        self
-    }
-
-    /// `SELECT version, doc FROM table WHERE … ORDER BY id LIMIT n`.
-    fn select(mut self, table: &str, limit: u64) -> (String, Vec<Value>) {
-        let w = if self.conds.is_empty() {
-            "TRUE".into()
-        } else {
-            self.conds.join(" AND ")
-        };
-        self.values.push((limit.min(i64::MAX as u64) as i64).into());
-        (
-            format!(
-                "SELECT version, doc FROM {table} WHERE {w} ORDER BY id LIMIT ${}",
-                self.values.len()
-            ),
-            self.values,
-        )
-    }
-}
-
 async fn select<C: ConnectionTrait, T: DeserializeOwned>(
     c: &C,
     table: &str,
     w: Where,
     limit: u64,
 ) -> Result<Vec<Versioned<T>>, ApiError> {
-    let (sql, values) = w.select(table, limit);
+    let (sql, values) = w.select("version, doc", table, "id", limit);
     DocRow::find_by_statement(stmt(c, &sql, values))
         .all(c)
         .await

@@ -15,6 +15,7 @@ use mosharekat_platform::change::{Repository, Versioned};
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::{WriteTxn, db_error};
 use mosharekat_platform::error::ApiError;
+use mosharekat_platform::sql::Where;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::{Deserialize, Serialize};
 
@@ -384,47 +385,6 @@ fn like_pattern(s: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Builds a WHERE clause with numbered placeholders.
-struct Where {
-    conds: Vec<String>,
-    values: Vec<Value>,
-}
-
-impl Where {
-    fn new() -> Self {
-        Self {
-            conds: Vec::new(),
-            values: Vec::new(),
-        }
-    }
-    /// Adds a condition; `?` in it stands for the next placeholder.
-    fn add(&mut self, cond: &str, values: impl IntoIterator<Item = Value>) {
-        let mut out = String::new();
-        let mut vals = values.into_iter();
-        for ch in cond.chars() {
-            if ch == '?' {
-                if let Some(v) = vals.next() {
-                    self.values.push(v);
-                    out.push_str(&format!("${}", self.values.len()));
-                }
-            } else {
-                out.push(ch);
-            }
-        }
-        self.conds.push(out);
-    }
-    fn next(&self) -> usize {
-        self.values.len() + 1
-    }
-    fn sql(&self) -> String {
-        if self.conds.is_empty() {
-            "TRUE".into()
-        } else {
-            self.conds.join(" AND ")
-        }
-    }
-}
-
 fn licence_state_condition(state: LicenceState, now: i64) -> (String, Vec<Value>) {
     use LicenceState as S;
     let active = S::Active.code();
@@ -492,10 +452,10 @@ pub async fn list_institutions<C: ConnectionTrait>(
     let sql = format!(
         "SELECT {} FROM institutions i WHERE {} ORDER BY i.id LIMIT ${}",
         prefixed(INSTITUTION_COLUMNS, "i"),
-        w.sql(),
-        w.next()
+        w.clause(),
+        w.next_placeholder()
     );
-    let mut values = w.values;
+    let mut values = w.into_values();
     values.push((limit as i64).into());
     InstitutionRow::find_by_statement(stmt(c, &sql, values))
         .all(c)
@@ -735,10 +695,10 @@ pub async fn list_licences<C: ConnectionTrait>(
     let sql = format!(
         "SELECT {} FROM licences l WHERE {} ORDER BY l.id LIMIT ${}",
         prefixed(LICENCE_COLUMNS, "l"),
-        w.sql(),
-        w.next()
+        w.clause(),
+        w.next_placeholder()
     );
-    let mut values = w.values;
+    let mut values = w.into_values();
     values.push((limit as i64).into());
     let rows = licence_rows(c, &sql, values).await?;
     with_histories(c, rows).await

@@ -80,10 +80,27 @@ pub trait Repository: Sync {
     ) -> impl Future<Output = Result<bool, ApiError>> + Send;
 }
 
+/// The write transaction a change runs in: its own, committed by [`Saved::commit`], or
+/// one the caller holds (an event consumer handling one event in one transaction), which
+/// the caller commits.
+enum Txn<'a> {
+    Own(WriteTxn),
+    Within(&'a WriteTxn),
+}
+
+impl Txn<'_> {
+    fn get(&self) -> &WriteTxn {
+        match self {
+            Txn::Own(t) => t,
+            Txn::Within(t) => t,
+        }
+    }
+}
+
 /// Step 1: the resource is loaded in the write transaction.
 #[must_use = "a change is rolled back unless it is saved and committed"]
 pub struct Open<'a, R: Repository> {
-    txn: WriteTxn,
+    txn: Txn<'a>,
     ctx: &'a CallContext,
     repo: &'a R,
     id: &'a R::Id,
@@ -108,8 +125,29 @@ pub async fn open<'a, R: Repository>(
     id: &'a R::Id,
 ) -> Result<Open<'a, R>, ApiError> {
     let txn = db.begin_write().await?;
+    load(Txn::Own(txn), ctx, repo, id).await
+}
+
+/// Begins a change of the resource at `id` inside `txn`, a write transaction the caller
+/// holds and commits (an event consumer's): the same steps, and [`Saved::commit`] writes
+/// the audit record without committing.
+pub async fn open_in<'a, R: Repository>(
+    txn: &'a WriteTxn,
+    ctx: &'a CallContext,
+    repo: &'a R,
+    id: &'a R::Id,
+) -> Result<Open<'a, R>, ApiError> {
+    load(Txn::Within(txn), ctx, repo, id).await
+}
+
+async fn load<'a, R: Repository>(
+    txn: Txn<'a>,
+    ctx: &'a CallContext,
+    repo: &'a R,
+    id: &'a R::Id,
+) -> Result<Open<'a, R>, ApiError> {
     let current = repo
-        .load(&txn, id)
+        .load(txn.get(), id)
         .await?
         .ok_or_else(|| ApiError::not_found(R::KIND, repo.name(id)))?;
     Ok(Open {
@@ -180,7 +218,7 @@ impl<'a, R: Repository> Checked<'a, R> {
 
     /// The write transaction, for a rule that must read more under the write turn.
     pub fn txn(&self) -> &WriteTxn {
-        &self.0.txn
+        self.0.txn.get()
     }
 
     /// Step 5: saves `next` if the stored version is still the one loaded (else
@@ -188,7 +226,11 @@ impl<'a, R: Repository> Checked<'a, R> {
     /// is `next` at `version + 1`.
     pub async fn save(self, next: R::Resource) -> Result<Saved<'a, R>, ApiError> {
         let o = self.0;
-        if !o.repo.save(&o.txn, o.id, o.current.version, &next).await? {
+        if !o
+            .repo
+            .save(o.txn.get(), o.id, o.current.version, &next)
+            .await?
+        {
             return Err(ApiError::stale(&o.repo.name(o.id)));
         }
         Ok(Saved {
@@ -207,7 +249,7 @@ impl<'a, R: Repository> Checked<'a, R> {
 /// Step 5 done: the new value is written, not yet committed.
 #[must_use = "a change is rolled back unless it is committed"]
 pub struct Saved<'a, R: Repository> {
-    txn: WriteTxn,
+    txn: Txn<'a>,
     ctx: &'a CallContext,
     name: String,
     before: R::Resource,
@@ -218,7 +260,7 @@ impl<R: Repository> Saved<'_, R> {
     /// The write transaction, for the change's timeline entry, events and notifications
     /// (step 6), which commit with it or not at all.
     pub fn txn(&self) -> &WriteTxn {
-        &self.txn
+        self.txn.get()
     }
 
     /// The value before the change.
@@ -232,10 +274,13 @@ impl<R: Repository> Saved<'_, R> {
     }
 
     /// Steps 7 and 8: the audit record of the change, then the commit. Only an `Ok` means
-    /// the change is durable.
+    /// the change is durable. A change opened with [`open_in`] is durable when its
+    /// caller commits the transaction.
     pub async fn commit(self) -> Result<Versioned<R::Resource>, ApiError> {
-        crate::audit::append(&self.txn, &self.ctx.audit(self.name)).await?;
-        crate::db::commit(self.txn).await?;
+        crate::audit::append(self.txn.get(), &self.ctx.audit(self.name)).await?;
+        if let Txn::Own(txn) = self.txn {
+            crate::db::commit(txn).await?;
+        }
         Ok(self.saved)
     }
 }
@@ -472,6 +517,37 @@ mod tests {
             drop(saved);
             let v = bump(&db, &ctx, "").await.unwrap();
             assert_eq!((v.version, v.value), (3, 12), "{backend:?}");
+            assert_eq!(audit_count(&db).await, 2, "{backend:?}");
+        }
+    }
+
+    /// A change inside a caller's transaction is audited but committed (or rolled back)
+    /// with that transaction only.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_within_a_transaction_commits_with_it() {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let (_t, db) = setup(backend).await;
+            let ctx = ctx();
+            for keep in [false, true] {
+                let txn = db.begin_write().await.unwrap();
+                let checked = open_in(&txn, &ctx, &Things, "a")
+                    .await
+                    .unwrap()
+                    .authorise(|_| true)
+                    .unwrap()
+                    .check_etag("")
+                    .unwrap();
+                let next = checked.current() + 5;
+                let v = checked.save(next).await.unwrap().commit().await.unwrap();
+                assert_eq!(v.version, 2, "{backend:?}");
+                if keep {
+                    txn.commit().await.unwrap();
+                } else {
+                    drop(txn);
+                }
+            }
+            let v = bump(&db, &ctx, "2").await.unwrap();
+            assert_eq!((v.version, v.value), (3, 16), "{backend:?}");
             assert_eq!(audit_count(&db).await, 2, "{backend:?}");
         }
     }

@@ -33,8 +33,8 @@ pub mod idempotency;
 pub mod metrics;
 pub mod migrations;
 pub mod pagination;
-pub mod records;
 pub mod server;
+pub mod sql;
 pub mod stalls;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
