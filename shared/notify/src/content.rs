@@ -39,6 +39,8 @@ pub enum ContentError {
     },
     #[error("the e-mail {0}")]
     Email(String),
+    #[error("the resource {0}")]
+    Resource(String),
     #[error("{0}")]
     Other(String),
 }
@@ -54,6 +56,7 @@ impl ContentError {
             Self::Reference(_) => "notification.reference",
             Self::Dates { .. } => "notification.dates",
             Self::Email(_) => "notification.address",
+            Self::Resource(_) => "notification.resource",
             Self::Other(_) => "notification",
         }
     }

@@ -579,8 +579,8 @@ impl NewNotification {
             || !self.resource.contains('/')
             || self.resource.chars().any(char::is_whitespace)
         {
-            return Err(ContentError::Other(
-                "notification.resource must be a resource name such as referrals/1234".into(),
+            return Err(ContentError::Resource(
+                "must be a resource name such as referrals/1234".into(),
             ));
         }
         if let Office::Authority(id) = &self.office

@@ -408,7 +408,8 @@ fn rebuild(r: &ReminderRow) -> Result<(ReminderPlan, Addressee, Offset, DateTime
 
 /// Queues a notification for every reminder whose instant is at or before `now`, and marks
 /// it fired, all in one write transaction: each fires exactly once. Returns the
-/// notifications queued. A reminder that can no longer be built is marked `SKIPPED` with
+/// notifications queued. A "days before" reminder whose deadline has already passed
+/// (the service was down through both) is marked `SKIPPED`: only "passed" is still true. A reminder that can no longer be built is marked `SKIPPED` with
 /// why, so that it does not stop the others.
 pub async fn fire_due(db: &Db, now: DateTime<Utc>) -> Result<Vec<Sequence>, ApiError> {
     const BATCH: i64 = 500;
@@ -428,6 +429,18 @@ pub async fn fire_due(db: &Db, now: DateTime<Utc>) -> Result<Vec<Sequence>, ApiE
         .map_err(db_error)?;
         let n = rows.len() as i64;
         for r in &rows {
+            // "N days left" after the deadline passed (the service was down) is false.
+            if r.offset_code != "PASSED" && now.timestamp_micros() > r.due_us {
+                finish(
+                    &txn,
+                    r.id,
+                    "SKIPPED",
+                    None,
+                    "the deadline passed before it fired",
+                )
+                .await?;
+                continue;
+            }
             let built = rebuild(r).and_then(|(plan, who, offset, due)| {
                 notification(&plan, &who, offset, due)
                     .and_then(|n| n.build())
