@@ -41,8 +41,12 @@ pub enum ContentError {
     Email(String),
     #[error("the resource {0}")]
     Resource(String),
-    #[error("{0}")]
-    Other(String),
+    #[error("the office {0}")]
+    Office(String),
+    #[error("a date {0}")]
+    Date(String),
+    #[error("the e-mail's further text {0}")]
+    More(String),
 }
 
 impl ContentError {
@@ -54,10 +58,11 @@ impl ContentError {
             }
             Self::Name(_) => "notification.recipient_name",
             Self::Reference(_) => "notification.reference",
-            Self::Dates { .. } => "notification.dates",
+            Self::Dates { .. } | Self::Date(_) => "notification.dates",
             Self::Email(_) => "notification.address",
             Self::Resource(_) => "notification.resource",
-            Self::Other(_) => "notification",
+            Self::Office(_) => "notification.office",
+            Self::More(_) => "notification.more",
         }
     }
 }

@@ -299,8 +299,8 @@ impl NoticeDate {
         match self {
             Self::Day(d) => Ok(d.to_persian_long()),
             Self::At(t) => {
-                let day = SolarDate::from_instant(t)
-                    .map_err(|e| ContentError::Other(format!("the date: {e}")))?;
+                let day =
+                    SolarDate::from_instant(t).map_err(|e| ContentError::Date(e.to_string()))?;
                 let local = t.with_timezone(&chrono_tz::Asia::Tehran);
                 Ok(format!(
                     "{} ساعت {}",
@@ -586,9 +586,7 @@ impl NewNotification {
         if let Office::Authority(id) = &self.office
             && !valid_id(id)
         {
-            return Err(ContentError::Other(
-                "notification.office is not valid".into(),
-            ));
+            return Err(ContentError::Office("is not valid".into()));
         }
         let (text, subject) =
             self.template
@@ -612,7 +610,7 @@ impl NewNotification {
                     ));
                 }
                 let more = mosharekat_persian::text::normalize_text(more, 4000)
-                    .map_err(|e| ContentError::Other(format!("notification.more {e}")))?;
+                    .map_err(|e| ContentError::More(e.to_string()))?;
                 let body = if more.is_empty() {
                     text
                 } else {

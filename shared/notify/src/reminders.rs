@@ -80,7 +80,8 @@ impl Offset {
     }
 }
 
-/// Who a reminder goes to, and how.
+/// Who a reminder goes to, and how. A reminder's e-mail carries the fixed text only (the
+/// `more` of [`Delivery::Email`] is not kept): it is rendered when it fires, from columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Addressee {
     pub recipient: Recipient,
@@ -124,8 +125,7 @@ fn notification(
     offset: Offset,
     due: DateTime<Utc>,
 ) -> Result<NewNotification, ContentError> {
-    let last_day =
-        SolarDate::from_instant(due).map_err(|e| ContentError::Other(format!("due: {e}")))?;
+    let last_day = SolarDate::from_instant(due).map_err(|e| ContentError::Date(e.to_string()))?;
     Ok(NewNotification {
         recipient: who.recipient.clone(),
         resource: plan.resource.clone(),

@@ -12,6 +12,7 @@ on_both_databases!(
     a_notification_is_stored_as_columns_with_a_gap_free_sequence,
     a_rolled_back_change_notifies_nobody,
     content_that_breaks_the_rules_is_refused_and_nothing_is_written,
+    notifications_written_in_step_6_of_the_change_path_commit_with_the_change,
 );
 
 async fn a_notification_is_stored_as_columns_with_a_gap_free_sequence(b: Backend) {
@@ -128,4 +129,47 @@ async fn content_that_breaks_the_rules_is_refused_and_nothing_is_written(b: Back
         txn.commit().await.unwrap();
     }
     assert_eq!(e.count().await, 0);
+}
+
+async fn notifications_written_in_step_6_of_the_change_path_commit_with_the_change(b: Backend) {
+    use mosharekat_notify::store::Notifications;
+    use mosharekat_platform::change;
+    use mosharekat_platform::ctx::CallContext;
+    let e = env(b).await;
+    let txn = e.db.begin_write().await.unwrap();
+    let target = enqueue(&txn, offered(1, Delivery::Sms)).await.unwrap();
+    txn.commit().await.unwrap();
+    let ctx = CallContext::system("/test/Change");
+    // The change path, as a service uses it; its notification goes through `Saved::txn()`.
+    let change = |commit: bool| {
+        let (db, ctx) = (e.db.clone(), ctx.clone());
+        async move {
+            let checked = change::open(&db, &ctx, &Notifications, &target)
+                .await?
+                .authorise(|_| true)?
+                .check_etag("")?;
+            let mut next = checked.current().clone();
+            next.state = State::Delivered;
+            let saved = checked.save(next).await?;
+            enqueue(saved.txn(), offered(2, Delivery::ENotice)).await?;
+            if commit {
+                saved.commit().await?;
+            }
+            Ok::<_, ApiError>(())
+        }
+    };
+    // Saved but not committed (the handler returned early): neither stays.
+    change(false).await.unwrap();
+    let txn = e.db.begin_write().await.unwrap(); // waits for the rollback
+    txn.commit().await.unwrap();
+    assert_eq!(e.count().await, 1);
+    let n = store::get(e.db.conn(), target).await.unwrap().unwrap();
+    assert_eq!((n.version, n.value.state), (1, State::Queued));
+    // Committed: both, and the audit record.
+    change(true).await.unwrap();
+    assert_eq!(e.count().await, 2);
+    let n = store::get(e.db.conn(), target).await.unwrap().unwrap();
+    assert_eq!((n.version, n.value.state), (2, State::Delivered));
+    let v = mosharekat_platform::audit::verify(&e.db).await.unwrap();
+    assert_eq!((v.checked, v.first_broken), (1, None));
 }
