@@ -103,6 +103,59 @@ impl std::fmt::Debug for SmtpSettings {
     }
 }
 
+/// The e-mail channel's settings as flags and environment, for a service's command line
+/// (`#[command(flatten)] smtp: SmtpArgs`). Without `--smtp-host` the channel is off.
+#[derive(Clone, clap::Args)]
+pub struct SmtpArgs {
+    /// The SMTP server e-mail notifications are sent through; unset: no e-mail channel.
+    #[arg(long = "smtp-host", env = "SMTP_HOST")]
+    pub host: Option<String>,
+    /// Its port (587 for STARTTLS, 465 for TLS).
+    #[arg(long = "smtp-port", env = "SMTP_PORT", default_value_t = 587)]
+    pub port: u16,
+    /// starttls, tls, or plain (only for a relay on the same host).
+    #[arg(long = "smtp-security", env = "SMTP_SECURITY", default_value = "starttls", value_parser = ["starttls", "tls", "plain"])]
+    pub security: String,
+    #[arg(long = "smtp-user", env = "SMTP_USER")]
+    pub user: Option<String>,
+    #[arg(long = "smtp-password", env = "SMTP_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// The sender of the notices.
+    #[arg(
+        long = "smtp-from",
+        env = "SMTP_FROM",
+        default_value = "notify@localhost"
+    )]
+    pub from: String,
+    #[arg(long = "smtp-timeout", env = "SMTP_TIMEOUT", default_value = "30s")]
+    pub timeout: humantime::Duration,
+}
+
+impl std::fmt::Debug for SmtpArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.settings().fmt(f)
+    }
+}
+
+impl SmtpArgs {
+    /// The settings, or `None` when no SMTP server is configured.
+    pub fn settings(&self) -> Option<SmtpSettings> {
+        let host = self.host.clone().filter(|h| !h.is_empty())?;
+        Some(SmtpSettings {
+            host,
+            port: self.port,
+            security: match self.security.as_str() {
+                "plain" => SmtpSecurity::Plain,
+                "tls" => SmtpSecurity::Tls,
+                _ => SmtpSecurity::StartTls,
+            },
+            credentials: self.user.clone().zip(self.password.clone()),
+            from: self.from.clone(),
+            timeout: self.timeout.into(),
+        })
+    }
+}
+
 /// An SMTP client and the sender it writes as.
 #[derive(Clone)]
 pub struct Mailer {
@@ -271,6 +324,38 @@ pub fn spawn_email_delivery(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        smtp: SmtpArgs,
+    }
+
+    #[test]
+    fn smtp_settings_come_from_flags_and_the_channel_is_off_without_a_host() {
+        use clap::Parser as _;
+        let off = Cli::try_parse_from(["x"]).unwrap();
+        assert!(off.smtp.settings().is_none());
+        let on = Cli::try_parse_from([
+            "x",
+            "--smtp-host",
+            "mail.example",
+            "--smtp-user",
+            "u",
+            "--smtp-password",
+            "secret",
+        ])
+        .unwrap();
+        let s = on.smtp.settings().unwrap();
+        assert_eq!((s.port, s.security), (587, SmtpSecurity::StartTls));
+        assert_eq!(s.credentials, Some(("u".into(), "secret".into())));
+        assert!(
+            !format!("{:?}", on.smtp).contains("secret"),
+            "no password in logs"
+        );
+        Mailer::new(&s).unwrap();
+        assert!(Cli::try_parse_from(["x", "--smtp-security", "none"]).is_err());
+    }
 
     #[test]
     fn backoff_doubles_up_to_its_cap() {

@@ -22,8 +22,8 @@
 //! Wiring a service: add `migrations::m20261202_000001_notifications::Migration` to its
 //! migrator; call [`enqueue`] (or [`reminders::schedule`]) with `Saved::txn()` in step 6
 //! of the change path; serve `NotificationApi::new(db).into_server()`; spawn
-//! [`reminders::spawn_reminder_loop`] and, with SMTP configured,
-//! [`email::spawn_email_delivery`].
+//! [`reminders::spawn_reminder_loop`] and, with SMTP configured ([`email::SmtpArgs`] on the
+//! command line), [`email::spawn_email_delivery`].
 #![forbid(unsafe_code)]
 
 pub mod api;
