@@ -231,6 +231,32 @@ async fn a_gateway_stream_survives_restarts_of_either_side_with_nothing_lost_or_
         "nothing repeated"
     );
     assert_eq!(seen, expected, "every SMS once, in sequence order");
+
+    // The gateway dies having recorded only the first of a batch the server had already
+    // handed out (marked SENT): from its last sequence it gets the rest again, once.
+    drop(stream);
+    let batch = queue_sms(&e, 8..11).await;
+    let mut stream = follow(&server, *seen.last().unwrap()).await;
+    let first = take(&mut stream, 1).await;
+    assert_eq!(first[0].sequence, batch[0]);
+    drop(stream);
+    let mut stream = follow(&server, batch[0]).await;
+    let rest = take(&mut stream, 2).await;
+    assert!(
+        rest.iter()
+            .all(|n| n.state == pb::NotificationState::Sent as i32)
+    );
+    assert_eq!(
+        rest.iter().map(|n| n.sequence).collect::<Vec<_>>(),
+        batch[1..]
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), stream.message())
+            .await
+            .is_err(),
+        "nothing repeated"
+    );
+    drop(stream);
     server.stop();
 
     // A stream asked for e-mail, a bad channel or a negative sequence is refused.
