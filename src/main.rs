@@ -202,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "\nmosharekat is running with TLS and mutual TLS (CA {ca}).\n\n  registry  {registry_addr}   (health for probes, plaintext, no reflection: {h0}; metrics http://{}/metrics)\n  referral  {referral_addr}   (health for probes, plaintext, no reflection: {h1}; metrics http://{}/metrics)\n  meeting   {meeting_addr}   (health for probes, plaintext, no reflection: {h2}; metrics http://{}/metrics)\n\n\
              admin token: {tok}  (valid 30 days; mint others with `cargo run --release -- token --role REGISTRY_OFFICER`)\n\
-             Peer RPCs (CheckEligibility, CheckLicensed, WatchLicenceEvents, GetStatistics) need a client certificate: -cert {cert} -key {key}.\n\n\
+             Peer RPCs (CheckEligibility, BatchCheckEligibility, CheckLicensed, WatchLicenceEvents, GetStatistics) need a client certificate: -cert {cert} -key {key}.\n\n\
              Try:\n  \
              grpcurl -cacert {ca} {registry_addr} list\n  \
              grpcurl -cacert {ca} {registry_addr} grpc.health.v1.Health/Check\n  \

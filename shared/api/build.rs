@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "mosharekat/common/v1/audit.proto",
         "mosharekat/common/v1/notification.proto",
         "mosharekat/common/v1/party.proto",
+        "mosharekat/common/v1/stalled_events.proto",
         "mosharekat/registry/v1/registry.proto",
         "mosharekat/referral/v1/referral.proto",
         "mosharekat/meeting/v1/meeting.proto",
@@ -22,6 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // prost's codec, naming the field of a request that does not decode.
+        .codec_path("crate::codec::Codec")
         // These hold national codes: their Debug is written by hand, masked.
         .skip_debug([
             "mosharekat.registry.v1.Representative",

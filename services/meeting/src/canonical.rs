@@ -11,7 +11,10 @@
 //!   the API message `mosharekat.meeting.v1.Meeting` as approved, with `etag`,
 //!   `content_sha256` and `minutes_hash_version` cleared and, in each resolution, `etag`,
 //!   `overdue`, `state`, `progress` and `notes` cleared. It depends on the proto's field
-//!   numbers and on how prost encodes them, so it is kept only to verify those records.
+//!   numbers and on how prost encodes them, so it is kept only to verify those records:
+//!   since the service keeps its own records (not the API message), their approved bytes
+//!   are kept verbatim beside the record (`meetings.minutes_v1`), and verification hashes
+//!   those bytes and checks that the record still says what they say ([`verify_v1`]).
 //! - **Version 2** (every approval since): the SHA-256 of the UTF-8 bytes of the canonical
 //!   JSON text of [`MinutesContent`], written as below. Nothing in it depends on the proto.
 //!
@@ -76,7 +79,7 @@
 //! ```
 //!
 //! It covers what version 1 covers, except the roster's national codes and etags, which the
-//! roster never holds (see [`crate::domain::roster_snapshot`]; the minutes must not carry
+//! roster never holds (see [`crate::rules::roster_snapshot`]; the minutes must not carry
 //! personal data).
 //! Follow-up of a resolution after the meeting (state, progress, notes) is not part of its
 //! minutes. The test `golden_vector` pins the text and the hash of a fixed document: if it
@@ -123,6 +126,29 @@ impl MinutesHashVersion {
     }
 }
 
+/// The hash of `meeting`'s minutes in the current form, taken over the API message the
+/// service answers with: what a caller reads, it can hash and compare itself.
+pub fn current_sha256(meeting: &crate::domain::Meeting) -> Result<String, NoCanonicalForm> {
+    MinutesHashVersion::CURRENT.sha256(&pb::Meeting::from(meeting))
+}
+
+/// What `VerifyMinutes` computes for `meeting` in the form `version`: for version 1, over
+/// the bytes kept from its approval (`kept_v1`, see [`verify_v1`]). Empty when nothing can
+/// match (no bytes kept, the record changed since, a time without a canonical form).
+pub fn recompute(
+    version: MinutesHashVersion,
+    meeting: &crate::domain::Meeting,
+    kept_v1: Option<&[u8]>,
+) -> String {
+    let m = pb::Meeting::from(meeting);
+    match version {
+        MinutesHashVersion::V1ProstEncoding => kept_v1
+            .and_then(|kept| verify_v1(kept, &m))
+            .unwrap_or_default(),
+        MinutesHashVersion::V2CanonicalJson => version.sha256(&m).unwrap_or_default(),
+    }
+}
+
 /// Minutes holding a value the canonical form cannot write: a time out of its range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoCanonicalForm {
@@ -145,6 +171,22 @@ impl std::error::Error for NoCanonicalForm {}
 /// Version 1, frozen: minutes approved before version 2 were hashed exactly so. Fields the
 /// message gained since are cleared, as they were absent (and so not encoded) then.
 fn v1_prost_sha256(meeting: &pb::Meeting) -> String {
+    hex::encode(Sha256::digest(v1_form(meeting).encode_to_vec()))
+}
+
+/// Verifies minutes approved under version 1 now that the service keeps its own records:
+/// `kept` is the message's bytes as approved (kept verbatim by the migration to the
+/// service's storage, never re-created from the new records) and `current` the minutes as
+/// the record now has them. The version 1 hash of `kept`, when the record still says what
+/// `kept` says (compared as messages, field by field, over what version 1 covers); `None`
+/// when the record has changed since, or `kept` is not a message.
+pub fn verify_v1(kept: &[u8], current: &pb::Meeting) -> Option<String> {
+    let approved = pb::Meeting::decode(kept).ok()?;
+    (v1_form(&approved) == v1_form(current)).then(|| v1_prost_sha256(&approved))
+}
+
+/// What version 1 covers of a meeting.
+fn v1_form(meeting: &pb::Meeting) -> pb::Meeting {
     let mut m = meeting.clone();
     m.etag.clear();
     m.content_sha256.clear();
@@ -156,7 +198,7 @@ fn v1_prost_sha256(meeting: &pb::Meeting) -> String {
         r.progress = 0;
         r.notes.clear();
     }
-    hex::encode(Sha256::digest(m.encode_to_vec()))
+    m
 }
 
 /// A time the canonical form can write: years 0001 to 9999, nanoseconds below a second.

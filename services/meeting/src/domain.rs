@@ -1,503 +1,272 @@
-//! The working group's rules, free of I/O: seats, quorum, votes, the meeting and
-//! resolution life cycles. (What the minutes' hash covers is in [`crate::canonical`].)
+//! The working group's resources as the service has them: typed names, states and kinds as
+//! Rust enums, the national code as its newtype. Built from API messages at the edge
+//! ([`crate::api`]) and stored as they are ([`crate::store`]: JSON under a `schema`
+//! version). No protobuf type appears here.
 
-use mosharekat_api::meeting::v1::{
-    AttendanceStatus, Meeting, MeetingState, Member, Quorum, ResolutionState, Seat, Vote,
-};
+use std::fmt;
 
-/// At most this many institution representatives sit in a working group.
-pub const MAX_REPRESENTATIVES: usize = 6;
+use mosharekat_persian::NationalCode;
+use serde::{Deserialize, Serialize};
 
-/// Why a member cannot take a seat.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SeatRefusal {
-    ChairTaken,
-    SecretaryTaken,
-    RepresentativesFull,
-    InstitutionAlreadySeated,
-    PersonAlreadySeated,
+use crate::names::{GroupName, MeetingName, MemberName, ResolutionName};
+
+/// An instant, to the nanosecond (times sent by callers keep their precision: the minutes'
+/// hash covers them). Stored as RFC 3339 in UTC with nine fractional digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Time {
+    pub seconds: i64,
+    /// 0 to 999 999 999.
+    pub nanos: u32,
 }
 
-impl SeatRefusal {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::ChairTaken => "CHAIR_TAKEN",
-            Self::SecretaryTaken => "SECRETARY_TAKEN",
-            Self::RepresentativesFull => "REPRESENTATIVES_FULL",
-            Self::InstitutionAlreadySeated => "INSTITUTION_ALREADY_SEATED",
-            Self::PersonAlreadySeated => "PERSON_ALREADY_SEATED",
+impl Time {
+    pub fn from_micros(us: i64) -> Self {
+        Self {
+            seconds: us.div_euclid(1_000_000),
+            nanos: (us.rem_euclid(1_000_000) * 1000) as u32,
         }
     }
 
-    pub fn message(&self) -> &'static str {
-        match self {
-            Self::ChairTaken => "the working group already has a chair",
-            Self::SecretaryTaken => "the working group already has a secretary",
-            Self::RepresentativesFull => {
-                "the working group already has six institution representatives"
-            }
-            Self::InstitutionAlreadySeated => "this institution is already represented",
-            Self::PersonAlreadySeated => "this person already holds a seat",
-        }
+    /// `None` when `nanos` is not below a second.
+    pub fn new(seconds: i64, nanos: i32) -> Option<Self> {
+        let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
+        Some(Self { seconds, nanos })
     }
 
-    pub fn persian(&self) -> &'static str {
-        match self {
-            Self::ChairTaken => "کارگروه رئیس دارد.",
-            Self::SecretaryTaken => "کارگروه دبیر دارد.",
-            Self::RepresentativesFull => "شش نمایندهٔ نهادهای مردمی پیش‌تر عضو شده‌اند.",
-            Self::InstitutionAlreadySeated => "این نهاد پیش‌تر نماینده دارد.",
-            Self::PersonAlreadySeated => "این شخص پیش‌تر عضو کارگروه است.",
-        }
+    /// Microseconds since the epoch, rounded down (what deadlines are compared in).
+    pub fn micros(self) -> i64 {
+        self.seconds
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(self.nanos / 1000))
+    }
+
+    fn chrono(self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::from_timestamp(self.seconds, self.nanos)
     }
 }
 
-/// May `new` take a seat beside the members `seated` (current, not ended)? A vacant
-/// representative's seat is free again.
-pub fn check_seat(seated: &[Member], new: &Member) -> Result<(), SeatRefusal> {
-    if seated
-        .iter()
-        .any(|m| !m.national_code.is_empty() && m.national_code == new.national_code)
-    {
-        return Err(SeatRefusal::PersonAlreadySeated);
-    }
-    let holding = |seat: Seat| {
-        seated
-            .iter()
-            .filter(move |m| m.seat == seat as i32 && !m.vacant)
-    };
-    match Seat::try_from(new.seat) {
-        Ok(Seat::Chair) if holding(Seat::Chair).next().is_some() => Err(SeatRefusal::ChairTaken),
-        Ok(Seat::Secretary) if holding(Seat::Secretary).next().is_some() => {
-            Err(SeatRefusal::SecretaryTaken)
-        }
-        Ok(Seat::InstitutionRepresentative) => {
-            if holding(Seat::InstitutionRepresentative).any(|m| m.institution == new.institution) {
-                Err(SeatRefusal::InstitutionAlreadySeated)
-            } else if holding(Seat::InstitutionRepresentative).count() >= MAX_REPRESENTATIVES {
-                Err(SeatRefusal::RepresentativesFull)
-            } else {
-                Ok(())
-            }
-        }
-        _ => Ok(()),
+impl Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self
+            .chrono()
+            .ok_or_else(|| serde::ser::Error::custom("a time out of range"))?;
+        s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
     }
 }
 
-/// Whether a seat votes: everyone but the secretary.
-pub fn seat_votes(seat: i32) -> bool {
-    seat != Seat::Secretary as i32
-}
-
-fn counts_present(status: i32) -> bool {
-    status == AttendanceStatus::Present as i32 || status == AttendanceStatus::Represented as i32
-}
-
-/// The quorum of a meeting: more than half of the voting members present (in person or by
-/// a named substitute), the chair — or the designated deputy, if the chair is absent —
-/// among them. Vacant seats do not count.
-pub fn quorum(members: &[Member], meeting: &Meeting) -> Quorum {
-    let voting: Vec<&Member> = members.iter().filter(|m| m.voting && !m.vacant).collect();
-    let present = |name: &str| {
-        meeting
-            .attendance
-            .iter()
-            .any(|a| a.member == name && counts_present(a.status))
-    };
-    let in_person = |name: &str| {
-        meeting
-            .attendance
-            .iter()
-            .any(|a| a.member == name && a.status == AttendanceStatus::Present as i32)
-    };
-    let voting_present = voting.iter().filter(|m| present(&m.name)).count() as i32;
-    let voting_members = voting.len() as i32;
-    let required = voting_members / 2 + 1;
-    let chair_present = members
-        .iter()
-        .any(|m| m.seat == Seat::Chair as i32 && !m.vacant && in_person(&m.name));
-    let deputy_present = !meeting.deputy_chair.is_empty()
-        && voting.iter().any(|m| m.name == meeting.deputy_chair)
-        && in_person(&meeting.deputy_chair);
-    let enough = voting_members > 0 && voting_present >= required;
-    let chaired = chair_present || deputy_present;
-    let explanation = format!(
-        "{voting_present} of {voting_members} voting members present; more than half needs {required}; {}",
-        if chair_present {
-            "the chair is present"
-        } else if deputy_present {
-            "the chair is absent, the designated deputy chairs"
-        } else {
-            "neither the chair nor a designated deputy is present"
-        }
-    );
-    Quorum {
-        met: enough && chaired,
-        voting_members,
-        voting_present,
-        required,
-        chair_present,
-        deputy_present,
-        explanation,
-    }
-}
-
-/// The roster a meeting is held with, fixed when it starts: the members seated then, vacant
-/// seats flagged as they were then. Its attendance, quorum and votes are counted against it
-/// from then on, so a seat falling vacant later changes later meetings only. It leaves out
-/// what changes after (the etag) and what the minutes need not carry (national codes).
-pub fn roster_snapshot(seated: &[Member]) -> Vec<Member> {
-    seated
-        .iter()
-        .map(|m| Member {
-            national_code: String::new(),
-            etag: String::new(),
-            ..m.clone()
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = chrono::DateTime::parse_from_rfc3339(&s).map_err(serde::de::Error::custom)?;
+        Ok(Self {
+            seconds: t.timestamp(),
+            nanos: t.timestamp_subsec_nanos(),
         })
-        .collect()
+    }
 }
 
-/// The tally of a vote: adopted by a majority of the present voting members (abstentions
-/// count as not in favour).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tally {
-    pub for_: i32,
-    pub against: i32,
-    pub abstain: i32,
+macro_rules! stored_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name { $($variant),* }
+    };
+}
+
+stored_enum!(
+    /// A seat in the working group.
+    Seat { Chair, Official, InstitutionRepresentative, Secretary }
+);
+stored_enum!(
+    /// The office a member holds.
+    Position {
+        SocialPreventionDeputy,
+        ChiefInspector,
+        ProsecutorDeputy,
+        PrisonsDirectorGeneral,
+        DisputeResolutionHead,
+        PopularParticipationDirector,
+        InstitutionRepresentative,
+        Secretariat,
+    }
+);
+stored_enum!(
+    /// A meeting's life cycle (see [`crate::rules::next_meeting_state`]).
+    MeetingState { Scheduled, Postponed, Cancelled, InSession, Closed }
+);
+stored_enum!(AttendanceStatus {
+    Present,
+    Absent,
+    Excused,
+    Represented
+});
+stored_enum!(Vote {
+    For,
+    Against,
+    Abstain
+});
+stored_enum!(
+    /// A resolution's follow-up.
+    ResolutionState { NotAdopted, Open, InProgress, Done, Cancelled }
+);
+
+impl fmt::Display for MeetingState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Scheduled => "SCHEDULED",
+            Self::Postponed => "POSTPONED",
+            Self::Cancelled => "CANCELLED",
+            Self::InSession => "IN_SESSION",
+            Self::Closed => "CLOSED",
+        })
+    }
+}
+
+/// A provincial working group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: GroupName,
+    pub province: String,
+    pub title: String,
+    pub founding_time: Option<Time>,
+    pub create_time: Option<Time>,
+    pub update_time: Option<Time>,
+}
+
+/// A seat held (or, in a meeting's roster, as it was held when the meeting started).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub name: MemberName,
+    pub full_name: String,
+    /// Absent in a roster: the minutes do not carry personal data.
+    #[serde(with = "national_code", default)]
+    pub national_code: Option<NationalCode>,
+    pub seat: Seat,
+    pub position: Position,
+    pub position_title: String,
+    /// `institutions/{id}`, for a representative.
+    pub institution: String,
+    pub term_start: Option<Time>,
+    pub term_end: Option<Time>,
+    pub voting: bool,
+    pub vacant: bool,
+    pub vacancy_reason: String,
+}
+
+mod national_code {
+    use mosharekat_persian::NationalCode;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(c: &Option<NationalCode>, s: S) -> Result<S::Ok, S::Error> {
+        match c {
+            Some(c) => s.serialize_some(c.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NationalCode>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| NationalCode::parse(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgendaItem {
+    pub title: String,
+    pub description: String,
+    /// `institutions/{id}`, `filings/{id}`, `referrals/{id}`, or empty.
+    pub subject: String,
+    pub standing_report: bool,
+    pub figures: Vec<Figure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attendance {
+    /// The member's name, as on the roster.
+    pub member: String,
+    pub status: AttendanceStatus,
+    pub substitute_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quorum {
+    pub met: bool,
+    pub voting_members: i32,
+    pub voting_present: i32,
+    pub required: i32,
+    pub chair_present: bool,
+    pub deputy_present: bool,
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CastVote {
+    pub member: String,
+    pub vote: Vote,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressNote {
+    pub time: Option<Time>,
+    pub progress: i32,
+    pub note: String,
+    pub reported_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub name: ResolutionName,
+    /// The meeting it was voted in.
+    pub meeting: String,
+    pub number: i32,
+    pub text: String,
+    pub responsible_member: String,
+    pub responsible_body: String,
+    pub deadline: Option<Time>,
+    pub votes: Vec<CastVote>,
+    pub votes_for: i32,
+    pub votes_against: i32,
+    pub abstentions: i32,
     pub adopted: bool,
+    pub state: ResolutionState,
+    pub progress: i32,
+    pub notes: Vec<ProgressNote>,
 }
 
-pub fn tally(votes: &[Vote], present_voting: i32) -> Tally {
-    let count = |v: Vote| votes.iter().filter(|x| **x == v).count() as i32;
-    let for_ = count(Vote::For);
-    Tally {
-        for_,
-        against: count(Vote::Against),
-        abstain: count(Vote::Abstain),
-        adopted: present_voting > 0 && for_ * 2 > present_voting,
-    }
-}
-
-/// What can be done to a meeting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MeetingAction {
-    Reschedule,
-    Postpone,
-    Cancel,
-    EditAgenda,
-    RecordAttendance,
-    Start,
-    RecordResolution,
-    ApproveMinutes,
-}
-
-impl MeetingAction {
-    pub const ALL: [MeetingAction; 8] = [
-        Self::Reschedule,
-        Self::Postpone,
-        Self::Cancel,
-        Self::EditAgenda,
-        Self::RecordAttendance,
-        Self::Start,
-        Self::RecordResolution,
-        Self::ApproveMinutes,
-    ];
-
-    pub fn verb(self) -> &'static str {
-        match self {
-            Self::Reschedule => "reschedule",
-            Self::Postpone => "postpone",
-            Self::Cancel => "cancel",
-            Self::EditAgenda => "change the agenda of",
-            Self::RecordAttendance => "record attendance at",
-            Self::Start => "start",
-            Self::RecordResolution => "record a resolution in",
-            Self::ApproveMinutes => "approve the minutes of",
-        }
-    }
-}
-
-/// The meeting life cycle; after the minutes are approved nothing changes.
-pub fn next_meeting_state(from: MeetingState, action: MeetingAction) -> Option<MeetingState> {
-    use MeetingAction as A;
-    use MeetingState as S;
-    match (from, action) {
-        (S::Scheduled | S::Postponed, A::Reschedule) => Some(S::Scheduled),
-        (S::Scheduled, A::Postpone) => Some(S::Postponed),
-        (S::Scheduled | S::Postponed, A::Cancel) => Some(S::Cancelled),
-        (S::Scheduled | S::Postponed, A::EditAgenda) => Some(from),
-        (S::Scheduled | S::InSession, A::RecordAttendance) => Some(from),
-        (S::Scheduled, A::Start) => Some(S::InSession),
-        (S::InSession, A::RecordResolution) => Some(S::InSession),
-        (S::InSession, A::ApproveMinutes) => Some(S::Closed),
-        _ => None,
-    }
-}
-
-/// The state a progress report leads to: 100 is done; reports on a finished resolution
-/// are refused.
-pub fn resolution_after_progress(from: ResolutionState, progress: i32) -> Option<ResolutionState> {
-    match from {
-        ResolutionState::Open | ResolutionState::InProgress => Some(if progress >= 100 {
-            ResolutionState::Done
-        } else {
-            ResolutionState::InProgress
-        }),
-        _ => None,
-    }
-}
-
-pub fn resolution_cancellable(from: ResolutionState) -> bool {
-    matches!(from, ResolutionState::Open | ResolutionState::InProgress)
-}
-
-pub fn resolution_overdue(state: i32, deadline_us: Option<i64>, now_us: i64) -> bool {
-    (state == ResolutionState::Open as i32 || state == ResolutionState::InProgress as i32)
-        && deadline_us.is_some_and(|d| d < now_us)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mosharekat_api::meeting::v1::Attendance;
-
-    fn member(n: usize, seat: Seat) -> Member {
-        Member {
-            name: format!("m{n}"),
-            national_code: format!("code{n}"),
-            seat: seat as i32,
-            voting: seat_votes(seat as i32),
-            institution: if seat == Seat::InstitutionRepresentative {
-                format!("institutions/{n}")
-            } else {
-                String::new()
-            },
-            ..Default::default()
-        }
-    }
-
-    /// The seed's group: chair, five officials, six representatives, a secretary.
-    fn seed_group() -> Vec<Member> {
-        let mut v = vec![member(0, Seat::Chair)];
-        v.extend((1..=5).map(|n| member(n, Seat::Official)));
-        v.extend((6..=11).map(|n| member(n, Seat::InstitutionRepresentative)));
-        v.push(member(12, Seat::Secretary));
-        v
-    }
-
-    fn meeting_with(present: &[usize], represented: &[usize], deputy: Option<usize>) -> Meeting {
-        let mut m = Meeting::default();
-        for n in present {
-            m.attendance.push(Attendance {
-                member: format!("m{n}"),
-                status: AttendanceStatus::Present as i32,
-                substitute_name: String::new(),
-            });
-        }
-        for n in represented {
-            m.attendance.push(Attendance {
-                member: format!("m{n}"),
-                status: AttendanceStatus::Represented as i32,
-                substitute_name: "جانشین".into(),
-            });
-        }
-        m.deputy_chair = deputy.map(|d| format!("m{d}")).unwrap_or_default();
-        m
-    }
-
-    #[test]
-    fn quorum_is_more_than_half_with_the_chair() {
-        let g = seed_group();
-        // 12 voting members: 7 needed.
-        let q = quorum(&g, &meeting_with(&[0, 1, 2, 3, 4, 5, 6], &[], None));
-        assert!(q.met, "{q:?}");
-        assert_eq!((q.voting_members, q.voting_present, q.required), (12, 7, 7));
-        // Exactly half is not enough.
-        let q = quorum(&g, &meeting_with(&[0, 1, 2, 3, 4, 5], &[], None));
-        assert!(!q.met);
-        assert_eq!(q.voting_present, 6);
-    }
-
-    #[test]
-    fn the_secretary_does_not_count() {
-        let g = seed_group();
-        let q = quorum(&g, &meeting_with(&[0, 1, 2, 3, 4, 5, 12], &[], None));
-        assert_eq!(q.voting_present, 6);
-        assert!(!q.met);
-    }
-
-    #[test]
-    fn chair_absent_with_and_without_a_deputy() {
-        let g = seed_group();
-        let q = quorum(&g, &meeting_with(&[1, 2, 3, 4, 5, 6, 7], &[], None));
-        assert_eq!(
-            (q.voting_present, q.met),
-            (7, false),
-            "enough members but nobody chairs"
-        );
-        let q = quorum(&g, &meeting_with(&[1, 2, 3, 4, 5, 6, 7], &[], Some(1)));
-        assert!(q.met && q.deputy_present && !q.chair_present);
-        // A deputy who is not there does not chair.
-        let q = quorum(&g, &meeting_with(&[2, 3, 4, 5, 6, 7, 8], &[], Some(1)));
-        assert!(!q.met);
-        // The secretary cannot be the deputy.
-        let q = quorum(&g, &meeting_with(&[2, 3, 4, 5, 6, 7, 8, 12], &[], Some(12)));
-        assert!(!q.met);
-    }
-
-    #[test]
-    fn substitutes_count_but_do_not_chair() {
-        let g = seed_group();
-        let q = quorum(&g, &meeting_with(&[0, 1, 2, 3], &[4, 5, 6], None));
-        assert!(q.met);
-        assert_eq!(q.voting_present, 7);
-        let q = quorum(&g, &meeting_with(&[1, 2, 3, 4, 5, 6], &[0], None));
-        assert!(
-            !q.met,
-            "a chair represented by a substitute is not present in person"
-        );
-    }
-
-    #[test]
-    fn vacant_seats_do_not_count() {
-        let mut g = seed_group();
-        for m in g
-            .iter_mut()
-            .filter(|m| m.seat == Seat::InstitutionRepresentative as i32)
-            .take(2)
-        {
-            m.vacant = true;
-        }
-        // 10 voting members now: 6 needed.
-        let q = quorum(&g, &meeting_with(&[0, 1, 2, 3, 4, 5], &[], None));
-        assert_eq!((q.voting_members, q.required, q.met), (10, 6, true));
-    }
-
-    #[test]
-    fn the_roster_keeps_the_seats_as_they_were() {
-        let mut g = seed_group();
-        g[0].etag = "3".into();
-        let roster = roster_snapshot(&g);
-        let m = meeting_with(&[0, 1, 2, 3, 4, 5, 6, 7, 8], &[], None);
-        // A seat falling vacant after the start changes today's count, not the roster's.
-        g[6].vacant = true;
-        assert_eq!(
-            (
-                quorum(&roster, &m).voting_members,
-                quorum(&roster, &m).voting_present
-            ),
-            (12, 9)
-        );
-        assert_eq!(
-            (quorum(&g, &m).voting_members, quorum(&g, &m).voting_present),
-            (11, 8)
-        );
-        assert!(
-            roster
-                .iter()
-                .all(|x| x.national_code.is_empty() && x.etag.is_empty())
-        );
-        assert_eq!(roster[6].name, g[6].name);
-    }
-
-    #[test]
-    fn votes_need_a_majority_of_those_present() {
-        use Vote::*;
-        assert!(tally(&[For, For, For, For], 7).adopted);
-        assert!(!tally(&[For, For, For, Against, Abstain, Abstain, Abstain], 7).adopted);
-        assert!(tally(&[For, For, For, For, Against, Against, Against], 7).adopted);
-        // Half for is not a majority.
-        assert!(!tally(&[For, For, For, Against, Against, Against], 6).adopted);
-        assert!(!tally(&[], 0).adopted);
-        let t = tally(&[For, Against, Abstain, For], 5);
-        assert_eq!((t.for_, t.against, t.abstain, t.adopted), (2, 1, 1, false));
-    }
-
-    #[test]
-    fn seats() {
-        let g = seed_group();
-        assert_eq!(
-            check_seat(&g, &member(20, Seat::Chair)),
-            Err(SeatRefusal::ChairTaken)
-        );
-        assert_eq!(
-            check_seat(&g, &member(21, Seat::Secretary)),
-            Err(SeatRefusal::SecretaryTaken)
-        );
-        assert_eq!(
-            check_seat(&g, &member(22, Seat::InstitutionRepresentative)),
-            Err(SeatRefusal::RepresentativesFull)
-        );
-        assert!(check_seat(&g, &member(23, Seat::Official)).is_ok());
-        let mut twice = member(24, Seat::InstitutionRepresentative);
-        twice.institution = "institutions/6".into();
-        assert_eq!(
-            check_seat(&g[..8], &twice),
-            Err(SeatRefusal::InstitutionAlreadySeated)
-        );
-        assert_eq!(
-            check_seat(&g, &member(3, Seat::Official)),
-            Err(SeatRefusal::PersonAlreadySeated)
-        );
-        // A vacant representative's seat is free again.
-        let mut g2 = g.clone();
-        g2[6].vacant = true;
-        assert!(check_seat(&g2, &member(25, Seat::InstitutionRepresentative)).is_ok());
-    }
-
-    #[test]
-    fn every_meeting_transition_allowed_and_refused() {
-        use MeetingAction as A;
-        use MeetingState as S;
-        let allowed = [
-            (S::Scheduled, A::Reschedule, S::Scheduled),
-            (S::Postponed, A::Reschedule, S::Scheduled),
-            (S::Scheduled, A::Postpone, S::Postponed),
-            (S::Scheduled, A::Cancel, S::Cancelled),
-            (S::Postponed, A::Cancel, S::Cancelled),
-            (S::Scheduled, A::EditAgenda, S::Scheduled),
-            (S::Postponed, A::EditAgenda, S::Postponed),
-            (S::Scheduled, A::RecordAttendance, S::Scheduled),
-            (S::InSession, A::RecordAttendance, S::InSession),
-            (S::Scheduled, A::Start, S::InSession),
-            (S::InSession, A::RecordResolution, S::InSession),
-            (S::InSession, A::ApproveMinutes, S::Closed),
-        ];
-        for from in [
-            S::Scheduled,
-            S::Postponed,
-            S::Cancelled,
-            S::InSession,
-            S::Closed,
-        ] {
-            for a in MeetingAction::ALL {
-                let expected = allowed
-                    .iter()
-                    .find(|(f, x, _)| *f == from && *x == a)
-                    .map(|t| t.2);
-                assert_eq!(next_meeting_state(from, a), expected, "{from:?} {a:?}");
-            }
-        }
-        for a in MeetingAction::ALL {
-            assert_eq!(
-                next_meeting_state(S::Closed, a),
-                None,
-                "closed is immutable"
-            );
-        }
-    }
-
-    #[test]
-    fn resolution_follow_up() {
-        use ResolutionState as R;
-        assert_eq!(resolution_after_progress(R::Open, 30), Some(R::InProgress));
-        assert_eq!(resolution_after_progress(R::InProgress, 100), Some(R::Done));
-        assert_eq!(resolution_after_progress(R::Done, 50), None);
-        assert_eq!(resolution_after_progress(R::NotAdopted, 50), None);
-        assert_eq!(resolution_after_progress(R::Cancelled, 50), None);
-        assert!(resolution_cancellable(R::Open) && !resolution_cancellable(R::Done));
-        assert!(resolution_overdue(R::Open as i32, Some(10), 11));
-        assert!(!resolution_overdue(R::Done as i32, Some(10), 11));
-        assert!(!resolution_overdue(R::Open as i32, Some(10), 10));
-    }
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meeting {
+    pub name: MeetingName,
+    pub title: String,
+    pub scheduled_time: Option<Time>,
+    pub place: String,
+    pub state: MeetingState,
+    pub state_reason: String,
+    pub agenda: Vec<AgendaItem>,
+    pub agenda_final: bool,
+    pub attendance: Vec<Attendance>,
+    pub deputy_chair: String,
+    pub quorum: Option<Quorum>,
+    /// The resolutions as voted, once the minutes are approved; before, they are read
+    /// from their own records.
+    pub resolutions: Vec<Resolution>,
+    pub discussion: String,
+    pub start_time: Option<Time>,
+    pub close_time: Option<Time>,
+    /// Lowercase hex, once the minutes are approved.
+    pub content_sha256: String,
+    /// The seats as they were when it started.
+    pub roster: Vec<Member>,
+    /// The form `content_sha256` was taken over ([`crate::canonical::MinutesHashVersion`]'s
+    /// number), once there is one. Kept in its own column, not in the record; a number
+    /// this release does not know is kept as it is.
+    #[serde(skip)]
+    pub minutes_hash_version: Option<i32>,
 }

@@ -6,7 +6,7 @@ use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::error::ApiError;
 use mosharekat_registry_client::events::{LicenceEventHandler, context_for};
 
-use crate::work::Meetings;
+use crate::app::Meetings;
 
 pub const STREAM: &str = "registry.licence_events";
 

@@ -168,6 +168,24 @@ impl fmt::Display for ResolutionName {
     }
 }
 
+// Stored as the name's text, and read back through the same checks.
+macro_rules! name_as_text {
+    ($($t:ty),*) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                <$t>::parse(&s, "name").map_err(|_| serde::de::Error::custom(format!("{s:?} is not a {}", stringify!($t))))
+            }
+        }
+    )*};
+}
+name_as_text!(GroupName, MemberName, MeetingName, ResolutionName);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -301,7 +301,14 @@ on_both_databases!(
     a_vacancy_names_the_officer_who_suspended_the_licence,
     the_minutes_hash_names_its_form_and_shows_tampering,
     minutes_approved_before_the_canonical_form_still_verify,
+    the_v1_fixture_answers_as_it_was_written,
+    a_field_written_by_a_newer_release_survives_a_change,
 );
+
+// The databases of the previous release, kept in `tests/fixtures/v1/`.
+#[path = "meeting_api/fixtures.rs"]
+mod fixtures;
+use fixtures::the_v1_fixture_answers_as_it_was_written;
 
 async fn the_seeds_first_meeting(b: Backend) {
     let e = env(b).await;
@@ -2133,30 +2140,35 @@ fn row_id(meeting: &str) -> String {
     mosharekat_meeting::store::meeting_id(parts[1], parts[3].parse().unwrap())
 }
 
-/// Rewrites a stored meeting's body behind the service's back.
-async fn rewrite_meeting(db: &Db, meeting: &str, f: impl FnOnce(&mut pb::Meeting)) {
-    use prost::Message as _;
+/// Rewrites a stored meeting's record (its JSON, see `mosharekat_meeting::store`) behind
+/// the service's back.
+async fn rewrite_meeting(db: &Db, meeting: &str, f: impl FnOnce(&mut serde_json::Value)) {
     use sea_orm::ConnectionTrait as _;
     let id = row_id(meeting);
     let row = db
         .conn()
         .query_one_raw(db.stmt(
-            "SELECT body FROM meetings WHERE id = $1",
+            "SELECT record FROM meetings WHERE id = $1",
             [id.clone().into()],
         ))
         .await
         .unwrap()
         .unwrap();
-    let body: Vec<u8> = row.try_get("", "body").unwrap();
-    let mut m = pb::Meeting::decode(body.as_slice()).unwrap();
+    let record: String = row.try_get("", "record").unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&record).unwrap();
     f(&mut m);
     db.conn()
         .execute_raw(db.stmt(
-            "UPDATE meetings SET body = $1 WHERE id = $2",
-            [m.encode_to_vec().into(), id.into()],
+            "UPDATE meetings SET record = $1 WHERE id = $2",
+            [m.to_string().into(), id.into()],
         ))
         .await
         .unwrap();
+}
+
+/// `m[key] += by` for an integer member.
+fn bump(m: &mut serde_json::Value, by: i64) {
+    *m = (m.as_i64().unwrap() + by).into();
 }
 
 async fn set_hash_version(db: &Db, meeting: &str, version: i32) {
@@ -2240,16 +2252,28 @@ async fn the_minutes_hash_names_its_form_and_shows_tampering(b: Backend) {
 
     // Changed behind the service's back: the discussion, then a vote count.
     let db = e.meeting_db().await;
-    rewrite_meeting(&db, &m.name, |m| m.discussion.push_str(" (ویرایش شده)")).await;
+    rewrite_meeting(&db, &m.name, |m| {
+        m["discussion"] = format!("{} (ویرایش شده)", m["discussion"].as_str().unwrap()).into()
+    })
+    .await;
     let v = e.verify(&m.name).await.unwrap();
     assert!(!v.intact);
     assert_eq!(v.stored_sha256, closed.content_sha256);
     assert_ne!(v.computed_sha256, v.stored_sha256);
-    rewrite_meeting(&db, &m.name, |m| m.discussion = closed.discussion.clone()).await;
+    rewrite_meeting(&db, &m.name, |m| {
+        m["discussion"] = closed.discussion.clone().into()
+    })
+    .await;
     assert!(e.verify(&m.name).await.unwrap().intact, "restored");
-    rewrite_meeting(&db, &m.name, |m| m.resolutions[0].votes_for += 1).await;
+    rewrite_meeting(&db, &m.name, |m| {
+        bump(&mut m["resolutions"][0]["votes_for"], 1)
+    })
+    .await;
     assert!(!e.verify(&m.name).await.unwrap().intact);
-    rewrite_meeting(&db, &m.name, |m| m.resolutions[0].votes_for -= 1).await;
+    rewrite_meeting(&db, &m.name, |m| {
+        bump(&mut m["resolutions"][0]["votes_for"], -1)
+    })
+    .await;
     assert!(e.verify(&m.name).await.unwrap().intact, "restored");
 
     // Naming the older form does not make the record verify in it.
@@ -2491,8 +2515,112 @@ async fn minutes_approved_before_the_canonical_form_still_verify(b: Backend) {
 
     // The old minutes stay tamper-evident in their own form.
     let db = e.meeting_db().await;
-    rewrite_meeting(&db, &approved.name, |m| m.resolutions[0].adopted = false).await;
+    rewrite_meeting(&db, &approved.name, |m| {
+        m["resolutions"][0]["adopted"] = false.into()
+    })
+    .await;
     let v = e.verify(&approved.name).await.unwrap();
     assert!(!v.intact);
     assert_eq!((v.minutes_hash_version, &v.stored_sha256), (1, &old_hash));
+    rewrite_meeting(&db, &approved.name, |m| {
+        m["resolutions"][0]["adopted"] = true.into()
+    })
+    .await;
+    assert!(e.verify(&approved.name).await.unwrap().intact, "restored");
+    // And so do the bytes kept from their approval.
+    let mut forged = approved.clone();
+    forged.discussion.push_str(" (ویرایش شده)");
+    db.conn()
+        .execute_raw(db.stmt(
+            "UPDATE meetings SET minutes_v1 = $1 WHERE id = $2",
+            [forged.encode_to_vec().into(), row_id(&approved.name).into()],
+        ))
+        .await
+        .unwrap();
+    assert!(!e.verify(&approved.name).await.unwrap().intact);
+}
+
+/// The stored record of row `id` of `table`, as JSON.
+async fn stored(db: &Db, table: &str, id: &str) -> serde_json::Value {
+    use sea_orm::ConnectionTrait as _;
+    let row = db
+        .conn()
+        .query_one_raw(db.stmt(
+            &format!("SELECT record FROM {table} WHERE id = $1"),
+            [id.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    serde_json::from_str(&row.try_get::<String>("", "record").unwrap()).unwrap()
+}
+
+async fn restore(db: &Db, table: &str, id: &str, v: &serde_json::Value) {
+    use sea_orm::ConnectionTrait as _;
+    db.conn()
+        .execute_raw(db.stmt(
+            &format!("UPDATE {table} SET record = $1 WHERE id = $2"),
+            [v.to_string().into(), id.into()],
+        ))
+        .await
+        .unwrap();
+}
+
+/// During a rolling upgrade a newer replica writes fields this release does not know; a
+/// change made by this release keeps them, and the newer schema number, as they were.
+async fn a_field_written_by_a_newer_release_survives_a_change(b: Backend) {
+    use pb::Position as P;
+    use pb::Seat as S;
+    let e = env(b).await;
+    let db = e.meeting_db().await;
+    let g = e.group().await;
+    let chair = e.seat(&g, 0, S::Chair, P::Unspecified, "").await.unwrap();
+    let official = e
+        .seat(&g, 1, S::Official, P::ChiefInspector, "")
+        .await
+        .unwrap();
+    let m = e.schedule(&g, "جلسهٔ ارتقا").await;
+    let gid = g.name.rsplit('/').next().unwrap().to_owned();
+    let future = serde_json::json!({"sessions": [{"room": "۲"}], "note": "از نسخهٔ بعد"});
+    for (table, id) in [
+        ("working_groups", gid.clone()),
+        ("meetings", row_id(&m.name)),
+    ] {
+        let mut v = stored(&db, table, &id).await;
+        assert_eq!(v["schema"], 1, "{table}");
+        v["schema"] = 2.into();
+        v["from_the_future"] = future.clone();
+        restore(&db, table, &id, &v).await;
+    }
+
+    // Changed by this release: the group's title, the meeting's attendance; then started.
+    let mut wg = e.wg.clone();
+    let updated = wg
+        .update_working_group(e.sec(pb::UpdateWorkingGroupRequest {
+            working_group: Some(pb::WorkingGroup {
+                name: g.name.clone(),
+                title: "کارگروه استانی (ویرایش)".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["title".into()],
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .working_group
+        .unwrap();
+    assert_eq!(updated.etag, "2");
+    e.attend(&m.name, &[&chair, &official]).await.unwrap();
+    e.start(&m.name).await;
+    for (table, id) in [("working_groups", gid), ("meetings", row_id(&m.name))] {
+        let v = stored(&db, table, &id).await;
+        assert_eq!(v["from_the_future"], future, "{table}: {v}");
+        assert_eq!(v["schema"], 2, "{table}");
+    }
+    let v = stored(&db, "working_groups", g.name.rsplit('/').next().unwrap()).await;
+    assert_eq!(v["title"], "کارگروه استانی (ویرایش)");
+    let v = stored(&db, "meetings", &row_id(&m.name)).await;
+    assert_eq!(v["state"], "IN_SESSION");
 }

@@ -6,7 +6,8 @@ use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::error::ApiError;
 use mosharekat_registry_client::events::{LicenceEventHandler, context_for};
 
-use crate::cases::Cases;
+use crate::app::App;
+use crate::names::InstitutionId;
 
 /// The cursor's name in `event_cursor`.
 pub const STREAM: &str = "registry.licence_events";
@@ -23,10 +24,13 @@ impl LicenceEventHandler for RecallOnLicenceLoss {
             Ok(LicenceEventKind::Expired) => "licence expired",
             _ => return Ok(()),
         };
-        let institution = e.institution.trim_start_matches("institutions/");
+        let Some(institution) = InstitutionId::from_name(&e.institution) else {
+            tracing::warn!(institution = %e.institution, "a licence event names no institution: skipped");
+            return Ok(());
+        };
         // Done by this service, for whoever changed the licence.
         let ctx = context_for("referral/licence-events", e);
-        let n = Cases::recall_open_referrals(txn, institution, why, &ctx).await?;
+        let n = App::recall_open_referrals(txn, &institution, why, &ctx).await?;
         if n > 0 {
             tracing::info!(institution = %e.institution, recalled = n, reason = why, "open referrals recalled");
         }

@@ -4,29 +4,26 @@
 //! the calls of a moment committed together; auditors list the record per resource and
 //! per reader.
 
-use mosharekat_api::referral::v1 as pb;
 use mosharekat_platform::auth::Role;
+use mosharekat_platform::clock::Clock;
 use mosharekat_platform::ctx::CallContext;
-use mosharekat_platform::db::{Db, commit, db_error, now_micros, to_timestamp};
+use mosharekat_platform::db::{Db, commit, db_error};
 use mosharekat_platform::error::ApiError;
 use mosharekat_platform::pagination;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, TransactionTrait, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::input;
+use crate::names::InstitutionId;
 
-/// Who may list the record of reads.
-pub const READ_LOG_READERS: &[Role] = &[Role::Admin, Role::Auditor];
-
-/// Whether `ctx` reading a record of `owner` (`institutions/{id}`) is recorded: always,
-/// but for the owning institution reading its own.
-pub fn is_recorded(ctx: &CallContext, owner: &str) -> bool {
+/// Whether `ctx` reading a record of `owner` is recorded: always, but for the owning
+/// institution reading its own.
+pub fn is_recorded(ctx: &CallContext, owner: &InstitutionId) -> bool {
     !(ctx.role() == Role::Institution
         && ctx
             .principal
             .institution
             .as_deref()
-            .is_some_and(|own| owner.strip_prefix("institutions/") == Some(own)))
+            .is_some_and(|own| owner.as_str() == own))
 }
 
 /// The reads of one call: what its rows share, and the resources it returned.
@@ -59,14 +56,16 @@ const BATCH_ROWS: usize = 5000;
 #[derive(Debug, Clone)]
 pub struct ReadLog {
     queue: mpsc::Sender<Pending>,
+    clock: Clock,
 }
 
 impl ReadLog {
     /// Starts the writer on `db`; it stops when the last clone of the log is dropped.
     pub fn start(db: Db) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
+        let clock = db.clock().clone();
         tokio::spawn(write_queued(db, rx));
-        Self { queue }
+        Self { queue, clock }
     }
 
     /// Records that `ctx` read `resources` (`filings/{id}`, `referrals/{id}`; a page at
@@ -78,7 +77,7 @@ impl ReadLog {
         }
         let (done, committed) = oneshot::channel();
         let reads = Reads {
-            time_us: now_micros(),
+            time_us: self.clock.now_micros(),
             reader: ctx.principal.subject.clone(),
             role: ctx.role().as_str(),
             on_behalf_of: ctx.principal.on_behalf_of.clone().unwrap_or_default(),
@@ -175,60 +174,30 @@ async fn insert<C: ConnectionTrait>(c: &C, batch: &[Pending]) -> Result<(), ApiE
     Ok(())
 }
 
-#[derive(Debug, FromQueryResult)]
-struct Row {
-    seq: i64,
-    time_us: i64,
-    reader: String,
-    role: String,
-    on_behalf_of: String,
-    method: String,
-    resource: String,
-    trace_id: String,
+/// One read, as recorded.
+#[derive(Debug, Clone, PartialEq, FromQueryResult)]
+pub struct ReadRecord {
+    pub seq: i64,
+    pub time_us: i64,
+    pub reader: String,
+    pub role: String,
+    pub on_behalf_of: String,
+    pub method: String,
+    pub resource: String,
+    pub trace_id: String,
 }
 
-impl From<Row> for pb::ReadRecord {
-    fn from(r: Row) -> Self {
-        Self {
-            sequence: r.seq,
-            time: Some(to_timestamp(r.time_us)),
-            reader: r.reader,
-            role: r.role,
-            on_behalf_of: r.on_behalf_of,
-            resource: r.resource,
-            method: r.method,
-            trace_id: r.trace_id,
-        }
-    }
-}
-
-/// The reads recorded, oldest first, of one resource, by one reader, or both.
+/// The reads recorded, oldest first, of one resource, by one reader, or both (an empty
+/// one is any): a page of `size` after `page_token`, and the next page's token.
 pub async fn list(
     db: &Db,
-    ctx: &CallContext,
-    req: &pb::ListReadRecordsRequest,
-) -> Result<pb::ListReadRecordsResponse, ApiError> {
-    ctx.require(READ_LOG_READERS)?;
-    let size = pagination::page_size(req.page_size, "page_size")?;
-    let resource = req.resource.trim();
-    if !resource.is_empty()
-        && input::parse_name(resource, "filings", "resource").is_err()
-        && input::parse_name(resource, "referrals", "resource").is_err()
-    {
-        return Err(ApiError::invalid(
-            "resource",
-            "must be filings/{id} or referrals/{id}",
-        ));
-    }
-    let reader = req.reader.trim();
-    if reader.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "reader",
-            "must be at most 200 characters",
-        ));
-    }
+    resource: &str,
+    reader: &str,
+    size: u64,
+    page_token: &str,
+) -> Result<(Vec<ReadRecord>, String), ApiError> {
     let fp = pagination::fingerprint(&["reads", resource, reader]);
-    let after: i64 = pagination::decode(&req.page_token, &fp, "page_token")?.unwrap_or(0);
+    let after: i64 = pagination::decode(page_token, &fp, "page_token")?.unwrap_or(0);
     let mut conds = vec!["seq > $1".to_owned()];
     let mut values: Vec<Value> = vec![after.into()];
     for (col, v) in [("resource", resource), ("reader", reader)] {
@@ -244,13 +213,10 @@ pub async fn list(
         conds.join(" AND "),
         values.len()
     );
-    let mut rows = Row::find_by_statement(db.stmt(&sql, values))
+    let mut rows = ReadRecord::find_by_statement(db.stmt(&sql, values))
         .all(db.conn())
         .await
         .map_err(db_error)?;
     let next_page_token = pagination::next_page(&mut rows, size, &fp, |r| r.seq);
-    Ok(pb::ListReadRecordsResponse {
-        records: rows.into_iter().map(Into::into).collect(),
-        next_page_token,
-    })
+    Ok((rows, next_page_token))
 }

@@ -1,14 +1,28 @@
-//! The referral service's tables. A filing or referral is stored whole, as its encoded
-//! message; the columns beside it are derived from it on every write and serve the lists'
-//! filters and order. Timelines live in their own table.
+//! The referral service's tables, read and written as its domain types.
+//!
+//! A filing or referral is kept whole in `doc`, as a versioned JSON document: the serde
+//! form of [`crate::model`]'s types (renaming a field there is a migration) with a
+//! `schema` number. Fields a newer version wrote that this one does not know are kept in
+//! the value's `unknown` and written back as they were. The columns beside `doc` are
+//! derived from it on every write and serve the lists' filters and order. Timelines live
+//! in their own table.
 
-use mosharekat_api::common::v1::TimelineEntry;
-use mosharekat_api::referral::v1 as pb;
+use std::collections::HashMap;
+
 use mosharekat_persian::fold_for_search;
-use mosharekat_platform::db::{db_error, from_timestamp, is_unique_violation, to_timestamp};
+use mosharekat_platform::change::{Repository, Versioned};
+use mosharekat_platform::db::{WriteTxn, db_error, is_unique_violation};
 use mosharekat_platform::error::ApiError;
-use prost::Message;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ReferralError;
+use crate::model::{Filing, Referral, ReferralOutcome, ReferralState, TimelineEntry, instant};
+use crate::names::{FilingId, InstitutionId, ReferralId};
+
+/// The `schema` this version writes.
+pub const SCHEMA: u64 = 2;
 
 fn stmt<C: ConnectionTrait, I: IntoIterator<Item = Value>>(
     c: &C,
@@ -18,59 +32,186 @@ fn stmt<C: ConnectionTrait, I: IntoIterator<Item = Value>>(
     Statement::from_sql_and_values(c.get_database_backend(), sql, values)
 }
 
-use mosharekat_platform::records;
-pub use mosharekat_platform::records::{Record, Where};
+/// The stored form of `value`.
+pub fn encode<T: Serialize>(value: &T) -> Result<String, ApiError> {
+    let mut v = serde_json::to_value(value).map_err(ApiError::internal)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("schema".into(), SCHEMA.into());
+    }
+    serde_json::to_string(&v).map_err(ApiError::internal)
+}
+
+/// A value from its stored form (of this schema or a later one).
+pub fn decode<T: DeserializeOwned>(doc: &str) -> Result<T, ApiError> {
+    let mut v: serde_json::Value = serde_json::from_str(doc).map_err(ApiError::internal)?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("schema");
+    }
+    serde_json::from_value(v).map_err(ApiError::internal)
+}
+
+#[derive(Debug, FromQueryResult)]
+struct DocRow {
+    version: i64,
+    doc: String,
+}
+
+impl DocRow {
+    fn decode<T: DeserializeOwned>(self) -> Result<Versioned<T>, ApiError> {
+        Ok(Versioned {
+            version: self.version,
+            value: decode(&self.doc)?,
+        })
+    }
+}
+
+/// A WHERE clause with numbered placeholders (`$1`, which SQLite and PostgreSQL both
+/// accept); in a condition, `?` stands for the next one.
+#[derive(Debug, Default)]
+pub struct Where {
+    conds: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Where {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, cond: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        let mut vals = values.into_iter();
+        let mut out = String::with_capacity(cond.len() + 8);
+        for ch in cond.chars() {
+            if ch == '?' {
+                if let Some(v) = vals.next() {
+                    self.values.push(v);
+                    out.push_str(&format!("${}", self.values.len()));
+                }
+            } else {
+                out.push(ch);
+            }
+        }
+        self.conds.push(out);
+        self
+    }
+
+    /// `SELECT version, doc FROM table WHERE … ORDER BY id LIMIT n`.
+    fn select(mut self, table: &str, limit: u64) -> (String, Vec<Value>) {
+        let w = if self.conds.is_empty() {
+            "TRUE".into()
+        } else {
+            self.conds.join(" AND ")
+        };
+        self.values.push((limit.min(i64::MAX as u64) as i64).into());
+        (
+            format!(
+                "SELECT version, doc FROM {table} WHERE {w} ORDER BY id LIMIT ${}",
+                self.values.len()
+            ),
+            self.values,
+        )
+    }
+}
+
+async fn select<C: ConnectionTrait, T: DeserializeOwned>(
+    c: &C,
+    table: &str,
+    w: Where,
+    limit: u64,
+) -> Result<Vec<Versioned<T>>, ApiError> {
+    let (sql, values) = w.select(table, limit);
+    DocRow::find_by_statement(stmt(c, &sql, values))
+        .all(c)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(DocRow::decode)
+        .collect()
+}
+
+fn micros(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_micros()
+}
 
 // ---- filings ----
 
-pub fn institution_id(name: &str) -> &str {
-    name.trim_start_matches("institutions/")
+/// The filings' table, for the change path.
+#[derive(Debug, Clone, Copy)]
+pub struct Filings;
+
+impl Repository for Filings {
+    type Resource = Filing;
+    type Id = FilingId;
+    const KIND: &'static str = "filing";
+
+    fn name(&self, id: &FilingId) -> String {
+        id.name()
+    }
+
+    async fn load(
+        &self,
+        txn: &WriteTxn,
+        id: &FilingId,
+    ) -> Result<Option<Versioned<Filing>>, ApiError> {
+        get_filing(txn, id).await
+    }
+
+    async fn save(
+        &self,
+        txn: &WriteTxn,
+        _id: &FilingId,
+        version: i64,
+        value: &Filing,
+    ) -> Result<bool, ApiError> {
+        save_filing(txn, version, value).await
+    }
 }
 
 pub async fn get_filing<C: ConnectionTrait>(
     c: &C,
-    id: &str,
-) -> Result<Option<Record<pb::Filing>>, ApiError> {
-    records::get(c, "filings", id).await
+    id: &FilingId,
+) -> Result<Option<Versioned<Filing>>, ApiError> {
+    let mut w = Where::new();
+    w.add("id = ?", [id.as_str().into()]);
+    Ok(select(c, "filings", w, 1).await?.into_iter().next())
 }
 
-fn filing_columns(f: &pb::Filing) -> Vec<Value> {
-    vec![
-        institution_id(&f.institution).to_owned().into(),
-        f.kind.into(),
-        f.activity_area.into(),
+fn filing_columns(f: &Filing) -> Result<Vec<Value>, ApiError> {
+    Ok(vec![
+        f.institution.as_str().into(),
+        f.kind.code().into(),
+        f.activity_area.code().into(),
         fold_for_search(&f.authority).into(),
         fold_for_search(&f.province).into(),
-        f.state.into(),
-        Some(f.case_number.clone()).filter(|c| !c.is_empty()).into(),
-        f.submit_time.as_ref().and_then(from_timestamp).into(),
-    ]
+        f.state.code().into(),
+        f.case_number.clone().into(),
+        f.submit_time.map(micros).into(),
+        micros(f.update_time).into(),
+        encode(f)?.into(),
+    ])
 }
 
-fn case_number_conflict(e: sea_orm::DbErr, f: &pb::Filing) -> ApiError {
+fn case_number_conflict(e: sea_orm::DbErr, f: &Filing) -> ApiError {
     if is_unique_violation(&e) {
-        ApiError::already_exists(
-            "case number",
-            format!("{} at {}", f.case_number, f.authority),
-        )
+        ReferralError::CaseNumberTaken {
+            case_number: f.case_number.clone().unwrap_or_default(),
+            authority: f.authority.clone(),
+        }
+        .into()
     } else {
         db_error(e)
     }
 }
 
-pub async fn insert_filing<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    f: &pb::Filing,
-    now: i64,
-) -> Result<(), ApiError> {
-    let mut values: Vec<Value> = vec![id.into()];
-    values.extend(filing_columns(f));
-    values.extend([now.into(), f.encode_to_vec().into()]);
-    c.execute_raw(stmt(
-        c,
+/// Inserts a new filing at version 1.
+pub async fn insert_filing(txn: &WriteTxn, f: &Filing) -> Result<(), ApiError> {
+    let mut values: Vec<Value> = vec![f.id.as_str().into()];
+    values.extend(filing_columns(f)?);
+    values.push(micros(f.create_time).into());
+    txn.execute_raw(stmt(
+        txn,
         "INSERT INTO filings (id, institution_id, kind, area, authority_key, province_key, state, case_number, \
-         submit_us, create_us, update_us, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1, $11)",
+         submit_us, update_us, doc, create_us, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)",
         values,
     ))
     .await
@@ -79,25 +220,14 @@ pub async fn insert_filing<C: ConnectionTrait>(
 }
 
 /// Writes `f` over the stored filing if it is still at `version`; false when it is not.
-pub async fn save_filing<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    version: i64,
-    f: &pb::Filing,
-    now: i64,
-) -> Result<bool, ApiError> {
-    let mut values = filing_columns(f);
-    values.extend([
-        now.into(),
-        f.encode_to_vec().into(),
-        id.into(),
-        version.into(),
-    ]);
-    let r = c
+pub async fn save_filing(txn: &WriteTxn, version: i64, f: &Filing) -> Result<bool, ApiError> {
+    let mut values = filing_columns(f)?;
+    values.extend([f.id.as_str().into(), version.into()]);
+    let r = txn
         .execute_raw(stmt(
-            c,
+            txn,
             "UPDATE filings SET institution_id = $1, kind = $2, area = $3, authority_key = $4, province_key = $5, \
-             state = $6, case_number = $7, submit_us = $8, update_us = $9, body = $10, version = version + 1 \
+             state = $6, case_number = $7, submit_us = $8, update_us = $9, doc = $10, version = version + 1 \
              WHERE id = $11 AND version = $12",
             values,
         ))
@@ -126,49 +256,81 @@ pub async fn list_filings<C: ConnectionTrait>(
     c: &C,
     w: Where,
     limit: u64,
-) -> Result<Vec<Record<pb::Filing>>, ApiError> {
-    records::select(c, "filings", w, "id", limit).await
+) -> Result<Vec<Versioned<Filing>>, ApiError> {
+    select(c, "filings", w, limit).await
 }
 
 // ---- referrals ----
 
+/// The referrals' table, for the change path.
+#[derive(Debug, Clone, Copy)]
+pub struct Referrals;
+
+impl Repository for Referrals {
+    type Resource = Referral;
+    type Id = ReferralId;
+    const KIND: &'static str = "referral";
+
+    fn name(&self, id: &ReferralId) -> String {
+        id.name()
+    }
+
+    async fn load(
+        &self,
+        txn: &WriteTxn,
+        id: &ReferralId,
+    ) -> Result<Option<Versioned<Referral>>, ApiError> {
+        get_referral(txn, id).await
+    }
+
+    async fn save(
+        &self,
+        txn: &WriteTxn,
+        _id: &ReferralId,
+        version: i64,
+        value: &Referral,
+    ) -> Result<bool, ApiError> {
+        save_referral(txn, version, value).await
+    }
+}
+
 pub async fn get_referral<C: ConnectionTrait>(
     c: &C,
-    id: &str,
-) -> Result<Option<Record<pb::Referral>>, ApiError> {
-    records::get(c, "referrals", id).await
+    id: &ReferralId,
+) -> Result<Option<Versioned<Referral>>, ApiError> {
+    let mut w = Where::new();
+    w.add("id = ?", [id.as_str().into()]);
+    Ok(select(c, "referrals", w, 1).await?.into_iter().next())
 }
 
-fn referral_columns(r: &pb::Referral) -> Vec<Value> {
-    vec![
-        institution_id(&r.institution).to_owned().into(),
-        r.source.into(),
-        r.kind.into(),
-        r.activity_area.into(),
+fn referral_columns(r: &Referral) -> Result<Vec<Value>, ApiError> {
+    Ok(vec![
+        r.institution.as_str().into(),
+        r.source.code().into(),
+        r.kind.code().into(),
+        r.activity_area.code().into(),
         fold_for_search(&r.province).into(),
-        r.state.into(),
-        r.due_time.as_ref().and_then(from_timestamp).into(),
+        r.state.code().into(),
+        r.due_time.map(micros).into(),
         r.extended.into(),
-        r.accept_time.as_ref().and_then(from_timestamp).into(),
-        r.resolve_time.as_ref().and_then(from_timestamp).into(),
-        r.outcome.into(),
-    ]
+        r.accept_time.map(micros).into(),
+        r.resolve_time.map(micros).into(),
+        r.outcome.map_or(0, ReferralOutcome::code).into(),
+        micros(r.update_time).into(),
+        encode(r)?.into(),
+    ])
 }
 
-pub async fn insert_referral<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    r: &pb::Referral,
-    now: i64,
-) -> Result<(), ApiError> {
-    let mut values: Vec<Value> = vec![id.into()];
-    values.extend(referral_columns(r));
-    values.extend([now.into(), r.encode_to_vec().into()]);
-    c.execute_raw(stmt(
-        c,
+/// Inserts a new referral at version 1.
+pub async fn insert_referral(txn: &WriteTxn, r: &Referral) -> Result<(), ApiError> {
+    let mut values: Vec<Value> = vec![r.id.as_str().into()];
+    values.extend(referral_columns(r)?);
+    values.push(micros(r.create_time).into());
+    txn.execute_raw(stmt(
+        txn,
         "INSERT INTO referrals (id, institution_id, source, kind, area, province_key, state, due_us, extended, \
-         accept_us, resolve_us, outcome, create_us, update_us, version, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, 1, $14)",
+         accept_us, resolve_us, outcome, update_us, doc, create_us, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1)",
         values,
     ))
     .await
@@ -176,26 +338,16 @@ pub async fn insert_referral<C: ConnectionTrait>(
     Ok(())
 }
 
-pub async fn save_referral<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    version: i64,
-    r: &pb::Referral,
-    now: i64,
-) -> Result<bool, ApiError> {
-    let mut values = referral_columns(r);
-    values.extend([
-        now.into(),
-        r.encode_to_vec().into(),
-        id.into(),
-        version.into(),
-    ]);
-    let res = c
+/// Writes `r` over the stored referral if it is still at `version`; false when it is not.
+pub async fn save_referral(txn: &WriteTxn, version: i64, r: &Referral) -> Result<bool, ApiError> {
+    let mut values = referral_columns(r)?;
+    values.extend([r.id.as_str().into(), version.into()]);
+    let res = txn
         .execute_raw(stmt(
-            c,
+            txn,
             "UPDATE referrals SET institution_id = $1, source = $2, kind = $3, area = $4, province_key = $5, \
              state = $6, due_us = $7, extended = $8, accept_us = $9, resolve_us = $10, outcome = $11, \
-             update_us = $12, body = $13, version = version + 1 WHERE id = $14 AND version = $15",
+             update_us = $12, doc = $13, version = version + 1 WHERE id = $14 AND version = $15",
             values,
         ))
         .await
@@ -207,52 +359,137 @@ pub async fn list_referrals<C: ConnectionTrait>(
     c: &C,
     w: Where,
     limit: u64,
-) -> Result<Vec<Record<pb::Referral>>, ApiError> {
-    records::select(c, "referrals", w, "id", limit).await
+) -> Result<Vec<Versioned<Referral>>, ApiError> {
+    select(c, "referrals", w, limit).await
 }
 
-/// Every referral of an institution in one of `states` (for recalls and rankings).
-pub async fn referrals_of<C: ConnectionTrait>(
+/// The open referrals of an institution (for recalls).
+pub async fn open_referrals_of<C: ConnectionTrait>(
     c: &C,
-    institution: &str,
-) -> Result<Vec<Record<pb::Referral>>, ApiError> {
+    institution: &InstitutionId,
+) -> Result<Vec<Versioned<Referral>>, ApiError> {
     let mut w = Where::new();
-    w.add("institution_id = ?", [institution.into()]);
-    records::select(c, "referrals", w, "id", i64::MAX as u64).await
+    w.add(
+        "institution_id = ? AND state IN (?, ?, ?)",
+        [
+            institution.as_str().into(),
+            ReferralState::Offered.code().into(),
+            ReferralState::Accepted.code().into(),
+            ReferralState::InProgress.code().into(),
+        ],
+    );
+    select(c, "referrals", w, u64::MAX).await
 }
 
-/// Referrals and filings of a province created in `[start, end)`.
-pub async fn in_period<C: ConnectionTrait, T: Message + Default>(
+/// What ranking an institution for a new referral reads of its referrals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    pub open: i64,
+    pub resolved: i64,
+    pub reconciled: i64,
+    /// Accepted or in progress, past due and never extended.
+    pub unextended_overdue: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct LoadRow {
+    institution_id: String,
+    open: i64,
+    resolved: i64,
+    reconciled: i64,
+    overdue: i64,
+}
+
+/// The load of each of `institutions` at `now_us`, in one aggregate query; an institution
+/// with no referral is absent.
+pub async fn loads<C: ConnectionTrait>(
+    c: &C,
+    institutions: &[InstitutionId],
+    now_us: i64,
+) -> Result<HashMap<InstitutionId, Load>, ApiError> {
+    if institutions.is_empty() {
+        return Ok(HashMap::new());
+    }
+    use ReferralState as S;
+    let mut values: Vec<Value> = vec![now_us.into()];
+    let mut marks = Vec::with_capacity(institutions.len());
+    for i in institutions {
+        values.push(i.as_str().into());
+        marks.push(format!("${}", values.len()));
+    }
+    let sql = format!(
+        "SELECT institution_id, \
+         SUM(CASE WHEN state IN ({o}, {a}, {p}) THEN 1 ELSE 0 END) AS open, \
+         SUM(CASE WHEN state = {r} THEN 1 ELSE 0 END) AS resolved, \
+         SUM(CASE WHEN state = {r} AND outcome = {rec} THEN 1 ELSE 0 END) AS reconciled, \
+         SUM(CASE WHEN state IN ({a}, {p}) AND due_us < $1 AND NOT extended THEN 1 ELSE 0 END) AS overdue \
+         FROM referrals WHERE institution_id IN ({}) GROUP BY institution_id",
+        marks.join(", "),
+        o = S::Offered.code(),
+        a = S::Accepted.code(),
+        p = S::InProgress.code(),
+        r = S::Resolved.code(),
+        rec = ReferralOutcome::Reconciled.code(),
+    );
+    let rows = LoadRow::find_by_statement(stmt(c, &sql, values))
+        .all(c)
+        .await
+        .map_err(db_error)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some((
+                InstitutionId::from_id(&r.institution_id)?,
+                Load {
+                    open: r.open,
+                    resolved: r.resolved,
+                    reconciled: r.reconciled,
+                    unextended_overdue: r.overdue,
+                },
+            ))
+        })
+        .collect())
+}
+
+/// Referrals or filings of a province created in `[start, end)`.
+pub async fn in_period<C: ConnectionTrait, T: DeserializeOwned>(
     c: &C,
     table: &str,
     province_key: &str,
     start: i64,
     end: i64,
-) -> Result<Vec<Record<T>>, ApiError> {
+) -> Result<Vec<T>, ApiError> {
     let mut w = Where::new();
     w.add(
         "province_key = ? AND create_us >= ? AND create_us < ?",
         [province_key.into(), start.into(), end.into()],
     );
-    records::select(c, table, w, "id", i64::MAX as u64).await
+    Ok(select(c, table, w, u64::MAX)
+        .await?
+        .into_iter()
+        .map(|v: Versioned<T>| v.value)
+        .collect())
 }
 
 // ---- timelines ----
 
-pub async fn append_timeline<C: ConnectionTrait>(
-    c: &C,
+pub async fn append_timeline(
+    txn: &WriteTxn,
     resource: &str,
-    from: &str,
-    to: &str,
-    actor: &str,
-    note: &str,
-    now: i64,
+    entry: &TimelineEntry,
 ) -> Result<(), ApiError> {
-    c.execute_raw(stmt(
-        c,
+    txn.execute_raw(stmt(
+        txn,
         "INSERT INTO timeline (resource, seq, from_state, to_state, actor, time_us, note) VALUES \
          ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM timeline WHERE resource = $1), $2, $3, $4, $5, $6)",
-        [resource.into(), from.into(), to.into(), actor.into(), now.into(), note.into()],
+        [
+            resource.into(),
+            entry.from.clone().into(),
+            entry.to.clone().into(),
+            entry.actor.clone().into(),
+            micros(entry.time).into(),
+            entry.note.clone().into(),
+        ],
     ))
     .await
     .map_err(db_error)?;
@@ -261,6 +498,7 @@ pub async fn append_timeline<C: ConnectionTrait>(
 
 #[derive(Debug, FromQueryResult)]
 struct TimelineRow {
+    resource: String,
     from_state: String,
     to_state: String,
     actor: String,
@@ -268,26 +506,93 @@ struct TimelineRow {
     note: String,
 }
 
-pub async fn timeline<C: ConnectionTrait>(
+/// The timelines of `resources` (names), in one query: each in order, a resource with
+/// none absent.
+pub async fn timelines<C: ConnectionTrait>(
     c: &C,
-    resource: &str,
-) -> Result<Vec<TimelineEntry>, ApiError> {
+    resources: &[String],
+) -> Result<HashMap<String, Vec<TimelineEntry>>, ApiError> {
+    let mut out: HashMap<String, Vec<TimelineEntry>> = HashMap::new();
+    if resources.is_empty() {
+        return Ok(out);
+    }
+    let marks: Vec<String> = (1..=resources.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT resource, from_state, to_state, actor, time_us, note FROM timeline \
+         WHERE resource IN ({}) ORDER BY resource, seq",
+        marks.join(", ")
+    );
     let rows = TimelineRow::find_by_statement(stmt(
         c,
-        "SELECT from_state, to_state, actor, time_us, note FROM timeline WHERE resource = $1 ORDER BY seq",
-        [resource.into()],
+        &sql,
+        resources.iter().map(|r| Value::from(r.clone())),
     ))
     .all(c)
     .await
     .map_err(db_error)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| TimelineEntry {
-            from_state: r.from_state,
-            to_state: r.to_state,
+    for r in rows {
+        out.entry(r.resource).or_default().push(TimelineEntry {
+            from: r.from_state,
+            to: r.to_state,
             actor: r.actor,
-            time: Some(to_timestamp(r.time_us)),
+            time: instant(r.time_us),
             note: r.note,
-        })
-        .collect())
+        });
+    }
+    Ok(out)
+}
+
+/// The timeline of one resource.
+pub async fn timeline<C: ConnectionTrait>(
+    c: &C,
+    resource: &str,
+) -> Result<Vec<TimelineEntry>, ApiError> {
+    Ok(timelines(c, &[resource.to_owned()])
+        .await?
+        .remove(resource)
+        .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A document as a later version might write it: a field this one does not know, at
+    /// the top and a later schema number.
+    const FROM_A_NEWER_VERSION: &str = r#"{
+        "schema": 3,
+        "id": "0191-a", "institution": "i-1", "kind": "COMPLAINT", "activity_area": 7,
+        "authority": "دادسرا", "province": "اردبیل", "subject": "s", "description": "d",
+        "parties": [{"full_name": "مریم", "national_code": "0076229645", "role": "VICTIM"}],
+        "documents": [], "consents": [], "state": "DRAFT",
+        "create_time": 1000000, "update_time": 1000000,
+        "mediator": {"name": "x", "since": 5}
+    }"#;
+
+    #[test]
+    fn a_field_written_by_a_newer_version_survives_a_change() {
+        let mut f: Filing = decode(FROM_A_NEWER_VERSION).unwrap();
+        assert_eq!(f.state, crate::model::FilingState::Draft);
+        assert_eq!(
+            f.parties[0].national_code.as_ref().map(|c| c.as_str()),
+            Some("0076229645")
+        );
+        f.subject = "changed".into();
+        let written: serde_json::Value = serde_json::from_str(&encode(&f).unwrap()).unwrap();
+        assert_eq!(
+            written["mediator"],
+            serde_json::json!({"name": "x", "since": 5})
+        );
+        assert_eq!(written["subject"], "changed");
+        assert_eq!(written["schema"], SCHEMA);
+        // And read again, it is the same value.
+        let again: Filing = decode(&written.to_string()).unwrap();
+        assert_eq!(again, f);
+    }
+
+    #[test]
+    fn a_document_that_is_not_one_is_an_internal_error_not_a_panic() {
+        assert!(decode::<Filing>("{\"schema\": 2}").is_err());
+        assert!(decode::<Filing>("not json").is_err());
+    }
 }

@@ -3,16 +3,17 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use mosharekat_platform::clock::Clock;
 use mosharekat_platform::config::ServerArgs;
 use mosharekat_platform::server::Running;
 
-use crate::{Application, Cases, ReferralArgs, Settings};
+use crate::{App, Application, ReferralArgs, Settings};
 
 /// A referral service serving on loopback until [`RunningReferral::stop`].
 #[derive(Debug)]
 pub struct RunningReferral {
     server: Running,
-    pub cases: Cases,
+    pub app: App,
 }
 
 impl std::ops::Deref for RunningReferral {
@@ -40,12 +41,20 @@ impl RunningReferral {
     }
 
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
-        let app = Application::build(settings).await?;
-        let cases = app.cases().clone();
+        Self::start_with_clock(settings, Clock::system()).await
+    }
+
+    /// As [`RunningReferral::start`], the service's time of day read from `clock`.
+    pub async fn start_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let app = Application::build_with_clock(settings, clock).await?;
+        let handle = app.app().clone();
         let server = Running::spawn(app.local_addr(), app.metrics_addr(), |stopped| {
             app.run_until_stopped(stopped)
         });
-        Ok(Self { server, cases })
+        Ok(Self {
+            server,
+            app: handle,
+        })
     }
 
     /// Stops it as SIGTERM would, and waits until it has.

@@ -13,6 +13,7 @@ use mosharekat_api::registry::v1 as reg;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
 use mosharekat_persian::ids::legal_entity_check_digit;
 use mosharekat_platform::auth::Role;
+use mosharekat_platform::clock::Clock;
 use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
 use mosharekat_referral::testing::RunningReferral;
 use mosharekat_registry::testing::RunningRegistry;
@@ -35,13 +36,28 @@ fn lazy(uri: &str) -> Channel {
 }
 
 async fn env(b: Backend) -> Env {
+    env_with_clock(b, Clock::system()).await
+}
+
+/// The services, the referral service reading the time of day from `clock`.
+async fn env_with_clock(b: Backend, clock: Clock) -> Env {
     let keys = TestKeys::new().unwrap();
     let reg_db = TestDb::new(b).await.unwrap();
     let ref_db = TestDb::new(b).await.unwrap();
     let registry = RunningRegistry::start(RunningRegistry::settings(&reg_db.url, &keys.public_key))
         .await
         .unwrap();
-    let referral = start_referral(&keys, &ref_db, &registry.uri()).await;
+    let referral = RunningReferral::start_with_clock(
+        RunningReferral::settings(
+            &ref_db.url,
+            &keys.public_key,
+            &keys.private_key,
+            &registry.uri(),
+        ),
+        clock,
+    )
+    .await
+    .unwrap();
     Env {
         reg: RegistryServiceClient::new(lazy(&registry.uri())),
         cases: ReferralServiceClient::new(lazy(&referral.uri())),
@@ -293,6 +309,7 @@ macro_rules! on_both_databases {
 }
 
 on_both_databases!(
+    overdue_follows_the_services_clock,
     a_licensed_institution_files_and_the_judiciary_registers_and_closes,
     an_institution_without_report_crime_is_refused,
     a_referral_is_offered_accepted_progressed_and_resolved,
@@ -760,6 +777,139 @@ async fn a_referral_is_offered_accepted_progressed_and_resolved(b: Backend) {
         (inst.name.as_str(), 1)
     );
     assert_eq!(sug.suggestions[0].resolved_referrals, 1);
+}
+
+/// A referral runs overdue when the service's clock passes its due time (moved, not
+/// waited for): it says so, lists among the overdue, counts in the statistics, and ranks
+/// its institution last until the due time is extended.
+async fn overdue_follows_the_services_clock(b: Backend) {
+    let clock = Clock::manual(chrono::Utc::now());
+    let e = env_with_clock(b, clock.clone()).await;
+    let late = e
+        .institution(41, &[reg::PermittedAction::AcceptReferrals])
+        .await;
+    let timely = e
+        .institution(42, &[reg::PermittedAction::AcceptReferrals])
+        .await;
+    let mut c = e.cases.clone();
+    let r = e.offer(&late).await.unwrap();
+    let r = c
+        .accept_referral(e.as_inst(
+            &late,
+            pb::AcceptReferralRequest {
+                name: r.name.clone(),
+                etag: r.etag.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert!(!r.overdue);
+    let get = |c: &mut ReferralServiceClient<Channel>| {
+        let req = e.as_role(
+            Role::CenterOfficer,
+            pb::GetReferralRequest {
+                name: r.name.clone(),
+            },
+        );
+        let mut c = c.clone();
+        async move {
+            c.get_referral(req)
+                .await
+                .unwrap()
+                .into_inner()
+                .referral
+                .unwrap()
+        }
+    };
+    let overdue_list = |c: &mut ReferralServiceClient<Channel>| {
+        let req = e.as_role(
+            Role::CenterOfficer,
+            pb::ListReferralsRequest {
+                overdue_only: true,
+                ..Default::default()
+            },
+        );
+        let mut c = c.clone();
+        async move { c.list_referrals(req).await.unwrap().into_inner().referrals }
+    };
+    assert!(overdue_list(&mut c).await.is_empty());
+    // Three months and a week on.
+    clock.advance(chrono::Duration::days(100));
+    assert!(get(&mut c).await.overdue, "{b:?}");
+    let listed = overdue_list(&mut c).await;
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].overdue);
+    let now = clock.now().timestamp();
+    let stats = c
+        .get_statistics(e.as_role(
+            Role::Admin,
+            pb::GetStatisticsRequest {
+                province: "اردبیل".into(),
+                start_time: Some(prost_types::Timestamp {
+                    seconds: now - 200 * 86400,
+                    nanos: 0,
+                }),
+                end_time: Some(prost_types::Timestamp {
+                    seconds: now,
+                    nanos: 0,
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.overdue_count, 1);
+    let suggest = |c: &mut ReferralServiceClient<Channel>| {
+        let req = e.as_role(
+            Role::CenterOfficer,
+            pb::SuggestInstitutionsRequest {
+                activity_area: ActivityArea::Family as i32,
+                province: "اردبیل".into(),
+                max_results: 5,
+            },
+        );
+        let mut c = c.clone();
+        async move {
+            c.suggest_institutions(req)
+                .await
+                .unwrap()
+                .into_inner()
+                .suggestions
+        }
+    };
+    let ranked = suggest(&mut c).await;
+    assert_eq!(ranked.len(), 2);
+    assert_eq!(
+        (
+            ranked[0].institution.as_str(),
+            ranked[1].institution.as_str()
+        ),
+        (timely.name.as_str(), late.name.as_str()),
+        "the late institution ranks last"
+    );
+    assert!(ranked[1].has_unextended_overdue && !ranked[0].has_unextended_overdue);
+    assert_eq!(ranked[1].open_referrals, 1);
+    // Extended (once, within three months of the due time): no longer overdue.
+    let due = r.due_time.unwrap().seconds;
+    c.extend_referral(e.as_role(
+        Role::CenterOfficer,
+        pb::ExtendReferralRequest {
+            name: r.name.clone(),
+            etag: String::new(),
+            due_time: Some(prost_types::Timestamp {
+                seconds: due + 60 * 86400,
+                nanos: 0,
+            }),
+            reason: "درخواست طرفین".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    assert!(!get(&mut c).await.overdue);
+    assert!(!suggest(&mut c).await[1].has_unextended_overdue);
 }
 
 async fn wait_for_state(e: &Env, name: &str, state: pb::ReferralState) -> pb::Referral {

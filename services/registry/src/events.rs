@@ -10,12 +10,11 @@ use std::time::Duration;
 use futures::Stream;
 use mosharekat_api::registry::v1 as pb;
 use mosharekat_platform::ctx::CallContext;
-use mosharekat_platform::db::now_micros;
 use mosharekat_platform::error::ApiError;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::service::Registry;
+use crate::app::Registry;
 use crate::store;
 
 const BATCH: u64 = 256;
@@ -52,9 +51,9 @@ pub fn watch(registry: Registry, after: i64) -> EventStream {
                 continue;
             }
             for e in batch {
-                last = e.seq;
+                last = e.sequence;
                 let msg = pb::WatchLicenceEventsResponse {
-                    event: Some(e.to_pb()),
+                    event: Some(pb::LicenceEvent::from(&e)),
                 };
                 if tx.send(Ok(msg)).await.is_err() {
                     return;
@@ -65,29 +64,28 @@ pub fn watch(registry: Registry, after: i64) -> EventStream {
     Box::pin(ReceiverStream::new(rx))
 }
 
-/// Records every ACTIVE licence past its end as EXPIRED, with its event, once. Returns
-/// how many it recorded.
+/// Records every ACTIVE licence past its end as EXPIRED, with its event, once; each
+/// through the change path, by the registry. Returns how many it recorded.
 pub async fn sweep_expired(registry: &Registry) -> Result<usize, ApiError> {
     let ctx = CallContext::system("registry/expiry-sweep");
     let mut total = 0;
     loop {
-        let now = now_micros();
-        let txn = registry.db().begin_write().await?;
-        let due = store::due_for_expiry(&txn, now, 100).await?;
+        let now = registry.db().now_micros();
+        let due = store::due_for_expiry(registry.db().conn(), now, 100).await?;
         if due.is_empty() {
             return Ok(total);
         }
-        let mut last = 0;
-        let n = due.len();
-        for row in due {
-            let (_, seq) = Registry::materialise_expiry(&txn, &ctx, row, now).await?;
-            last = last.max(seq.unwrap_or(0));
+        let mut recorded = 0;
+        for name in &due {
+            if registry.expire(&ctx, name).await?.is_some() {
+                recorded += 1;
+            }
         }
-        txn.commit()
-            .await
-            .map_err(mosharekat_platform::db::db_error)?;
-        registry.announce(last);
-        total += n;
+        total += recorded;
+        // Every one found was changed meanwhile by someone else: nothing more is due.
+        if recorded == 0 {
+            return Ok(total);
+        }
     }
 }
 

@@ -1,22 +1,32 @@
 //! The registry service: popular institutions (نهادهای مردمی), their licences from the
 //! judiciary, eligibility, and the licence event stream other services follow.
 //!
-//! - [`domain`]: the licence life cycle and eligibility, as pure functions;
-//! - [`input`]: requests parsed and normalised at the edge;
-//! - [`store`]: the tables;
-//! - [`service`]: the gRPC handlers;
+//! - [`api`]: the gRPC handlers: role, request → domain types ([`api::convert`]) →
+//!   use case → response, nothing else;
+//! - [`app`]: the use cases, one function per RPC, each in one transaction through the
+//!   platform's change and create paths; the role tables;
+//! - [`rules`]: the domain, free of I/O: institutions, licences, their history and events,
+//!   the licence state machine, eligibility, the statute subset rule, expiry;
+//! - [`store`]: the tables, read and written as domain types (the change path's
+//!   repositories);
+//! - [`names`]: typed ids and resource names, every segment checked;
+//! - [`error`]: the registry's error enum and its one conversion to the API's;
 //! - [`events`]: the event stream and the expiry sweep;
 //! - [`Application`]: the whole service built from its settings, as the binary, the
 //!   launcher and the tests run it.
 #![forbid(unsafe_code)]
 
-pub mod domain;
+pub mod api;
+pub mod app;
+pub mod error;
 pub mod events;
-pub mod input;
 pub mod migrations;
+pub mod names;
+pub mod rules;
 pub mod seed;
-pub mod service;
 pub mod store;
+// Starting the service in a test's process: for tests and the `tests/` crates only.
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 use std::net::SocketAddr;
@@ -25,13 +35,14 @@ use std::time::Duration;
 use mosharekat_api::registry::v1::registry_service_server::RegistryServiceServer;
 use mosharekat_platform::audit::AuditApi;
 use mosharekat_platform::auth::TokenVerifier;
+use mosharekat_platform::clock::Clock;
 use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
 use mosharekat_platform::server::GrpcServer;
 use mosharekat_platform::tls::Tls;
 
-pub use service::Registry;
+pub use app::Registry;
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     name: "registry",
@@ -47,6 +58,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 /// held to its certificate by its SERVICE token.
 pub const PEER_RPCS: &[&str] = &[
     "/mosharekat.registry.v1.RegistryService/CheckEligibility",
+    "/mosharekat.registry.v1.RegistryService/BatchCheckEligibility",
     "/mosharekat.registry.v1.RegistryService/CheckLicensed",
     "/mosharekat.registry.v1.RegistryService/WatchLicenceEvents",
 ];
@@ -57,12 +69,16 @@ pub struct RegistryArgs {
     /// How often ACTIVE licences past their end are recorded as EXPIRED (with the event).
     #[arg(long, env = "EXPIRY_SWEEP_INTERVAL", default_value = "30s")]
     pub expiry_sweep_interval: humantime::Duration,
+    /// The time of day the registry reads (the system's; tests move a manual one).
+    #[arg(skip)]
+    pub clock: Clock,
 }
 
 impl Default for RegistryArgs {
     fn default() -> Self {
         Self {
             expiry_sweep_interval: Duration::from_secs(30).into(),
+            clock: Clock::system(),
         }
     }
 }
@@ -97,7 +113,9 @@ impl Application {
         // the server that holds the verifier.
         drop(verifier.watch(server_args.token_keys_reload_interval.into()));
         let tls = Tls::load(&server_args.tls, DEFAULTS.name)?;
-        let db = migrate(&server_args).await?;
+        let db = migrate(&server_args)
+            .await?
+            .with_clock(settings.registry.clock.clone());
         let last_event = store::last_event_seq(db.conn())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

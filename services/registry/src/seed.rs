@@ -7,8 +7,6 @@ use mosharekat_persian::fold_for_search;
 use mosharekat_platform::db::Db;
 use sea_orm::{ConnectionTrait, Statement, Value};
 
-use mosharekat_api::registry::v1 as pb;
-
 /// Rows per statement: 14 parameters each (5,600 a statement) stays under SQLite's and
 /// PostgreSQL's limits.
 const BATCH: usize = 400;
@@ -41,7 +39,7 @@ pub async fn institutions(
     area: mosharekat_api::common::v1::ActivityArea,
 ) -> anyhow::Result<Vec<String>> {
     let backend = db.backend();
-    let now = chrono::Utc::now().timestamp_micros();
+    let now = db.now_micros();
     let province_key = fold_for_search(province);
     let areas = serde_json::to_string(&[area as i32])?;
     let mut ids = Vec::with_capacity((to - from) as usize);
@@ -67,7 +65,7 @@ pub async fn institutions(
                     id.clone().into(),
                     name.clone().into(),
                     fold_for_search(&name).into(),
-                    (pb::InstitutionKind::Ngo as i32).into(),
+                    crate::rules::InstitutionKind::Ngo.code().into(),
                     fixture_national_id(9, i).into(),
                     i.to_string().into(),
                     "اداره ثبت".into(),
@@ -75,7 +73,7 @@ pub async fn institutions(
                     province_key.clone().into(),
                     province.into(),
                     areas.clone().into(),
-                    (pb::InstitutionState::Active as i32).into(),
+                    crate::store::INSTITUTION_STATE_ACTIVE.into(),
                     now.into(),
                     now.into(),
                 ]);

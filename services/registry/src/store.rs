@@ -1,17 +1,29 @@
-//! The registry's tables, read and written. Every statement uses `$n` placeholders, which
-//! both SQLite and PostgreSQL accept; writes run inside a transaction from
-//! `Db::begin_write`.
+//! The registry's tables, read and written as its domain types: the repositories the
+//! change path uses ([`Institutions`], [`Licences`]), the inserts of the create path, the
+//! lists, and the licence event log. Every statement uses `$n` placeholders, which both
+//! SQLite and PostgreSQL accept; writes run inside a [`WriteTxn`].
+//!
+//! Columns are the registry's own storage: enumerations as their domain codes, area and
+//! action lists and representatives as JSON arrays (the areas also as rows of
+//! `institution_areas`, for the list filter).
 
-use mosharekat_api::registry::v1 as pb;
-use mosharekat_persian::{fold_for_search, mask};
+use std::collections::HashMap;
+
+use mosharekat_persian::{LegalEntityId, NationalCode, fold_for_search};
 use mosharekat_platform::auth::Role;
+use mosharekat_platform::change::{Repository, Versioned};
 use mosharekat_platform::ctx::CallContext;
-use mosharekat_platform::db::{db_error, to_timestamp};
+use mosharekat_platform::db::{WriteTxn, db_error};
 use mosharekat_platform::error::ApiError;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
+use serde::{Deserialize, Serialize};
 
-use crate::domain::{self, LicenceFacts};
-use crate::input::{self, InstitutionFields, LicenceFields, Representative};
+use crate::names::{InstitutionId, InstitutionName, LicenceId, LicenceName};
+use crate::rules::{
+    ActivityArea, HistoryEntry, Institution, InstitutionFields, InstitutionKind, InstitutionState,
+    Licence, LicenceEvent, LicenceEventKind, LicenceState, LicenceTerms, PermittedAction,
+    Representative,
+};
 
 fn stmt<C: ConnectionTrait, I: IntoIterator<Item = Value>>(
     c: &C,
@@ -21,169 +33,210 @@ fn stmt<C: ConnectionTrait, I: IntoIterator<Item = Value>>(
     Statement::from_sql_and_values(c.get_database_backend(), sql, values)
 }
 
+/// Stored data that does not decode: a bug or a hand-edited table, never the caller's.
+fn corrupt(what: &str, id: &str) -> ApiError {
+    ApiError::internal(anyhow::anyhow!("stored {what} of {id} does not decode"))
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn codes<T: Copy>(v: &[T], code: impl Fn(T) -> i32) -> String {
+    json(&v.iter().map(|x| code(*x)).collect::<Vec<i32>>())
+}
+
+fn decode_codes<T>(raw: &str, from: impl Fn(i32) -> Option<T>) -> Option<Vec<T>> {
+    let v: Vec<i32> = serde_json::from_str(raw).ok()?;
+    v.into_iter().map(from).collect()
+}
+
+/// A representative as stored in `institutions.representatives` (a JSON array).
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredRepresentative {
+    full_name: String,
+    national_code: String,
+    role: String,
+    phone: String,
+}
+
+pub(crate) const INSTITUTION_STATE_ACTIVE: i32 = 1;
+const INSTITUTION_STATE_DISSOLVED: i32 = 2;
+
 #[derive(Debug, Clone, FromQueryResult)]
-pub struct InstitutionRow {
-    pub id: String,
-    pub display_name: String,
-    pub kind: i32,
-    pub national_id: String,
-    pub registration_number: String,
-    pub registering_authority: String,
-    pub province: String,
-    pub province_key: String,
-    pub city: String,
-    pub address: String,
-    pub phone: String,
-    pub email: String,
-    pub activity_areas: String,
-    pub representatives: String,
-    pub state: i32,
-    pub dissolution_reason: String,
-    pub create_us: i64,
-    pub update_us: i64,
-    pub dissolve_us: Option<i64>,
-    pub version: i64,
+struct InstitutionRow {
+    id: String,
+    display_name: String,
+    kind: i32,
+    national_id: String,
+    registration_number: String,
+    registering_authority: String,
+    province: String,
+    city: String,
+    address: String,
+    phone: String,
+    email: String,
+    activity_areas: String,
+    representatives: String,
+    state: i32,
+    dissolution_reason: String,
+    create_us: i64,
+    update_us: i64,
+    dissolve_us: Option<i64>,
+    version: i64,
 }
 
 const INSTITUTION_COLUMNS: &str = "id, display_name, kind, national_id, registration_number, \
-    registering_authority, province, province_key, city, address, phone, email, activity_areas, \
+    registering_authority, province, city, address, phone, email, activity_areas, \
     representatives, state, dissolution_reason, create_us, update_us, dissolve_us, version";
 
 impl InstitutionRow {
-    /// The row [`insert_institution`] writes, without reading it back.
-    pub fn inserted(id: &str, f: &InstitutionFields, now: i64) -> Self {
-        Self {
-            id: id.to_owned(),
-            display_name: f.display_name.clone(),
-            kind: f.kind,
-            national_id: f.national_id.clone(),
-            registration_number: f.registration_number.clone(),
-            registering_authority: f.registering_authority.clone(),
-            province: f.province.clone(),
-            province_key: fold_for_search(&f.province),
-            city: f.city.clone(),
-            address: f.address.clone(),
-            phone: f.phone.clone(),
-            email: f.email.clone(),
-            activity_areas: json(&f.activity_areas),
-            representatives: json(&f.representatives),
-            state: pb::InstitutionState::Active as i32,
-            dissolution_reason: String::new(),
-            create_us: now,
-            update_us: now,
-            dissolve_us: None,
-            version: 1,
-        }
-    }
-
-    pub fn areas(&self) -> Vec<i32> {
-        serde_json::from_str(&self.activity_areas).unwrap_or_default()
-    }
-
-    pub fn reps(&self) -> Vec<Representative> {
-        serde_json::from_str(&self.representatives).unwrap_or_default()
-    }
-
-    pub fn dissolved(&self) -> bool {
-        self.state == pb::InstitutionState::Dissolved as i32
-    }
-
-    pub fn fields(&self) -> InstitutionFields {
-        InstitutionFields {
-            display_name: self.display_name.clone(),
-            kind: self.kind,
-            national_id: self.national_id.clone(),
-            registration_number: self.registration_number.clone(),
-            registering_authority: self.registering_authority.clone(),
-            province: self.province.clone(),
-            city: self.city.clone(),
-            address: self.address.clone(),
-            phone: self.phone.clone(),
-            email: self.email.clone(),
-            activity_areas: self.areas(),
-            representatives: self.reps(),
-        }
-    }
-
-    /// The API view; representatives' national codes masked unless `personal_data`.
-    pub fn to_pb(&self, personal_data: bool) -> pb::Institution {
-        pb::Institution {
-            name: input::institution_name(&self.id),
-            display_name: self.display_name.clone(),
-            kind: self.kind,
-            national_id: self.national_id.clone(),
-            registration_number: self.registration_number.clone(),
-            registering_authority: self.registering_authority.clone(),
-            province: self.province.clone(),
-            city: self.city.clone(),
-            address: self.address.clone(),
-            phone: self.phone.clone(),
-            email: self.email.clone(),
-            activity_areas: self.areas(),
-            representatives: self
-                .reps()
-                .into_iter()
-                .map(|r| pb::Representative {
+    fn decode(self) -> Result<Versioned<Institution>, ApiError> {
+        let bad = |what: &str| corrupt(what, &self.id);
+        let representatives: Vec<StoredRepresentative> =
+            serde_json::from_str(&self.representatives).map_err(|_| bad("representatives"))?;
+        let representatives = representatives
+            .into_iter()
+            .map(|r| {
+                Ok(Representative {
+                    national_code: NationalCode::parse(&r.national_code)
+                        .map_err(|_| bad("representative"))?,
                     full_name: r.full_name,
-                    national_code: if personal_data {
-                        r.national_code
-                    } else {
-                        mask(&r.national_code)
-                    },
                     role: r.role,
                     phone: r.phone,
                 })
-                .collect(),
-            state: self.state,
-            dissolution_reason: self.dissolution_reason.clone(),
-            create_time: Some(to_timestamp(self.create_us)),
-            update_time: Some(to_timestamp(self.update_us)),
-            dissolve_time: self.dissolve_us.map(to_timestamp),
-            etag: self.version.to_string(),
+            })
+            .collect::<Result<_, ApiError>>()?;
+        let fields = InstitutionFields {
+            kind: InstitutionKind::from_code(self.kind).ok_or_else(|| bad("kind"))?,
+            activity_areas: decode_codes(&self.activity_areas, ActivityArea::from_code)
+                .ok_or_else(|| bad("activity areas"))?,
+            representatives,
+            display_name: self.display_name,
+            registration_number: self.registration_number,
+            registering_authority: self.registering_authority,
+            province: self.province,
+            city: self.city,
+            address: self.address,
+            phone: self.phone,
+            email: self.email,
+        };
+        let state = match self.state {
+            INSTITUTION_STATE_ACTIVE => InstitutionState::Active,
+            INSTITUTION_STATE_DISSOLVED => InstitutionState::Dissolved {
+                reason: self.dissolution_reason,
+                at_us: self.dissolve_us.unwrap_or(self.update_us),
+            },
+            _ => return Err(corrupt("state", &self.id)),
+        };
+        Ok(Versioned {
+            version: self.version,
+            value: Institution {
+                national_id: LegalEntityId::parse(&self.national_id)
+                    .map_err(|_| corrupt("national id", &self.id))?,
+                name: InstitutionName(InstitutionId::stored(self.id)),
+                fields,
+                state,
+                create_us: self.create_us,
+                update_us: self.update_us,
+            },
+        })
+    }
+}
+
+fn stored_representatives(reps: &[Representative]) -> String {
+    json(
+        &reps
+            .iter()
+            .map(|r| StoredRepresentative {
+                full_name: r.full_name.clone(),
+                national_code: r.national_code.as_str().to_owned(),
+                role: r.role.clone(),
+                phone: r.phone.clone(),
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn state_columns(s: &InstitutionState) -> (i32, String, Option<i64>) {
+    match s {
+        InstitutionState::Active => (INSTITUTION_STATE_ACTIVE, String::new(), None),
+        InstitutionState::Dissolved { reason, at_us } => {
+            (INSTITUTION_STATE_DISSOLVED, reason.clone(), Some(*at_us))
         }
     }
 }
 
 pub async fn get_institution<C: ConnectionTrait>(
     c: &C,
-    id: &str,
-) -> Result<Option<InstitutionRow>, ApiError> {
+    id: &InstitutionId,
+) -> Result<Option<Versioned<Institution>>, ApiError> {
     InstitutionRow::find_by_statement(stmt(
         c,
         &format!("SELECT {INSTITUTION_COLUMNS} FROM institutions WHERE id = $1"),
-        [id.into()],
+        [id.as_str().into()],
     ))
     .one(c)
     .await
-    .map_err(db_error)
+    .map_err(db_error)?
+    .map(InstitutionRow::decode)
+    .transpose()
+}
+
+/// Several institutions in one query, by id.
+pub async fn institutions_by_id<C: ConnectionTrait>(
+    c: &C,
+    ids: &[InstitutionId],
+) -> Result<HashMap<InstitutionId, Institution>, ApiError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    InstitutionRow::find_by_statement(stmt(
+        c,
+        &format!(
+            "SELECT {INSTITUTION_COLUMNS} FROM institutions WHERE id IN ({})",
+            marks.join(", ")
+        ),
+        ids.iter().map(|i| i.as_str().into()),
+    ))
+    .all(c)
+    .await
+    .map_err(db_error)?
+    .into_iter()
+    .map(|r| r.decode().map(|v| (v.value.name.0.clone(), v.value)))
+    .collect()
 }
 
 pub async fn institution_by_national_id<C: ConnectionTrait>(
     c: &C,
-    national_id: &str,
-) -> Result<Option<String>, ApiError> {
+    national_id: &LegalEntityId,
+) -> Result<Option<InstitutionName>, ApiError> {
     let row = c
         .query_one_raw(stmt(
             c,
             "SELECT id FROM institutions WHERE national_id = $1",
-            [national_id.into()],
+            [national_id.as_str().into()],
         ))
         .await
         .map_err(db_error)?;
-    row.map(|r| r.try_get::<String>("", "id"))
-        .transpose()
-        .map_err(db_error)
+    row.map(|r| {
+        r.try_get::<String>("", "id")
+            .map(|id| InstitutionName(InstitutionId::stored(id)))
+    })
+    .transpose()
+    .map_err(db_error)
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-}
-
-async fn replace_areas<C: ConnectionTrait>(c: &C, id: &str, areas: &[i32]) -> Result<(), ApiError> {
+async fn replace_areas<C: ConnectionTrait>(
+    c: &C,
+    id: &InstitutionId,
+    areas: &[ActivityArea],
+) -> Result<(), ApiError> {
     c.execute_raw(stmt(
         c,
         "DELETE FROM institution_areas WHERE institution_id = $1",
-        [id.into()],
+        [id.as_str().into()],
     ))
     .await
     .map_err(db_error)?;
@@ -191,7 +244,7 @@ async fn replace_areas<C: ConnectionTrait>(c: &C, id: &str, areas: &[i32]) -> Re
         c.execute_raw(stmt(
             c,
             "INSERT INTO institution_areas (area, institution_id) VALUES ($1, $2)",
-            [(*a).into(), id.into()],
+            [a.code().into(), id.as_str().into()],
         ))
         .await
         .map_err(db_error)?;
@@ -199,24 +252,22 @@ async fn replace_areas<C: ConnectionTrait>(c: &C, id: &str, areas: &[i32]) -> Re
     Ok(())
 }
 
-pub async fn insert_institution<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    f: &InstitutionFields,
-    now: i64,
-) -> Result<(), ApiError> {
-    c.execute_raw(stmt(
-        c,
+/// Writes a new institution at version 1.
+pub async fn insert_institution(txn: &WriteTxn, i: &Institution) -> Result<(), ApiError> {
+    let f = &i.fields;
+    let (state, reason, dissolve) = state_columns(&i.state);
+    txn.execute_raw(stmt(
+        txn,
         "INSERT INTO institutions (id, display_name, name_key, kind, national_id, registration_number, \
          registering_authority, province, province_key, city, address, phone, email, activity_areas, \
          representatives, state, dissolution_reason, create_us, update_us, dissolve_us, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, '', $17, $17, NULL, 1)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 1)",
         [
-            id.into(),
+            i.name.id().as_str().into(),
             f.display_name.clone().into(),
             fold_for_search(&f.display_name).into(),
-            f.kind.into(),
-            f.national_id.clone().into(),
+            f.kind.code().into(),
+            i.national_id.as_str().into(),
             f.registration_number.clone().into(),
             f.registering_authority.clone().into(),
             f.province.clone().into(),
@@ -225,98 +276,102 @@ pub async fn insert_institution<C: ConnectionTrait>(
             f.address.clone().into(),
             f.phone.clone().into(),
             f.email.clone().into(),
-            json(&f.activity_areas).into(),
-            json(&f.representatives).into(),
-            (pb::InstitutionState::Active as i32).into(),
-            now.into(),
+            codes(&f.activity_areas, ActivityArea::code).into(),
+            stored_representatives(&f.representatives).into(),
+            state.into(),
+            reason.into(),
+            i.create_us.into(),
+            i.update_us.into(),
+            dissolve.into(),
         ],
     ))
     .await
     .map_err(|e| {
         if mosharekat_platform::db::is_unique_violation(&e) {
-            ApiError::already_exists("institution", format!("national_id {}", f.national_id))
+            ApiError::already_exists("institution", format!("national_id {}", i.national_id))
         } else {
             db_error(e)
         }
     })?;
-    replace_areas(c, id, &f.activity_areas).await
+    replace_areas(txn, i.name.id(), &f.activity_areas).await
 }
 
-/// Writes new field values if the row is still at `version`; false when it is not.
-pub async fn update_institution<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    version: i64,
-    f: &InstitutionFields,
-    now: i64,
-) -> Result<bool, ApiError> {
-    let r = c
-        .execute_raw(stmt(
-            c,
-            "UPDATE institutions SET display_name = $1, name_key = $2, kind = $3, registration_number = $4, \
-             registering_authority = $5, province = $6, province_key = $7, city = $8, address = $9, phone = $10, \
-             email = $11, activity_areas = $12, representatives = $13, update_us = $14, version = version + 1 \
-             WHERE id = $15 AND version = $16",
-            [
-                f.display_name.clone().into(),
-                fold_for_search(&f.display_name).into(),
-                f.kind.into(),
-                f.registration_number.clone().into(),
-                f.registering_authority.clone().into(),
-                f.province.clone().into(),
-                fold_for_search(&f.province).into(),
-                f.city.clone().into(),
-                f.address.clone().into(),
-                f.phone.clone().into(),
-                f.email.clone().into(),
-                json(&f.activity_areas).into(),
-                json(&f.representatives).into(),
-                now.into(),
-                id.into(),
-                version.into(),
-            ],
-        ))
-        .await
-        .map_err(db_error)?;
-    if r.rows_affected() == 0 {
-        return Ok(false);
+/// The institutions, for the change path.
+#[derive(Debug, Clone, Copy)]
+pub struct Institutions;
+
+impl Repository for Institutions {
+    type Resource = Institution;
+    type Id = InstitutionName;
+    const KIND: &'static str = "institution";
+
+    fn name(&self, id: &InstitutionName) -> String {
+        id.to_string()
     }
-    replace_areas(c, id, &f.activity_areas).await?;
-    Ok(true)
-}
 
-pub async fn dissolve_institution<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    version: i64,
-    reason: &str,
-    now: i64,
-) -> Result<bool, ApiError> {
-    let r = c
-        .execute_raw(stmt(
-            c,
-            "UPDATE institutions SET state = $1, dissolution_reason = $2, dissolve_us = $3, update_us = $3, \
-             version = version + 1 WHERE id = $4 AND version = $5",
-            [
-                (pb::InstitutionState::Dissolved as i32).into(),
-                reason.into(),
-                now.into(),
-                id.into(),
-                version.into(),
-            ],
-        ))
-        .await
-        .map_err(db_error)?;
-    Ok(r.rows_affected() == 1)
+    async fn load(
+        &self,
+        txn: &WriteTxn,
+        id: &InstitutionName,
+    ) -> Result<Option<Versioned<Institution>>, ApiError> {
+        get_institution(txn, id.id()).await
+    }
+
+    async fn save(
+        &self,
+        txn: &WriteTxn,
+        id: &InstitutionName,
+        version: i64,
+        i: &Institution,
+    ) -> Result<bool, ApiError> {
+        let f = &i.fields;
+        let (state, reason, dissolve) = state_columns(&i.state);
+        let r = txn
+            .execute_raw(stmt(
+                txn,
+                "UPDATE institutions SET display_name = $1, name_key = $2, kind = $3, registration_number = $4, \
+                 registering_authority = $5, province = $6, province_key = $7, city = $8, address = $9, phone = $10, \
+                 email = $11, activity_areas = $12, representatives = $13, state = $14, dissolution_reason = $15, \
+                 dissolve_us = $16, update_us = $17, version = version + 1 WHERE id = $18 AND version = $19",
+                [
+                    f.display_name.clone().into(),
+                    fold_for_search(&f.display_name).into(),
+                    f.kind.code().into(),
+                    f.registration_number.clone().into(),
+                    f.registering_authority.clone().into(),
+                    f.province.clone().into(),
+                    fold_for_search(&f.province).into(),
+                    f.city.clone().into(),
+                    f.address.clone().into(),
+                    f.phone.clone().into(),
+                    f.email.clone().into(),
+                    codes(&f.activity_areas, ActivityArea::code).into(),
+                    stored_representatives(&f.representatives).into(),
+                    state.into(),
+                    reason.into(),
+                    dissolve.into(),
+                    i.update_us.into(),
+                    id.id().as_str().into(),
+                    version.into(),
+                ],
+            ))
+            .await
+            .map_err(db_error)?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        replace_areas(txn, id.id(), &f.activity_areas).await?;
+        Ok(true)
+    }
 }
 
 /// The filters of `ListInstitutions`, already checked.
 #[derive(Debug, Clone, Default)]
 pub struct InstitutionFilter {
-    pub only_id: Option<String>,
+    pub only_id: Option<InstitutionId>,
     pub province_key: Option<String>,
-    pub area: Option<i32>,
-    pub licence_state: Option<pb::LicenceState>,
+    pub area: Option<ActivityArea>,
+    pub licence_state: Option<LicenceState>,
     pub query_key: Option<String>,
     pub include_dissolved: bool,
 }
@@ -370,9 +425,9 @@ impl Where {
     }
 }
 
-fn licence_state_condition(state: pb::LicenceState, now: i64) -> (String, Vec<Value>) {
-    use pb::LicenceState as S;
-    let active = S::Active as i32;
+fn licence_state_condition(state: LicenceState, now: i64) -> (String, Vec<Value>) {
+    use LicenceState as S;
+    let active = S::Active.code();
     match state {
         S::Active => (
             format!("(l.state = {active} AND l.valid_until_us > ?)"),
@@ -381,30 +436,36 @@ fn licence_state_condition(state: pb::LicenceState, now: i64) -> (String, Vec<Va
         S::Expired => (
             format!(
                 "(l.state = {} OR (l.state = {active} AND l.valid_until_us <= ?))",
-                S::Expired as i32
+                S::Expired.code()
             ),
             vec![now.into()],
         ),
-        other => (format!("l.state = {}", other as i32), vec![]),
+        other => (format!("l.state = {}", other.code()), vec![]),
     }
 }
 
+fn prefixed(columns: &str, alias: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A page of institutions after `after` (by id), at most `limit`.
 pub async fn list_institutions<C: ConnectionTrait>(
     c: &C,
     f: &InstitutionFilter,
-    after_id: Option<&str>,
+    after: Option<&str>,
     limit: u64,
     now: i64,
-) -> Result<Vec<InstitutionRow>, ApiError> {
+) -> Result<Vec<Versioned<Institution>>, ApiError> {
     let mut w = Where::new();
     if let Some(id) = &f.only_id {
-        w.add("i.id = ?", [id.clone().into()]);
+        w.add("i.id = ?", [id.as_str().into()]);
     }
     if !f.include_dissolved {
-        w.add(
-            "i.state = ?",
-            [(pb::InstitutionState::Active as i32).into()],
-        );
+        w.add("i.state = ?", [INSTITUTION_STATE_ACTIVE.into()]);
     }
     if let Some(p) = &f.province_key {
         w.add("i.province_key = ?", [p.clone().into()]);
@@ -412,7 +473,7 @@ pub async fn list_institutions<C: ConnectionTrait>(
     if let Some(a) = f.area {
         w.add(
             "EXISTS (SELECT 1 FROM institution_areas a WHERE a.institution_id = i.id AND a.area = ?)",
-            [a.into()],
+            [a.code().into()],
         );
     }
     if let Some(s) = f.licence_state {
@@ -425,16 +486,12 @@ pub async fn list_institutions<C: ConnectionTrait>(
     if let Some(q) = &f.query_key {
         w.add("i.name_key LIKE ? ESCAPE '\\'", [like_pattern(q).into()]);
     }
-    if let Some(after) = after_id {
+    if let Some(after) = after {
         w.add("i.id > ?", [after.into()]);
     }
     let sql = format!(
         "SELECT {} FROM institutions i WHERE {} ORDER BY i.id LIMIT ${}",
-        INSTITUTION_COLUMNS
-            .split(", ")
-            .map(|c| format!("i.{c}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        prefixed(INSTITUTION_COLUMNS, "i"),
         w.sql(),
         w.next()
     );
@@ -443,134 +500,161 @@ pub async fn list_institutions<C: ConnectionTrait>(
     InstitutionRow::find_by_statement(stmt(c, &sql, values))
         .all(c)
         .await
-        .map_err(db_error)
+        .map_err(db_error)?
+        .into_iter()
+        .map(InstitutionRow::decode)
+        .collect()
 }
 
 #[derive(Debug, Clone, FromQueryResult)]
-pub struct LicenceRow {
-    pub id: String,
-    pub institution_id: String,
-    pub province: String,
-    pub province_key: String,
-    pub activity_areas: String,
-    pub permitted_actions: String,
-    pub valid_from_us: i64,
-    pub valid_until_us: i64,
-    pub state: i32,
-    pub create_us: i64,
-    pub update_us: i64,
-    pub version: i64,
+struct LicenceRow {
+    id: String,
+    institution_id: String,
+    province: String,
+    activity_areas: String,
+    permitted_actions: String,
+    valid_from_us: i64,
+    valid_until_us: i64,
+    state: i32,
+    create_us: i64,
+    update_us: i64,
+    version: i64,
 }
 
-const LICENCE_COLUMNS: &str = "id, institution_id, province, province_key, activity_areas, permitted_actions, \
+const LICENCE_COLUMNS: &str = "id, institution_id, province, activity_areas, permitted_actions, \
     valid_from_us, valid_until_us, state, create_us, update_us, version";
 
 impl LicenceRow {
-    pub fn stored_state(&self) -> pb::LicenceState {
-        pb::LicenceState::try_from(self.state).unwrap_or(pb::LicenceState::Unspecified)
-    }
-
-    pub fn state_at(&self, now: i64) -> pb::LicenceState {
-        domain::effective_state(self.stored_state(), self.valid_until_us, now)
-    }
-
-    pub fn facts(&self, now: i64) -> LicenceFacts {
-        let areas: Vec<i32> = serde_json::from_str(&self.activity_areas).unwrap_or_default();
-        let actions: Vec<i32> = serde_json::from_str(&self.permitted_actions).unwrap_or_default();
-        LicenceFacts {
-            id: self.id.clone(),
-            state: self.state_at(now),
-            province_key: self.province_key.clone(),
-            areas: areas
-                .into_iter()
-                .filter_map(|a| a.try_into().ok())
-                .collect(),
-            actions: actions
-                .into_iter()
-                .filter_map(|a| a.try_into().ok())
-                .collect(),
+    /// The licence, without its history.
+    fn decode(self) -> Result<Versioned<Licence>, ApiError> {
+        let bad = |what: &str| corrupt(what, &self.id);
+        let terms = LicenceTerms {
+            activity_areas: decode_codes(&self.activity_areas, ActivityArea::from_code)
+                .ok_or_else(|| bad("activity areas"))?,
+            permitted_actions: decode_codes(&self.permitted_actions, PermittedAction::from_code)
+                .ok_or_else(|| bad("permitted actions"))?,
+            province: self.province,
             valid_from_us: self.valid_from_us,
-        }
-    }
-
-    pub fn to_pb(&self, history: Vec<EventRow>, now: i64) -> pb::Licence {
-        pb::Licence {
-            name: input::licence_name(&self.institution_id, &self.id),
-            activity_areas: serde_json::from_str(&self.activity_areas).unwrap_or_default(),
-            permitted_actions: serde_json::from_str(&self.permitted_actions).unwrap_or_default(),
-            province: self.province.clone(),
-            valid_from: Some(to_timestamp(self.valid_from_us)),
-            valid_until: Some(to_timestamp(self.valid_until_us)),
-            state: self.state_at(now) as i32,
-            history: history
-                .into_iter()
-                .map(|e| pb::LicenceTransition {
-                    from_state: e.from_state,
-                    to_state: e.to_state,
-                    actor: e.actor,
-                    time: Some(to_timestamp(e.time_us)),
-                    reason: e.reason,
-                })
-                .collect(),
-            create_time: Some(to_timestamp(self.create_us)),
-            update_time: Some(to_timestamp(self.update_us)),
-            etag: self.version.to_string(),
-        }
+            valid_until_us: self.valid_until_us,
+        };
+        let state = LicenceState::from_code(self.state).ok_or_else(|| bad("state"))?;
+        Ok(Versioned {
+            version: self.version,
+            value: Licence {
+                name: LicenceName {
+                    institution: InstitutionId::stored(self.institution_id),
+                    id: LicenceId::stored(self.id),
+                },
+                terms,
+                state,
+                history: Vec::new(),
+                create_us: self.create_us,
+                update_us: self.update_us,
+            },
+        })
     }
 }
 
+async fn licence_rows<C: ConnectionTrait>(
+    c: &C,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<Versioned<Licence>>, ApiError> {
+    LicenceRow::find_by_statement(stmt(c, sql, values))
+        .all(c)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(LicenceRow::decode)
+        .collect()
+}
+
+/// Fills in the histories of `licences` with one query, whatever their number.
+async fn with_histories<C: ConnectionTrait>(
+    c: &C,
+    mut licences: Vec<Versioned<Licence>>,
+) -> Result<Vec<Versioned<Licence>>, ApiError> {
+    if licences.is_empty() {
+        return Ok(licences);
+    }
+    let marks: Vec<String> = (1..=licences.len()).map(|i| format!("${i}")).collect();
+    let events = event_rows(
+        c,
+        &format!(
+            "SELECT {EVENT_COLUMNS} FROM licence_events WHERE licence_id IN ({}) ORDER BY seq",
+            marks.join(", ")
+        ),
+        licences
+            .iter()
+            .map(|l| l.value.name.id.as_str().into())
+            .collect(),
+    )
+    .await?;
+    let mut by_licence: HashMap<LicenceId, Vec<HistoryEntry>> = HashMap::new();
+    for e in events {
+        by_licence.entry(e.licence.id).or_default().push(e.entry);
+    }
+    for l in &mut licences {
+        l.value.history = by_licence.remove(&l.value.name.id).unwrap_or_default();
+    }
+    Ok(licences)
+}
+
+/// One licence with its history, found only under the institution its name gives.
 pub async fn get_licence<C: ConnectionTrait>(
     c: &C,
-    institution_id: &str,
-    id: &str,
-) -> Result<Option<LicenceRow>, ApiError> {
-    LicenceRow::find_by_statement(stmt(
+    name: &LicenceName,
+) -> Result<Option<Versioned<Licence>>, ApiError> {
+    let rows = licence_rows(
         c,
         &format!("SELECT {LICENCE_COLUMNS} FROM licences WHERE id = $1 AND institution_id = $2"),
-        [id.into(), institution_id.into()],
-    ))
-    .one(c)
-    .await
-    .map_err(db_error)
+        vec![name.id.as_str().into(), name.institution.as_str().into()],
+    )
+    .await?;
+    Ok(with_histories(c, rows).await?.pop())
 }
 
+/// Every licence of the institutions `ids` with its version, without histories (for the
+/// rules), in one query.
 pub async fn licences_of<C: ConnectionTrait>(
     c: &C,
-    institution_id: &str,
-) -> Result<Vec<LicenceRow>, ApiError> {
-    LicenceRow::find_by_statement(stmt(
+    ids: &[InstitutionId],
+) -> Result<Vec<Versioned<Licence>>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    licence_rows(
         c,
-        &format!("SELECT {LICENCE_COLUMNS} FROM licences WHERE institution_id = $1 ORDER BY id"),
-        [institution_id.into()],
-    ))
-    .all(c)
+        &format!(
+            "SELECT {LICENCE_COLUMNS} FROM licences WHERE institution_id IN ({}) ORDER BY id",
+            marks.join(", ")
+        ),
+        ids.iter().map(|i| i.as_str().into()).collect(),
+    )
     .await
-    .map_err(db_error)
 }
 
-pub async fn insert_licence<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    institution_id: &str,
-    f: &LicenceFields,
-    now: i64,
-) -> Result<(), ApiError> {
-    c.execute_raw(stmt(
-        c,
+/// Writes a new licence at version 1 (its history is written as its events).
+pub async fn insert_licence(txn: &WriteTxn, l: &Licence) -> Result<(), ApiError> {
+    let t = &l.terms;
+    txn.execute_raw(stmt(
+        txn,
         "INSERT INTO licences (id, institution_id, province, province_key, activity_areas, permitted_actions, \
          valid_from_us, valid_until_us, state, create_us, update_us, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)",
         [
-            id.into(),
-            institution_id.into(),
-            f.province.clone().into(),
-            fold_for_search(&f.province).into(),
-            json(&f.activity_areas).into(),
-            json(&f.permitted_actions).into(),
-            f.valid_from_us.into(),
-            f.valid_until_us.into(),
-            (pb::LicenceState::Pending as i32).into(),
-            now.into(),
+            l.name.id.as_str().into(),
+            l.name.institution.as_str().into(),
+            t.province.clone().into(),
+            fold_for_search(&t.province).into(),
+            codes(&t.activity_areas, ActivityArea::code).into(),
+            codes(&t.permitted_actions, PermittedAction::code).into(),
+            t.valid_from_us.into(),
+            t.valid_until_us.into(),
+            l.state.code().into(),
+            l.create_us.into(),
+            l.update_us.into(),
         ],
     ))
     .await
@@ -578,71 +662,86 @@ pub async fn insert_licence<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Moves a licence to `to` if it is still at `version`; false when it is not.
-pub async fn set_licence_state<C: ConnectionTrait>(
-    c: &C,
-    id: &str,
-    version: i64,
-    to: pb::LicenceState,
-    valid_until_us: Option<i64>,
-    now: i64,
-) -> Result<bool, ApiError> {
-    let r = match valid_until_us {
-        Some(vu) => c
-            .execute_raw(stmt(
-                c,
-                "UPDATE licences SET state = $1, valid_until_us = $2, update_us = $3, version = version + 1 \
-                 WHERE id = $4 AND version = $5",
-                [(to as i32).into(), vu.into(), now.into(), id.into(), version.into()],
-            ))
-            .await,
-        None => c
-            .execute_raw(stmt(
-                c,
-                "UPDATE licences SET state = $1, update_us = $2, version = version + 1 WHERE id = $3 AND version = $4",
-                [(to as i32).into(), now.into(), id.into(), version.into()],
-            ))
-            .await,
+/// The licences, for the change path. A save writes what a change can change (state,
+/// end, update time); the history is written as events, by the change's effects.
+#[derive(Debug, Clone, Copy)]
+pub struct Licences;
+
+impl Repository for Licences {
+    type Resource = Licence;
+    type Id = LicenceName;
+    const KIND: &'static str = "licence";
+
+    fn name(&self, id: &LicenceName) -> String {
+        id.to_string()
     }
-    .map_err(db_error)?;
-    Ok(r.rows_affected() == 1)
+
+    async fn load(
+        &self,
+        txn: &WriteTxn,
+        id: &LicenceName,
+    ) -> Result<Option<Versioned<Licence>>, ApiError> {
+        get_licence(txn, id).await
+    }
+
+    async fn save(
+        &self,
+        txn: &WriteTxn,
+        id: &LicenceName,
+        version: i64,
+        l: &Licence,
+    ) -> Result<bool, ApiError> {
+        let r = txn
+            .execute_raw(stmt(
+                txn,
+                "UPDATE licences SET state = $1, valid_until_us = $2, update_us = $3, version = version + 1 \
+                 WHERE id = $4 AND institution_id = $5 AND version = $6",
+                [
+                    l.state.code().into(),
+                    l.terms.valid_until_us.into(),
+                    l.update_us.into(),
+                    id.id.as_str().into(),
+                    id.institution.as_str().into(),
+                    version.into(),
+                ],
+            ))
+            .await
+            .map_err(db_error)?;
+        Ok(r.rows_affected() == 1)
+    }
 }
 
+/// A page of licences (of one institution, or all) after `after` (by id), with their
+/// histories: two queries whatever the page size.
 pub async fn list_licences<C: ConnectionTrait>(
     c: &C,
-    institution_id: Option<&str>,
-    state: Option<pb::LicenceState>,
-    after_id: Option<&str>,
+    institution: Option<&InstitutionId>,
+    state: Option<LicenceState>,
+    after: Option<&str>,
     limit: u64,
     now: i64,
-) -> Result<Vec<LicenceRow>, ApiError> {
+) -> Result<Vec<Versioned<Licence>>, ApiError> {
     let mut w = Where::new();
-    if let Some(i) = institution_id {
-        w.add("l.institution_id = ?", [i.into()]);
+    if let Some(i) = institution {
+        w.add("l.institution_id = ?", [i.as_str().into()]);
     }
     if let Some(s) = state {
         let (cond, vals) = licence_state_condition(s, now);
         w.add(&cond, vals);
     }
-    if let Some(a) = after_id {
+    if let Some(a) = after {
         w.add("l.id > ?", [a.into()]);
     }
     let sql = format!(
         "SELECT {} FROM licences l WHERE {} ORDER BY l.id LIMIT ${}",
-        LICENCE_COLUMNS
-            .split(", ")
-            .map(|c| format!("l.{c}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        prefixed(LICENCE_COLUMNS, "l"),
         w.sql(),
         w.next()
     );
     let mut values = w.values;
     values.push((limit as i64).into());
-    LicenceRow::find_by_statement(stmt(c, &sql, values))
-        .all(c)
-        .await
-        .map_err(db_error)
+    let rows = licence_rows(c, &sql, values).await?;
+    with_histories(c, rows).await
 }
 
 /// ACTIVE licences whose end has passed, not yet recorded as expired.
@@ -650,51 +749,76 @@ pub async fn due_for_expiry<C: ConnectionTrait>(
     c: &C,
     now: i64,
     limit: u64,
-) -> Result<Vec<LicenceRow>, ApiError> {
-    LicenceRow::find_by_statement(stmt(
+) -> Result<Vec<LicenceName>, ApiError> {
+    Ok(licence_rows(
         c,
         &format!(
             "SELECT {LICENCE_COLUMNS} FROM licences WHERE state = $1 AND valid_until_us <= $2 ORDER BY id LIMIT $3"
         ),
-        [(pb::LicenceState::Active as i32).into(), now.into(), (limit as i64).into()],
-    ))
-    .all(c)
-    .await
-    .map_err(db_error)
+        vec![LicenceState::Active.code().into(), now.into(), (limit as i64).into()],
+    )
+    .await?
+    .into_iter()
+    .map(|l| l.value.name)
+    .collect())
 }
 
 #[derive(Debug, Clone, FromQueryResult)]
-pub struct EventRow {
-    pub seq: i64,
-    pub licence_id: String,
-    pub institution_id: String,
-    pub kind: i32,
-    pub from_state: i32,
-    pub to_state: i32,
-    pub actor: String,
-    /// Empty for events stored before the role was.
-    pub actor_role: String,
-    pub reason: String,
-    pub time_us: i64,
-    pub traceparent: String,
+struct EventRow {
+    seq: i64,
+    licence_id: String,
+    institution_id: String,
+    kind: i32,
+    from_state: i32,
+    to_state: i32,
+    actor: String,
+    actor_role: String,
+    reason: String,
+    time_us: i64,
+    traceparent: String,
 }
 
 impl EventRow {
-    pub fn to_pb(&self) -> pb::LicenceEvent {
-        pb::LicenceEvent {
+    fn decode(self) -> Result<LicenceEvent, ApiError> {
+        let seq = self.seq.to_string();
+        let bad = |what: &str| corrupt(what, &format!("event {seq}"));
+        // An application has no state before it: stored as 0.
+        let from = match self.from_state {
+            0 => None,
+            c => Some(LicenceState::from_code(c).ok_or_else(|| bad("from_state"))?),
+        };
+        Ok(LicenceEvent {
             sequence: self.seq,
-            kind: self.kind,
-            licence: input::licence_name(&self.institution_id, &self.licence_id),
-            institution: input::institution_name(&self.institution_id),
-            from_state: self.from_state,
-            to_state: self.to_state,
-            actor: self.actor.clone(),
-            actor_role: self.actor_role.clone(),
-            reason: self.reason.clone(),
-            time: Some(to_timestamp(self.time_us)),
-            traceparent: self.traceparent.clone(),
-        }
+            licence: LicenceName {
+                institution: InstitutionId::stored(self.institution_id),
+                id: LicenceId::stored(self.licence_id),
+            },
+            entry: HistoryEntry {
+                kind: LicenceEventKind::from_code(self.kind).ok_or_else(|| bad("kind"))?,
+                from,
+                to: LicenceState::from_code(self.to_state).ok_or_else(|| bad("to_state"))?,
+                actor: self.actor,
+                time_us: self.time_us,
+                reason: self.reason,
+            },
+            actor_role: self.actor_role,
+            traceparent: self.traceparent,
+        })
     }
+}
+
+async fn event_rows<C: ConnectionTrait>(
+    c: &C,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<LicenceEvent>, ApiError> {
+    EventRow::find_by_statement(stmt(c, sql, values))
+        .all(c)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(EventRow::decode)
+        .collect()
 }
 
 /// Who made a licence change, as its event tells the consumers.
@@ -720,55 +844,33 @@ impl<'a> Actor<'a> {
     }
 }
 
-/// A licence event to append.
-#[derive(Debug, Clone)]
-pub struct NewEvent<'a> {
-    pub licence_id: &'a str,
-    pub institution_id: &'a str,
-    pub kind: pb::LicenceEventKind,
-    pub from: pb::LicenceState,
-    pub to: pb::LicenceState,
-    pub actor: Actor<'a>,
-    pub reason: &'a str,
-    pub traceparent: &'a str,
-}
-
-/// Appends an event with the next sequence number. Gap-free because writers are
-/// serialised and a rolled-back transaction takes its number with it.
-pub async fn append_event<C: ConnectionTrait>(
-    c: &C,
-    e: &NewEvent<'_>,
-    now: i64,
+/// Appends the event of `entry` (a change of `licence` by `role`) with the next sequence
+/// number. Gap-free because writers are serialised and a rolled-back transaction takes
+/// its number with it.
+pub async fn append_event(
+    txn: &WriteTxn,
+    licence: &LicenceName,
+    entry: &HistoryEntry,
+    role: Role,
+    traceparent: &str,
 ) -> Result<i64, ApiError> {
-    let row = c
-        .query_one_raw(stmt(
-            c,
-            "SELECT COALESCE(MAX(seq), 0) AS last FROM licence_events",
-            [],
-        ))
-        .await
-        .map_err(db_error)?;
-    let last: i64 = match row {
-        Some(r) => r.try_get("", "last").map_err(db_error)?,
-        None => 0,
-    };
-    let seq = last + 1;
-    c.execute_raw(stmt(
-        c,
+    let seq = last_event_seq(txn).await? + 1;
+    txn.execute_raw(stmt(
+        txn,
         "INSERT INTO licence_events (seq, licence_id, institution_id, kind, from_state, to_state, actor, actor_role, \
          reason, time_us, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         [
             seq.into(),
-            e.licence_id.into(),
-            e.institution_id.into(),
-            (e.kind as i32).into(),
-            (e.from as i32).into(),
-            (e.to as i32).into(),
-            e.actor.subject.into(),
-            e.actor.role.as_str().into(),
-            e.reason.into(),
-            now.into(),
-            e.traceparent.into(),
+            licence.id.as_str().into(),
+            licence.institution.as_str().into(),
+            entry.kind.code().into(),
+            entry.from.map_or(0, LicenceState::code).into(),
+            entry.to.code().into(),
+            entry.actor.clone().into(),
+            role.as_str().into(),
+            entry.reason.clone().into(),
+            entry.time_us.into(),
+            traceparent.into(),
         ],
     ))
     .await
@@ -782,29 +884,13 @@ pub async fn events_after<C: ConnectionTrait>(
     c: &C,
     after: i64,
     limit: u64,
-) -> Result<Vec<EventRow>, ApiError> {
-    EventRow::find_by_statement(stmt(
+) -> Result<Vec<LicenceEvent>, ApiError> {
+    event_rows(
         c,
         &format!("SELECT {EVENT_COLUMNS} FROM licence_events WHERE seq > $1 ORDER BY seq LIMIT $2"),
-        [after.into(), (limit as i64).into()],
-    ))
-    .all(c)
+        vec![after.into(), (limit as i64).into()],
+    )
     .await
-    .map_err(db_error)
-}
-
-pub async fn history<C: ConnectionTrait>(
-    c: &C,
-    licence_id: &str,
-) -> Result<Vec<EventRow>, ApiError> {
-    EventRow::find_by_statement(stmt(
-        c,
-        &format!("SELECT {EVENT_COLUMNS} FROM licence_events WHERE licence_id = $1 ORDER BY seq"),
-        [licence_id.into()],
-    ))
-    .all(c)
-    .await
-    .map_err(db_error)
 }
 
 pub async fn last_event_seq<C: ConnectionTrait>(c: &C) -> Result<i64, ApiError> {

@@ -10,6 +10,7 @@ use mosharekat_api::registry::v1 as pb;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
 use mosharekat_persian::ids::{legal_entity_check_digit, national_code_check_digit};
 use mosharekat_platform::auth::Role;
+use mosharekat_platform::clock::Clock;
 use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
 use mosharekat_registry::testing::RunningRegistry;
 use tonic::transport::Channel;
@@ -33,7 +34,14 @@ async fn start(db: &TestDb, keys: &TestKeys) -> RunningRegistry {
 async fn app(backend: Backend) -> App {
     let keys = TestKeys::new().unwrap();
     let db = TestDb::new(backend).await.expect("a fresh database");
-    let reg = start(&db, &keys).await;
+    let settings = RunningRegistry::settings(&db.url, &keys.public_key);
+    app_with(keys, db, settings).await
+}
+
+async fn app_with(keys: TestKeys, db: TestDb, settings: mosharekat_registry::Settings) -> App {
+    let reg = RunningRegistry::start(settings)
+        .await
+        .expect("registry starts");
     let ch = Channel::from_shared(reg.uri())
         .unwrap()
         .connect()
@@ -273,6 +281,9 @@ on_both_databases!(
     request_ids_belong_to_their_caller,
     malformed_bodies_are_invalid_argument,
     licence_events_name_who_changed_them,
+    every_rpc_against_every_role,
+    batch_eligibility_answers_in_order,
+    listed_licences_carry_their_own_histories,
 );
 
 async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
@@ -509,25 +520,16 @@ async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
 }
 
 async fn licence_expires_once(b: Backend) {
-    let app = app(b).await;
+    // The registry reads a manual clock: the licence expires when the test moves it, not
+    // after a wait.
+    let keys = TestKeys::new().unwrap();
+    let db = TestDb::new(b).await.expect("a fresh database");
+    let clock = Clock::manual(chrono::Utc::now());
+    let mut settings = RunningRegistry::settings(&db.url, &keys.public_key);
+    settings.registry.clock = clock.clone();
+    let app = app_with(keys, db, settings).await;
     let inst = app.create(2).await;
-    let mut l = licence(0);
-    let until = std::time::SystemTime::now() + Duration::from_millis(1500);
-    let until = until.duration_since(std::time::UNIX_EPOCH).unwrap();
-    l.valid_until = Some(ts(until.as_secs() as i64, until.subsec_nanos() as i32));
-    let l = app
-        .client
-        .clone()
-        .create_licence(app.admin(pb::CreateLicenceRequest {
-            parent: inst.name.clone(),
-            request_id: String::new(),
-            licence: Some(l),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
+    let l = app.apply(&inst, now_secs() + 3600).await;
     app.approve(&l).await;
     assert_eq!(
         app.eligibility(
@@ -538,7 +540,7 @@ async fn licence_expires_once(b: Backend) {
         .await,
         pb::EligibilityReason::Eligible
     );
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    clock.advance(chrono::Duration::hours(2));
     assert_eq!(
         app.eligibility(
             &inst,
@@ -2365,4 +2367,423 @@ async fn malformed_bodies_are_invalid_argument(b: Backend) {
         mosharekat_platform::testing::malformed_bodies_are_invalid_argument(ch, &bearer, &services)
             .await;
     assert!(n >= 40, "{n} calls checked");
+}
+
+/// Calls `rpc` as `role` (an institution's token is for `own`), aimed at `other` and its
+/// licence `lic`. Changes carry a stale etag, so that an allowed role reaches the etag
+/// check (ABORTED) without changing anything; creates create.
+async fn call_as(
+    app: &App,
+    rpc: &str,
+    role: Role,
+    own: &str,
+    other: &pb::Institution,
+    lic: &pb::Licence,
+) -> Code {
+    let mut c = app.client.clone();
+    macro_rules! r {
+        ($m:expr) => {
+            app.who(role, own, $m)
+        };
+    }
+    let question = || pb::CheckEligibilityRequest {
+        institution: other.name.clone(),
+        action: pb::PermittedAction::FileComplaint as i32,
+        activity_area: ActivityArea::Mediation as i32,
+        province: String::new(),
+    };
+    let stale = "999".to_owned();
+    let name = lic.name.clone();
+    match rpc {
+        "CreateInstitution" => code(
+            c.create_institution(r!(pb::CreateInstitutionRequest {
+                request_id: String::new(),
+                institution: Some(institution(300 + role as u32)),
+            }))
+            .await,
+        ),
+        "GetInstitution" => code(
+            c.get_institution(r!(pb::GetInstitutionRequest {
+                name: other.name.clone(),
+            }))
+            .await,
+        ),
+        "ListInstitutions" => code(
+            c.list_institutions(r!(pb::ListInstitutionsRequest::default()))
+                .await,
+        ),
+        "UpdateInstitution" => {
+            let mut i = other.clone();
+            i.etag = stale;
+            code(
+                c.update_institution(r!(pb::UpdateInstitutionRequest {
+                    institution: Some(i),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["city".into()],
+                    }),
+                }))
+                .await,
+            )
+        }
+        "DissolveInstitution" => code(
+            c.dissolve_institution(r!(pb::DissolveInstitutionRequest {
+                name: other.name.clone(),
+                etag: stale,
+                reason: "x".into(),
+            }))
+            .await,
+        ),
+        "CreateLicence" => code(
+            c.create_licence(r!(pb::CreateLicenceRequest {
+                parent: other.name.clone(),
+                request_id: String::new(),
+                licence: Some(licence(now_secs() + 86400)),
+            }))
+            .await,
+        ),
+        "GetLicence" => code(c.get_licence(r!(pb::GetLicenceRequest { name })).await),
+        "ListLicences" => code(
+            c.list_licences(r!(pb::ListLicencesRequest {
+                parent: "institutions/-".into(),
+                ..Default::default()
+            }))
+            .await,
+        ),
+        "ApproveLicence" => code(
+            c.approve_licence(r!(pb::ApproveLicenceRequest {
+                name,
+                etag: stale,
+                reason: String::new(),
+            }))
+            .await,
+        ),
+        "RejectLicence" => code(
+            c.reject_licence(r!(pb::RejectLicenceRequest {
+                name,
+                etag: stale,
+                reason: "x".into(),
+            }))
+            .await,
+        ),
+        "SuspendLicence" => code(
+            c.suspend_licence(r!(pb::SuspendLicenceRequest {
+                name,
+                etag: stale,
+                reason: "x".into(),
+            }))
+            .await,
+        ),
+        "ReinstateLicence" => code(
+            c.reinstate_licence(r!(pb::ReinstateLicenceRequest {
+                name,
+                etag: stale,
+                ..Default::default()
+            }))
+            .await,
+        ),
+        "RevokeLicence" => code(
+            c.revoke_licence(r!(pb::RevokeLicenceRequest {
+                name,
+                etag: stale,
+                reason: "x".into(),
+            }))
+            .await,
+        ),
+        "RenewLicence" => code(
+            c.renew_licence(r!(pb::RenewLicenceRequest {
+                name,
+                etag: stale,
+                valid_until: Some(ts(now_secs() + 2 * 86400, 0)),
+                reason: String::new(),
+            }))
+            .await,
+        ),
+        "CheckEligibility" => code(c.check_eligibility(r!(question())).await),
+        "BatchCheckEligibility" => code(
+            c.batch_check_eligibility(r!(pb::BatchCheckEligibilityRequest {
+                requests: vec![question(), question()],
+            }))
+            .await,
+        ),
+        "CheckLicensed" => code(
+            c.check_licensed(r!(pb::CheckLicensedRequest {
+                institution: other.name.clone(),
+                province: String::new(),
+            }))
+            .await,
+        ),
+        "WatchLicenceEvents" => code(
+            c.watch_licence_events(r!(pb::WatchLicenceEventsRequest { after_sequence: 0 }))
+                .await
+                .map(|_| ()),
+        ),
+        other => panic!("no call written for {other}"),
+    }
+}
+
+/// Every RPC of the registry (checked against its descriptor, so a new one cannot be
+/// left out) × every role: PERMISSION_DENIED exactly for the roles the spec denies; an
+/// allowed role gets past the role check (an institution then finds another's record
+/// NOT_FOUND; a stale etag is ABORTED).
+async fn every_rpc_against_every_role(b: Backend) {
+    use Role::*;
+    const ALL: &[Role] = &Role::ALL;
+    const REGISTRARS: &[Role] = &[Admin, RegistryOfficer];
+    const ASKERS: &[Role] = &[
+        Admin,
+        RegistryOfficer,
+        JudicialOfficer,
+        CenterOfficer,
+        Secretary,
+        Auditor,
+        Service,
+        Institution,
+    ];
+    let matrix: &[(&str, &[Role])] = &[
+        ("CreateInstitution", REGISTRARS),
+        ("GetInstitution", ALL),
+        ("ListInstitutions", ALL),
+        ("UpdateInstitution", REGISTRARS),
+        ("DissolveInstitution", REGISTRARS),
+        ("CreateLicence", &[Admin, RegistryOfficer, Institution]),
+        ("GetLicence", ALL),
+        ("ListLicences", ALL),
+        ("ApproveLicence", REGISTRARS),
+        ("RejectLicence", REGISTRARS),
+        ("SuspendLicence", REGISTRARS),
+        ("ReinstateLicence", REGISTRARS),
+        ("RevokeLicence", REGISTRARS),
+        ("RenewLicence", REGISTRARS),
+        ("CheckEligibility", ASKERS),
+        ("BatchCheckEligibility", ASKERS),
+        ("CheckLicensed", ASKERS),
+        ("WatchLicenceEvents", &[Admin, Auditor, Service]),
+    ];
+    let set = <prost_types::FileDescriptorSet as prost::Message>::decode(
+        mosharekat_api::FILE_DESCRIPTOR_SET,
+    )
+    .unwrap();
+    let mut methods: Vec<String> = set
+        .file
+        .iter()
+        .filter(|f| f.package() == "mosharekat.registry.v1")
+        .flat_map(|f| f.service.iter())
+        .filter(|s| s.name() == "RegistryService")
+        .flat_map(|s| s.method.iter().map(|m| m.name().to_owned()))
+        .collect();
+    methods.sort();
+    let mut covered: Vec<String> = matrix.iter().map(|(m, _)| (*m).to_owned()).collect();
+    covered.sort();
+    assert_eq!(
+        covered, methods,
+        "the matrix covers every RPC of the registry"
+    );
+
+    let app = app(b).await;
+    let own = app.create(11).await;
+    let other = app.create(12).await;
+    let own_id = own.name.trim_start_matches("institutions/").to_owned();
+    let lic = app.apply(&other, now_secs() + 86400).await;
+    for (rpc, allowed) in matrix {
+        for role in Role::ALL {
+            let got = call_as(&app, rpc, role, &own_id, &other, &lic).await;
+            if allowed.contains(&role) {
+                assert!(
+                    matches!(
+                        got,
+                        Code::Ok | Code::NotFound | Code::Aborted | Code::FailedPrecondition
+                    ),
+                    "{role} {rpc}: allowed, but {got:?}"
+                );
+                // An institution sees nothing of another's but its register entry in lists.
+                if role == Institution
+                    && !rpc.starts_with("List")
+                    && *rpc != "CreateInstitution"
+                    && *rpc != "WatchLicenceEvents"
+                {
+                    assert_eq!(got, Code::NotFound, "{role} {rpc} of another institution");
+                }
+            } else {
+                assert_eq!(got, Code::PermissionDenied, "{role} {rpc}");
+            }
+        }
+    }
+}
+
+/// Many eligibility questions at once: answered in order, each as `CheckEligibility`
+/// answers it; more than 100, or a bad entry, is INVALID_ARGUMENT naming the field.
+async fn batch_eligibility_answers_in_order(b: Backend) {
+    use pb::EligibilityReason as R;
+    let app = app(b).await;
+    let licensed = app.create(21).await;
+    let pending = app.create(22).await;
+    let none = app.create(23).await;
+    let l = app.apply(&licensed, now_secs() + 86400).await;
+    app.approve(&l).await;
+    app.apply(&pending, now_secs() + 86400).await;
+    let q = |i: &pb::Institution, action: pb::PermittedAction| pb::CheckEligibilityRequest {
+        institution: i.name.clone(),
+        action: action as i32,
+        activity_area: ActivityArea::Mediation as i32,
+        province: String::new(),
+    };
+    use pb::PermittedAction as P;
+    let questions = vec![
+        q(&none, P::FileComplaint),
+        q(&licensed, P::FileComplaint),
+        q(&pending, P::FileComplaint),
+        q(&licensed, P::ReportCrime),
+        q(&licensed, P::FileComplaint),
+    ];
+    let mut c = app.client.clone();
+    let answers = c
+        .batch_check_eligibility(app.as_role(
+            Role::Service,
+            pb::BatchCheckEligibilityRequest {
+                requests: questions.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .responses;
+    let reasons: Vec<i32> = answers.iter().map(|a| a.reason).collect();
+    assert_eq!(
+        reasons,
+        [
+            R::NoLicence,
+            R::Eligible,
+            R::LicencePending,
+            R::ActionNotLicensed,
+            R::Eligible
+        ]
+        .map(|r| r as i32)
+    );
+    assert_eq!(answers[1].licence, l.name);
+    // Each answer is the one CheckEligibility gives.
+    for (question, answer) in questions.iter().zip(&answers) {
+        let one = c
+            .check_eligibility(app.as_role(Role::Service, question.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(&one, answer);
+    }
+    // Through the typed client, as the referral service asks.
+    let peer = mosharekat_registry_client::RegistryPeer::new(
+        mosharekat_platform::client::PeerTarget::new(&app.reg.uri(), None).unwrap(),
+        mosharekat_platform::client::ServiceToken::new(app.keys.signer.clone(), "referral"),
+        Duration::from_secs(5),
+    );
+    let typed = peer
+        .eligibility_batch(
+            &mosharekat_platform::ctx::CallContext::system("test"),
+            questions.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(typed, answers);
+
+    let too_many = c
+        .batch_check_eligibility(app.as_role(
+            Role::Service,
+            pb::BatchCheckEligibilityRequest {
+                requests: vec![q(&none, P::FileComplaint); 101],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&too_many), ["requests"]);
+    let mut bad = questions.clone();
+    bad[1].action = 0;
+    bad[3].institution = "nonsense".into();
+    let e = c
+        .batch_check_eligibility(app.as_role(
+            Role::Service,
+            pb::BatchCheckEligibilityRequest { requests: bad },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&e), ["requests[1].action"]);
+    // An institution asks about itself only.
+    let own = none.name.trim_start_matches("institutions/").to_owned();
+    let hidden = c
+        .batch_check_eligibility(app.as_institution(
+            &own,
+            pb::BatchCheckEligibilityRequest {
+                requests: vec![q(&none, P::FileComplaint), q(&licensed, P::FileComplaint)],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+}
+
+/// A page of licences carries each licence's own history (read for the whole page at
+/// once), the same as reading each alone.
+async fn listed_licences_carry_their_own_histories(b: Backend) {
+    let app = app(b).await;
+    let mut c = app.client.clone();
+    let mut names = Vec::new();
+    for n in 0..3 {
+        let inst = app.create(40 + n).await;
+        let l = app.apply(&inst, now_secs() + 86400).await;
+        if n > 0 {
+            app.approve(&l).await;
+        }
+        if n > 1 {
+            c.suspend_licence(app.admin(pb::SuspendLicenceRequest {
+                name: l.name.clone(),
+                etag: String::new(),
+                reason: "بازرسی".into(),
+            }))
+            .await
+            .unwrap();
+        }
+        names.push(l.name);
+    }
+    let mut listed = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_licences(app.admin(pb::ListLicencesRequest {
+                parent: "institutions/-".into(),
+                page_size: 2,
+                page_token: token.clone(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        listed.extend(page.licences);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(listed.len(), 3);
+    for l in &listed {
+        let alone = c
+            .get_licence(app.admin(pb::GetLicenceRequest {
+                name: l.name.clone(),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .licence
+            .unwrap();
+        assert_eq!(l, &alone);
+    }
+    let lengths: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            listed
+                .iter()
+                .find(|l| &l.name == n)
+                .map_or(0, |l| l.history.len())
+        })
+        .collect();
+    assert_eq!(lengths, [1, 2, 3]);
 }

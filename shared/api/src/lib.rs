@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+pub mod codec;
+
 /// Every file of `proto/`, encoded, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/mosharekat_descriptor.bin"));

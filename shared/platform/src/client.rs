@@ -590,7 +590,13 @@ fn rand_u16() -> u16 {
 }
 
 /// Maps a peer's status for this service's caller: the peer being down or slow is
-/// `UNAVAILABLE` here; other codes pass through with the peer's message.
+/// `UNAVAILABLE` here. What the peer says of *its* request is not what this service's
+/// caller asked: a peer's NOT_FOUND is `FAILED_PRECONDITION` `PEER_NOT_FOUND` (the peer
+/// does not know what the call refers to; the message names no resource of this service),
+/// and its INVALID_ARGUMENT is `FAILED_PRECONDITION` `PEER_REFUSED_REQUEST` carrying the
+/// peer's field violations in its message, never a field violation of this request. A
+/// caller that knows which of its own resources or fields the peer was asked about says
+/// so with [`peer_error_about`] or [`peer_violations_at`].
 pub fn peer_error(peer: &str, s: tonic::Status) -> ApiError {
     use tonic::Code::*;
     match s.code() {
@@ -603,18 +609,116 @@ pub fn peer_error(peer: &str, s: tonic::Status) -> ApiError {
             ApiError::Unavailable(format!("{peer} is unavailable"))
         }
         DeadlineExceeded => ApiError::DeadlineExceeded(format!("{peer} did not answer in time")),
-        NotFound => ApiError::not_found("resource", s.message().to_owned()),
+        NotFound => peer_precondition(
+            "PEER_NOT_FOUND",
+            peer,
+            format!(
+                "{peer} does not know what this call refers to: {}",
+                s.message()
+            ),
+            "سامانهٔ دیگری که این درخواست به آن نیاز دارد، مورد مربوط را نمی‌شناسد.",
+        ),
         PermissionDenied | Unauthenticated => ApiError::internal(anyhow::anyhow!(
             "{peer} refused this service's credentials: {}",
             s.message()
         )),
-        InvalidArgument => ApiError::invalid("", s.message().to_owned()),
+        InvalidArgument => {
+            let fields = peer_fields(&s);
+            let said = if fields.is_empty() {
+                s.message().to_owned()
+            } else {
+                fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.description))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let mut e = peer_precondition(
+                "PEER_REFUSED_REQUEST",
+                peer,
+                format!("{peer} refused the request this call made of it: {said}"),
+                "سامانهٔ دیگری که این درخواست به آن نیاز دارد، درخواست را نپذیرفت.",
+            );
+            if let ApiError::FailedPrecondition { metadata, .. } = &mut e
+                && !fields.is_empty()
+            {
+                let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+                metadata.insert("peer_fields".into(), names.join(","));
+            }
+            e
+        }
         _ => ApiError::internal(anyhow::anyhow!(
             "{peer} answered {:?}: {}",
             s.code(),
             s.message()
         )),
     }
+}
+
+/// As [`peer_error`], for a call about a resource of this service's caller's request
+/// (`resource_type` `name`, as the caller named it): the peer's NOT_FOUND is that
+/// resource not found, which the caller can act on.
+pub fn peer_error_about(
+    peer: &str,
+    s: tonic::Status,
+    resource_type: &'static str,
+    name: &str,
+) -> ApiError {
+    if s.code() == tonic::Code::NotFound && !from_transport(&s) {
+        return ApiError::not_found(resource_type, name);
+    }
+    peer_error(peer, s)
+}
+
+/// A peer's INVALID_ARGUMENT as violations of this service's request, for a caller that
+/// passed its field `prefix` (`filing`) to the peer as the peer's request: each of the
+/// peer's fields is put under it (`filing.activity_area`); a refusal without field
+/// violations is one violation of `prefix` itself. Any other status is [`peer_error`].
+pub fn peer_violations_at(peer: &str, s: tonic::Status, prefix: &str) -> ApiError {
+    if s.code() != tonic::Code::InvalidArgument || from_transport(&s) {
+        return peer_error(peer, s);
+    }
+    let fields = peer_fields(&s);
+    if fields.is_empty() {
+        return ApiError::invalid(prefix, format!("{peer} refused it: {}", s.message()));
+    }
+    ApiError::InvalidArgument(
+        fields
+            .into_iter()
+            .map(|f| crate::error::FieldViolation {
+                field: match (prefix.is_empty(), f.field.is_empty()) {
+                    (true, _) => f.field,
+                    (false, true) => prefix.to_owned(),
+                    (false, false) => format!("{prefix}.{}", f.field),
+                },
+                description: f.description,
+            })
+            .collect(),
+    )
+}
+
+/// The field violations in a peer's `BadRequest` detail.
+fn peer_fields(s: &tonic::Status) -> Vec<crate::error::FieldViolation> {
+    use tonic_types::StatusExt as _;
+    s.get_details_bad_request()
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| crate::error::FieldViolation {
+                    field: v.field,
+                    description: v.description,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn peer_precondition(reason: &str, peer: &str, message: String, persian: &str) -> ApiError {
+    let mut e = ApiError::precondition(reason, message, persian);
+    if let ApiError::FailedPrecondition { metadata, .. } = &mut e {
+        metadata.insert("peer".into(), peer.to_owned());
+    }
+    e
 }
 
 /// Whether a peer's answer to "get this" found it: NOT_FOUND or INVALID_ARGUMENT (a name it
@@ -756,5 +860,95 @@ mod tests {
         .await;
         assert_eq!(r.unwrap_err().code(), tonic::Code::InvalidArgument);
         assert_eq!(n, 1);
+    }
+
+    /// A peer's refusal with field violations, as the peer's API error makes it.
+    fn peer_refusal(fields: &[(&str, &str)]) -> tonic::Status {
+        let mut v = crate::error::Violations::new();
+        for (f, d) in fields {
+            v.add(*f, *d);
+        }
+        v.into_result().unwrap_err().to_status("peer-trace")
+    }
+
+    #[test]
+    fn a_peers_not_found_names_no_resource_of_ours() {
+        let s = ApiError::not_found("institution", "institutions/9").to_status("t");
+        let e = peer_error("the registry", s);
+        match &e {
+            ApiError::FailedPrecondition {
+                reason, metadata, ..
+            } => {
+                assert_eq!(reason, "PEER_NOT_FOUND");
+                assert_eq!(metadata["peer"], "the registry");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("the registry does not know"), "{e}");
+        // A caller that knows what it asked about: that resource, as it named it.
+        let s = ApiError::not_found("institution", "whatever the peer said").to_status("t");
+        match peer_error_about("the registry", s, "institution", "institutions/7") {
+            ApiError::NotFound {
+                resource_type,
+                name,
+            } => assert_eq!(
+                (resource_type, name.as_str()),
+                ("institution", "institutions/7")
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Other codes are not a not-found of ours.
+        let e = peer_error_about(
+            "the registry",
+            tonic::Status::unavailable("down"),
+            "institution",
+            "institutions/7",
+        );
+        assert_eq!(e.code(), tonic::Code::Unavailable);
+    }
+
+    #[test]
+    fn a_peers_invalid_argument_is_no_empty_field_path() {
+        let s = peer_refusal(&[("activity_area", "unknown area"), ("province", "empty")]);
+        let e = peer_error("the registry", s);
+        match &e {
+            ApiError::FailedPrecondition {
+                reason, metadata, ..
+            } => {
+                assert_eq!(reason, "PEER_REFUSED_REQUEST");
+                assert_eq!(metadata["peer_fields"], "activity_area,province");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("activity_area: unknown area"), "{e}");
+        // Without details, the peer's message says what was wrong.
+        let e = peer_error("the registry", tonic::Status::invalid_argument("bad name"));
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+        assert!(e.to_string().contains("bad name"), "{e}");
+        assert!(!matches!(e, ApiError::InvalidArgument(_)));
+    }
+
+    #[test]
+    fn a_peers_violations_go_under_the_callers_field() {
+        let s = peer_refusal(&[("activity_area", "unknown area"), ("", "whole request")]);
+        let ApiError::InvalidArgument(v) = peer_violations_at("the registry", s, "filing") else {
+            panic!("violations");
+        };
+        let fields: Vec<_> = v.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["filing.activity_area", "filing"]);
+        assert_eq!(v[0].description, "unknown area");
+        // No details: one violation of the prefix, never an empty path.
+        let ApiError::InvalidArgument(v) = peer_violations_at(
+            "the registry",
+            tonic::Status::invalid_argument("no"),
+            "filing",
+        ) else {
+            panic!("violations");
+        };
+        assert_eq!(v[0].field, "filing");
+        assert!(v.iter().all(|f| !f.field.is_empty()));
+        // Any other code maps as peer_error does.
+        let e = peer_violations_at("the registry", tonic::Status::unavailable("x"), "filing");
+        assert_eq!(e.code(), tonic::Code::Unavailable);
     }
 }

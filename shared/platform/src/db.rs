@@ -639,6 +639,7 @@ pub(crate) mod tests {
                 Box::new(m::m20261129_000001_platform::Migration),
                 Box::new(m::m20261201_000001_idempotency_per_caller::Migration),
                 Box::new(m::m20261201_000002_write_probe::Migration),
+                Box::new(m::m20261202_000001_event_stalls::Migration),
             ]
         }
     }

@@ -10,6 +10,8 @@
 //! - [`clock`]: the injectable time source;
 //! - [`telemetry`] and [`metrics`]: logs, OpenTelemetry traces, Prometheus;
 //! - [`db`], [`pagination`], [`idempotency`], [`audit`]: persistence and its conventions;
+//! - [`stalls`]: a followed event that keeps failing: recorded, retried with backoff,
+//!   reported (metric, log, health) and resolved by an administrator;
 //! - [`error`]: the one mapping from errors to `tonic::Status` with rich details;
 //! - [`auth`] and [`ctx`]: tokens, roles and what a handler knows of its caller;
 //! - [`tls`]: TLS and mutual TLS on the gRPC port (certificates re-read when they change)
@@ -33,6 +35,7 @@ pub mod migrations;
 pub mod pagination;
 pub mod records;
 pub mod server;
+pub mod stalls;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -18,6 +18,8 @@ struct Inner {
     requests: IntCounterVec,
     latency: HistogramVec,
     gauges: IntGaugeVec,
+    event_failures: IntCounterVec,
+    event_stalled: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -36,7 +38,7 @@ impl Metrics {
         let requests = IntCounterVec::new(
             Opts::new(
                 "grpc_server_requests_total",
-                "gRPC calls handled, by method and status code",
+                "gRPC calls answered, by service, method and status code",
             ),
             &["grpc_service", "grpc_method", "grpc_code"],
         )
@@ -44,7 +46,7 @@ impl Metrics {
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "grpc_server_handling_seconds",
-                "gRPC call latency, by method and status code",
+                "gRPC call latency in seconds, by service, method and status code",
             )
             .buckets(vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -54,14 +56,35 @@ impl Metrics {
         )
         .expect("valid metric");
         let gauges = IntGaugeVec::new(
-            Opts::new("gauge", "service gauges: database pool, event-stream lag"),
+            Opts::new(
+                "gauge",
+                "named gauges, by name: licence_events_handled (the last licence event sequence this service handled)",
+            ),
             &["name"],
+        )
+        .expect("valid metric");
+        let event_failures = IntCounterVec::new(
+            Opts::new(
+                "event_handling_failures_total",
+                "failed attempts to handle an event of a followed stream, by stream",
+            ),
+            &["stream"],
+        )
+        .expect("valid metric");
+        let event_stalled = IntGaugeVec::new(
+            Opts::new(
+                "event_stalled_sequence",
+                "the sequence of the event a followed stream is stalled on, by stream; 0 when none",
+            ),
+            &["stream"],
         )
         .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(gauges.clone()),
+            Box::new(event_failures.clone()),
+            Box::new(event_stalled.clone()),
         ] {
             registry.register(c).expect("registered once");
         }
@@ -71,6 +94,8 @@ impl Metrics {
                 requests,
                 latency,
                 gauges,
+                event_failures,
+                event_stalled,
             }),
         }
     }
@@ -84,9 +109,23 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Sets a named gauge (e.g. `db_pool_idle`, `event_stream_lag`).
+    /// Sets a named gauge; the help text of `gauge` lists every name set, so a new one
+    /// is added there too.
     pub fn set_gauge(&self, name: &str, value: i64) {
         self.inner.gauges.with_label_values(&[name]).set(value);
+    }
+
+    /// One failed attempt to handle an event of `stream`.
+    pub fn event_failed(&self, stream: &str) {
+        self.inner.event_failures.with_label_values(&[stream]).inc();
+    }
+
+    /// The sequence `stream` is stalled on (0: none).
+    pub fn set_event_stalled(&self, stream: &str, sequence: i64) {
+        self.inner
+            .event_stalled
+            .with_label_values(&[stream])
+            .set(sequence);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -139,5 +178,35 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"service="registry""#), "{text}");
+    }
+
+    /// Each help line claims only what is exported: these are all of them, and a metric
+    /// or gauge name added must say what it is here.
+    #[test]
+    fn the_help_text_claims_only_what_is_exported() {
+        let m = Metrics::new("referral");
+        m.observe_rpc("s", "m", "0", Duration::from_millis(1));
+        m.set_gauge("licence_events_handled", 3);
+        m.event_failed("registry.licence_events");
+        m.set_event_stalled("registry.licence_events", 7);
+        let text = m.render();
+        let help: Vec<_> = text.lines().filter(|l| l.starts_with("# HELP")).collect();
+        assert_eq!(
+            help,
+            [
+                "# HELP mosharekat_event_handling_failures_total failed attempts to handle an event of a followed stream, by stream",
+                "# HELP mosharekat_event_stalled_sequence the sequence of the event a followed stream is stalled on, by stream; 0 when none",
+                "# HELP mosharekat_gauge named gauges, by name: licence_events_handled (the last licence event sequence this service handled)",
+                "# HELP mosharekat_grpc_server_handling_seconds gRPC call latency in seconds, by service, method and status code",
+                "# HELP mosharekat_grpc_server_requests_total gRPC calls answered, by service, method and status code",
+            ],
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"mosharekat_gauge{name="licence_events_handled",service="referral"} 3"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -1,16 +1,18 @@
-//! The gRPC server every service runs: its routes behind one edge middleware, health,
-//! reflection, the metrics endpoint, and graceful shutdown.
+//! The gRPC server every service runs: its routes behind the edge, health, reflection,
+//! the metrics endpoint, and graceful shutdown.
 //!
-//! The edge, in order, for each call:
+//! The edge is a stack of layers, one per concern ([`edge_stack`]), outermost first:
 //! 1. a server span continuing the caller's W3C trace (RPC semantic conventions);
-//! 2. admission: past the concurrency limit the call is refused with
+//! 2. metrics by method and code, and the trace id in an `x-trace-id` response header;
+//! 3. admission: past the concurrency limit the call is refused with
 //!    `RESOURCE_EXHAUSTED` at once instead of queueing (health and reflection are
 //!    always admitted);
-//! 3. authentication of the bearer token (health and reflection are public), and under
+//! 4. authentication of the bearer token (health and reflection are public), and under
 //!    mutual TLS the client certificate: the peer RPCs need one the CA signed, and a
 //!    `SERVICE` token must come with the certificate of the service it names;
-//! 4. the deadline: the earlier of the caller's `grpc-timeout` and the server's limit;
-//! 5. metrics by method and code, and the trace id in an `x-trace-id` response header.
+//! 5. the deadline: the earlier of the caller's `grpc-timeout` and the server's limit;
+//! 6. tonic's own refusals of a request (too large, undecodable) as the suite's errors,
+//!    told apart by their shape, not their text.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -116,59 +118,45 @@ fn grpc_code(resp: &Response) -> &str {
         .unwrap_or("0")
 }
 
-/// What tonic says, before any handler runs, of a request body it cannot decode.
-const DECODE_FAILURES: &[&str] = &[
-    "failed to decode Protobuf message",
-    "Unexpected EOF decoding stream",
-    "protocol error: received message with invalid compression flag",
-    "Message compressed, compression support not enabled",
-];
-
-/// The error for a trailers-only INTERNAL answer that is tonic's failure to decode the
-/// request, naming the field where prost says which (`filing.subject`).
-fn undecodable_request(resp: &Response) -> Option<ApiError> {
-    if grpc_code(resp) != "13" {
-        return None;
-    }
-    let status = tonic::Status::from_header_map(resp.headers())?;
-    let msg = status.message();
-    DECODE_FAILURES.iter().find(|p| msg.starts_with(*p))?;
-    Some(ApiError::invalid(
-        decode_error_field(msg),
-        "could not be decoded: it is not valid for its type (for example, text that is not UTF-8, or a truncated or malformed message)",
-    ))
+fn is_health(path: &str) -> bool {
+    PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
-/// The field path in prost's decode error ("…: Filing.subject: Create….filing: why"),
-/// innermost first, as `filing.subject`; `request` when it names none.
-fn decode_error_field(msg: &str) -> String {
-    let rest = msg.split_once(": ").map_or("", |(_, r)| r);
-    let is_ident = |s: &str| {
-        !s.is_empty()
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !s.starts_with(|c: char| c.is_ascii_digit())
-    };
-    let mut fields: Vec<&str> = rest
-        .split(": ")
-        .map_while(|part| {
-            let (message, field) = part.split_once('.')?;
-            (is_ident(message) && is_ident(field)).then_some(field)
-        })
-        .collect();
-    if fields.is_empty() {
-        return "request".into();
-    }
-    fields.reverse();
-    fields.join(".")
+fn is_reflection(path: &str) -> bool {
+    REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
-async fn edge_middleware(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
-    let (service, method) = path
-        .trim_start_matches('/')
+/// `/pkg.Service/Method` as (`pkg.Service`, `Method`).
+fn rpc_of(path: &str) -> (String, String) {
+    path.trim_start_matches('/')
         .split_once('/')
         .map(|(s, m)| (s.to_owned(), m.to_owned()))
-        .unwrap_or_else(|| (path.clone(), String::new()));
+        .unwrap_or_else(|| (path.to_owned(), String::new()))
+}
+
+/// An error answered by the edge itself, with the call's trace id.
+fn refuse(e: ApiError) -> Response {
+    error_response(e, &current_trace_id())
+}
+
+/// The edge: one layer per concern, outermost first; each layer's comment says why.
+fn edge_stack(routes: axum::Router, edge: Arc<Edge>) -> axum::Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
+    routes.layer(
+        tower::ServiceBuilder::new()
+            .layer(from_fn(trace_span))
+            .layer(from_fn_with_state(edge.clone(), metrics_and_trace_id))
+            .layer(from_fn_with_state(edge.clone(), admission))
+            .layer(from_fn_with_state(edge.clone(), authentication))
+            .layer(from_fn_with_state(edge, deadline))
+            .layer(from_fn(tonic_refusals)),
+    )
+}
+
+/// A server span continuing the caller's W3C trace (RPC semantic conventions), every
+/// other layer inside it, closed with the call's final status code.
+async fn trace_span(req: Request, next: Next) -> Response {
+    let (service, method) = rpc_of(req.uri().path());
     let span = tracing::info_span!(
         "grpc.server",
         otel.name = format!("{service}/{method}"),
@@ -180,102 +168,128 @@ async fn edge_middleware(State(edge): State<Arc<Edge>>, mut req: Request, next: 
         otel.status_code = Empty,
     );
     let _ = span.set_parent(extract_context(req.headers()));
-    let started = Instant::now();
-    let metrics = edge.metrics.clone();
-    let labels = (service.clone(), method.clone());
-    async move {
-        let trace_id = current_trace_id();
-        let mut resp = 'call: {
-            let health = PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p));
-            let reflection = REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p));
-            // Probes and reflection are cheap and never queue on the database: refusing
-            // them under load would take a busy replica out of rotation.
-            let _permit = if health || reflection {
-                None
-            } else {
-                match edge.admission.clone().try_acquire_owned() {
-                    Ok(p) => Some(p),
-                    Err(_) => {
-                        break 'call error_response(
-                            ApiError::ResourceExhausted(
-                                "the server is at its concurrency limit".into(),
-                            ),
-                            &trace_id,
-                        );
-                    }
-                }
-            };
-            let public = health || (edge.reflection_public && reflection);
-            if !public {
-                match edge.verifier.authenticate(req.headers()) {
-                    Ok(p) => {
-                        if edge.mtls
-                            && let Err(e) = check_certificate(
-                                edge.peer_rpcs.contains(&path.as_str()),
-                                Some(&p),
-                                req.extensions().get::<TlsPeer>(),
-                            )
-                        {
-                            break 'call error_response(e, &trace_id);
-                        }
-                        req.extensions_mut().insert(p);
-                    }
-                    Err(e) => break 'call error_response(e, &trace_id),
-                }
-            }
-            let budget = req
-                .headers()
-                .get("grpc-timeout")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_grpc_timeout)
-                .map_or(edge.request_timeout, |t| t.min(edge.request_timeout));
-            req.extensions_mut().insert(Deadline(started + budget));
-            req.extensions_mut().insert(RpcMethod(path.clone()));
-            match tokio::time::timeout(budget, next.run(req)).await {
-                Ok(resp) => resp,
-                Err(_) => error_response(
-                    ApiError::DeadlineExceeded(format!("no answer within {budget:?}")),
-                    &trace_id,
-                ),
-            }
-        };
-        // tonic reports an oversized request as OUT_OF_RANGE; the suite's contract (and
-        // gRPC's own guidance) is RESOURCE_EXHAUSTED.
-        if grpc_code(&resp) == "11"
-            && resp
-                .headers()
-                .get("grpc-message")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|m| {
-                    m.contains("message%20length%20too%20large")
-                        || m.contains("message length too large")
-                })
-        {
-            resp.headers_mut()
-                .insert("grpc-status", http::HeaderValue::from_static("8"));
-        }
-        // tonic answers a request it cannot decode with INTERNAL and no details; it is the
-        // caller's fault, so it gets INVALID_ARGUMENT like every other bad input.
-        if let Some(bad) = undecodable_request(&resp) {
-            resp = error_response(bad, &trace_id);
-        }
-        if let Ok(v) = http::HeaderValue::from_str(&trace_id) {
-            resp.headers_mut().insert(TRACE_ID_HEADER, v);
-        }
-        let code = grpc_code(&resp).to_owned();
-        let span = tracing::Span::current();
-        span.record("rpc.grpc.status_code", code.as_str());
-        if !matches!(
-            code.as_str(),
-            "0" | "1" | "3" | "5" | "6" | "7" | "9" | "10" | "11" | "16"
-        ) {
-            span.record("otel.status_code", "ERROR");
-        }
-        metrics.observe_rpc(&labels.0, &labels.1, &code, started.elapsed());
-        resp
+    let resp = next.run(req).instrument(span.clone()).await;
+    let code = grpc_code(&resp);
+    span.record("rpc.grpc.status_code", code);
+    // The caller's mistakes are not the server's errors.
+    if !matches!(
+        code,
+        "0" | "1" | "3" | "5" | "6" | "7" | "9" | "10" | "11" | "16"
+    ) {
+        span.record("otel.status_code", "ERROR");
     }
-    .instrument(span)
-    .await
+    resp
+}
+
+/// Metrics by method and code, and the trace id in an `x-trace-id` response header, for
+/// every call, refused or answered.
+async fn metrics_and_trace_id(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
+    let (service, method) = rpc_of(req.uri().path());
+    let started = Instant::now();
+    let mut resp = next.run(req).await;
+    if let Ok(v) = http::HeaderValue::from_str(&current_trace_id()) {
+        resp.headers_mut().insert(TRACE_ID_HEADER, v);
+    }
+    edge.metrics
+        .observe_rpc(&service, &method, grpc_code(&resp), started.elapsed());
+    resp
+}
+
+/// Admission: past the concurrency limit a call is refused with `RESOURCE_EXHAUSTED` at
+/// once instead of queueing. Probes and reflection are cheap and never queue on the
+/// database: refusing them under load would take a busy replica out of rotation.
+async fn admission(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if is_health(path) || is_reflection(path) {
+        return next.run(req).await;
+    }
+    match edge.admission.clone().try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => refuse(ApiError::ResourceExhausted(
+            "the server is at its concurrency limit".into(),
+        )),
+    }
+}
+
+/// Authentication of the bearer token (health, and reflection unless configured
+/// otherwise, are public), and under mutual TLS the client certificate
+/// ([`check_certificate`]); the principal goes into the request for the handlers.
+async fn authentication(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if is_health(&path) || (edge.reflection_public && is_reflection(&path)) {
+        return next.run(req).await;
+    }
+    let principal = match edge.verifier.authenticate(req.headers()) {
+        Ok(p) => p,
+        Err(e) => return refuse(e),
+    };
+    if edge.mtls
+        && let Err(e) = check_certificate(
+            edge.peer_rpcs.contains(&path.as_str()),
+            Some(&principal),
+            req.extensions().get::<TlsPeer>(),
+        )
+    {
+        return refuse(e);
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// The deadline: the earlier of the caller's `grpc-timeout` and the server's limit, given
+/// to the handler (which passes it on to peers) and enforced here.
+async fn deadline(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let budget = req
+        .headers()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+        .map_or(edge.request_timeout, |t| t.min(edge.request_timeout));
+    let path = req.uri().path().to_owned();
+    req.extensions_mut().insert(Deadline(started + budget));
+    req.extensions_mut().insert(RpcMethod(path));
+    match tokio::time::timeout(budget, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => refuse(ApiError::DeadlineExceeded(format!(
+            "no answer within {budget:?}"
+        ))),
+    }
+}
+
+/// tonic's own refusals of a request, made before any handler runs, as the suite's
+/// errors. They are told apart by their shape, never their text: every error of the
+/// suite carries rich details, so a trailers-only status without them is tonic's. Its
+/// OUT_OF_RANGE is a request over the size limit (the suite raises no OUT_OF_RANGE),
+/// which the suite's contract and gRPC's guidance call RESOURCE_EXHAUSTED; its INTERNAL
+/// is a request it could not read (framing, compression, or a message prost cannot
+/// decode, whose field the codec names), the caller's fault, so INVALID_ARGUMENT.
+async fn tonic_refusals(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    if resp.headers().contains_key("grpc-status-details-bin") {
+        return resp;
+    }
+    match grpc_code(&resp) {
+        "11" => {
+            let said = tonic::Status::from_header_map(resp.headers())
+                .map(|s| s.message().to_owned())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "the request is larger than the server accepts".into());
+            refuse(ApiError::ResourceExhausted(said))
+        }
+        "13" => {
+            let field = resp
+                .headers()
+                .get(mosharekat_api::codec::UNDECODABLE_FIELD)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("request");
+            refuse(ApiError::invalid(
+                field,
+                "could not be decoded: it is not valid for its type (for example, text that is not UTF-8, or a truncated or malformed message)",
+            ))
+        }
+        _ => resp,
+    }
 }
 
 /// A bound, not yet serving, gRPC server of one service.
@@ -440,10 +454,7 @@ impl GrpcServer {
             routes.add_service(v1);
             routes.add_service(v1alpha);
         }
-        let router = routes
-            .routes()
-            .into_axum_router()
-            .layer(axum::middleware::from_fn_with_state(edge, edge_middleware));
+        let router = edge_stack(routes.routes().into_axum_router(), edge);
         let routes = Routes::from(router);
 
         self.set_health(ServingStatus::Serving).await;
@@ -673,8 +684,8 @@ mod tests {
             .route(
                 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
                 axum::routing::post(ok),
-            )
-            .layer(axum::middleware::from_fn_with_state(edge, edge_middleware));
+            );
+        let router = edge_stack(router, edge);
         let call = |path: &str| {
             http::Request::post(path)
                 .header("authorization", format!("Bearer {token}"))
@@ -758,24 +769,90 @@ mod tests {
         }
     }
 
-    #[test]
-    fn decode_errors_name_their_field() {
-        let m = "failed to decode Protobuf message: Filing.subject: CreateFilingRequest.filing: invalid string value: data is not UTF-8 encoded";
-        assert_eq!(decode_error_field(m), "filing.subject");
+    /// tonic's refusals, told by their shape: its OUT_OF_RANGE (a request too large) is
+    /// RESOURCE_EXHAUSTED, its INTERNAL (a request it could not read) INVALID_ARGUMENT
+    /// naming the field the codec found; the suite's own errors pass untouched.
+    #[tokio::test]
+    async fn tonic_refusals_become_the_suites_errors() {
+        use tonic_types::StatusExt as _;
+        let undecodable = || {
+            let mut s = tonic::Status::internal("whatever tonic says");
+            s.metadata_mut().insert(
+                mosharekat_api::codec::UNDECODABLE_FIELD,
+                "filing.subject".parse().unwrap(),
+            );
+            s
+        };
+        let router = axum::Router::new()
+            .route(
+                "/pkg.S/TooLarge",
+                axum::routing::post(|| async {
+                    tonic::Status::out_of_range("too big").into_http::<axum::body::Body>()
+                }),
+            )
+            .route(
+                "/pkg.S/Undecodable",
+                axum::routing::post(move || async move {
+                    undecodable().into_http::<axum::body::Body>()
+                }),
+            )
+            .route(
+                "/pkg.S/Unframed",
+                axum::routing::post(|| async {
+                    tonic::Status::internal("eof").into_http::<axum::body::Body>()
+                }),
+            )
+            .route(
+                "/pkg.S/OwnBug",
+                axum::routing::post(|| async {
+                    ApiError::internal(anyhow::anyhow!("a bug"))
+                        .to_status("t")
+                        .into_http::<axum::body::Body>()
+                }),
+            )
+            .layer(axum::middleware::from_fn(tonic_refusals));
+        let status = |path: &'static str| {
+            let router = router.clone();
+            async move {
+                let resp = router
+                    .oneshot(
+                        http::Request::post(path)
+                            .body(axum::body::Body::empty())
+                            .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                tonic::Status::from_header_map(resp.headers()).unwrap()
+            }
+        };
+        let s = status("/pkg.S/TooLarge").await;
         assert_eq!(
-            decode_error_field("failed to decode Protobuf message: invalid varint"),
+            (s.code(), s.message()),
+            (tonic::Code::ResourceExhausted, "too big")
+        );
+        assert!(s.get_error_details().localized_message().is_some());
+        let s = status("/pkg.S/Undecodable").await;
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
+        let fields: Vec<_> = s
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|f| f.field.clone())
+            .collect();
+        assert_eq!(fields, ["filing.subject"]);
+        let s = status("/pkg.S/Unframed").await;
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            s.get_error_details()
+                .bad_request()
+                .unwrap()
+                .field_violations[0]
+                .field,
             "request"
         );
-        assert_eq!(
-            decode_error_field(
-                "failed to decode Protobuf message: GetInstitutionRequest.name: buffer underflow"
-            ),
-            "name"
-        );
-        assert_eq!(
-            decode_error_field("Unexpected EOF decoding stream."),
-            "request"
-        );
+        assert_eq!(status("/pkg.S/OwnBug").await.code(), tonic::Code::Internal);
     }
 
     #[test]

@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use crate::auth::{Role, TokenRequest, TokenSigner};
 
 /// A fresh, empty database for one test: a SQLite file in a temporary folder, or a new
-/// PostgreSQL database (dropped when the test ends is not attempted: names are unique).
+/// PostgreSQL database; either is removed when this is dropped.
 #[derive(Debug)]
 pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database's name, dropped with this.
+    postgres: Option<String>,
 }
 
 /// Which database a test runs on.
@@ -34,6 +36,7 @@ impl TestDb {
                 Ok(Self {
                     url,
                     _dir: Some(dir),
+                    postgres: None,
                 })
             }
             Backend::Postgres => {
@@ -48,8 +51,40 @@ impl TestDb {
                 Ok(Self {
                     url: format!("{base}/{name}"),
                     _dir: None,
+                    postgres: Some(name),
                 })
             }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres.take() else {
+            return;
+        };
+        // Drop is sync and usually runs on a tokio test's runtime thread, where blocking
+        // on a runtime panics: the drop gets a thread and a runtime of its own, and this
+        // one waits for it so that nothing is left when the test ends. FORCE ends the
+        // connections the test's services still hold.
+        let dropped = std::thread::spawn(move || -> anyhow::Result<()> {
+            use sea_orm::ConnectionTrait;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let conn = sea_orm::Database::connect(postgres_admin_url().as_str()).await?;
+                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await?;
+                conn.close().await?;
+                Ok(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("the test database was not dropped: {e:#}"),
+            Err(_) => eprintln!("dropping the test database panicked"),
         }
     }
 }
@@ -344,5 +379,51 @@ impl TestPki {
             peer,
         )
         .expect("a test TLS client")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::ConnectionTrait;
+
+    async fn exists(name: &str) -> bool {
+        let admin = sea_orm::Database::connect(postgres_admin_url().as_str())
+            .await
+            .unwrap();
+        let row = admin
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_database WHERE datname = $1",
+                [name.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let n: i64 = row.try_get("", "n").unwrap();
+        admin.close().await.unwrap();
+        n == 1
+    }
+
+    /// A PostgreSQL test database is gone once its `TestDb` is dropped, from a tokio test
+    /// and while a connection to it is still open.
+    #[tokio::test]
+    async fn a_postgres_test_database_is_dropped_with_it() {
+        let db = TestDb::new(Backend::Postgres).await.unwrap();
+        let name = db.url.rsplit('/').next().unwrap().to_owned();
+        assert!(name.starts_with("t_"), "{name}");
+        let held = sea_orm::Database::connect(db.url.as_str()).await.unwrap();
+        held.execute_unprepared("CREATE TABLE x (a INT)")
+            .await
+            .unwrap();
+        assert!(exists(&name).await);
+        drop(db);
+        assert!(!exists(&name).await, "{name} remains");
+        let sqlite = TestDb::new(Backend::Sqlite).await.unwrap();
+        let file = std::path::PathBuf::from(sqlite.url.trim_start_matches("sqlite://"));
+        let dir = file.parent().unwrap().to_owned();
+        assert!(dir.exists());
+        drop(sqlite);
+        assert!(!dir.exists(), "{dir:?} remains");
     }
 }

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261129_000004_meeting;
 mod m20261210_000006_minutes_hash_version;
+mod m20261220_000007_own_records;
 
 pub struct Migrator;
 
@@ -17,6 +18,9 @@ impl MigratorTrait for Migrator {
             Box::new(platform::m20261201_000001_idempotency_per_caller::Migration),
             Box::new(platform::m20261201_000002_write_probe::Migration),
             Box::new(m20261210_000006_minutes_hash_version::Migration),
+            Box::new(m20261220_000007_own_records::Migration),
+            // after every migration released before it, so existing databases take it last
+            Box::new(platform::m20261202_000001_event_stalls::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261129_000003_referral;
 mod m20261210_000006_read_log;
+mod m20261220_000007_referral_documents;
 
 pub struct Migrator;
 
@@ -17,6 +18,9 @@ impl MigratorTrait for Migrator {
             Box::new(platform::m20261201_000001_idempotency_per_caller::Migration),
             Box::new(platform::m20261201_000002_write_probe::Migration),
             Box::new(m20261210_000006_read_log::Migration),
+            Box::new(m20261220_000007_referral_documents::Migration),
+            // after every migration released before it, so existing databases take it last
+            Box::new(platform::m20261202_000001_event_stalls::Migration),
         ]
     }
 }

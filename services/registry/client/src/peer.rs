@@ -7,6 +7,7 @@ use mosharekat_api::registry::v1 as reg;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
 use mosharekat_platform::client::{
     PeerInterceptor, PeerLink, PeerTarget, Retry, ServiceToken, call, found, peer_error,
+    peer_error_about,
 };
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::error::ApiError;
@@ -71,10 +72,41 @@ impl RegistryPeer {
             },
         )
         .await
-        .map_err(|s| match s.code() {
-            tonic::Code::NotFound => ApiError::not_found("institution", institution),
-            _ => peer_error("the registry", s),
-        })
+        .map_err(|s| peer_error_about("the registry", s, "institution", institution))
+    }
+
+    /// The registry's answers to many eligibility questions at once (at most 100), in the
+    /// order asked, from one read of the register: for ranking many candidates.
+    pub async fn eligibility_batch(
+        &self,
+        ctx: &CallContext,
+        questions: Vec<reg::CheckEligibilityRequest>,
+    ) -> Result<Vec<reg::CheckEligibilityResponse>, ApiError> {
+        let asked = questions.len();
+        let msg = reg::BatchCheckEligibilityRequest {
+            requests: questions,
+        };
+        let answer = call(
+            &self.link,
+            ctx,
+            "mosharekat.registry.v1.RegistryService/BatchCheckEligibility",
+            self.timeout,
+            Retry::Idempotent,
+            &msg,
+            |ch, req| {
+                let mut c = self.client(ch);
+                async move { c.batch_check_eligibility(req).await }
+            },
+        )
+        .await
+        .map_err(|s| peer_error("the registry", s))?;
+        if answer.responses.len() != asked {
+            return Err(ApiError::Unavailable(format!(
+                "the registry answered {} of {asked} eligibility questions",
+                answer.responses.len()
+            )));
+        }
+        Ok(answer.responses)
     }
 
     /// Does the institution hold a licence in force now (for anything)?
@@ -101,10 +133,7 @@ impl RegistryPeer {
             },
         )
         .await
-        .map_err(|s| match s.code() {
-            tonic::Code::NotFound => ApiError::not_found("institution", institution),
-            _ => peer_error("the registry", s),
-        })
+        .map_err(|s| peer_error_about("the registry", s, "institution", institution))
     }
 
     /// Whether an institution exists (for pointers to it); `false` when it does not.

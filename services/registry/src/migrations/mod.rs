@@ -17,6 +17,8 @@ impl MigratorTrait for Migrator {
             Box::new(platform::m20261201_000001_idempotency_per_caller::Migration),
             Box::new(platform::m20261201_000002_write_probe::Migration),
             Box::new(m20261201_000005_licence_event_actor_role::Migration),
+            // after every migration released before it, so existing databases take it last
+            Box::new(platform::m20261202_000001_event_stalls::Migration),
         ]
     }
 }

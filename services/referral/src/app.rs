@@ -1,0 +1,1191 @@
+//! The use cases: one function per RPC, on domain types. Each change goes through the
+//! platform's change path (`change::open → authorise → check_etag → save → effects →
+//! commit`), each create through `change::begin_create`; a peer is called before the
+//! write turn is taken. The callers' roles are checked by [`crate::api`], before the
+//! request is read.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use mosharekat_persian::fold_for_search;
+use mosharekat_platform::auth::Role;
+use mosharekat_platform::change::{self, Begun, Versioned};
+use mosharekat_platform::ctx::CallContext;
+use mosharekat_platform::db::{Db, WriteTxn, check_etag};
+use mosharekat_platform::error::ApiError;
+use mosharekat_platform::pagination;
+use mosharekat_registry_client::RegistryPeer;
+
+use crate::error::{ReferralError, Result};
+use crate::model::{
+    ActivityArea, Consent, Document, Filing, FilingKind, FilingState, NotReconciledReason, Party,
+    Permission, ProgressEntry, Referral, ReferralKind, ReferralOutcome, ReferralSource,
+    ReferralState, TimelineEntry, Unknown, instant,
+};
+use crate::names::{FilingId, InstitutionId, ReferralId};
+use crate::reads;
+use crate::rules::{self, DuePolicy, FilingAction, ReferralAction};
+use crate::store::{self, Filings, Referrals, Where};
+
+/// Everything the use cases share.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub(crate) db: Db,
+    pub(crate) registry: RegistryPeer,
+    pub(crate) due: Arc<DuePolicy>,
+    pub(crate) reads: reads::ReadLog,
+}
+
+/// A filing or referral as one caller may see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown<T> {
+    pub value: T,
+    pub version: i64,
+    pub timeline: Vec<TimelineEntry>,
+    /// Whether the caller sees sealed parties (else the edge masks them).
+    pub sees_sealed: bool,
+    /// Open and past its due time (referrals).
+    pub overdue: bool,
+}
+
+/// The fields of a filing an institution writes; `None` for a field not being changed.
+#[derive(Debug, Clone, Default)]
+pub struct FilingPatch {
+    pub kind: Option<FilingKind>,
+    pub activity_area: Option<ActivityArea>,
+    pub authority: Option<String>,
+    pub province: Option<String>,
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub parties: Option<Vec<Party>>,
+    pub documents: Option<Vec<Document>>,
+    pub consents: Option<Vec<Consent>>,
+}
+
+/// A referral as its source sends it.
+#[derive(Debug, Clone)]
+pub struct NewReferral {
+    pub source: ReferralSource,
+    pub source_case_number: String,
+    pub kind: ReferralKind,
+    pub activity_area: ActivityArea,
+    pub province: String,
+    pub parties: Vec<Party>,
+    pub summary: String,
+    pub institution: InstitutionId,
+}
+
+/// A session as the institution reports it.
+#[derive(Debug, Clone)]
+pub struct NewProgress {
+    pub session_time: DateTime<Utc>,
+    pub attendees: Vec<String>,
+    pub notes: String,
+}
+
+/// How a referral ended.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    pub outcome: ReferralOutcome,
+    pub not_reconciled_reason: Option<NotReconciledReason>,
+    pub settlement_text: String,
+}
+
+/// A page asked for: its size and the token of the page before.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub size: u64,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FilingFilter {
+    pub institution: Option<InstitutionId>,
+    pub kind: Option<FilingKind>,
+    pub state: Option<FilingState>,
+    pub area: Option<ActivityArea>,
+    pub authority: String,
+    pub submitted_after: Option<i64>,
+    pub submitted_before: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReferralFilter {
+    pub institution: Option<InstitutionId>,
+    pub source: Option<ReferralSource>,
+    pub kind: Option<ReferralKind>,
+    pub state: Option<ReferralState>,
+    pub area: Option<ActivityArea>,
+    pub province: String,
+    pub overdue_only: bool,
+}
+
+/// An institution ranked for a new referral.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    pub institution: InstitutionId,
+    pub display_name: String,
+    pub rank: i32,
+    pub open_referrals: i64,
+    pub reconciliation_rate: f64,
+    pub resolved_referrals: i64,
+    pub has_unextended_overdue: bool,
+    pub reason: String,
+}
+
+/// An institution the registry licenses for the area and province.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub institution: InstitutionId,
+    pub display_name: String,
+}
+
+/// The figures of a province over a period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Statistics {
+    pub province: String,
+    pub filings_total: i64,
+    pub filings_by_kind: BTreeMap<String, i64>,
+    pub filings_by_state: BTreeMap<String, i64>,
+    pub filings_by_area: BTreeMap<i32, i64>,
+    pub filings_by_institution: BTreeMap<String, i64>,
+    pub referrals_total: i64,
+    pub referrals_by_kind: BTreeMap<String, i64>,
+    pub referrals_by_state: BTreeMap<String, i64>,
+    pub referrals_by_area: BTreeMap<i32, i64>,
+    pub referrals_by_institution: BTreeMap<String, i64>,
+    pub reconciliation_rate: f64,
+    pub median_days_to_resolve: f64,
+    pub overdue_count: i64,
+    pub resolved_count: i64,
+}
+
+fn count<K: Ord>(keys: impl Iterator<Item = K>) -> BTreeMap<K, i64> {
+    let mut m = BTreeMap::new();
+    for k in keys {
+        *m.entry(k).or_default() += 1;
+    }
+    m
+}
+
+fn entry(ctx: &CallContext, from: &str, to: &str, now: DateTime<Utc>, note: &str) -> TimelineEntry {
+    TimelineEntry {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        actor: ctx.principal.subject.clone(),
+        time: now,
+        note: note.to_owned(),
+    }
+}
+
+impl App {
+    fn now(&self) -> DateTime<Utc> {
+        self.db.clock().now()
+    }
+
+    fn show_filing(
+        &self,
+        ctx: &CallContext,
+        v: Versioned<Filing>,
+        timeline: Vec<TimelineEntry>,
+    ) -> Shown<Filing> {
+        Shown {
+            sees_sealed: rules::sees_sealed_filing_parties(ctx, &v.value),
+            overdue: false,
+            value: v.value,
+            version: v.version,
+            timeline,
+        }
+    }
+
+    fn show_referral(
+        &self,
+        ctx: &CallContext,
+        v: Versioned<Referral>,
+        timeline: Vec<TimelineEntry>,
+    ) -> Shown<Referral> {
+        Shown {
+            sees_sealed: rules::sees_sealed_referral_parties(ctx, &v.value),
+            overdue: rules::is_overdue(v.value.state, v.value.due_time, self.now()),
+            value: v.value,
+            version: v.version,
+            timeline,
+        }
+    }
+
+    /// Records the reads of `shown` by `ctx` (all but an institution's of its own).
+    async fn record_reads<'a>(
+        &self,
+        ctx: &CallContext,
+        shown: impl Iterator<Item = (&'a InstitutionId, String)>,
+    ) -> Result<()> {
+        let names: Vec<String> = shown
+            .filter(|(owner, _)| reads::is_recorded(ctx, owner))
+            .map(|(_, n)| n)
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.reads.record(ctx, &refs).await?;
+        Ok(())
+    }
+
+    /// Whether the registry lets `institution` do `permission` now; refused with its
+    /// reason otherwise. The one call to the registry's eligibility per use.
+    async fn require_eligible(
+        &self,
+        ctx: &CallContext,
+        institution: &InstitutionId,
+        permission: Permission,
+        area: ActivityArea,
+        province: &str,
+        what: &'static str,
+    ) -> Result<()> {
+        match crate::peers::eligibility(
+            &self.registry,
+            ctx,
+            institution,
+            permission,
+            area,
+            province,
+        )
+        .await?
+        {
+            None => Ok(()),
+            Some(reason) => Err(ReferralError::NotEligible { reason, what }),
+        }
+    }
+
+    // ---------- filings ----------
+
+    async fn visible_filing(&self, ctx: &CallContext, id: &FilingId) -> Result<Versioned<Filing>> {
+        match store::get_filing(self.db.conn(), id).await? {
+            Some(v) if rules::filing_visible(ctx, &v.value) => Ok(v),
+            _ => Err(ApiError::not_found("filing", id.name()).into()),
+        }
+    }
+
+    pub async fn get_filing(&self, ctx: &CallContext, id: &FilingId) -> Result<Shown<Filing>> {
+        let v = self.visible_filing(ctx, id).await?;
+        let timeline = store::timeline(self.db.conn(), &id.name()).await?;
+        let shown = self.show_filing(ctx, v, timeline);
+        self.record_reads(ctx, std::iter::once((&shown.value.institution, id.name())))
+            .await?;
+        Ok(shown)
+    }
+
+    /// Creates a draft; `answer` makes the response (remembered for a retry of
+    /// `request`, which answers it again).
+    pub async fn create_filing<Req, Resp>(
+        &self,
+        ctx: &CallContext,
+        request_id: &str,
+        request: &Req,
+        institution: Option<InstitutionId>,
+        fields: FilingPatch,
+        answer: impl FnOnce(&Shown<Filing>) -> Resp,
+    ) -> Result<Resp>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        let institution = match ctx.role() {
+            Role::Institution => {
+                let own = rules::own_institution(ctx).ok_or_else(|| {
+                    ReferralError::Forbidden("the token names no institution".into())
+                })?;
+                if institution.as_ref().is_some_and(|i| *i != own) {
+                    return Err(ReferralError::Forbidden(
+                        "an institution files only in its own name".into(),
+                    ));
+                }
+                own
+            }
+            _ => institution.ok_or_else(|| {
+                ReferralError::invalid("filing.institution", "must be institutions/{id}")
+            })?,
+        };
+        let create = match change::begin_create(&self.db, ctx, request_id, request).await? {
+            Begun::Replay(r) => return Ok(r),
+            Begun::Fresh(c) => c,
+        };
+        let now = instant(create.txn().now_micros());
+        let mut f = Filing {
+            id: FilingId::generate(),
+            institution,
+            kind: fields
+                .kind
+                .ok_or_else(|| ReferralError::invalid("filing.kind", "is required"))?,
+            activity_area: fields
+                .activity_area
+                .ok_or_else(|| ReferralError::invalid("filing.activity_area", "is required"))?,
+            authority: String::new(),
+            province: String::new(),
+            subject: String::new(),
+            description: String::new(),
+            parties: vec![],
+            documents: vec![],
+            consents: vec![],
+            state: FilingState::Draft,
+            case_number: None,
+            rejection_reason: String::new(),
+            outcome: String::new(),
+            create_time: now,
+            update_time: now,
+            submit_time: None,
+            unknown: Unknown::default(),
+        };
+        rules::apply_filing_patch(&mut f, fields)?;
+        store::insert_filing(create.txn(), &f).await?;
+        let created = entry(ctx, "", FilingState::Draft.as_str(), now, "");
+        store::append_timeline(create.txn(), &f.id.name(), &created).await?;
+        let name = f.id.name();
+        let shown = self.show_filing(
+            ctx,
+            Versioned {
+                version: 1,
+                value: f,
+            },
+            vec![created],
+        );
+        let resp = answer(&shown);
+        create.commit(name, &resp).await?;
+        Ok(resp)
+    }
+
+    /// One change of a filing, through the change path. `apply` changes the value, or
+    /// answers false to leave it as it is.
+    async fn change_filing(
+        &self,
+        ctx: &CallContext,
+        id: &FilingId,
+        etag: &str,
+        action: FilingAction,
+        note: &str,
+        apply: impl FnOnce(&mut Filing) -> Result<bool>,
+    ) -> Result<Shown<Filing>> {
+        let checked = change::open(&self.db, ctx, &Filings, id)
+            .await?
+            .authorise(|f| rules::filing_visible(ctx, f))?
+            .check_etag(etag)?;
+        let from = checked.current().state;
+        let to = rules::filing_transition(from, action)?;
+        let mut next = checked.current().clone();
+        if !apply(&mut next)? {
+            let current = Versioned {
+                version: checked.version(),
+                value: next,
+            };
+            let timeline = store::timeline(checked.txn(), &id.name()).await?;
+            return Ok(self.show_filing(ctx, current, timeline));
+        }
+        let now = instant(checked.txn().now_micros());
+        next.state = to;
+        next.update_time = now;
+        if action == FilingAction::Submit {
+            next.submit_time = Some(now);
+        }
+        // The timeline as it will be, read before the write: nothing is read back.
+        let mut timeline = store::timeline(checked.txn(), &id.name()).await?;
+        let saved = checked.save(next).await?;
+        if action != FilingAction::Update {
+            let e = entry(ctx, from.as_str(), to.as_str(), now, note);
+            store::append_timeline(saved.txn(), &id.name(), &e).await?;
+            timeline.push(e);
+        }
+        let v = saved.commit().await?;
+        Ok(self.show_filing(ctx, v, timeline))
+    }
+
+    pub async fn update_filing(
+        &self,
+        ctx: &CallContext,
+        id: &FilingId,
+        etag: &str,
+        patch: FilingPatch,
+    ) -> Result<Shown<Filing>> {
+        self.change_filing(ctx, id, etag, FilingAction::Update, "", |f| {
+            rules::apply_filing_patch(f, patch)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub async fn submit_filing(
+        &self,
+        ctx: &CallContext,
+        id: &FilingId,
+        etag: &str,
+    ) -> Result<Shown<Filing>> {
+        // Checked first, outside the write turn: the registry is a network call away.
+        let v = self.visible_filing(ctx, id).await?;
+        check_etag(etag, v.version, &id.name())?;
+        let f = &v.value;
+        rules::filing_transition(f.state, FilingAction::Submit)?;
+        rules::require_consent(f.kind, &f.parties, &f.consents)?;
+        self.require_eligible(
+            ctx,
+            &f.institution,
+            rules::permission_for(f.kind),
+            f.activity_area,
+            "",
+            "file this",
+        )
+        .await?;
+        // The filing must still be as it was when checked.
+        self.change_filing(
+            ctx,
+            id,
+            &v.version.to_string(),
+            FilingAction::Submit,
+            "",
+            |_| Ok(true),
+        )
+        .await
+    }
+
+    pub async fn withdraw_filing(
+        &self,
+        ctx: &CallContext,
+        id: &FilingId,
+        etag: &str,
+        reason: String,
+    ) -> Result<Shown<Filing>> {
+        self.change_filing(ctx, id, etag, FilingAction::Withdraw, &reason, |_| Ok(true))
+            .await
+    }
+
+    pub async fn register_filing(
+        &self,
+        ctx: &CallContext,
+        id: &FilingId,
+        etag: &str,
+        case_number: String,
+    ) -> Result<Shown<Filing>> {
+        let v = self.visible_filing(ctx, id).await?;
+        if store::case_number_taken(self.db.conn(), &v.value.authority, &case_number).await? {
+            return Err(ReferralError::CaseNumberTaken {
+                case_number,
+                authority: v.value.authority,
+            });
+        }
+        let note = format!("case number {case_number}");
+        self.change_filing(ctx, id, etag, FilingAction::Register, &note, |f| {
+            f.case_number = Some(case_number);
+            Ok(true)
+        })
+        .await
+    }
+
+    pub async fn reject_filing(
+        &self,
+        ctx: &CallContext,
+        id: &FilingId,
+        etag: &str,
+        reason: String,
+    ) -> Result<Shown<Filing>> {
+        self.change_filing(ctx, id, etag, FilingAction::Reject, &reason.clone(), |f| {
+            f.rejection_reason = reason;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub async fn close_filing(
+        &self,
+        ctx: &CallContext,
+        id: &FilingId,
+        etag: &str,
+        outcome: String,
+    ) -> Result<Shown<Filing>> {
+        self.change_filing(ctx, id, etag, FilingAction::Close, "", |f| {
+            f.outcome = outcome;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Seals a minor or victim party of a filing, for the addressed authority: its name
+    /// and national code are then masked for every reader but the filing institution and
+    /// the authority. Sealing a sealed party changes nothing.
+    pub async fn seal_filing_party(
+        &self,
+        ctx: &CallContext,
+        id: &FilingId,
+        etag: &str,
+        index: usize,
+    ) -> Result<Shown<Filing>> {
+        let note = format!("parties[{index}] sealed");
+        self.change_filing(ctx, id, etag, FilingAction::Seal, &note, |f| {
+            if rules::party_to_seal(&f.parties, index, "filing")?.sealed {
+                return Ok(false);
+            }
+            f.parties[index].sealed = true;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub async fn list_filings(
+        &self,
+        ctx: &CallContext,
+        mut filter: FilingFilter,
+        page: Page,
+    ) -> Result<(Vec<Shown<Filing>>, String)> {
+        let mut w = Where::new();
+        match ctx.role() {
+            Role::Institution => {
+                // Another institution's filings are not its to list: none match.
+                match rules::own_institution(ctx)
+                    .filter(|own| filter.institution.as_ref().is_none_or(|i| i == own))
+                {
+                    Some(own) => filter.institution = Some(own),
+                    None => return Ok((vec![], String::new())),
+                }
+            }
+            Role::JudicialOfficer => {
+                w.add("state <> ?", [FilingState::Draft.code().into()]);
+                if let Some(a) = &ctx.principal.authority {
+                    w.add("authority_key = ?", [fold_for_search(a).into()]);
+                }
+            }
+            _ => {}
+        }
+        let f = &filter;
+        if let Some(i) = &f.institution {
+            w.add("institution_id = ?", [i.as_str().into()]);
+        }
+        if let Some(k) = f.kind {
+            w.add("kind = ?", [k.code().into()]);
+        }
+        if let Some(s) = f.state {
+            w.add("state = ?", [s.code().into()]);
+        }
+        if let Some(a) = f.area {
+            w.add("area = ?", [a.code().into()]);
+        }
+        if !f.authority.is_empty() {
+            w.add("authority_key = ?", [fold_for_search(&f.authority).into()]);
+        }
+        if let Some(t) = f.submitted_after {
+            w.add("submit_us >= ?", [t.into()]);
+        }
+        if let Some(t) = f.submitted_before {
+            w.add("submit_us < ?", [t.into()]);
+        }
+        let (after, before) = (f.submitted_after, f.submitted_before);
+        let fp = pagination::fingerprint(&[
+            "filings",
+            &ctx.principal.subject,
+            f.institution.as_ref().map_or("", |i| i.as_str()),
+            &f.kind.map_or(0, FilingKind::code).to_string(),
+            &f.state.map_or(0, FilingState::code).to_string(),
+            &f.area.map_or(0, ActivityArea::code).to_string(),
+            &fold_for_search(&f.authority),
+            &format!("{after:?}{before:?}"),
+        ]);
+        if let Some(last) = pagination::decode::<String>(&page.token, &fp, "page_token")? {
+            w.add("id > ?", [last.into()]);
+        }
+        let mut rows = store::list_filings(self.db.conn(), w, page.size + 1).await?;
+        let next = pagination::next_page(&mut rows, page.size, &fp, |r| {
+            r.value.id.as_str().to_owned()
+        });
+        // The page's timelines in one query.
+        let names: Vec<String> = rows.iter().map(|r| r.value.id.name()).collect();
+        let mut timelines = store::timelines(self.db.conn(), &names).await?;
+        let shown: Vec<Shown<Filing>> = rows
+            .into_iter()
+            .map(|r| {
+                let t = timelines.remove(&r.value.id.name()).unwrap_or_default();
+                self.show_filing(ctx, r, t)
+            })
+            .collect();
+        self.record_reads(
+            ctx,
+            shown
+                .iter()
+                .map(|s| (&s.value.institution, s.value.id.name())),
+        )
+        .await?;
+        Ok((shown, next))
+    }
+
+    // ---------- referrals ----------
+
+    async fn visible_referral(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+    ) -> Result<Versioned<Referral>> {
+        match store::get_referral(self.db.conn(), id).await? {
+            Some(v) if rules::referral_visible(ctx, &v.value) => Ok(v),
+            _ => Err(ApiError::not_found("referral", id.name()).into()),
+        }
+    }
+
+    pub async fn get_referral(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+    ) -> Result<Shown<Referral>> {
+        let v = self.visible_referral(ctx, id).await?;
+        let timeline = store::timeline(self.db.conn(), &id.name()).await?;
+        let shown = self.show_referral(ctx, v, timeline);
+        self.record_reads(ctx, std::iter::once((&shown.value.institution, id.name())))
+            .await?;
+        Ok(shown)
+    }
+
+    pub async fn create_referral<Req, Resp>(
+        &self,
+        ctx: &CallContext,
+        request_id: &str,
+        request: &Req,
+        new: NewReferral,
+        answer: impl FnOnce(&Shown<Referral>) -> Resp,
+    ) -> Result<Resp>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        if !rules::may_act_for_source(ctx, new.source) {
+            return Err(ReferralError::Forbidden(format!(
+                "role {} does not refer for this source",
+                ctx.role()
+            )));
+        }
+        // A retry answers before the peer call, from a read: the create checks again
+        // under the write turn.
+        if let Some(r) = change::replayed(&self.db, ctx, request_id, request).await? {
+            return Ok(r);
+        }
+        self.require_eligible(
+            ctx,
+            &new.institution,
+            Permission::AcceptReferrals,
+            new.activity_area,
+            &new.province,
+            "take referrals in this area",
+        )
+        .await?;
+        let create = match change::begin_create(&self.db, ctx, request_id, request).await? {
+            Begun::Replay(r) => return Ok(r),
+            Begun::Fresh(c) => c,
+        };
+        let now = instant(create.txn().now_micros());
+        let r = Referral {
+            id: ReferralId::generate(),
+            source: new.source,
+            source_case_number: new.source_case_number,
+            kind: new.kind,
+            activity_area: new.activity_area,
+            province: new.province,
+            parties: new.parties,
+            summary: new.summary,
+            institution: new.institution,
+            state: ReferralState::Offered,
+            due_time: None,
+            extended: false,
+            extension_reason: String::new(),
+            progress: vec![],
+            outcome: None,
+            not_reconciled_reason: None,
+            settlement_text: String::new(),
+            state_reason: String::new(),
+            create_time: now,
+            update_time: now,
+            accept_time: None,
+            resolve_time: None,
+            unknown: Unknown::default(),
+        };
+        store::insert_referral(create.txn(), &r).await?;
+        let offered = entry(
+            ctx,
+            "",
+            ReferralState::Offered.as_str(),
+            now,
+            &r.institution.name(),
+        );
+        store::append_timeline(create.txn(), &r.id.name(), &offered).await?;
+        let name = r.id.name();
+        let shown = self.show_referral(
+            ctx,
+            Versioned {
+                version: 1,
+                value: r,
+            },
+            vec![offered],
+        );
+        let resp = answer(&shown);
+        create.commit(name, &resp).await?;
+        Ok(resp)
+    }
+
+    /// One change of a referral, through the change path. `apply` changes the value (at
+    /// the time given), or answers false to leave it as it is.
+    async fn change_referral(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+        action: ReferralAction,
+        note: &str,
+        apply: impl FnOnce(&mut Referral, DateTime<Utc>) -> Result<bool>,
+    ) -> Result<Shown<Referral>> {
+        let checked = change::open(&self.db, ctx, &Referrals, id)
+            .await?
+            .authorise(|r| rules::referral_visible(ctx, r))?
+            .check_etag(etag)?;
+        rules::authorise_referral_action(ctx, checked.current(), action)?;
+        let from = checked.current().state;
+        let to = rules::referral_transition(from, action)?;
+        let now = instant(checked.txn().now_micros());
+        let mut next = checked.current().clone();
+        if !apply(&mut next, now)? {
+            let current = Versioned {
+                version: checked.version(),
+                value: next,
+            };
+            let timeline = store::timeline(checked.txn(), &id.name()).await?;
+            return Ok(self.show_referral(ctx, current, timeline));
+        }
+        next.state = to;
+        next.update_time = now;
+        // The timeline as it will be, read before the write: nothing is read back.
+        let mut timeline = store::timeline(checked.txn(), &id.name()).await?;
+        let saved = checked.save(next).await?;
+        let e = entry(ctx, from.as_str(), to.as_str(), now, note);
+        store::append_timeline(saved.txn(), &id.name(), &e).await?;
+        timeline.push(e);
+        let v = saved.commit().await?;
+        Ok(self.show_referral(ctx, v, timeline))
+    }
+
+    /// The referral as it is, checked for `action` before a peer is asked.
+    async fn precheck(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+        action: ReferralAction,
+    ) -> Result<Versioned<Referral>> {
+        let v = self.visible_referral(ctx, id).await?;
+        check_etag(etag, v.version, &id.name())?;
+        rules::authorise_referral_action(ctx, &v.value, action)?;
+        rules::referral_transition(v.value.state, action)?;
+        Ok(v)
+    }
+
+    pub async fn accept_referral(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+    ) -> Result<Shown<Referral>> {
+        let v = self.precheck(ctx, id, etag, ReferralAction::Accept).await?;
+        let r = &v.value;
+        self.require_eligible(
+            ctx,
+            &r.institution,
+            Permission::AcceptReferrals,
+            r.activity_area,
+            &r.province,
+            "take referrals in this area",
+        )
+        .await?;
+        let due = self.due.clone();
+        self.change_referral(
+            ctx,
+            id,
+            &v.version.to_string(),
+            ReferralAction::Accept,
+            "",
+            move |r, now| {
+                r.accept_time = Some(now);
+                r.due_time = Some(due.due(r.kind, now));
+                Ok(true)
+            },
+        )
+        .await
+    }
+
+    /// Declines, returns or withdraws: the state changes, with the reason given.
+    pub async fn with_reason(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+        action: ReferralAction,
+        reason: String,
+    ) -> Result<Shown<Referral>> {
+        self.change_referral(ctx, id, etag, action, &reason.clone(), |r, _| {
+            r.state_reason = reason;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub async fn record_progress(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+        session: NewProgress,
+    ) -> Result<Shown<Referral>> {
+        let subject = ctx.principal.subject.clone();
+        self.change_referral(
+            ctx,
+            id,
+            etag,
+            ReferralAction::Progress,
+            "session recorded",
+            move |r, now| {
+                r.progress.push(ProgressEntry {
+                    session_time: session.session_time,
+                    attendees: session.attendees,
+                    notes: session.notes,
+                    recorded_by: subject,
+                    record_time: now,
+                });
+                Ok(true)
+            },
+        )
+        .await
+    }
+
+    pub async fn resolve_referral(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+        resolution: Resolution,
+    ) -> Result<Shown<Referral>> {
+        let note = resolution.outcome.as_str();
+        self.change_referral(
+            ctx,
+            id,
+            etag,
+            ReferralAction::Resolve,
+            note,
+            move |r, now| {
+                r.outcome = Some(resolution.outcome);
+                r.not_reconciled_reason = resolution.not_reconciled_reason;
+                r.settlement_text = resolution.settlement_text;
+                r.resolve_time = Some(now);
+                Ok(true)
+            },
+        )
+        .await
+    }
+
+    pub async fn extend_referral(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+        new_due: DateTime<Utc>,
+        reason: String,
+    ) -> Result<Shown<Referral>> {
+        self.change_referral(
+            ctx,
+            id,
+            etag,
+            ReferralAction::Extend,
+            &reason.clone(),
+            move |r, _| {
+                rules::extend(r, new_due)?;
+                r.extension_reason = reason;
+                Ok(true)
+            },
+        )
+        .await
+    }
+
+    pub async fn reassign_referral(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+        to: InstitutionId,
+    ) -> Result<Shown<Referral>> {
+        let v = self
+            .precheck(ctx, id, etag, ReferralAction::Reassign)
+            .await?;
+        let r = &v.value;
+        if to == r.institution {
+            return Err(ReferralError::invalid(
+                "institution",
+                "must be another institution than the current one",
+            ));
+        }
+        self.require_eligible(
+            ctx,
+            &to,
+            Permission::AcceptReferrals,
+            r.activity_area,
+            &r.province,
+            "take referrals in this area",
+        )
+        .await?;
+        let note = format!("{} → {to}", r.institution);
+        self.change_referral(
+            ctx,
+            id,
+            &v.version.to_string(),
+            ReferralAction::Reassign,
+            &note,
+            move |r, _| {
+                r.institution = to;
+                r.accept_time = None;
+                r.due_time = None;
+                r.extended = false;
+                r.extension_reason.clear();
+                r.state_reason.clear();
+                r.progress.clear();
+                Ok(true)
+            },
+        )
+        .await
+    }
+
+    /// Seals a minor or victim party of a referral, for its source: its name and national
+    /// code are then masked for every reader but the source and the assigned
+    /// institution. Sealing a sealed party changes nothing.
+    pub async fn seal_referral_party(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+        index: usize,
+    ) -> Result<Shown<Referral>> {
+        let note = format!("parties[{index}] sealed");
+        self.change_referral(ctx, id, etag, ReferralAction::Seal, &note, |r, _| {
+            if rules::party_to_seal(&r.parties, index, "referral")?.sealed {
+                return Ok(false);
+            }
+            r.parties[index].sealed = true;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Recalls every open referral of an institution that lost its licence, inside the
+    /// event consumer's transaction (which moves the stream's cursor with them): the
+    /// consumer holds the write turn, so the change path's steps are taken on its
+    /// transaction.
+    pub async fn recall_open_referrals(
+        txn: &WriteTxn,
+        institution: &InstitutionId,
+        why: &str,
+        ctx: &CallContext,
+    ) -> Result<usize> {
+        let now = instant(txn.now_micros());
+        let mut n = 0;
+        for v in store::open_referrals_of(txn, institution).await? {
+            let from = v.value.state;
+            let Ok(to) = rules::referral_transition(from, ReferralAction::Recall) else {
+                continue;
+            };
+            let mut r = v.value;
+            r.state = to;
+            r.state_reason = why.to_owned();
+            r.update_time = now;
+            if !store::save_referral(txn, v.version, &r).await? {
+                return Err(ApiError::stale(&r.id.name()).into());
+            }
+            let e = TimelineEntry {
+                from: from.as_str().to_owned(),
+                to: to.as_str().to_owned(),
+                actor: "system".into(),
+                time: now,
+                note: why.to_owned(),
+            };
+            store::append_timeline(txn, &r.id.name(), &e).await?;
+            mosharekat_platform::audit::append(txn, &ctx.audit(r.id.name())).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    pub async fn list_referrals(
+        &self,
+        ctx: &CallContext,
+        mut filter: ReferralFilter,
+        page: Page,
+    ) -> Result<(Vec<Shown<Referral>>, String)> {
+        if ctx.role() == Role::Institution {
+            match rules::own_institution(ctx)
+                .filter(|own| filter.institution.as_ref().is_none_or(|i| i == own))
+            {
+                Some(own) => filter.institution = Some(own),
+                None => return Ok((vec![], String::new())),
+            }
+        }
+        let f = &filter;
+        let mut w = Where::new();
+        if let Some(i) = &f.institution {
+            w.add("institution_id = ?", [i.as_str().into()]);
+        }
+        let (source, kind, state, area) = (
+            f.source.map(ReferralSource::code),
+            f.kind.map(ReferralKind::code),
+            f.state.map(ReferralState::code),
+            f.area.map(ActivityArea::code),
+        );
+        for (col, v) in [
+            ("source", source),
+            ("kind", kind),
+            ("state", state),
+            ("area", area),
+        ] {
+            if let Some(v) = v {
+                w.add(&format!("{col} = ?"), [v.into()]);
+            }
+        }
+        if !f.province.is_empty() {
+            w.add("province_key = ?", [fold_for_search(&f.province).into()]);
+        }
+        if f.overdue_only {
+            w.add(
+                "state IN (?, ?) AND due_us < ?",
+                [
+                    ReferralState::Accepted.code().into(),
+                    ReferralState::InProgress.code().into(),
+                    self.db.now_micros().into(),
+                ],
+            );
+        }
+        let fp = pagination::fingerprint(&[
+            "referrals",
+            f.institution.as_ref().map_or("", |i| i.as_str()),
+            &format!("{source:?}{kind:?}{state:?}{area:?}{}", f.overdue_only),
+            &fold_for_search(&f.province),
+        ]);
+        if let Some(last) = pagination::decode::<String>(&page.token, &fp, "page_token")? {
+            w.add("id > ?", [last.into()]);
+        }
+        let mut rows = store::list_referrals(self.db.conn(), w, page.size + 1).await?;
+        let next = pagination::next_page(&mut rows, page.size, &fp, |r| {
+            r.value.id.as_str().to_owned()
+        });
+        // The page's timelines in one query.
+        let names: Vec<String> = rows.iter().map(|r| r.value.id.name()).collect();
+        let mut timelines = store::timelines(self.db.conn(), &names).await?;
+        let shown: Vec<Shown<Referral>> = rows
+            .into_iter()
+            .map(|r| {
+                let t = timelines.remove(&r.value.id.name()).unwrap_or_default();
+                self.show_referral(ctx, r, t)
+            })
+            .collect();
+        self.record_reads(
+            ctx,
+            shown
+                .iter()
+                .map(|s| (&s.value.institution, s.value.id.name())),
+        )
+        .await?;
+        Ok((shown, next))
+    }
+
+    /// Institutions to refer to in an area and province, best first: those the registry
+    /// finds eligible now, ranked by their load (read in one aggregate query).
+    pub async fn suggest(
+        &self,
+        ctx: &CallContext,
+        area: ActivityArea,
+        province: &str,
+        max: usize,
+    ) -> Result<Vec<Suggestion>> {
+        let candidates =
+            crate::peers::licensed_institutions(&self.registry, ctx, province, area).await?;
+        let eligible =
+            crate::peers::eligible_candidates(&self.registry, ctx, candidates, area, province)
+                .await?;
+        let ids: Vec<InstitutionId> = eligible.iter().map(|c| c.institution.clone()).collect();
+        let loads = store::loads(self.db.conn(), &ids, self.db.now_micros()).await?;
+        let mut ranked: Vec<Suggestion> = eligible
+            .into_iter()
+            .map(|c| {
+                let load = loads.get(&c.institution).copied().unwrap_or_default();
+                Suggestion {
+                    rank: 0,
+                    open_referrals: load.open,
+                    reconciliation_rate: if load.resolved == 0 {
+                        0.0
+                    } else {
+                        load.reconciled as f64 / load.resolved as f64
+                    },
+                    resolved_referrals: load.resolved,
+                    has_unextended_overdue: load.unextended_overdue > 0,
+                    reason: String::new(),
+                    institution: c.institution,
+                    display_name: c.display_name,
+                }
+            })
+            .collect();
+        rules::rank(&mut ranked, max);
+        Ok(ranked)
+    }
+
+    pub async fn statistics(&self, province: String, start: i64, end: i64) -> Result<Statistics> {
+        let key = fold_for_search(&province);
+        let filings: Vec<Filing> =
+            store::in_period(self.db.conn(), "filings", &key, start, end).await?;
+        let referrals: Vec<Referral> =
+            store::in_period(self.db.conn(), "referrals", &key, start, end).await?;
+        // Drafts are the institution's own work, not yet a filing with the judiciary.
+        let filed: Vec<&Filing> = filings
+            .iter()
+            .filter(|f| f.state != FilingState::Draft)
+            .collect();
+        let now = self.now();
+        let resolved: Vec<&Referral> = referrals
+            .iter()
+            .filter(|r| r.state == ReferralState::Resolved)
+            .collect();
+        let reconciled = resolved
+            .iter()
+            .filter(|r| r.outcome == Some(ReferralOutcome::Reconciled))
+            .count();
+        let mut days: Vec<f64> = resolved
+            .iter()
+            .filter_map(|r| {
+                let a = r.accept_time?.timestamp_micros();
+                let b = r.resolve_time?.timestamp_micros();
+                Some((b - a) as f64 / 86_400_000_000.0)
+            })
+            .collect();
+        days.sort_by(f64::total_cmp);
+        let median = match days.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => days[n / 2],
+            n => (days[n / 2 - 1] + days[n / 2]) / 2.0,
+        };
+        let overdue = referrals
+            .iter()
+            .filter(|r| rules::is_overdue(r.state, r.due_time, now))
+            .count();
+        Ok(Statistics {
+            province,
+            filings_total: filed.len() as i64,
+            filings_by_kind: count(filed.iter().map(|f| f.kind.as_str().to_owned())),
+            filings_by_state: count(filed.iter().map(|f| f.state.as_str().to_owned())),
+            filings_by_area: count(filed.iter().map(|f| f.activity_area.code())),
+            filings_by_institution: count(filed.iter().map(|f| f.institution.name())),
+            referrals_total: referrals.len() as i64,
+            referrals_by_kind: count(referrals.iter().map(|r| r.kind.as_str().to_owned())),
+            referrals_by_state: count(referrals.iter().map(|r| r.state.as_str().to_owned())),
+            referrals_by_area: count(referrals.iter().map(|r| r.activity_area.code())),
+            referrals_by_institution: count(referrals.iter().map(|r| r.institution.name())),
+            reconciliation_rate: if resolved.is_empty() {
+                0.0
+            } else {
+                reconciled as f64 / resolved.len() as f64
+            },
+            median_days_to_resolve: median,
+            overdue_count: overdue as i64,
+            resolved_count: resolved.len() as i64,
+        })
+    }
+}
