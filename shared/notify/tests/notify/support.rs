@@ -22,6 +22,7 @@ impl MigratorTrait for Tables {
             Box::new(p::m20261129_000001_platform::Migration),
             Box::new(p::m20261201_000001_idempotency_per_caller::Migration),
             Box::new(p::m20261201_000002_write_probe::Migration),
+            Box::new(p::m20261202_000001_event_stalls::Migration),
             Box::new(mosharekat_notify::migrations::m20261202_000001_notifications::Migration),
         ]
     }
