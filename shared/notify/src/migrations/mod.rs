@@ -1,0 +1,3 @@
+//! The notification tables, which each service adds to its migrator after the platform's.
+
+pub mod m20261202_000001_notifications;
