@@ -9,7 +9,11 @@
 //! - [`change`]: the one change path and the one idempotent-create path;
 //! - [`clock`]: the injectable time source;
 //! - [`telemetry`] and [`metrics`]: logs, OpenTelemetry traces, Prometheus;
-//! - [`db`], [`pagination`], [`idempotency`], [`audit`]: persistence and its conventions;
+//! - [`db`], [`sql`], [`pagination`], [`idempotency`], [`audit`]: persistence and its
+//!   conventions;
+//! - [`migrations`]: the platform's own tables, which every service's migrator applies;
+//! - `testing` (feature `test-util`, never in release builds): fresh databases, keys and
+//!   certificates for tests;
 //! - [`stalls`]: a followed event that keeps failing: recorded, retried with backoff,
 //!   reported (metric, log, health) and resolved by an administrator;
 //! - [`error`]: the one mapping from errors to `tonic::Status` with rich details;
