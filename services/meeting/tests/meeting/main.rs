@@ -32,6 +32,7 @@ mod fixtures;
 mod idempotency;
 mod meetings;
 mod minutes_hash;
+mod roles;
 mod scoping;
 mod seats;
 mod storage;

@@ -1,8 +1,11 @@
-//! Who sees what: institutions see only their own.
+//! Who sees and does what: institutions see only their own, and every RPC against every role.
 
 use super::*;
 
-on_both_databases!(institutions_see_only_their_own);
+on_both_databases!(
+    institutions_see_only_their_own,
+    every_rpc_against_every_role
+);
 
 async fn institutions_see_only_their_own(b: Backend) {
     let e = env(b).await;
@@ -180,4 +183,87 @@ async fn institutions_see_only_their_own(b: Backend) {
         .code(),
         Code::PermissionDenied
     );
+}
+
+/// Every RPC of the referral service and of the common services it serves (from the
+/// descriptors, so that a new RPC without a row fails) × every role: the roles of
+/// `rules.rs` (FILERS, CLERKS, REFERRERS, HANDLERS and the readers), of the audit log
+/// and of the stalled events get past the role check, every other role is
+/// PERMISSION_DENIED.
+async fn every_rpc_against_every_role(b: Backend) {
+    use Role::*;
+    const FILERS: &[Role] = &[Admin, Institution];
+    const FILING_READERS: &[Role] = &[Admin, Auditor, Service, Institution, JudicialOfficer];
+    const CLERKS: &[Role] = &[Admin, JudicialOfficer];
+    const REFERRERS: &[Role] = &[Admin, JudicialOfficer, CenterOfficer];
+    const REFERRAL_READERS: &[Role] = &[
+        Admin,
+        Auditor,
+        Service,
+        Institution,
+        JudicialOfficer,
+        CenterOfficer,
+    ];
+    const HANDLERS: &[Role] = &[Admin, Institution];
+    const AUDITORS: &[Role] = &[Admin, Auditor];
+    let table: &[mosharekat_testkit::Row] = &[
+        ("CreateFiling", FILERS),
+        ("GetFiling", FILING_READERS),
+        ("ListFilings", FILING_READERS),
+        ("UpdateFiling", FILERS),
+        ("SubmitFiling", FILERS),
+        ("WithdrawFiling", FILERS),
+        ("RegisterFiling", CLERKS),
+        ("RejectFiling", CLERKS),
+        ("CloseFiling", CLERKS),
+        ("SealFilingParty", CLERKS),
+        ("CreateReferral", REFERRERS),
+        ("GetReferral", REFERRAL_READERS),
+        ("ListReferrals", REFERRAL_READERS),
+        ("AcceptReferral", HANDLERS),
+        ("DeclineReferral", HANDLERS),
+        ("RecordProgress", HANDLERS),
+        ("ResolveReferral", HANDLERS),
+        ("ReturnReferral", HANDLERS),
+        ("ExtendReferral", REFERRERS),
+        ("WithdrawReferral", REFERRERS),
+        ("ReassignReferral", REFERRERS),
+        ("SealReferralParty", REFERRERS),
+        (
+            "SuggestInstitutions",
+            &[Admin, CenterOfficer, JudicialOfficer, Auditor, Service],
+        ),
+        (
+            "GetStatistics",
+            &[Service, Admin, Auditor, CenterOfficer, Secretary],
+        ),
+        ("ListReadRecords", AUDITORS),
+        ("ListAuditRecords", AUDITORS),
+        ("VerifyAuditChain", AUDITORS),
+        ("ListStalledEvents", AUDITORS),
+        ("ResolveStalledEvent", &[Admin]),
+    ];
+    let e = env(b).await;
+    let inst = e
+        .institution(
+            61,
+            &[
+                reg::PermittedAction::FileComplaint,
+                reg::PermittedAction::AcceptReferrals,
+            ],
+        )
+        .await;
+    let cells = mosharekat_testkit::every_rpc_against_every_role(
+        lazy(&e.referral.as_ref().unwrap().uri()),
+        &e.keys,
+        &inst.id,
+        &[
+            "mosharekat.referral.v1.ReferralService",
+            "mosharekat.common.v1.AuditService",
+            "mosharekat.common.v1.StalledEventService",
+        ],
+        table,
+    )
+    .await;
+    assert_eq!(cells, table.len() * Role::ALL.len());
 }

@@ -5,6 +5,7 @@ use super::*;
 on_both_databases!(
     every_role_against_every_rpc,
     every_rpc_against_every_role,
+    the_audit_rpcs_against_every_role,
     no_token_is_unauthenticated,
 );
 
@@ -527,4 +528,25 @@ async fn every_rpc_against_every_role(b: Backend) {
             }
         }
     }
+}
+
+/// The audit service the registry serves beside it, every RPC × every role, driven by the
+/// descriptors like the registry's own matrix: admins and auditors only.
+async fn the_audit_rpcs_against_every_role(b: Backend) {
+    use Role::*;
+    let table: &[mosharekat_testkit::Row] = &[
+        ("ListAuditRecords", &[Admin, Auditor]),
+        ("VerifyAuditChain", &[Admin, Auditor]),
+    ];
+    let app = app(b).await;
+    let own = app.create(13).await;
+    let cells = mosharekat_testkit::every_rpc_against_every_role(
+        mosharekat_testkit::lazy(&app.reg.uri()),
+        &app.keys,
+        own.name.trim_start_matches("institutions/"),
+        &["mosharekat.common.v1.AuditService"],
+        table,
+    )
+    .await;
+    assert_eq!(cells, table.len() * Role::ALL.len());
 }
