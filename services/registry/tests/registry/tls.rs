@@ -16,6 +16,8 @@ use mosharekat_registry::testing::RunningRegistry;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
+use mosharekat_testkit::on_both_databases;
+
 /// How a call ended: answered by the service (whatever its code, but for a refusal of
 /// the caller's credentials), refused by the edge as unauthenticated, or not answered by
 /// the service at all (the TLS handshake failed). Every answer of the service carries
@@ -347,27 +349,6 @@ async fn start_up_refuses_bad_tls(backend: Backend) {
     })
     .await;
     assert!(e.contains("not this service \"registry\""), "{e}");
-}
-
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )*
-        }
-    };
 }
 
 on_both_databases!(

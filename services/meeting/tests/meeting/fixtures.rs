@@ -29,6 +29,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use mosharekat_persian::ids::legal_entity_check_digit;
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
@@ -200,7 +201,7 @@ impl Env {
                         reg::PermittedAction::FileComplaint as i32,
                     ],
                     province: "اردبیل".into(),
-                    valid_until: Some(ts(365 * 86400)),
+                    valid_until: Some(secs_from_now(365 * 86400)),
                     ..Default::default()
                 }),
             }))
@@ -768,3 +769,5 @@ pub async fn the_v1_fixture_answers_as_it_was_written(b: Backend) {
         .collect();
     assert_eq!(versions, [2, 1]);
 }
+
+on_both_databases!(the_v1_fixture_answers_as_it_was_written,);

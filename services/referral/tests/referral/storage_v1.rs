@@ -32,6 +32,8 @@ use serde::{Deserialize, Serialize};
 use tonic::Request;
 use tonic::transport::Channel;
 
+use mosharekat_testkit::{from_now, lazy, on_both_databases};
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
 }
@@ -70,10 +72,6 @@ fn unhex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
-}
-
-fn lazy(uri: &str) -> Channel {
-    Channel::from_shared(uri.to_owned()).unwrap().connect_lazy()
 }
 
 /// Calls `method` with the encoded `request` as `role` (of `institution`), answering the
@@ -309,17 +307,6 @@ async fn a_newer_versions_field_survives_a_change(b: Backend) {
     service.stop().await.unwrap();
 }
 
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await } )*
-        }
-    };
-}
-
 on_both_databases!(
     v1_data_answers_as_before,
     a_newer_versions_field_survives_a_change
@@ -333,14 +320,6 @@ struct Gen {
     reg: RegistryServiceClient<Channel>,
     c: ReferralServiceClient<Channel>,
     calls: Vec<Call>,
-}
-
-fn secs(d: Duration) -> prost_types::Timestamp {
-    let t = std::time::SystemTime::now() + d;
-    prost_types::Timestamp {
-        seconds: t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64,
-        nanos: 0,
-    }
 }
 
 impl Gen {
@@ -402,7 +381,7 @@ impl Gen {
                         activity_areas: areas,
                         permitted_actions: actions.iter().map(|a| *a as i32).collect(),
                         province: "اردبیل".into(),
-                        valid_until: Some(secs(Duration::from_secs(365 * 86400))),
+                        valid_until: Some(from_now(Duration::from_secs(365 * 86400))),
                         ..Default::default()
                     }),
                 },
@@ -478,7 +457,7 @@ fn filing(kind: pb::FilingKind, subject: &str) -> pb::Filing {
                 party_index: 0,
                 given_by: "مریم احمدی".into(),
                 basis: pb::ConsentBasis::Victim as i32,
-                time: Some(secs(Duration::ZERO)),
+                time: Some(from_now(Duration::ZERO)),
                 document: Some(DocumentRef {
                     title: "رضایت‌نامه".into(),
                     sha256: "cd".repeat(32),
@@ -490,7 +469,7 @@ fn filing(kind: pb::FilingKind, subject: &str) -> pb::Filing {
                 party_index: 1,
                 given_by: "علی احمدی".into(),
                 basis: pb::ConsentBasis::Guardian as i32,
-                time: Some(secs(Duration::ZERO)),
+                time: Some(from_now(Duration::ZERO)),
                 document: Some(DocumentRef {
                     title: "رضایت‌نامهٔ ولی".into(),
                     sha256: "ef".repeat(32),
@@ -755,7 +734,7 @@ async fn generate(b: Backend) -> (TestDb, Answers) {
                     name: name.into(),
                     etag: String::new(),
                     entry: Some(pb::ProgressEntry {
-                        session_time: Some(secs(Duration::ZERO)),
+                        session_time: Some(from_now(Duration::ZERO)),
                         attendees: vec!["حسن محمدی".into(), "سارا کریمی".into(), "میانجی".into()],
                         notes: format!("جلسهٔ {n}"),
                         ..Default::default()

@@ -1,0 +1,153 @@
+//! Seats and licences: a revocation flags the seat; a vacancy names the officer.
+
+use super::*;
+
+on_both_databases!(
+    a_licence_revocation_flags_the_seat,
+    a_vacancy_names_the_officer_who_suspended_the_licence,
+);
+
+async fn a_licence_revocation_flags_the_seat(b: Backend) {
+    let e = env(b).await;
+    let g = e.group().await;
+    let (inst, licence) = e.institution(40, true).await;
+    let rep = e
+        .seat(
+            &g,
+            40,
+            pb::Seat::InstitutionRepresentative,
+            pb::Position::Unspecified,
+            &inst,
+        )
+        .await
+        .unwrap();
+    assert!(!rep.vacant);
+    e.reg
+        .clone()
+        .revoke_licence(e.admin(reg::RevokeLicenceRequest {
+            name: licence,
+            etag: String::new(),
+            reason: "تخلف".into(),
+        }))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let all =
+            e.wg.clone()
+                .list_members(e.sec(pb::ListMembersRequest {
+                    parent: g.name.clone(),
+                    include_vacant: true,
+                }))
+                .await
+                .unwrap()
+                .into_inner()
+                .members;
+        let m = all.iter().find(|m| m.name == rep.name).unwrap();
+        if m.vacant {
+            assert!(m.vacancy_reason.contains("revoked"));
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the seat was not flagged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seated =
+        e.wg.clone()
+            .list_members(e.sec(pb::ListMembersRequest {
+                parent: g.name.clone(),
+                include_vacant: false,
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .members;
+    assert!(
+        seated.iter().all(|m| m.name != rep.name),
+        "a vacant seat is not listed as held"
+    );
+    // Members' national codes are masked for a member reading them.
+    let as_member =
+        e.wg.clone()
+            .list_members(authed(
+                e.keys.bearer(Role::Member, None),
+                pb::ListMembersRequest {
+                    parent: g.name.clone(),
+                    include_vacant: true,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .members;
+    assert!(as_member[0].national_code.starts_with("******"));
+}
+
+async fn a_vacancy_names_the_officer_who_suspended_the_licence(b: Backend) {
+    let e = env(b).await;
+    let g = e.group().await;
+    let (inst, licence) = e.institution(41, true).await;
+    let rep = e
+        .seat(
+            &g,
+            41,
+            pb::Seat::InstitutionRepresentative,
+            pb::Position::Unspecified,
+            &inst,
+        )
+        .await
+        .unwrap();
+    let officer = e
+        .keys
+        .bearer_with(Role::RegistryOfficer, |t| t.subject = "officer-9".into());
+    e.reg
+        .clone()
+        .suspend_licence(authed(
+            officer,
+            reg::SuspendLicenceRequest {
+                name: licence,
+                etag: String::new(),
+                reason: "بررسی".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let mut audit = AuditServiceClient::new(lazy(&e.services.2.uri()));
+    let start = Instant::now();
+    let vacated = loop {
+        let records = audit
+            .list_audit_records(authed(
+                e.keys.bearer(Role::Auditor, None),
+                ListAuditRecordsRequest {
+                    resource: rep.name.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .records;
+        if let Some(a) = records
+            .into_iter()
+            .find(|a| a.method == "meeting/licence-events")
+        {
+            break a;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the seat's vacancy was not audited"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The service flagged the seat, for the officer whose suspension caused it.
+    assert_eq!(
+        (
+            vacated.actor.as_str(),
+            vacated.role.as_str(),
+            vacated.on_behalf_of.as_str()
+        ),
+        ("system", "SERVICE", "officer-9")
+    );
+}

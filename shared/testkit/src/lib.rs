@@ -1,0 +1,302 @@
+//! What the services' integration tests share, so that each test file says only what it
+//! tests: requests with a role's bearer, what a refused call's status carries, timestamps,
+//! the `on_both_databases!` macro, an institution registered (and licensed) through the
+//! registry's API, and the role × RPC matrix driven by the descriptors.
+//!
+//! It holds no service crate (a service's own tests would then build that service twice);
+//! starting a service is each service's `testing` module.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mosharekat_api::registry::v1 as reg;
+use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
+use mosharekat_platform::auth::Role;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use tonic_types::StatusExt as _;
+
+pub use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
+
+/// Runs each named `async fn(Backend)` of the calling module as two tests,
+/// `sqlite::<name>` and `postgres::<name>`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+// ---------- requests ----------
+
+/// `msg` with `bearer` as its `authorization`.
+pub fn authed<T>(bearer: String, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", bearer.parse().expect("an ASCII token"));
+    r
+}
+
+/// The bearer a test uses for `role`: an institution's is for institution `institution`.
+pub fn bearer_of(keys: &TestKeys, role: Role, institution: &str) -> String {
+    keys.bearer(role, (role == Role::Institution).then_some(institution))
+}
+
+/// A channel to `uri` that connects on its first call.
+pub fn lazy(uri: &str) -> Channel {
+    Channel::from_shared(uri.to_owned())
+        .expect("a service URI")
+        .connect_lazy()
+}
+
+// ---------- what a status carries ----------
+
+/// The code of a call's outcome, `OK` when it succeeded.
+pub fn code<T>(r: Result<T, Status>) -> Code {
+    r.err().map_or(Code::Ok, |s| s.code())
+}
+
+/// The fields the status's `BadRequest` names, in order.
+pub fn fields(s: &Status) -> Vec<String> {
+    s.get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The reason code of the status's `ErrorInfo`, empty when it has none.
+pub fn reason(s: &Status) -> String {
+    s.get_error_details()
+        .error_info()
+        .map(|e| e.reason.clone())
+        .unwrap_or_default()
+}
+
+/// The locale and text of the status's `LocalizedMessage`, if it has one.
+pub fn localized(s: &Status) -> Option<(String, String)> {
+    s.get_error_details()
+        .localized_message()
+        .map(|l| (l.locale.clone(), l.message.clone()))
+}
+
+// ---------- time ----------
+
+/// Seconds since the epoch, by the test's wall clock.
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_secs() as i64
+}
+
+/// The timestamp `secs` seconds and `nanos` nanoseconds after the epoch.
+pub fn ts(secs: i64, nanos: i32) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: secs,
+        nanos,
+    }
+}
+
+/// The whole second `d` from now.
+pub fn from_now(d: Duration) -> prost_types::Timestamp {
+    ts(now_secs() + d.as_secs() as i64, 0)
+}
+
+/// The whole second `secs` seconds from now (before now when negative).
+pub fn secs_from_now(secs: i64) -> prost_types::Timestamp {
+    ts(now_secs() + secs, 0)
+}
+
+// ---------- identifiers ----------
+
+/// A valid 11-digit legal-entity national id: `prefix` (two digits) and `n`.
+pub fn legal_id(prefix: u32, n: u32) -> String {
+    let ten = format!("{prefix:02}{n:08}");
+    let digit = mosharekat_persian::ids::legal_entity_check_digit(&ten).expect("ten digits");
+    format!("{ten}{digit}")
+}
+
+/// A valid 10-digit personal national code from `n` (at most nine digits).
+pub fn national_code(n: u32) -> String {
+    let nine = format!("{n:09}");
+    let digit = mosharekat_persian::ids::national_code_check_digit(&nine).expect("nine digits");
+    format!("{nine}{digit}")
+}
+
+// ---------- the registry, through its API ----------
+
+/// An institution registered through the registry's API.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub institution: reg::Institution,
+    /// Its approved licence, when one was asked for.
+    pub licence: Option<reg::Licence>,
+}
+
+impl Registered {
+    /// `institutions/{id}`.
+    pub fn name(&self) -> &str {
+        &self.institution.name
+    }
+    /// The id an institution's token carries.
+    pub fn id(&self) -> &str {
+        self.institution.name.trim_start_matches("institutions/")
+    }
+    /// The licence's name, empty when it has none.
+    pub fn licence_name(&self) -> String {
+        self.licence
+            .as_ref()
+            .map(|l| l.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Registers `institution` as `bearer` (an admin or a registry officer) and, when
+/// `licence` is given, applies for it and approves it: an institution with an active
+/// licence. Panics on a refusal, which is the test's failure.
+pub async fn register(
+    registry: &RegistryServiceClient<Channel>,
+    bearer: &str,
+    institution: reg::Institution,
+    licence: Option<reg::Licence>,
+) -> Registered {
+    let mut c = registry.clone();
+    let institution = c
+        .create_institution(authed(
+            bearer.to_owned(),
+            reg::CreateInstitutionRequest {
+                request_id: String::new(),
+                institution: Some(institution),
+            },
+        ))
+        .await
+        .expect("institution created")
+        .into_inner()
+        .institution
+        .expect("the created institution");
+    let Some(licence) = licence else {
+        return Registered {
+            institution,
+            licence: None,
+        };
+    };
+    let applied = c
+        .create_licence(authed(
+            bearer.to_owned(),
+            reg::CreateLicenceRequest {
+                parent: institution.name.clone(),
+                request_id: String::new(),
+                licence: Some(licence),
+            },
+        ))
+        .await
+        .expect("licence applied for")
+        .into_inner()
+        .licence
+        .expect("the applied licence");
+    let approved = c
+        .approve_licence(authed(
+            bearer.to_owned(),
+            reg::ApproveLicenceRequest {
+                name: applied.name.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("licence approved")
+        .into_inner()
+        .licence
+        .expect("the approved licence");
+    Registered {
+        institution,
+        licence: Some(approved),
+    }
+}
+
+// ---------- the role × RPC matrix ----------
+
+/// Who may call one RPC: its method name (as in the descriptor) and the roles allowed.
+pub type Row<'a> = (&'a str, &'a [Role]);
+
+/// Calls every RPC of every service in `services` (full names, e.g.
+/// `mosharekat.referral.v1.ReferralService`, read from the suite's descriptors) as every
+/// role, with an empty request, and checks each cell against `table`: an allowed role
+/// gets past the role check (any code but PERMISSION_DENIED or UNAUTHENTICATED; the
+/// empty request then fails validation or finds nothing), any other role is
+/// PERMISSION_DENIED. Every handler checks the role before it reads the request, so an
+/// empty one reaches exactly that check. The table must name exactly the services'
+/// RPCs: one the descriptor gains without a row fails, as does a row for no RPC. An
+/// institution's token is for `institution`. Returns the number of cells checked.
+pub async fn every_rpc_against_every_role(
+    channel: Channel,
+    keys: &TestKeys,
+    institution: &str,
+    services: &[&str],
+    table: &[Row<'_>],
+) -> usize {
+    use mosharekat_platform::testing::{RawCodec, methods_of};
+    let methods: Vec<_> = services.iter().flat_map(|s| methods_of(s)).collect();
+    let name = |path: &str| path.rsplit('/').next().unwrap_or_default().to_owned();
+    let mut served: Vec<String> = methods.iter().map(|m| name(&m.path)).collect();
+    served.sort();
+    let mut rows: Vec<String> = table.iter().map(|(m, _)| (*m).to_owned()).collect();
+    rows.sort();
+    assert_eq!(
+        rows, served,
+        "the matrix has one row for each RPC of {services:?}"
+    );
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for m in &methods {
+        let rpc = name(&m.path);
+        let allowed = table
+            .iter()
+            .find(|(r, _)| *r == rpc)
+            .map(|(_, roles)| *roles)
+            .unwrap_or_default();
+        for role in Role::ALL {
+            let mut grpc = tonic::client::Grpc::new(channel.clone());
+            grpc.ready().await.expect("the channel is ready");
+            let req = authed(bearer_of(keys, role, institution), Vec::new());
+            let path = http::uri::PathAndQuery::try_from(m.path.as_str()).expect("a method path");
+            let got = if m.server_streaming {
+                match grpc.server_streaming(req, path, RawCodec).await {
+                    Ok(mut s) => code(s.get_mut().message().await),
+                    Err(s) => s.code(),
+                }
+            } else {
+                code(grpc.unary(req, path, RawCodec).await)
+            };
+            let ok = if allowed.contains(&role) {
+                !matches!(got, Code::PermissionDenied | Code::Unauthenticated)
+            } else {
+                got == Code::PermissionDenied
+            };
+            if !ok {
+                let want = if allowed.contains(&role) {
+                    "allowed"
+                } else {
+                    "denied"
+                };
+                wrong.push(format!("{rpc} as {role}: {want}, but {got:?}"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(wrong.is_empty(), "cells wrong:\n{}", wrong.join("\n"));
+    checked
+}
