@@ -53,6 +53,10 @@ struct Cli {
     /// Drafts and referrals made ahead of each write run (the run stops when they run out).
     #[arg(long, default_value_t = 2_000)]
     prepared: u64,
+    /// Filings, referrals and licences made (with their timelines and histories) for the
+    /// ListFilings, ListReferrals and ListLicences pages.
+    #[arg(long, default_value_t = 500)]
+    listed: u64,
     /// PostgreSQL server to create the benchmark databases in.
     #[arg(
         long,
@@ -97,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
         cli.small = 600;
         cli.large = 0;
         cli.prepared = 100;
+        cli.listed = 100;
     }
     let started = Instant::now();
     let spec = Spec {
@@ -202,7 +207,11 @@ async fn main() -> anyhow::Result<()> {
         }
 
         let mut first_small = Sample::default();
-        if want("ListInstitutions") {
+        // The other listings are judged against this first page, measured in the same run.
+        let other_lists = ["ListFilings", "ListReferrals", "ListLicences"]
+            .iter()
+            .any(|l| want(l));
+        if want("ListInstitutions") || other_lists {
             first_small = median(cli.runs, || async {
                 Ok(s.list_institutions(spec, String::new()).await)
             })
@@ -212,6 +221,8 @@ async fn main() -> anyhow::Result<()> {
                 &format!("ListInstitutions first page @{small}"),
                 first_small.clone(),
             ));
+        }
+        if want("ListInstitutions") {
             let token = s.deep_page_token(0.9).await?;
             let m = median(cli.runs, || async {
                 Ok(s.list_institutions(spec, token.clone()).await)
@@ -223,6 +234,65 @@ async fn main() -> anyhow::Result<()> {
                 m,
                 &first_small,
                 &format!("first page @{small}"),
+            ));
+        }
+
+        let vs_first = format!("ListInstitutions first page @{small}");
+        if want("ListFilings") {
+            eprintln!(
+                "bench: {b}: {} filings, three timeline entries each",
+                cli.listed
+            );
+            s.seed_filings(cli.listed, cli.concurrency).await?;
+            let m = median(cli.runs, || async { Ok(s.list_filings(spec).await) }).await?;
+            report.rows.push(Row::latency_vs(
+                b,
+                "ListFilings page of 50, by its institution",
+                m,
+                &first_small,
+                &vs_first,
+            ));
+        }
+        if want("ListReferrals") {
+            eprintln!(
+                "bench: {b}: {} referrals, four timeline entries each",
+                cli.listed
+            );
+            s.seed_referrals(cli.listed, cli.concurrency).await?;
+            for (by_centre, who) in [
+                (false, "by its institution"),
+                (true, "by the centre (reads recorded)"),
+            ] {
+                let m = median(cli.runs, || async {
+                    Ok(s.list_referrals(spec, by_centre).await)
+                })
+                .await?;
+                report.rows.push(Row::latency_vs(
+                    b,
+                    &format!("ListReferrals page of 50, {who}"),
+                    m,
+                    &first_small,
+                    &vs_first,
+                ));
+            }
+        }
+        if want("ListLicences") {
+            eprintln!(
+                "bench: {b}: {} licences, four history entries each",
+                cli.listed
+            );
+            s.seed_licences(cli.listed, cli.concurrency).await?;
+            let token = s.licences_past_fixtures().await?;
+            let m = median(cli.runs, || async {
+                Ok(s.list_licences(spec, token.clone()).await)
+            })
+            .await?;
+            report.rows.push(Row::latency_vs(
+                b,
+                "ListLicences page of 50, every institution",
+                m,
+                &first_small,
+                &vs_first,
             ));
         }
 

@@ -143,6 +143,8 @@ pub struct Suite {
     centre: Bearer,
     secretary: Bearer,
     agent: Bearer,
+    /// A judicial officer of every authority: registers the listed filings.
+    judge: Bearer,
     filer: String,
     members: Vec<String>,
     secretary_member: String,
@@ -194,6 +196,7 @@ impl Suite {
         let officer = Bearer::mint(&signer, Role::RegistryOfficer, None)?;
         let centre = Bearer::mint(&signer, Role::CenterOfficer, None)?;
         let secretary = Bearer::mint(&signer, Role::Secretary, None)?;
+        let judge = Bearer::mint(&signer, Role::JudicialOfficer, None)?;
         let registry = procs[0].connections(connections).await?;
         let referral = procs[1].connections(connections).await?;
         let meeting = procs[2].connections(connections).await?;
@@ -201,7 +204,7 @@ impl Suite {
         // Fixtures over the API: six licensed institutions (the first may file and take
         // referrals), and the working group with all its seats.
         let mut institutions = Vec::new();
-        for i in 0..6u64 {
+        for i in 0..FIXTURE_INSTITUTIONS {
             let first = i == 0;
             let areas = if first {
                 vec![ActivityArea::Women as i32, ActivityArea::Family as i32]
@@ -335,6 +338,7 @@ impl Suite {
             centre,
             secretary,
             agent,
+            judge,
             filer,
             members,
             secretary_member,
@@ -506,6 +510,236 @@ impl Suite {
                     .await
                     .map(drop)
                     .map_err(err)
+            }
+        })
+        .await
+    }
+
+    /// `count` filings of the filer institution, each created, submitted and registered
+    /// (a timeline of three entries), made ahead through the API (not measured): the
+    /// referral service owns its tables and has no bulk seed path.
+    pub async fn seed_filings(&self, count: u64, concurrency: usize) -> anyhow::Result<()> {
+        let (agent, judge) = (self.agent.clone(), self.judge.clone());
+        prepare(count, concurrency, &self.referral, move |ch, n| {
+            let (agent, judge) = (agent.clone(), judge.clone());
+            async move {
+                let mut c = ReferralServiceClient::new(ch);
+                let name = c
+                    .create_filing(agent.on(complaint(n)))
+                    .await
+                    .map_err(err)?
+                    .into_inner()
+                    .filing
+                    .map(|f| f.name)
+                    .ok_or_else(|| "no filing".to_owned())?;
+                c.submit_filing(agent.on(rf::SubmitFilingRequest {
+                    name: name.clone(),
+                    etag: String::new(),
+                }))
+                .await
+                .map_err(err)?;
+                c.register_filing(judge.on(rf::RegisterFilingRequest {
+                    name: name.clone(),
+                    etag: String::new(),
+                    case_number: format!("bench-{n}"),
+                }))
+                .await
+                .map_err(err)?;
+                Ok(name)
+            }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `count` referrals to the filer institution, each offered, accepted and with two
+    /// sessions recorded (a timeline of four entries), made ahead through the API.
+    pub async fn seed_referrals(&self, count: u64, concurrency: usize) -> anyhow::Result<()> {
+        let (centre, agent, filer) = (self.centre.clone(), self.agent.clone(), self.filer.clone());
+        prepare(count, concurrency, &self.referral, move |ch, n| {
+            let (centre, agent, filer) = (centre.clone(), agent.clone(), filer.clone());
+            async move {
+                let mut c = ReferralServiceClient::new(ch);
+                let name = c
+                    .create_referral(centre.on(dispute(n, filer)))
+                    .await
+                    .map_err(err)?
+                    .into_inner()
+                    .referral
+                    .map(|r| r.name)
+                    .ok_or_else(|| "no referral".to_owned())?;
+                c.accept_referral(agent.on(rf::AcceptReferralRequest {
+                    name: name.clone(),
+                    etag: String::new(),
+                }))
+                .await
+                .map_err(err)?;
+                for session in 1..=2 {
+                    c.record_progress(agent.on(rf::RecordProgressRequest {
+                        name: name.clone(),
+                        etag: String::new(),
+                        entry: Some(rf::ProgressEntry {
+                            session_time: Some(ts(Duration::ZERO)),
+                            attendees: vec!["حسن".into(), "رضا".into()],
+                            notes: format!("جلسهٔ گفت‌وگوی شماره {session}"),
+                            ..Default::default()
+                        }),
+                    }))
+                    .await
+                    .map_err(err)?;
+                }
+                Ok(name)
+            }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// A licence for each of the first `count` bulk institutions, applied for, approved,
+    /// suspended and reinstated (a history of four entries), made ahead through the API.
+    pub async fn seed_licences(&self, count: u64, concurrency: usize) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.fixture_ids.len() as u64 >= count,
+            "{count} licences need as many bulk institutions, not {}",
+            self.fixture_ids.len()
+        );
+        let ids = Arc::new(self.fixture_ids[..count as usize].to_vec());
+        let officer = self.officer.clone();
+        prepare(count, concurrency, &self.registry, move |ch, n| {
+            let officer = officer.clone();
+            let parent = format!("institutions/{}", ids[n as usize]);
+            async move {
+                let mut c = RegistryServiceClient::new(ch);
+                let name = c
+                    .create_licence(officer.on(reg::CreateLicenceRequest {
+                        parent,
+                        request_id: format!("bench-licence-{}", uuid::Uuid::now_v7()),
+                        licence: Some(reg::Licence {
+                            activity_areas: vec![ActivityArea::Family as i32],
+                            permitted_actions: vec![reg::PermittedAction::AcceptReferrals as i32],
+                            province: PROVINCE.into(),
+                            valid_until: Some(ts(Duration::from_secs(3 * 365 * 86_400))),
+                            ..Default::default()
+                        }),
+                    }))
+                    .await
+                    .map_err(err)?
+                    .into_inner()
+                    .licence
+                    .map(|l| l.name)
+                    .ok_or_else(|| "no licence".to_owned())?;
+                c.approve_licence(officer.on(reg::ApproveLicenceRequest {
+                    name: name.clone(),
+                    ..Default::default()
+                }))
+                .await
+                .map_err(err)?;
+                c.suspend_licence(officer.on(reg::SuspendLicenceRequest {
+                    name: name.clone(),
+                    etag: String::new(),
+                    reason: "بازرسی دوره‌ای".into(),
+                }))
+                .await
+                .map_err(err)?;
+                c.reinstate_licence(officer.on(reg::ReinstateLicenceRequest {
+                    name: name.clone(),
+                    etag: String::new(),
+                    reason: "رفع نقص".into(),
+                }))
+                .await
+                .map_err(err)?;
+                Ok(name)
+            }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// ListFilings pages of 50 by the filer institution (its own: no read is recorded);
+    /// a page that is short, or a filing whose timeline is, fails the call.
+    pub async fn list_filings(&self, spec: Spec) -> Sample {
+        let who = self.agent.clone();
+        load::run(spec, &self.referral, move |ch, _| {
+            let who = who.clone();
+            async move {
+                let r = ReferralServiceClient::new(ch)
+                    .list_filings(who.on(rf::ListFilingsRequest {
+                        page_size: 50,
+                        ..Default::default()
+                    }))
+                    .await
+                    .map_err(err)?
+                    .into_inner();
+                full_page(r.filings.iter().map(|f| f.timeline.len()), FILING_TIMELINE)
+            }
+        })
+        .await
+    }
+
+    /// ListReferrals pages of 50, by the assigned institution (no read recorded) or by
+    /// the centre (each page's reads recorded, in one durable commit).
+    pub async fn list_referrals(&self, spec: Spec, by_centre: bool) -> Sample {
+        let who = if by_centre {
+            self.centre.clone()
+        } else {
+            self.agent.clone()
+        };
+        load::run(spec, &self.referral, move |ch, _| {
+            let who = who.clone();
+            async move {
+                let r = ReferralServiceClient::new(ch)
+                    .list_referrals(who.on(rf::ListReferralsRequest {
+                        page_size: 50,
+                        ..Default::default()
+                    }))
+                    .await
+                    .map_err(err)?
+                    .into_inner();
+                full_page(
+                    r.referrals.iter().map(|f| f.timeline.len()),
+                    REFERRAL_TIMELINE,
+                )
+            }
+        })
+        .await
+    }
+
+    /// The token of the ListLicences page just past the six fixture licences (whose
+    /// histories are two entries long), so the measured pages hold seeded ones only.
+    pub async fn licences_past_fixtures(&self) -> anyhow::Result<String> {
+        let page = RegistryServiceClient::new(self.registry[0].clone())
+            .list_licences(self.officer.on(reg::ListLicencesRequest {
+                parent: "institutions/-".into(),
+                page_size: FIXTURE_INSTITUTIONS as i32,
+                ..Default::default()
+            }))
+            .await?
+            .into_inner();
+        anyhow::ensure!(
+            !page.next_page_token.is_empty(),
+            "no licence past the fixtures"
+        );
+        Ok(page.next_page_token)
+    }
+
+    /// ListLicences pages of 50 across every institution, each licence with its history.
+    pub async fn list_licences(&self, spec: Spec, page_token: String) -> Sample {
+        let who = self.officer.clone();
+        load::run(spec, &self.registry, move |ch, _| {
+            let who = who.clone();
+            let page_token = page_token.clone();
+            async move {
+                let r = RegistryServiceClient::new(ch)
+                    .list_licences(who.on(reg::ListLicencesRequest {
+                        parent: "institutions/-".into(),
+                        page_size: 50,
+                        page_token,
+                        ..Default::default()
+                    }))
+                    .await
+                    .map_err(err)?
+                    .into_inner();
+                full_page(r.licences.iter().map(|l| l.history.len()), LICENCE_HISTORY)
             }
         })
         .await
@@ -728,6 +962,28 @@ impl Suite {
             db.drop_database().await?;
         }
         Ok(())
+    }
+}
+
+/// Timeline entries of a seeded filing (created, submitted, registered), a seeded
+/// referral's (offered, accepted, two sessions), and a seeded licence's history entries
+/// (applied, approved, suspended, reinstated).
+const FILING_TIMELINE: usize = 3;
+const REFERRAL_TIMELINE: usize = 4;
+const LICENCE_HISTORY: usize = 4;
+/// Institutions (each with one licence) made over the API at start-up.
+const FIXTURE_INSTITUTIONS: u64 = 6;
+
+/// A measured list call succeeds only on a full page of 50 whose every item carries at
+/// least `children` children: a listing that stopped loading them would not pass as fast.
+fn full_page(children: impl ExactSizeIterator<Item = usize>, want: usize) -> Result<(), String> {
+    let n = children.len();
+    if n != 50 {
+        return Err(format!("a page of {n}"));
+    }
+    match children.into_iter().min() {
+        Some(c) if c < want => Err(format!("an item with {c} children, not {want}")),
+        _ => Ok(()),
     }
 }
 
