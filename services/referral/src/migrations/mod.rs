@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261129_000003_referral;
 mod m20261210_000006_read_log;
 mod m20261220_000007_referral_documents;
+mod m20261221_000008_referrals_by_institution;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(platform::m20261201_000002_write_probe::Migration),
             Box::new(m20261210_000006_read_log::Migration),
             Box::new(m20261220_000007_referral_documents::Migration),
+            Box::new(m20261221_000008_referrals_by_institution::Migration),
             // after every migration released before it, so existing databases take it last
             Box::new(platform::m20261202_000001_event_stalls::Migration),
         ]
