@@ -515,9 +515,15 @@ mod tests {
 
         // The cause is fixed and an administrator retries: 2, 3 and 4 are handled; 5 stalls.
         flaky.broken.lock().unwrap().remove(&2);
-        resolve(&api, Role::Admin, 2, Action::Retry, "")
-            .await
-            .unwrap();
+        // The consumer's own next retry (every 40 ms at most here) may handle 2 before the
+        // administrator's RETRY arrives; the stall is then already gone.
+        let retried = match resolve(&api, Role::Admin, 2, Action::Retry, "").await {
+            Ok(_) => true,
+            Err(e) => {
+                assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+                false
+            }
+        };
         until("event 5 stalled", async || {
             list(&api, false)
                 .await
@@ -574,13 +580,11 @@ mod tests {
             .iter()
             .map(|r| r.try_get("", "resource").unwrap())
             .collect();
-        assert_eq!(
-            resources,
-            [
-                "stalled-events/registry.licence_events/2",
-                "stalled-events/registry.licence_events/5"
-            ]
-        );
+        let mut expected = vec!["stalled-events/registry.licence_events/5"];
+        if retried {
+            expected.insert(0, "stalled-events/registry.licence_events/2");
+        }
+        assert_eq!(resources, expected);
         follower.abort();
         let _ = follower.await;
 
