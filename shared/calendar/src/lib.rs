@@ -19,6 +19,8 @@
 //!   their source), parsed with errors that name the entry.
 //! - [`lunar`]: the official lunar holidays, and a provisional list for any Solar Hijri year
 //!   computed with ICU4X's Umm al-Qura calendar, to be confirmed by an administrator.
+//! - [`shared`]: the [`SharedCalendar`] a running service holds and its calendar follower
+//!   updates.
 #![forbid(unsafe_code)]
 
 pub mod calendar;
@@ -27,6 +29,7 @@ pub mod data;
 pub mod date;
 pub mod deadline;
 pub mod lunar;
+pub mod shared;
 
 pub use calendar::{Calendar, CalendarError, Publication};
 pub use closed::{ClosedReason, Closure, ClosureError, Holiday, HolidayKind, Province, Scope};
@@ -35,3 +38,4 @@ pub use deadline::{
     Article, Deadline, DeadlineError, LateMove, Moved, Period, PeriodError, RuleApplied, SkippedDay,
 };
 pub use lunar::provisional_lunar_holidays;
+pub use shared::SharedCalendar;
