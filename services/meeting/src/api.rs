@@ -191,7 +191,44 @@ impl From<&d::Resolution> for pb::Resolution {
                 .collect(),
             overdue: false,
             etag: String::new(),
+            legal_deadline: r.legal_deadline.as_ref().map(deadline_out),
         }
+    }
+}
+
+/// A deadline as the calendar computed it: its end, last day, rule in Persian, and each
+/// move (the closed days passed when it was set, one by one, then the late ones).
+pub fn deadline_out(dl: &mosharekat_calendar::Deadline) -> pb::Deadline {
+    let mut moves: Vec<pb::DeadlineMove> = dl
+        .rule
+        .moved_past
+        .iter()
+        .map(|s| pb::DeadlineMove {
+            from_last_day: s.day.to_persian_numeric(),
+            to_last_day: s.day.succ().to_persian_numeric(),
+            reason: s
+                .reasons
+                .iter()
+                .map(mosharekat_calendar::ClosedReason::to_persian)
+                .collect::<Vec<_>>()
+                .join("، "),
+            late: false,
+        })
+        .collect();
+    moves.extend(dl.rule.late_moves.iter().map(|m| pb::DeadlineMove {
+        from_last_day: m.from_last_day.to_persian_numeric(),
+        to_last_day: m.to_last_day.to_persian_numeric(),
+        reason: m.because.to_persian(),
+        late: true,
+    }));
+    pb::Deadline {
+        time: Some(mosharekat_platform::db::to_timestamp(
+            dl.ends_at.timestamp_micros(),
+        )),
+        last_day: dl.last_day_persian(),
+        explanation: dl.explain_persian(),
+        moves,
+        period: dl.rule.period.to_persian(),
     }
 }
 
@@ -281,6 +318,8 @@ pub fn resolution_from(r: &pb::Resolution, at: &str) -> Result<d::Resolution, Ap
         responsible_member: r.responsible_member.clone(),
         responsible_body: r.responsible_body.clone(),
         deadline: time(&r.deadline, &f("deadline"))?,
+        // Records of that release had no calendar deadline: they keep the one stored.
+        legal_deadline: None,
         votes: r
             .votes
             .iter()
@@ -645,7 +684,38 @@ fn new_resolution(req: &pb::RecordResolutionRequest) -> Result<NewResolution, Ap
             normalize_text(&req.responsible_body, 300),
         )
         .unwrap_or_default();
-    let deadline = checked_time(&req.deadline, "deadline", &mut v);
+    let date = checked_time(&req.deadline, "deadline", &mut v);
+    let mut asked = Vec::new();
+    if let Some(t) = date {
+        asked.push(("deadline", d::DeadlineAsked::Date(t)));
+    }
+    for (field, n, period) in [
+        (
+            "deadline_days",
+            req.deadline_days,
+            mosharekat_calendar::Period::Days as fn(u32) -> mosharekat_calendar::Period,
+        ),
+        (
+            "deadline_months",
+            req.deadline_months,
+            mosharekat_calendar::Period::Months,
+        ),
+    ] {
+        match u32::try_from(n) {
+            Ok(0) => {}
+            Ok(n) => asked.push((field, d::DeadlineAsked::Period(period(n)))),
+            Err(_) => v.add(field, "must not be negative"),
+        }
+    }
+    if asked.len() > 1 {
+        for (field, _) in &asked[1..] {
+            v.add(
+                *field,
+                "give the deadline once: a date, a number of days or a number of months",
+            );
+        }
+    }
+    let deadline = asked.first().map(|(_, a)| *a);
     let mut votes = Vec::new();
     for (i, cv) in req.votes.iter().enumerate() {
         let field = format!("votes[{i}].vote");
@@ -1235,12 +1305,31 @@ impl MeetingService for Meetings {
                 .into());
             }
         }
+        let due_within_days = match req.due_within_days {
+            None => None,
+            Some(n) => match u32::try_from(n) {
+                Ok(n) if u64::from(n) <= mosharekat_calendar::deadline::MAX_PERIOD_DAYS => Some(n),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "due_within_days",
+                        format!(
+                            "must be from 0 to {}",
+                            mosharekat_calendar::deadline::MAX_PERIOD_DAYS
+                        ),
+                    )
+                    .into());
+                }
+            },
+        };
         let page = Meetings::list_resolutions(
             self,
             &group,
-            state,
-            req.overdue_only,
-            &req.responsible_member,
+            crate::app::ResolutionFilter {
+                state,
+                overdue_only: req.overdue_only,
+                due_within_days,
+                responsible_member: req.responsible_member.clone(),
+            },
             size,
             &req.page_token,
         )

@@ -5,6 +5,8 @@
 //! domain types; the caller's role was checked at the edge ([`crate::api`]), once per RPC.
 //! The time of day is the database's clock.
 
+use mosharekat_calendar::{Publication, SharedCalendar};
+use mosharekat_notify::Template;
 use mosharekat_persian::NationalCode;
 use mosharekat_platform::change::{self, Begun, Checked, Versioned};
 use mosharekat_platform::ctx::CallContext;
@@ -19,6 +21,7 @@ use crate::canonical::{self, MinutesHashVersion};
 use crate::domain::*;
 use crate::error::MeetingError;
 use crate::names::{GroupName, MeetingName, MemberName, ResolutionName};
+use crate::notices;
 use crate::rules::{self, MeetingAction};
 use crate::store::{self, Kept, Record, Where};
 
@@ -28,6 +31,9 @@ pub struct Meetings {
     pub(crate) db: Db,
     pub(crate) registry: RegistryPeer,
     pub(crate) referral: ReferralPeer,
+    /// The legal calendar every deadline is counted by; the registry's calendar follower
+    /// updates it and calls [`Meetings::apply_publication`].
+    pub(crate) calendar: SharedCalendar,
 }
 
 /// A resolution as callers see it: its etag (none for the copy kept in approved minutes)
@@ -114,10 +120,13 @@ pub struct NewResolution {
     pub text: String,
     pub responsible_member: String,
     pub responsible_body: String,
-    pub deadline: Option<Time>,
+    pub deadline: Option<DeadlineAsked>,
     /// (index in the request, member, vote)
     pub votes: Vec<(usize, String, Vote)>,
 }
+
+/// Who a follow-up note written by the legal calendar is reported by.
+pub const CALENDAR_REPORTER: &str = "تقویم قضایی";
 
 fn not_found(kind: &'static str, name: &impl ToString) -> ApiError {
     ApiError::not_found(kind, name.to_string())
@@ -488,6 +497,7 @@ impl Meetings {
             minutes_hash_version: None,
         };
         store::insert_meeting(create.txn(), &m).await?;
+        notices::meeting_changed(create.txn(), Template::MeetingScheduled, &m).await?;
         let name = m.name.to_string();
         let view = self
             .view(
@@ -554,11 +564,25 @@ impl Meetings {
     async fn save_meeting(
         &self,
         checked: Checked<'_, store::Meetings>,
+        next: Kept<Meeting>,
+        to: MeetingState,
+    ) -> Result<MeetingView, ApiError> {
+        self.save_meeting_telling(checked, next, to, None).await
+    }
+
+    /// [`Self::save_meeting`], and `notice` told to every member in the same transaction.
+    async fn save_meeting_telling(
+        &self,
+        checked: Checked<'_, store::Meetings>,
         mut next: Kept<Meeting>,
         to: MeetingState,
+        notice: Option<Template>,
     ) -> Result<MeetingView, ApiError> {
         next.state = to;
         let saved = checked.save(next).await?;
+        if let Some(t) = notice {
+            notices::meeting_changed(saved.txn(), t, &saved.saved().value).await?;
+        }
         // The view's other parts (resolutions, seats) are read in the same transaction;
         // the meeting itself is what was saved, not read back.
         let view = self.view(saved.txn(), saved.saved().clone()).await?;
@@ -583,7 +607,8 @@ impl Meetings {
             m.place = p;
         }
         m.state_reason.clear();
-        self.save_meeting(checked, m, to).await
+        self.save_meeting_telling(checked, m, to, Some(Template::MeetingMoved))
+            .await
     }
 
     /// Postpones or cancels, saying why.
@@ -598,7 +623,12 @@ impl Meetings {
         let (checked, to, _) = self.open_meeting(ctx, name, etag, action).await?;
         let mut m = checked.current().clone();
         m.state_reason = why;
-        self.save_meeting(checked, m, to).await
+        let notice = match to {
+            MeetingState::Postponed => Some(Template::MeetingPostponed),
+            MeetingState::Cancelled => Some(Template::MeetingCancelled),
+            _ => None,
+        };
+        self.save_meeting_telling(checked, m, to, notice).await
     }
 
     /// Checks each agenda pointer with the service that owns it (field `items[i].subject`).
@@ -846,6 +876,10 @@ impl Meetings {
             );
         }
         v.into_result()?;
+        let legal_deadline = match new.deadline {
+            Some(asked) => Some(self.resolution_deadline(txn, &m, asked).await?),
+            None => None,
+        };
         let t = rules::tally(
             &new.votes.iter().map(|(_, _, x)| *x).collect::<Vec<_>>(),
             voters.len() as i32,
@@ -858,7 +892,10 @@ impl Meetings {
             text: new.text,
             responsible_member: new.responsible_member,
             responsible_body: new.responsible_body,
-            deadline: new.deadline,
+            deadline: legal_deadline
+                .as_ref()
+                .map(|d| Time::from_chrono(d.ends_at)),
+            legal_deadline,
             votes: new
                 .votes
                 .into_iter()
@@ -877,6 +914,7 @@ impl Meetings {
             notes: Vec::new(),
         };
         store::insert_resolution(txn, meeting, &r).await?;
+        notices::resolution_assigned(txn, &r).await?;
         let name = r.name.to_string();
         let now = txn.now_micros();
         let out = (req.answer)(&ResolutionView::of(
@@ -911,7 +949,8 @@ impl Meetings {
         m.state = to;
         m.content_sha256 = canonical::current_sha256(&m).map_err(ApiError::internal)?;
         m.minutes_hash_version = Some(MinutesHashVersion::CURRENT.number());
-        self.save_meeting(checked, m, to).await
+        self.save_meeting_telling(checked, m, to, Some(Template::MinutesApproved))
+            .await
     }
 
     /// The stored hash, the hash recomputed in the form the record names, and that form.
@@ -952,6 +991,116 @@ impl Meetings {
         Ok((group, view, members))
     }
 
+    // ---------- deadlines ----------
+
+    /// A resolution's deadline, counted from the meeting's day (the day it started; or
+    /// today, for a meeting started before start times were kept) in its group's province.
+    async fn resolution_deadline(
+        &self,
+        txn: &WriteTxn,
+        m: &Meeting,
+        asked: DeadlineAsked,
+    ) -> Result<mosharekat_calendar::Deadline, ApiError> {
+        let field = match asked {
+            DeadlineAsked::Date(_) => "deadline",
+            DeadlineAsked::Period(mosharekat_calendar::Period::Months(_)) => "deadline_months",
+            DeadlineAsked::Period(_) => "deadline_days",
+        };
+        let group = store::group(txn, m.name.group())
+            .await?
+            .ok_or_else(|| not_found("working group", m.name.group()))?;
+        let province = mosharekat_calendar::Province::new(&group.value.province)
+            .map_err(ApiError::internal)?;
+        let act_at = m
+            .start_time
+            .and_then(Time::chrono)
+            .unwrap_or_else(|| txn.clock().now());
+        Ok(self
+            .calendar
+            .read(|cal| rules::resolution_deadline(cal, act_at, &province, asked, field))?)
+    }
+
+    /// A holiday or closure published after deadlines were set (the registry's calendar
+    /// follower calls this): the calendar is given it if it does not hold it yet, and
+    /// every open or in-progress resolution whose deadline's last day it now closes is
+    /// moved to the next open day, with a follow-up note saying why, its responsible
+    /// member told and its reminders moved; all in one transaction. A deadline already
+    /// moved past it is not in it any more, so a second call changes nothing. Resolutions
+    /// recorded before deadlines went through the calendar keep their deadline. Returns
+    /// the resolutions moved.
+    pub async fn apply_publication(
+        &self,
+        publication: &Publication,
+    ) -> Result<Vec<ResolutionName>, ApiError> {
+        self.calendar
+            .update(|cal| -> Result<(), mosharekat_calendar::CalendarError> {
+                if holds(cal, publication) {
+                    return Ok(());
+                }
+                match publication {
+                    Publication::Holiday(h) => {
+                        cal.add_holiday(h.clone());
+                        Ok(())
+                    }
+                    Publication::Closure(c) => cal.add_closure(c.clone()),
+                }
+            })
+            .map_err(|e| ApiError::invalid("publication", e.to_string()))?;
+        let ctx = CallContext::system("meeting/calendar");
+        let txn = self.db.begin_write().await?;
+        let (from, to) = span(publication);
+        let open: Vec<(ResolutionName, mosharekat_calendar::Deadline)> =
+            store::open_resolutions_due_between(&txn, from, to)
+                .await?
+                .into_iter()
+                .filter_map(|r| {
+                    let r = r.value.value;
+                    r.legal_deadline.map(|d| (r.name, d))
+                })
+                .collect();
+        let moved = self
+            .calendar
+            .read(|cal| cal.moved_by(publication, open.iter().map(|(k, d)| (k.clone(), d))))
+            .map_err(|e| ApiError::invalid("publication", e.to_string()))?;
+        let now = txn.now_micros();
+        let mut names = Vec::new();
+        for mv in moved {
+            let checked = change::open_in(&txn, &ctx, &store::Resolutions, &mv.key)
+                .await?
+                .authorise(|_| true)?
+                .check_etag("")?;
+            let mut r = checked.current().clone();
+            let why = mv
+                .after
+                .rule
+                .late_moves
+                .last()
+                .map(|m| m.explain_persian())
+                .unwrap_or_default();
+            r.deadline = Some(Time::from_chrono(mv.after.ends_at));
+            r.legal_deadline = Some(mv.after);
+            let progress = r.progress;
+            r.notes.push(ProgressNote {
+                time: Some(Time::from_micros(now)),
+                progress,
+                note: why,
+                reported_by: CALENDAR_REPORTER.into(),
+            });
+            let saved = checked.save(r).await?;
+            notices::deadline_moved(saved.txn(), &saved.saved().value.value).await?;
+            saved.commit().await?;
+            names.push(mv.key);
+        }
+        mosharekat_platform::db::commit(txn).await?;
+        if !names.is_empty() {
+            tracing::info!(
+                moved = names.len(),
+                "resolution deadlines moved by a late publication"
+            );
+        }
+        Ok(names)
+    }
+
     // ---------- resolutions ----------
 
     pub async fn get_resolution(&self, name: &ResolutionName) -> Result<ResolutionView, ApiError> {
@@ -964,18 +1113,28 @@ impl Meetings {
     pub async fn list_resolutions(
         &self,
         group: &GroupName,
-        state: Option<ResolutionState>,
-        overdue_only: bool,
-        responsible_member: &str,
+        filter: ResolutionFilter,
         size: u64,
         page_token: &str,
     ) -> Result<Page<ResolutionView>, ApiError> {
+        let ResolutionFilter {
+            state,
+            overdue_only,
+            due_within_days,
+            responsible_member,
+        } = filter;
+        let responsible_member = responsible_member.as_str();
         let gid = group.id();
         let now = self.now();
         let fp = pagination::fingerprint(&[
             "resolutions",
             gid,
-            &format!("{:?}{}", state.map(store::state_code), overdue_only),
+            &format!(
+                "{:?}{}{:?}",
+                state.map(store::state_code),
+                overdue_only,
+                due_within_days
+            ),
             responsible_member,
         ]);
         let mut w = Where::new();
@@ -990,6 +1149,22 @@ impl Meetings {
                     store::state_code(ResolutionState::Open).into(),
                     store::state_code(ResolutionState::InProgress).into(),
                     now.into(),
+                ],
+            );
+        }
+        if let Some(days) = due_within_days {
+            // Not passed, and ending by the end of the day `days` after today in Tehran
+            // (a deadline ends at the end of its last day).
+            let today = mosharekat_calendar::SolarDate::from_instant(self.db.clock().now())
+                .map_err(ApiError::internal)?;
+            let until = today.add_days(i64::from(days)).end_instant();
+            w.add(
+                "state IN (?, ?) AND deadline_us >= ? AND deadline_us <= ?",
+                [
+                    store::state_code(ResolutionState::Open).into(),
+                    store::state_code(ResolutionState::InProgress).into(),
+                    now.into(),
+                    until.timestamp_micros().into(),
                 ],
             );
         }
@@ -1027,7 +1202,14 @@ impl Meetings {
         let now = checked.txn().now_micros();
         let mut r = checked.current().clone();
         apply(&mut r, now)?;
-        let saved = checked.save(r).await?.commit().await?;
+        let saved = checked.save(r).await?;
+        notices::resolution_followed_up(
+            saved.txn(),
+            &saved.before().value,
+            &saved.saved().value.value,
+        )
+        .await?;
+        let saved = saved.commit().await?;
         Ok(ResolutionView::of(saved, now))
     }
 
@@ -1087,6 +1269,37 @@ impl Meetings {
             Ok(())
         })
         .await
+    }
+}
+
+/// What a list of resolutions is filtered on.
+#[derive(Debug, Clone, Default)]
+pub struct ResolutionFilter {
+    pub state: Option<ResolutionState>,
+    /// Open or in progress, and passed.
+    pub overdue_only: bool,
+    /// Open or in progress, not passed, and ending within this many days of today.
+    pub due_within_days: Option<u32>,
+    pub responsible_member: String,
+}
+
+/// The first and last instant of the days a publication closes.
+fn span(p: &Publication) -> (i64, i64) {
+    let (first, last) = match p {
+        Publication::Holiday(h) => (h.date, h.date),
+        Publication::Closure(c) => (c.first_day, c.last_day),
+    };
+    (
+        first.start_instant().timestamp_micros(),
+        last.end_instant().timestamp_micros(),
+    )
+}
+
+/// Whether `cal` holds `p` already (the follower may have given it before calling).
+fn holds(cal: &mosharekat_calendar::Calendar, p: &Publication) -> bool {
+    match p {
+        Publication::Holiday(h) => cal.holidays_on(h.date).contains(h),
+        Publication::Closure(c) => cal.closures().contains(c),
     }
 }
 

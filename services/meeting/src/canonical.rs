@@ -815,6 +815,7 @@ mod tests {
                 progress: 100,
                 overdue: true,
                 etag: "4".into(),
+                legal_deadline: None,
                 notes: vec![pb::ProgressNote {
                     progress: 100,
                     ..Default::default()

@@ -40,7 +40,14 @@ impl Time {
             .saturating_add(i64::from(self.nanos / 1000))
     }
 
-    fn chrono(self) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn from_chrono(t: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            seconds: t.timestamp(),
+            nanos: t.timestamp_subsec_nanos(),
+        }
+    }
+
+    pub fn chrono(self) -> Option<chrono::DateTime<chrono::Utc>> {
         chrono::DateTime::from_timestamp(self.seconds, self.nanos)
     }
 }
@@ -110,6 +117,15 @@ stored_enum!(
     /// A resolution's follow-up.
     ResolutionState { NotAdopted, Open, InProgress, Done, Cancelled }
 );
+
+/// A resolution's deadline as the secretary gives it: a date, or a period counted from
+/// the meeting's day (arts. 443–445).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineAsked {
+    /// Ends with that day in Tehran (or the next open day).
+    Date(Time),
+    Period(mosharekat_calendar::Period),
+}
 
 impl fmt::Display for MeetingState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -230,7 +246,13 @@ pub struct Resolution {
     pub text: String,
     pub responsible_member: String,
     pub responsible_body: String,
+    /// When it is due: the end of `legal_deadline`'s last day when there is one; for a
+    /// record written before deadlines went through the calendar, as it was stored.
     pub deadline: Option<Time>,
+    /// The deadline as the legal calendar computed it, with the rule applied and any
+    /// later moves. Absent on older records, which keep their stored deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_deadline: Option<mosharekat_calendar::Deadline>,
     pub votes: Vec<CastVote>,
     pub votes_for: i32,
     pub votes_against: i32,

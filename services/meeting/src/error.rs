@@ -42,6 +42,11 @@ pub enum MeetingError {
     ProgressRefused,
     /// Only an open or in-progress resolution can be cancelled.
     CancelRefused,
+    /// A deadline the legal calendar cannot count (INVALID_ARGUMENT naming the field).
+    Deadline {
+        field: &'static str,
+        why: String,
+    },
 }
 
 fn state_text(s: MeetingState) -> String {
@@ -179,6 +184,7 @@ impl From<MeetingError> for ApiError {
                 "only an open resolution can be cancelled",
                 "فقط مصوبهٔ باز لغو می‌شود.",
             ),
+            E::Deadline { field, why } => ApiError::invalid(field, why),
         }
     }
 }

@@ -14,6 +14,8 @@
 //! - [`error`]: the rules' refusals and their one conversion to the API's error;
 //! - [`minutes`]: the printable right-to-left Persian HTML of the minutes;
 //! - [`events`]: seats flagged vacant when an institution loses its licence;
+//! - [`notices`]: what the members are told (meetings, resolutions, reminders of their
+//!   deadlines), in the transaction of the change;
 //! - [`migrations`]: the schema, and the conversion of the previous releases' rows;
 //! - [`Application`]: the whole service built from its settings.
 #![forbid(unsafe_code)]
@@ -27,6 +29,7 @@ pub mod events;
 pub mod migrations;
 pub mod minutes;
 pub mod names;
+pub mod notices;
 pub mod rules;
 pub mod store;
 // Starting the service in a test's process: for tests and the `tests/` crates only.
@@ -37,9 +40,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use mosharekat_api::meeting::v1::meeting_service_server::MeetingServiceServer;
+use mosharekat_calendar::SharedCalendar;
+use mosharekat_notify::NotificationApi;
+use mosharekat_notify::email::SmtpArgs;
 use mosharekat_platform::audit::AuditApi;
 use mosharekat_platform::auth::{TokenSigner, TokenVerifier};
 use mosharekat_platform::client::ServiceToken;
+use mosharekat_platform::clock::Clock;
 use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
@@ -75,6 +82,12 @@ pub struct MeetingArgs {
     /// The longest a call to a peer may take (less when the caller's deadline is nearer).
     #[arg(long, env = "PEER_TIMEOUT", default_value = "3s")]
     pub peer_timeout: humantime::Duration,
+    /// How often due deadline reminders are turned into notifications.
+    #[arg(long, env = "REMINDER_INTERVAL", default_value = "60s")]
+    pub reminder_interval: humantime::Duration,
+    /// The e-mail channel (off without `--smtp-host`).
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
 }
 
 impl MeetingArgs {
@@ -83,6 +96,16 @@ impl MeetingArgs {
             registry_url,
             referral_url,
             peer_timeout: Duration::from_secs(3).into(),
+            reminder_interval: Duration::from_secs(60).into(),
+            smtp: SmtpArgs {
+                host: None,
+                port: 587,
+                security: "starttls".into(),
+                user: None,
+                password: None,
+                from: "notify@localhost".into(),
+                timeout: Duration::from_secs(30).into(),
+            },
         }
     }
 }
@@ -108,10 +131,22 @@ pub struct Application {
     token: ServiceToken,
     registry: tonic::transport::Channel,
     stalls: Stalls,
+    reminder_interval: Duration,
+    mailer: Option<mosharekat_notify::email::Mailer>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Clock::system(), SharedCalendar::shipped()).await
+    }
+
+    /// Built with `clock` as the time of everything it writes (a test's manual clock)
+    /// and `calendar` as its legal calendar.
+    pub async fn build_with(
+        settings: Settings,
+        clock: Clock,
+        calendar: SharedCalendar,
+    ) -> anyhow::Result<Self> {
         let server_args = settings.server.clone().with_defaults(DEFAULTS);
         let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?
             .for_service(DEFAULTS.name);
@@ -127,7 +162,13 @@ impl Application {
         let own = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name);
         let token = own.for_audience("registry");
         let tls = Tls::load(&server_args.tls, DEFAULTS.name)?;
-        let db = migrate(&server_args).await?;
+        let db = migrate(&server_args).await?.with_clock(clock);
+        let mailer = settings
+            .meeting
+            .smtp
+            .settings()
+            .map(|s| mosharekat_notify::email::Mailer::new(&s))
+            .transpose()?;
         let timeout: Duration = settings.meeting.peer_timeout.into();
         let (registry_url, referral_url) = (
             &settings.meeting.registry_url,
@@ -147,6 +188,7 @@ impl Application {
             db: db.clone(),
             registry: RegistryPeer::new(registry_target, token.clone(), timeout),
             referral: ReferralPeer::new(referral_target, own.for_audience("referral"), timeout),
+            calendar,
         };
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
@@ -174,6 +216,12 @@ impl Application {
                 .max_encoding_message_size(max),
         );
         server.add_service(
+            NotificationApi::new(db.clone())
+                .into_server()
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
             AuditApi::new(db)
                 .into_server()
                 .max_decoding_message_size(max)
@@ -185,6 +233,8 @@ impl Application {
             token,
             registry,
             stalls,
+            reminder_interval: settings.meeting.reminder_interval.into(),
+            mailer,
         })
     }
 
@@ -217,9 +267,23 @@ impl Application {
             events::VacateOnLicenceLoss,
             self.stalls.clone(),
         ));
+        let reminders =
+            mosharekat_notify::reminders::spawn_reminder_loop(db.clone(), self.reminder_interval);
+        let email = self.mailer.clone().map(|m| {
+            mosharekat_notify::email::spawn_email_delivery(
+                db.clone(),
+                m,
+                mosharekat_notify::email::RetryPolicy::default(),
+                self.reminder_interval.min(Duration::from_secs(10)),
+            )
+        });
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "meeting serving");
         let r = self.server.run_until_stopped(db, shutdown).await;
         consumer.abort();
+        reminders.abort();
+        if let Some(e) = email {
+            e.abort();
+        }
         r
     }
 }

@@ -2,8 +2,12 @@
 //! the meeting and resolution life cycles. (What the minutes' hash covers is in
 //! [`crate::canonical`].)
 
+use chrono::{DateTime, Utc};
+use mosharekat_calendar::{Calendar, Deadline, Period, Province, SolarDate};
+
 use crate::domain::{
-    AttendanceStatus, Meeting, MeetingState, Member, Quorum, ResolutionState, Seat, Time, Vote,
+    AttendanceStatus, DeadlineAsked, Meeting, MeetingState, Member, Quorum, ResolutionState, Seat,
+    Time, Vote,
 };
 use crate::error::MeetingError;
 
@@ -250,6 +254,38 @@ pub fn resolution_cancellable(from: ResolutionState) -> bool {
 pub fn resolution_overdue(state: ResolutionState, deadline: Option<Time>, now_us: i64) -> bool {
     matches!(state, ResolutionState::Open | ResolutionState::InProgress)
         && deadline.is_some_and(|d| d.micros() < now_us)
+}
+
+/// A resolution's deadline through the legal calendar, counted from the meeting's day
+/// (`act_at`, in Tehran; not counted, art. 445) in `province`: a period as given (a month
+/// is 30 days, art. 443), or a date as the days from the meeting's day to it; either way
+/// a closed last day moves to the next open day (art. 444), and the rule is recorded.
+/// `field` names what the caller sent.
+pub fn resolution_deadline(
+    cal: &Calendar,
+    act_at: DateTime<Utc>,
+    province: &Province,
+    asked: DeadlineAsked,
+    field: &'static str,
+) -> Result<Deadline, MeetingError> {
+    let bad = |why: String| MeetingError::Deadline { field, why };
+    let period = match asked {
+        DeadlineAsked::Period(p) => p,
+        DeadlineAsked::Date(t) => {
+            let at = t
+                .chrono()
+                .ok_or_else(|| bad("is not a valid time".into()))?;
+            let day = SolarDate::from_instant(at).map_err(|e| bad(e.to_string()))?;
+            let act_day = SolarDate::from_instant(act_at).map_err(|e| bad(e.to_string()))?;
+            let days = act_day.days_until(day);
+            if days < 1 {
+                return Err(bad("must be a day after the meeting's day".into()));
+            }
+            Period::Days(u32::try_from(days).map_err(|_| bad("is too far away".into()))?)
+        }
+    };
+    cal.deadline(act_at, period, province)
+        .map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]

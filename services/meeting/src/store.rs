@@ -590,6 +590,28 @@ pub async fn resolutions<C: ConnectionTrait>(
     select(c, "resolutions", w, "id", limit).await
 }
 
+/// The open or in-progress resolutions, of every group, whose deadline ends between
+/// `from_us` and `to_us` (inclusive): those a holiday or closure on those days may move.
+pub async fn open_resolutions_due_between<C: ConnectionTrait>(
+    c: &C,
+    from_us: i64,
+    to_us: i64,
+) -> Result<Vec<Record<Resolution>>, ApiError> {
+    let mut w = Where::new();
+    w.add(
+        "deadline_us >= ? AND deadline_us <= ?",
+        [from_us.into(), to_us.into()],
+    );
+    w.add(
+        "state IN (?, ?)",
+        [
+            state_code(domain::ResolutionState::Open).into(),
+            state_code(domain::ResolutionState::InProgress).into(),
+        ],
+    );
+    select(c, "resolutions", w, "id", ALL).await
+}
+
 /// A resolution's state as its `state` column keeps it (the numbers the rows have always
 /// held).
 pub fn state_code(s: domain::ResolutionState) -> i32 {

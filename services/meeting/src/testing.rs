@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use mosharekat_calendar::SharedCalendar;
+use mosharekat_platform::clock::Clock;
 use mosharekat_platform::config::ServerArgs;
 use mosharekat_platform::server::Running;
 
@@ -41,7 +43,16 @@ impl RunningMeeting {
     }
 
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
-        let app = Application::build(settings).await?;
+        Self::start_with(settings, Clock::system(), SharedCalendar::shipped()).await
+    }
+
+    /// Started with `clock` (a test's manual clock) and `calendar`.
+    pub async fn start_with(
+        settings: Settings,
+        clock: Clock,
+        calendar: SharedCalendar,
+    ) -> anyhow::Result<Self> {
+        let app = Application::build_with(settings, clock, calendar).await?;
         let meetings = app.meetings().clone();
         let server = Running::spawn(app.local_addr(), app.metrics_addr(), |stopped| {
             app.run_until_stopped(stopped)

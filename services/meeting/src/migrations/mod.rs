@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261129_000004_meeting;
 mod m20261210_000006_minutes_hash_version;
 mod m20261220_000007_own_records;
+mod m20261230_000008_deadlines;
 
 pub struct Migrator;
 
@@ -21,6 +22,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261220_000007_own_records::Migration),
             // after every migration released before it, so existing databases take it last
             Box::new(platform::m20261202_000001_event_stalls::Migration),
+            // issue 16: notifications and reminders, then the deadlines' indexes
+            Box::new(mosharekat_notify::migrations::m20261202_000001_notifications::Migration),
+            Box::new(m20261230_000008_deadlines::Migration),
         ]
     }
 }

@@ -391,6 +391,7 @@ async fn write_story(e: &Env) -> Names {
             responsible_body: "دبیرخانهٔ کارگروه".into(),
             deadline: fixed(d),
             votes,
+            ..Default::default()
         });
         async move {
             wg.record_resolution(req)

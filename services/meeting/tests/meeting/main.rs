@@ -28,6 +28,7 @@ use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
 mod bad_input;
+mod deadlines;
 mod fixtures;
 mod idempotency;
 mod meetings;
@@ -314,6 +315,7 @@ impl Env {
                             vote: pb::Vote::For as i32,
                         })
                         .collect(),
+                    ..Default::default()
                 }),
             )
             .await

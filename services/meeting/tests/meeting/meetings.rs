@@ -240,6 +240,7 @@ async fn the_seeds_first_meeting(b: Backend) {
             responsible_body: String::new(),
             deadline: Some(secs_from_now(90 * 86400)),
             votes,
+            ..Default::default()
         }))
         .await
         .unwrap()

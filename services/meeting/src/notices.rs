@@ -1,0 +1,215 @@
+//! What the working group tells its members (`domain.md`, "Notifications"), written in the
+//! transaction of the change that causes it (`change` step 6, `Saved::txn()`), so that a
+//! change rolled back notifies nobody:
+//!
+//! - a meeting scheduled, moved, postponed or cancelled, and its minutes approved: to every
+//!   member seated now, with the meeting's date and time in Solar Hijri;
+//! - a resolution assigned: to the responsible member, with its deadline; and the reminders
+//!   of that deadline (7 days and 1 day before, and passed), moved when the deadline moves
+//!   and cancelled when the resolution is done or cancelled;
+//! - a resolution's deadline moved by a holiday or closure published after it was set.
+//!
+//! Each goes by SMS (the gateways of the judiciary resolve a member to a number), under
+//! the content rules of `mosharekat_notify`: the member's own name, a short reference
+//! («جلسه ۳», «مصوبه ۳۰۲»), fixed text. The place of a meeting is not in the fixed texts of
+//! `mosharekat_notify` (see the report of issue 16): the SMS names date and time only.
+//!
+//! The minutes have no comment stage yet (issue 17): there is no comment window to compute
+//! or announce, and `MinutesOpenForComment` is not sent.
+
+use chrono::{DateTime, Utc};
+use mosharekat_notify::{
+    Addressee, Delivery, NewNotification, NoticeDate, Office, Recipient, Reference, ReminderPlan,
+    STANDARD_OFFSETS, Template, Topic, enqueue, reminders,
+};
+use mosharekat_platform::db::WriteTxn;
+use mosharekat_platform::error::ApiError;
+
+use crate::domain::{Meeting, Member, Resolution, ResolutionState};
+use crate::store;
+
+/// How an SMS addresses a member whose recorded name the SMS rules refuse (a digit in it,
+/// say): «عضو کارگروه گرامی». Better a notice without the name than none.
+pub const NAMELESS_MEMBER: &str = "عضو کارگروه";
+
+/// A member as a notification's recipient: their own name, the one personal datum an SMS
+/// may carry.
+pub fn recipient(m: &Member) -> Recipient {
+    let name = mosharekat_notify::content::check_name(&m.full_name)
+        .unwrap_or_else(|_| NAMELESS_MEMBER.to_owned());
+    Recipient::Member {
+        id: m.name.id().to_owned(),
+        name,
+    }
+}
+
+/// «جلسه ۳».
+pub fn meeting_reference(number: i32) -> Result<Reference, ApiError> {
+    Ok(Reference::new("جلسه", u64::try_from(number).unwrap_or(0))?)
+}
+
+/// «صورتجلسه ۳».
+pub fn minutes_reference(number: i32) -> Result<Reference, ApiError> {
+    Ok(Reference::new(
+        "صورتجلسه",
+        u64::try_from(number).unwrap_or(0),
+    )?)
+}
+
+/// «مصوبه ۳۰۲»: the second resolution of meeting 3, the group's `{meeting}-{n}` written as
+/// one number (the meeting's number, then `n` in two digits or more), since a reference a
+/// person quotes is a word and a number.
+pub fn resolution_reference(r: &Resolution) -> Result<Reference, ApiError> {
+    let meeting = store::last_segment(&r.meeting);
+    let number: u64 = format!("{meeting}{:02}", r.number).parse().unwrap_or(0);
+    Ok(Reference::new("مصوبه", number)?)
+}
+
+/// The key a resolution's deadline reminders are kept under.
+pub fn deadline_key(r: &Resolution) -> String {
+    format!("{}/deadline", r.name)
+}
+
+fn at(t: Option<crate::domain::Time>) -> Option<DateTime<Utc>> {
+    t.and_then(crate::domain::Time::chrono)
+}
+
+/// A meeting's change, told to every member seated now: `MeetingScheduled` and
+/// `MeetingMoved` with its date and time, `MeetingPostponed`, `MeetingCancelled`,
+/// `MinutesApproved`. Returns how many were queued.
+pub async fn meeting_changed(
+    txn: &WriteTxn,
+    template: Template,
+    m: &Meeting,
+) -> Result<usize, ApiError> {
+    let dates = match template {
+        Template::MeetingScheduled | Template::MeetingMoved => match at(m.scheduled_time) {
+            Some(t) => vec![NoticeDate::At(t)],
+            // No time to announce: the notice would say nothing true.
+            None => return Ok(0),
+        },
+        _ => Vec::new(),
+    };
+    let reference = if template == Template::MinutesApproved {
+        minutes_reference(m.name.number())?
+    } else {
+        meeting_reference(m.name.number())?
+    };
+    let members = store::seated(txn, m.name.group()).await?;
+    let mut n = 0;
+    for rec in members.iter().filter(|r| !r.value.vacant) {
+        enqueue(
+            txn,
+            NewNotification {
+                recipient: recipient(&rec.value),
+                resource: m.name.to_string(),
+                reference: reference.clone(),
+                office: Office::Secretariat,
+                template,
+                dates: dates.clone(),
+                delivery: Delivery::Sms,
+            },
+        )
+        .await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The responsible member of `r`, if one is seated.
+async fn responsible(txn: &WriteTxn, r: &Resolution) -> Result<Option<Member>, ApiError> {
+    if r.responsible_member.is_empty() {
+        return Ok(None);
+    }
+    Ok(store::seated(txn, r.name.group())
+        .await?
+        .into_iter()
+        .map(|x| x.value.value)
+        .find(|m| m.name.to_string() == r.responsible_member && !m.vacant))
+}
+
+fn plan(r: &Resolution, who: &Member) -> Result<ReminderPlan, ApiError> {
+    Ok(ReminderPlan {
+        deadline_key: deadline_key(r),
+        topic: Topic::ResolutionDeadline,
+        resource: r.name.to_string(),
+        reference: resolution_reference(r)?,
+        office: Office::Secretariat,
+        recipients: vec![Addressee {
+            recipient: recipient(who),
+            delivery: Delivery::Sms,
+        }],
+        offsets: STANDARD_OFFSETS.to_vec(),
+    })
+}
+
+/// An adopted resolution with a member responsible and a deadline: told to that member,
+/// and its reminders scheduled. Returns whether it was told.
+pub async fn resolution_assigned(txn: &WriteTxn, r: &Resolution) -> Result<bool, ApiError> {
+    let Some(deadline) = &r.legal_deadline else {
+        return Ok(false);
+    };
+    if r.state != ResolutionState::Open {
+        return Ok(false);
+    }
+    let Some(who) = responsible(txn, r).await? else {
+        return Ok(false);
+    };
+    let plan = plan(r, &who)?;
+    enqueue(
+        txn,
+        NewNotification {
+            recipient: recipient(&who),
+            resource: r.name.to_string(),
+            reference: plan.reference.clone(),
+            office: Office::Secretariat,
+            template: Template::ResolutionAssigned,
+            dates: vec![NoticeDate::Day(deadline.last_day)],
+            delivery: Delivery::Sms,
+        },
+    )
+    .await?;
+    reminders::schedule(txn, &plan, deadline.ends_at).await?;
+    Ok(true)
+}
+
+/// A resolution's deadline moved (a late holiday or closure): its member told, its
+/// reminders moved with it.
+pub async fn deadline_moved(txn: &WriteTxn, r: &Resolution) -> Result<(), ApiError> {
+    let Some(deadline) = &r.legal_deadline else {
+        return Ok(());
+    };
+    reminders::reschedule(txn, &deadline_key(r), deadline.ends_at).await?;
+    if let Some(who) = responsible(txn, r).await? {
+        enqueue(
+            txn,
+            NewNotification {
+                recipient: recipient(&who),
+                resource: r.name.to_string(),
+                reference: resolution_reference(r)?,
+                office: Office::Secretariat,
+                template: Template::DeadlineMoved(Topic::ResolutionDeadline),
+                dates: vec![NoticeDate::Day(deadline.last_day)],
+                delivery: Delivery::Sms,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A resolution followed up: done or cancelled, nobody is reminded of it any more.
+pub async fn resolution_followed_up(
+    txn: &WriteTxn,
+    before: &Resolution,
+    after: &Resolution,
+) -> Result<(), ApiError> {
+    let closed = matches!(
+        after.state,
+        ResolutionState::Done | ResolutionState::Cancelled
+    );
+    if closed && before.state != after.state {
+        reminders::cancel(txn, &deadline_key(after)).await?;
+    }
+    Ok(())
+}
