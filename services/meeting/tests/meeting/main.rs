@@ -33,6 +33,7 @@ mod fixtures;
 mod idempotency;
 mod meetings;
 mod minutes_hash;
+mod notifications;
 mod roles;
 mod scoping;
 mod seats;
