@@ -255,6 +255,22 @@ impl Application {
         &self.meetings
     }
 
+    /// The legal calendar the service counts deadlines by (shared: the calendar follower
+    /// may update it).
+    pub fn calendar(&self) -> &SharedCalendar {
+        &self.meetings.calendar
+    }
+
+    /// A holiday or closure published after deadlines were set: see
+    /// [`Meetings::apply_publication`]. The follower, which outlives `run_until_stopped`'s
+    /// `self`, may hold `meetings().clone()` and call it there.
+    pub async fn apply_publication(
+        &self,
+        publication: &mosharekat_calendar::Publication,
+    ) -> Result<Vec<names::ResolutionName>, mosharekat_platform::error::ApiError> {
+        self.meetings.apply_publication(publication).await
+    }
+
     /// Serves until `shutdown` resolves, following the registry's licence events meanwhile.
     pub async fn run_until_stopped(
         self,

@@ -567,4 +567,58 @@ mod tests {
         assert!(!resolution_overdue(R::Done, t, 11));
         assert!(!resolution_overdue(R::Open, t, 10));
     }
+
+    #[test]
+    fn a_resolution_deadline_as_a_date_counts_the_days_to_it() {
+        use chrono::TimeZone;
+        let cal = Calendar::new();
+        let province = Province::new("اردبیل").unwrap();
+        // Saturday 1404/02/13, 10:00 Tehran.
+        let act = Utc.with_ymd_and_hms(2025, 5, 3, 6, 30, 0).unwrap();
+        let at = |y, m, d, h| Time::from_chrono(Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap());
+        // Any time on Tuesday 02/16 is three days, ending with that day.
+        let d = resolution_deadline(
+            &cal,
+            act,
+            &province,
+            DeadlineAsked::Date(at(2025, 5, 6, 5)),
+            "deadline",
+        )
+        .unwrap();
+        assert_eq!(d.rule.period, Period::Days(3));
+        assert_eq!(d.last_day, SolarDate::new(1404, 2, 16).unwrap());
+        // The meeting's own day, or before it, is refused naming the field.
+        for t in [at(2025, 5, 3, 18), at(2025, 5, 1, 9)] {
+            let e = resolution_deadline(&cal, act, &province, DeadlineAsked::Date(t), "deadline")
+                .unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    MeetingError::Deadline {
+                        field: "deadline",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+        let e = resolution_deadline(
+            &cal,
+            act,
+            &province,
+            DeadlineAsked::Period(Period::Days(0)),
+            "deadline_days",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MeetingError::Deadline {
+                    field: "deadline_days",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
 }
