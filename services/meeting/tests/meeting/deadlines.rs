@@ -18,6 +18,7 @@ on_both_databases!(
     periods_are_counted_by_the_legal_calendar,
     due_within_and_overdue_filter_as_the_clock_moves,
     a_closure_published_late_moves_an_open_deadline_once,
+    records_from_before_keep_their_stored_deadline,
 );
 
 /// An instant given as Tehran wall time (UTC+03:30, no daylight saving since 1401).
@@ -629,4 +630,77 @@ pub(super) async fn audit_count(db: &Db) -> i64 {
         .unwrap()
         .try_get("", "n")
         .unwrap()
+}
+
+/// The previous release's resolutions (no rule applied on them) keep their deadline as it
+/// was stored, even when a holiday is published on its day, and still list by it.
+async fn records_from_before_keep_their_stored_deadline(b: Backend) {
+    use sea_orm::ConnectionTrait as _;
+    let e = env_with(b, super::fixtures::load_fixture(b).await).await;
+    let db = e.meeting_db().await;
+    let rows = db
+        .conn()
+        .query_all_raw(db.stmt(
+            "SELECT id, working_group_id, deadline_us FROM resolutions \
+             WHERE state IN (2, 3) AND deadline_us IS NOT NULL ORDER BY id",
+            [],
+        ))
+        .await
+        .unwrap();
+    assert!(
+        !rows.is_empty(),
+        "the fixture has open resolutions with deadlines"
+    );
+    let app = &e.services.2.meetings;
+    for row in rows {
+        let id: String = row.try_get("", "id").unwrap();
+        let group: String = row.try_get("", "working_group_id").unwrap();
+        let due: i64 = row.try_get("", "deadline_us").unwrap();
+        let name = format!("working-groups/{group}/resolutions/{id}");
+        let get = || {
+            let mut wg = e.wg.clone();
+            let req = e.sec(pb::GetResolutionRequest { name: name.clone() });
+            async move {
+                wg.get_resolution(req)
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .resolution
+                    .unwrap()
+            }
+        };
+        let before = get().await;
+        assert_eq!(before.legal_deadline, None);
+        let day = SolarDate::from_instant(DateTime::from_timestamp_micros(due).unwrap()).unwrap();
+        let holiday = Publication::Holiday(Holiday {
+            date: day,
+            name: "تعطیلی آزمون".into(),
+            kind: HolidayKind::Solar,
+            hijri: None,
+            provisional: false,
+        });
+        assert!(app.apply_publication(&holiday).await.unwrap().is_empty());
+        assert_eq!(get().await, before);
+        let listed = list(
+            &e,
+            &pb::WorkingGroup {
+                name: format!("working-groups/{group}"),
+                ..Default::default()
+            },
+            |r| r.due_within_days = Some(3660),
+        )
+        .await
+        .unwrap();
+        // Far off or passed: never "due within" ten years of today, listed by the stored time.
+        let within = SolarDate::from_instant(Utc::now())
+            .unwrap()
+            .add_days(3660)
+            .end_instant()
+            .timestamp_micros();
+        assert_eq!(
+            listed.contains(&name),
+            due >= Utc::now().timestamp_micros() && due <= within,
+            "{name}"
+        );
+    }
 }
