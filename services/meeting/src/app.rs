@@ -1009,8 +1009,14 @@ impl Meetings {
         let group = store::group(txn, m.name.group())
             .await?
             .ok_or_else(|| not_found("working group", m.name.group()))?;
-        let province = mosharekat_calendar::Province::new(&group.value.province)
-            .map_err(ApiError::internal)?;
+        // A group created without a province has no closed days to count by: the
+        // deadline cannot be computed, which is the caller's to know (not INTERNAL).
+        let province = mosharekat_calendar::Province::new(&group.value.province).map_err(|e| {
+            MeetingError::Deadline {
+                field,
+                why: format!("the working group's province cannot be used: {e}"),
+            }
+        })?;
         let act_at = m
             .start_time
             .and_then(Time::chrono)
