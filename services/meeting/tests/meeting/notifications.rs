@@ -17,6 +17,7 @@ on_both_databases!(
     every_meeting_change_is_told_to_every_member,
     a_change_rolled_back_tells_nobody,
     reminders_fire_once_each_as_the_clock_passes_them,
+    an_sms_gateway_follows_and_acknowledges_the_meeting_services_notices,
 );
 
 fn id_of(name: &str) -> &str {
@@ -432,4 +433,70 @@ async fn reminders_fire_once_each_as_the_clock_passes_them(b: Backend) {
         .map(|x| x.state)
         .collect();
     assert_eq!(states, ["FIRED", "FIRED", "FIRED"]);
+}
+
+/// The judiciary's SMS gateway follows the meeting service's queued notices from the last
+/// one it saw, and acknowledges each.
+async fn an_sms_gateway_follows_and_acknowledges_the_meeting_services_notices(b: Backend) {
+    use mosharekat_api::common::v1::notification_service_client::NotificationServiceClient;
+    let clock = Clock::manual(tehran(2025, 5, 3, 9, 0));
+    let e = env_clocked(b, clock, SharedCalendar::shipped()).await;
+    let (g, members) = small_group(&e).await;
+    let m = e.schedule(&g, "جلسهٔ کارگروه").await;
+    let gateway = || e.keys.bearer(Role::Service, None);
+    let mut client = NotificationServiceClient::new(lazy(&e.services.2.uri()));
+    let follow = |after: i64| {
+        let mut c = client.clone();
+        let req = authed(
+            gateway(),
+            common::StreamNotificationsRequest {
+                after_sequence: after,
+                channel: common::NotificationChannel::Sms as i32,
+            },
+        );
+        async move { c.stream_notifications(req).await.unwrap().into_inner() }
+    };
+    let mut stream = follow(0).await;
+    let mut seen = Vec::new();
+    while seen.len() < members.len() {
+        let n = stream
+            .message()
+            .await
+            .unwrap()
+            .unwrap()
+            .notification
+            .unwrap();
+        assert_eq!(n.resource, m.name);
+        seen.push(n);
+    }
+    drop(stream);
+    let seqs: Vec<i64> = seen.iter().map(|n| n.sequence).collect();
+    assert_eq!(seqs, (1..=members.len() as i64).collect::<Vec<_>>());
+    // Resumed after the second: the third comes next, nothing repeated.
+    let mut resumed = follow(seqs[1]).await;
+    let next = resumed
+        .message()
+        .await
+        .unwrap()
+        .unwrap()
+        .notification
+        .unwrap();
+    assert_eq!(next.sequence, seqs[2]);
+    drop(resumed);
+    let ack = client
+        .acknowledge_notification(authed(
+            gateway(),
+            common::AcknowledgeNotificationRequest {
+                name: seen[0].name.clone(),
+                state: common::NotificationState::Delivered as i32,
+                failure_reason: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .notification
+        .unwrap();
+    assert_eq!(ack.state, common::NotificationState::Delivered as i32);
+    assert_eq!(ack.deliver_time, Some(pbts(tehran(2025, 5, 3, 9, 0))));
 }
