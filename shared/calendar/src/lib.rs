@@ -19,11 +19,14 @@
 //!   their source), parsed with errors that name the entry.
 //! - [`lunar`]: the official lunar holidays, and a provisional list for any Solar Hijri year
 //!   computed with ICU4X's Umm al-Qura calendar, to be confirmed by an administrator.
+//! - [`change`]: a published [`Change`] (holiday, confirmation, correction, closure) and
+//!   `Calendar::apply`, the one folding of them in every service.
 //! - [`shared`]: the [`SharedCalendar`] a running service holds and its calendar follower
 //!   updates.
 #![forbid(unsafe_code)]
 
 pub mod calendar;
+pub mod change;
 pub mod closed;
 pub mod data;
 pub mod date;
@@ -32,6 +35,7 @@ pub mod lunar;
 pub mod shared;
 
 pub use calendar::{Calendar, CalendarError, Publication};
+pub use change::{Change, ChangeError};
 pub use closed::{ClosedReason, Closure, ClosureError, Holiday, HolidayKind, Province, Scope};
 pub use date::{DateError, SolarDate};
 pub use deadline::{
