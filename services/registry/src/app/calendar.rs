@@ -80,7 +80,7 @@ impl Registry {
                 .collect();
             let moved = cal
                 .moved_by(&published, with_rule.iter().map(|(l, d)| (*l, *d)))
-                .map_err(|e| RegistryError::from(refusal(ChangeError::Calendar(e))))?;
+                .map_err(|e| refusal(ChangeError::Calendar(e)))?;
             for m in moved {
                 let (version, lic) = (m.key.version, &m.key.value);
                 let why = m
