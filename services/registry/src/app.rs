@@ -355,6 +355,17 @@ impl Registry {
                 self.save_licence_effect(saved.txn(), ctx, version, &lic, changes)
                     .await?,
             );
+            if lic.state == LicenceState::Revoked {
+                notices::notify(
+                    saved.txn(),
+                    &saved.saved().value,
+                    &lic.name,
+                    mosharekat_notify::Template::LicenceRevoked,
+                    Vec::new(),
+                    "",
+                )
+                .await?;
+            }
         }
         let v = saved.commit().await?;
         self.announce(last_seq);

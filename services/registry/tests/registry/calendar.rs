@@ -729,6 +729,33 @@ async fn notices_are_written_with_the_change_or_not_at_all(b: Backend) {
         "{rs:?}"
     );
 
+    // A gateway follows the registry's queued SMS, from a sequence.
+    let mut gw =
+        mosharekat_api::common::v1::notification_service_client::NotificationServiceClient::new(
+            mosharekat_testkit::lazy(&app.reg.uri()),
+        );
+    let mut s = gw
+        .stream_notifications(app.as_role(
+            Role::Service,
+            common::StreamNotificationsRequest {
+                after_sequence: 0,
+                channel: common::NotificationChannel::Sms as i32,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut texts = Vec::new();
+    while texts.len() < 4 {
+        let m = tokio::time::timeout(Duration::from_secs(10), s.next())
+            .await
+            .expect("a notification in time")
+            .unwrap()
+            .unwrap();
+        texts.push(m.notification.unwrap().text);
+    }
+    assert!(texts[3].contains("لغو شد"), "{texts:?}");
+
     // A change that rolls back after its notice was written leaves no notice: the notice
     // is in the change's transaction.
     let count = notices(&app).await.len();
@@ -764,6 +791,28 @@ async fn notices_are_written_with_the_change_or_not_at_all(b: Backend) {
         }
     }
     assert_eq!(notices(&app).await.len(), count + 2);
+
+    // Dissolving an institution revokes its licence: it is told so, its reminders end.
+    let (inst2, l2) = approved_until(&app, 42, until).await;
+    let revoked =
+        |n: Vec<(String, String)>| n.iter().filter(|(t, _)| t == "LICENCE_REVOKED").count();
+    let before = revoked(notices(&app).await);
+    c.dissolve_institution(app.admin(pb::DissolveInstitutionRequest {
+        name: inst2.name.clone(),
+        reason: "انحلال".into(),
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    assert_eq!(revoked(notices(&app).await), before + 2);
+    let key = format!("{}/expiry", l2.name);
+    let rs = mosharekat_notify::reminders::reminders_of(db.conn(), &key)
+        .await
+        .unwrap();
+    assert!(
+        !rs.is_empty() && rs.iter().all(|r| r.state == "CANCELLED"),
+        "{rs:?}"
+    );
 }
 
 async fn expiry_reminders_fire_when_the_clock_reaches_them(b: Backend) {
