@@ -654,7 +654,45 @@ async fn notices_are_written_with_the_change_or_not_at_all(b: Backend) {
     let clock = Clock::manual(start_instant());
     let app = app_at(b, &clock).await;
     let until = start_instant() + chrono::Duration::days(100);
-    let (inst, l) = approved_until(&app, 41, until).await;
+    // An approval that fails at its last step (the audit record, refused by a trigger the
+    // test installs) rolls back whole: no notice, no reminder, the licence still pending.
+    let inst = app.create(41).await;
+    let pending = app.apply(&inst, until.timestamp()).await;
+    let db = app.reg.registry.db();
+    let exec = |sql: &str| {
+        let sql = sql.to_owned();
+        async move { db.conn().execute_unprepared(&sql).await.unwrap() }
+    };
+    let sqlite = db.conn().get_database_backend() == sea_orm::DatabaseBackend::Sqlite;
+    if sqlite {
+        exec("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'refused by the test'); END").await;
+    } else {
+        exec("CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql").await;
+        exec("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()").await;
+    }
+    let failed = app
+        .client
+        .clone()
+        .approve_licence(app.admin(pb::ApproveLicenceRequest {
+            name: pending.name.clone(),
+            ..Default::default()
+        }))
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    if sqlite {
+        exec("DROP TRIGGER refuse_audit").await;
+    } else {
+        exec("DROP TRIGGER refuse_audit ON audit_log").await;
+    }
+    assert!(notices(&app).await.is_empty());
+    let key = format!("{}/expiry", pending.name);
+    assert!(
+        mosharekat_notify::reminders::reminders_of(db.conn(), &key)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let l = app.approve(&pending).await;
     assert_eq!(
         notices(&app).await,
         [
@@ -759,7 +797,6 @@ async fn notices_are_written_with_the_change_or_not_at_all(b: Backend) {
     // A change that rolls back after its notice was written leaves no notice: the notice
     // is in the change's transaction.
     let count = notices(&app).await.len();
-    let db = app.reg.registry.db();
     let inst_v = mosharekat_registry::store::get_institution(
         db.conn(),
         &mosharekat_registry::names::InstitutionId::parse(
