@@ -5,13 +5,7 @@
 
 use std::collections::HashMap;
 
-use mosharekat_calendar::{
-    Calendar, Change, Holiday, HolidayKind, SharedCalendar, SolarDate, provisional_lunar_holidays,
-};
-
-/// How many years after the last shipped one get a computed list: long enough for the
-/// licences the registry issues (a few years), short enough to compute at start.
-pub const COMPUTED_YEARS: i32 = 10;
+use mosharekat_calendar::{Calendar, Change, Holiday, SharedCalendar, SolarDate};
 
 /// Who computed a list the suite does not ship, as listed.
 pub const COMPUTED_BY: &str = "محاسبه‌شده: تعطیلات ثابت خورشیدی، و تعطیلات قمری با تقویم ام‌القری (ICU4X) به‌علاوهٔ یک روز، تا تأیید مدیر";
@@ -36,34 +30,10 @@ pub fn last_shipped_year() -> i32 {
         .unwrap_or(1405)
 }
 
-/// The calendar before any published change: the shipped years, then for each of the
-/// [`COMPUTED_YEARS`] after them the solar holidays of the last shipped year on the same
-/// days (they are fixed by law) and the provisional lunar ones. Those years stay "not
-/// known" (`knows_holidays_of` is false), so a deadline ending in them records that its
-/// holidays were not yet official.
+/// The calendar before any published change: [`Calendar::suite`], as every service
+/// that follows the registry starts from.
 pub fn starting_calendar() -> Calendar {
-    let mut c = Calendar::shipped();
-    let last = last_shipped_year();
-    let solar: Vec<Holiday> = c
-        .holidays()
-        .filter(|h| h.kind == HolidayKind::Solar && h.date.year() == last)
-        .cloned()
-        .collect();
-    for year in last + 1..=last + COMPUTED_YEARS {
-        for h in &solar {
-            if let Ok(date) = SolarDate::new(year, h.date.month(), h.date.day()) {
-                c.add_holiday(Holiday {
-                    date,
-                    provisional: false,
-                    ..h.clone()
-                });
-            }
-        }
-        for h in provisional_lunar_holidays(year).unwrap_or_default() {
-            c.add_holiday(h);
-        }
-    }
-    c
+    Calendar::suite()
 }
 
 /// The calendar after `changes`, in sequence order. A stored change that does not apply
@@ -187,6 +157,7 @@ impl LiveCalendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mosharekat_calendar::HolidayKind;
 
     #[test]
     fn later_years_have_the_fixed_solar_days_and_provisional_lunar_ones() {

@@ -8,7 +8,8 @@
 //!   [`Holiday`] (solar or lunar, possibly provisional), a [`Closure`] of one province or
 //!   all (who published it, when, why) — and the [`ClosedReason`] recorded for it.
 //! - [`calendar`]: the [`Calendar`] holding them, with `is_open`, `closed_reasons` and
-//!   `next_open_day`, and the [`Publication`] of a holiday or closure after the fact.
+//!   `next_open_day`; `Calendar::suite`, what every service starts from (shipped years,
+//!   then computed ones); and the [`Publication`] of a holiday or closure after the fact.
 //! - [`deadline`]: periods counted as the Civil Procedure Code counts them (arts. 443–445:
 //!   a month is 30 days, the act's day is not counted, a closed last day moves to the next
 //!   open day), the [`Deadline`] with its [`RuleApplied`] (serialisable, for the service to

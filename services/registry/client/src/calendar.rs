@@ -7,7 +7,9 @@
 //! on it:
 //!
 //! - on start it replays every change from sequence 1 into the calendar (the calendar is
-//!   in memory: it starts from the shipped data each time the process starts);
+//!   in memory: it starts each time the process starts from what the registry starts
+//!   from, `SharedCalendar::suite()`, which the caller must pass, perhaps with its own
+//!   provinces' rest days set: changes fold into it as into the registry's);
 //! - for each change after the caller's cursor (`event_cursor`, stream
 //!   [`CALENDAR_STREAM`], in the caller's own database: the platform's migration makes the
 //!   table) that closes a day, it calls the caller's handler with the [`Publication`],

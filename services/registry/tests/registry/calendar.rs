@@ -958,7 +958,7 @@ async fn the_follower_replays_handles_and_resumes(b: Backend) {
         ))
         .await
         .unwrap();
-    let cal = SharedCalendar::shipped();
+    let cal = SharedCalendar::suite();
     let seen = Seen::default();
     let fails = Arc::new(Mutex::new(1));
     let token = mosharekat_platform::client::ServiceToken::new(keys.signer.clone(), "referral");
@@ -1038,6 +1038,36 @@ async fn the_follower_replays_handles_and_resumes(b: Backend) {
         n += 1;
     }
     assert_eq!(cursor(cdb.clone()).await, 3);
+    // A confirmation closes no new day: folded in, nothing handed over, the cursor moves.
+    // The follower's calendar started as the registry's did, computed years included.
+    let provisional = cal.read(|c| {
+        c.holidays()
+            .find(|h| h.provisional && h.date.year() == 1407)
+            .cloned()
+            .expect("the computed years are in the follower's calendar")
+    });
+    c.confirm_holiday(authed(
+        bearer.clone(),
+        pb::ConfirmHolidayRequest {
+            date: provisional.date.to_string(),
+            name: provisional.name.clone(),
+            corrected_date: String::new(),
+            reason: "اعلام مرکز تقویم".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    let mut n = 0;
+    while cursor(cdb.clone()).await != 4 && n < 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        n += 1;
+    }
+    assert_eq!(cursor(cdb.clone()).await, 4);
+    assert!(cal.read(|c| {
+        c.holidays_on(provisional.date)
+            .iter()
+            .any(|h| h.name == provisional.name && !h.provisional)
+    }));
     // Nothing handed over twice.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(seen.len(), 2);
