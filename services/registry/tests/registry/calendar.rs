@@ -22,6 +22,7 @@ on_both_databases!(
     expiry_reminders_fire_when_the_clock_reaches_them,
     the_follower_replays_handles_and_resumes,
     the_calendar_rpcs_against_every_role,
+    licence_notices_are_e_mailed_through_a_real_smtp_server,
 );
 
 /// Wednesday 1405/09/11 (2026-12-02) 09:30 in Tehran: an open day, far from holidays.
@@ -1105,4 +1106,108 @@ async fn the_calendar_rpcs_against_every_role(b: Backend) {
     )
     .await;
     assert_eq!(cells, table.len() * Role::ALL.len());
+}
+
+/// A real SMTP server (aiosmtpd, as the notify crate's tests run it), killed when dropped.
+struct Smtp {
+    child: std::process::Child,
+    folder: tempfile::TempDir,
+}
+
+impl Smtp {
+    fn start(port: u16) -> Self {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let folder = tempfile::tempdir().unwrap();
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/notify/tests/smtp_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(folder.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the SMTP server (pip install aiosmtpd==1.4.6)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the SMTP server did not start: is aiosmtpd installed (pip install aiosmtpd==1.4.6)?"
+        );
+        Self { child, folder }
+    }
+
+    fn received(&self) -> Vec<serde_json::Value> {
+        let mut files: Vec<_> = std::fs::read_dir(self.folder.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn licence_notices_are_e_mailed_through_a_real_smtp_server(b: Backend) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let smtp = Smtp::start(port);
+    let keys = TestKeys::new().unwrap();
+    let db = TestDb::new(b).await.unwrap();
+    let mut settings = RunningRegistry::settings(&db.url, &keys.public_key);
+    settings.registry.smtp.host = Some("127.0.0.1".into());
+    settings.registry.smtp.port = port;
+    settings.registry.smtp.security = "plain".into();
+    settings.registry.smtp.from = "notify@registry.example".into();
+    // The delivery loop's round: how soon a queued e-mail is picked up.
+    settings.registry.email_delivery_interval = Duration::from_millis(100).into();
+    let app = app_with(keys, db, settings).await;
+    let until = Utc::now() + chrono::Duration::days(90);
+    let (inst, _l) = approved_until(&app, 71, until).await;
+    eventually("the e-mail arrives", || !smtp.received().is_empty()).await;
+    let got = smtp.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["rcpt_tos"], serde_json::json!([inst.email]));
+    assert!(
+        got[0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("صدور پروانه"),
+        "{}",
+        got[0]["subject"]
+    );
+    // The e-mail may carry more than an SMS: the rule the end was counted by.
+    let body = got[0]["body"].as_str().unwrap();
+    assert!(body.contains("پایان مهلت"), "{body}");
+    let mut delivered = false;
+    for _ in 0..100 {
+        let r = rows(
+            &app,
+            "SELECT state FROM notification WHERE channel = 'EMAIL'",
+        )
+        .await;
+        if r[0].try_get::<String>("", "state").unwrap() == "DELIVERED" {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(delivered, "the e-mail is recorded as delivered");
 }
