@@ -10,12 +10,16 @@ auth=(-H "authorization: Bearer $token")
 fail() { echo "smoke: $*" >&2; exit 1; }
 
 services=$(grpcurl -plaintext "$addr" list)
-for s in mosharekat.registry.v1.RegistryService mosharekat.common.v1.AuditService grpc.health.v1.Health; do
+for s in mosharekat.registry.v1.RegistryService mosharekat.registry.v1.CalendarService mosharekat.common.v1.AuditService mosharekat.common.v1.NotificationService grpc.health.v1.Health; do
   grep -qx "$s" <<<"$services" || fail "reflection does not list $s"
 done
 
 grpcurl -plaintext -d '{"service":"mosharekat.registry.v1.RegistryService"}' "$addr" grpc.health.v1.Health/Check \
   | grep -q '"SERVING"' || fail "registry is not SERVING"
+
+# The legal calendar: the shipped official list of 1405, with its source.
+holidays=$(grpcurl -plaintext "${auth[@]}" -d '{"year":1405}' "$addr" mosharekat.registry.v1.CalendarService/ListHolidays)
+grep -q '"officialListKnown": true' <<<"$holidays" || fail "the 1405 holidays are not the official list: $holidays"
 
 created=$(grpcurl -plaintext "${auth[@]}" -d @ "$addr" mosharekat.registry.v1.RegistryService/CreateInstitution <<'JSON'
 {"request_id": "smoke-0001",

@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "mosharekat/common/v1/party.proto",
         "mosharekat/common/v1/stalled_events.proto",
         "mosharekat/registry/v1/registry.proto",
+        "mosharekat/registry/v1/calendar.proto",
         "mosharekat/referral/v1/referral.proto",
         "mosharekat/meeting/v1/meeting.proto",
     ];

@@ -3,6 +3,7 @@
 //! request into domain types ([`convert`]), calls its use case and turns the answer into
 //! the response. Nothing else happens here.
 
+pub mod calendar;
 pub mod convert;
 
 use std::pin::Pin;
@@ -278,16 +279,37 @@ impl RegistryService for Registry {
         } else {
             institution.as_ref().map(|i| i.to_string())
         };
+        let expires_within_days = match req.expires_within_days {
+            Some(d) if !(0..=3660).contains(&d) => {
+                return Err(
+                    ApiError::invalid("expires_within_days", "must be from 0 to 3660").into(),
+                );
+            }
+            d => d.map(|d| d as u32),
+        };
+        if req.expired && expires_within_days.is_some() {
+            return Err(ApiError::invalid(
+                "expired",
+                "cannot be set with expires_within_days: an ended licence ends within no days",
+            )
+            .into());
+        }
         let fp = pagination::fingerprint(&[
             "licences",
             shown.as_deref().unwrap_or("-"),
             &req.state.to_string(),
+            &format!("{:?}/{}", req.expires_within_days, req.expired),
         ]);
         let after: Option<String> = pagination::decode(&req.page_token, &fp, "page_token")?;
         let mut rows = self
             .list_licences(
                 &ctx,
-                LicenceFilter { institution, state },
+                LicenceFilter {
+                    institution,
+                    state,
+                    expires_within_days,
+                    expired: req.expired,
+                },
                 after.as_deref(),
                 size + 1,
             )

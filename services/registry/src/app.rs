@@ -22,6 +22,9 @@ use crate::rules::{
 };
 use crate::store::{self, Actor, InstitutionFilter, Institutions, Licences};
 
+mod calendar;
+pub mod notices;
+
 type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
 /// Roles that may read the register (an `INSTITUTION` reads only its own record).
@@ -69,6 +72,10 @@ pub struct Registry {
     events: Arc<watch::Sender<i64>>,
     /// Set at shutdown: live streams end, so that draining does not wait on them.
     stopping: Arc<watch::Sender<bool>>,
+    /// The legal calendar the registry counts expiries by, its changes folded in.
+    calendar: crate::calendar::LiveCalendar,
+    /// The last calendar change committed, for live `WatchCalendarChanges` streams.
+    calendar_changes: Arc<watch::Sender<i64>>,
 }
 
 /// Whether the caller may see representatives' national codes unmasked.
@@ -111,17 +118,29 @@ pub struct LicenceFilter {
     /// `None` for every institution (`institutions/-`).
     pub institution: Option<InstitutionId>,
     pub state: Option<LicenceState>,
+    /// In force and ending within this many days of today in Tehran (0: today).
+    pub expires_within_days: Option<u32>,
+    /// Ended (EXPIRED, or ACTIVE past its end).
+    pub expired: bool,
 }
 
 impl Registry {
-    pub fn new(db: Db, last_event: i64) -> Self {
+    pub fn new(db: Db, last_event: i64, calendar: crate::calendar::LiveCalendar) -> Self {
         let (tx, _) = watch::channel(last_event);
         let (stopping, _) = watch::channel(false);
+        let (calendar_changes, _) = watch::channel(calendar.applied());
         Self {
             db,
             events: Arc::new(tx),
             stopping: Arc::new(stopping),
+            calendar,
+            calendar_changes: Arc::new(calendar_changes),
         }
+    }
+
+    /// The legal calendar as the registry holds it now.
+    pub fn calendar(&self) -> &mosharekat_calendar::SharedCalendar {
+        &self.calendar.shared
     }
 
     /// Ends every live event stream (subscribers resume elsewhere from their cursor).
@@ -336,6 +355,17 @@ impl Registry {
                 self.save_licence_effect(saved.txn(), ctx, version, &lic, changes)
                     .await?,
             );
+            if lic.state == LicenceState::Revoked {
+                notices::notify(
+                    saved.txn(),
+                    &saved.saved().value,
+                    &lic.name,
+                    mosharekat_notify::Template::LicenceRevoked,
+                    Vec::new(),
+                    "",
+                )
+                .await?;
+            }
         }
         let v = saved.commit().await?;
         self.announce(last_seq);
@@ -357,6 +387,8 @@ impl Registry {
         if !Licences.save(txn, &lic.name, version, lic).await? {
             return Err(mosharekat_platform::error::ApiError::stale(&lic.name.to_string()).into());
         }
+        // Every effect of a dissolution ends the licence (revoked, rejected, expired).
+        mosharekat_notify::reminders::cancel(txn, &notices::expiry_key(&lic.name)).await?;
         let mut seq = 0;
         for (entry, role) in &changes {
             seq = store::append_event(txn, &lic.name, entry, *role, &current_traceparent()).await?;
@@ -455,10 +487,30 @@ impl Registry {
             filter.institution = ctx.principal.institution.clone().map(InstitutionId::stored);
         }
         let now = self.db.now_micros();
+        let ends = if filter.expired {
+            Some(store::EndFilter::Expired)
+        } else {
+            match filter.expires_within_days {
+                Some(days) => {
+                    let today = mosharekat_calendar::SolarDate::from_instant(self.db.clock().now())
+                        .map_err(|e| {
+                            mosharekat_platform::error::ApiError::internal(anyhow::anyhow!("{e}"))
+                        })?;
+                    Some(store::EndFilter::EndsBy(
+                        today
+                            .add_days(i64::from(days))
+                            .end_instant()
+                            .timestamp_micros(),
+                    ))
+                }
+                None => None,
+            }
+        };
         Ok(store::list_licences(
             self.db.conn(),
             filter.institution.as_ref(),
             filter.state,
+            ends,
             after,
             limit,
             now,
@@ -514,7 +566,7 @@ impl Registry {
             )
             .into());
         }
-        let (next, entry) = lic.after(
+        let (mut next, entry) = lic.after(
             t.action,
             to,
             t.valid_until_us,
@@ -522,6 +574,15 @@ impl Registry {
             &t.reason,
             now,
         );
+        if matches!(t.action, LicenceAction::Approve | LicenceAction::Renew) {
+            // The end is counted by the legal calendar from the act that sets it.
+            let cal = self.calendar_in(checked.txn()).await?;
+            next.expiry =
+                notices::licence_expiry(&cal, now, next.terms.valid_until_us, &next.terms.province);
+            if let Some(d) = &next.expiry {
+                next.terms.valid_until_us = d.ends_at.timestamp_micros();
+            }
+        }
         changes.push((entry, ctx.principal.role));
         let expired_first = changes.len() > 1;
         let saved = checked.save(next).await?;
@@ -530,6 +591,13 @@ impl Registry {
             seq = store::append_event(saved.txn(), &t.name, entry, *role, &current_traceparent())
                 .await?;
         }
+        self.notify_transition(
+            saved.txn(),
+            &t,
+            saved.saved().value.expiry.as_ref(),
+            saved.saved().value.terms.valid_until_us,
+        )
+        .await?;
         if expired_first {
             // The expiry is a change of its own, audited as before.
             mosharekat_platform::audit::append(saved.txn(), &ctx.audit(t.name.to_string())).await?;
@@ -538,6 +606,54 @@ impl Registry {
         self.announce(seq);
         tracing::info!(licence = %t.name, action = t.action.verb(), "licence changed");
         Ok(v.map(|l| l.as_of(now)))
+    }
+
+    /// The notices and reminders of a licence transition, in its transaction.
+    async fn notify_transition(
+        &self,
+        txn: &WriteTxn,
+        t: &Transition,
+        expiry: Option<&mosharekat_calendar::Deadline>,
+        valid_until_us: i64,
+    ) -> Result<()> {
+        use mosharekat_notify::{NoticeDate, Template};
+        let Some(inst) = store::get_institution(txn, &t.name.institution).await? else {
+            return Ok(());
+        };
+        let inst = &inst.value;
+        let more = expiry.map(|d| d.explain_persian()).unwrap_or_default();
+        let template = match t.action {
+            LicenceAction::Approve => Some(Template::LicenceApproved),
+            LicenceAction::Suspend => Some(Template::LicenceSuspended),
+            LicenceAction::Reinstate => Some(Template::LicenceReinstated),
+            LicenceAction::Revoke => Some(Template::LicenceRevoked),
+            _ => None,
+        };
+        if let Some(template) = template {
+            notices::notify(
+                txn,
+                inst,
+                &t.name,
+                template,
+                Vec::<NoticeDate>::new(),
+                &more,
+            )
+            .await?;
+        }
+        match t.action {
+            LicenceAction::Approve | LicenceAction::Renew => {
+                if let Some(end) = chrono::DateTime::from_timestamp_micros(valid_until_us)
+                    .filter(|e| mosharekat_calendar::SolarDate::from_instant(*e).is_ok())
+                {
+                    notices::schedule_expiry(txn, inst, &t.name, end).await?;
+                }
+            }
+            LicenceAction::Revoke | LicenceAction::Reject => {
+                mosharekat_notify::reminders::cancel(txn, &notices::expiry_key(&t.name)).await?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     pub async fn check_eligibility(
@@ -643,6 +759,7 @@ impl Registry {
             &current_traceparent(),
         )
         .await?;
+        mosharekat_notify::reminders::cancel(saved.txn(), &notices::expiry_key(name)).await?;
         saved.commit().await?;
         self.announce(seq);
         Ok(Some(seq))

@@ -12,12 +12,17 @@
 //! - [`names`]: typed ids and resource names, every segment checked;
 //! - [`error`]: the registry's error enum and its one conversion to the API's;
 //! - [`events`]: the event stream and the expiry sweep;
+//! - [`calendar`]: the legal calendar the registry owns (served as `CalendarService`),
+//!   its starting data and published changes; licence expiries are counted by it, and
+//!   the institutions are notified of their licences (`NotificationService`, reminders,
+//!   e-mail over SMTP when configured);
 //! - [`Application`]: the whole service built from its settings, as the binary, the
 //!   launcher and the tests run it.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod app;
+pub mod calendar;
 pub mod error;
 pub mod events;
 pub mod migrations;
@@ -32,7 +37,10 @@ pub mod testing;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use mosharekat_api::registry::v1::calendar_service_server::CalendarServiceServer;
 use mosharekat_api::registry::v1::registry_service_server::RegistryServiceServer;
+use mosharekat_notify::NotificationApi;
+use mosharekat_notify::email::{Mailer, RetryPolicy, SmtpArgs};
 use mosharekat_platform::audit::AuditApi;
 use mosharekat_platform::auth::TokenVerifier;
 use mosharekat_platform::clock::Clock;
@@ -69,6 +77,14 @@ pub struct RegistryArgs {
     /// How often ACTIVE licences past their end are recorded as EXPIRED (with the event).
     #[arg(long, env = "EXPIRY_SWEEP_INTERVAL", default_value = "30s")]
     pub expiry_sweep_interval: humantime::Duration,
+    /// How often due reminders (a licence's end approaching) are queued as notifications.
+    #[arg(long, env = "REMINDER_INTERVAL", default_value = "30s")]
+    pub reminder_interval: humantime::Duration,
+    /// How often queued e-mail notifications are sent (with SMTP configured).
+    #[arg(long, env = "EMAIL_DELIVERY_INTERVAL", default_value = "10s")]
+    pub email_delivery_interval: humantime::Duration,
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
     /// The time of day the registry reads (the system's; tests move a manual one).
     #[arg(skip)]
     pub clock: Clock,
@@ -78,6 +94,17 @@ impl Default for RegistryArgs {
     fn default() -> Self {
         Self {
             expiry_sweep_interval: Duration::from_secs(30).into(),
+            reminder_interval: Duration::from_secs(30).into(),
+            email_delivery_interval: Duration::from_secs(10).into(),
+            smtp: SmtpArgs {
+                host: None,
+                port: 587,
+                security: "starttls".into(),
+                user: None,
+                password: None,
+                from: "notify@localhost".into(),
+                timeout: Duration::from_secs(30).into(),
+            },
             clock: Clock::system(),
         }
     }
@@ -119,13 +146,31 @@ impl Application {
         let last_event = store::last_event_seq(db.conn())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let registry = Registry::new(db.clone(), last_event);
+        let changes = store::calendar::all(db.conn())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let registry = Registry::new(
+            db.clone(),
+            last_event,
+            calendar::LiveCalendar::new(&changes),
+        );
         let mut server =
             GrpcServer::bind(&server_args, verifier, Metrics::new(DEFAULTS.name), &tls).await?;
         let max = server.max_message_bytes();
         server.peer_rpcs(PEER_RPCS);
         server.add_service(
             RegistryServiceServer::new(registry.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
+            CalendarServiceServer::new(registry.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
+            NotificationApi::new(db.clone())
+                .into_server()
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         );
@@ -168,8 +213,21 @@ impl Application {
             self.registry.clone(),
             self.settings.registry.expiry_sweep_interval.into(),
         ));
-        tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "registry serving");
         let db = self.registry.db().clone();
+        let reminders = mosharekat_notify::reminders::spawn_reminder_loop(
+            db.clone(),
+            self.settings.registry.reminder_interval.into(),
+        );
+        let email = match self.settings.registry.smtp.settings() {
+            Some(s) => Some(mosharekat_notify::email::spawn_email_delivery(
+                db.clone(),
+                Mailer::new(&s)?,
+                RetryPolicy::default(),
+                self.settings.registry.email_delivery_interval.into(),
+            )),
+            None => None,
+        };
+        tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "registry serving");
         let registry = self.registry.clone();
         let shutdown = async move {
             shutdown.await;
@@ -177,6 +235,10 @@ impl Application {
         };
         let r = self.server.run_until_stopped(db, shutdown).await;
         sweeper.abort();
+        reminders.abort();
+        if let Some(e) = email {
+            e.abort();
+        }
         r
     }
 }

@@ -202,6 +202,10 @@ pub struct Licence {
     pub history: Vec<HistoryEntry>,
     pub create_us: i64,
     pub update_us: i64,
+    /// The expiry as the legal calendar counted it when the licence was put in force
+    /// (approved, renewed), moved by later publications; `terms.valid_until_us` is its
+    /// end. `None` while pending, and for licences put in force before it was recorded.
+    pub expiry: Option<mosharekat_calendar::Deadline>,
 }
 
 impl Licence {
@@ -244,6 +248,7 @@ impl Licence {
             }],
             create_us: now_us,
             update_us: now_us,
+            expiry: None,
         }
     }
 

@@ -19,6 +19,8 @@ use mosharekat_platform::sql::Where;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::{Deserialize, Serialize};
 
+pub mod calendar;
+
 use crate::names::{InstitutionId, InstitutionName, LicenceId, LicenceName};
 use crate::rules::{
     ActivityArea, HistoryEntry, Institution, InstitutionFields, InstitutionKind, InstitutionState,
@@ -479,10 +481,11 @@ struct LicenceRow {
     create_us: i64,
     update_us: i64,
     version: i64,
+    expiry_rule: Option<String>,
 }
 
 const LICENCE_COLUMNS: &str = "id, institution_id, province, activity_areas, permitted_actions, \
-    valid_from_us, valid_until_us, state, create_us, update_us, version";
+    valid_from_us, valid_until_us, state, create_us, update_us, version, expiry_rule";
 
 impl LicenceRow {
     /// The licence, without its history.
@@ -498,6 +501,10 @@ impl LicenceRow {
             valid_until_us: self.valid_until_us,
         };
         let state = LicenceState::from_code(self.state).ok_or_else(|| bad("state"))?;
+        let expiry = match &self.expiry_rule {
+            Some(raw) => Some(serde_json::from_str(raw).map_err(|_| bad("expiry rule"))?),
+            None => None,
+        };
         Ok(Versioned {
             version: self.version,
             value: Licence {
@@ -510,6 +517,7 @@ impl LicenceRow {
                 history: Vec::new(),
                 create_us: self.create_us,
                 update_us: self.update_us,
+                expiry,
             },
         })
     }
@@ -654,12 +662,13 @@ impl Repository for Licences {
         let r = txn
             .execute_raw(stmt(
                 txn,
-                "UPDATE licences SET state = $1, valid_until_us = $2, update_us = $3, version = version + 1 \
-                 WHERE id = $4 AND institution_id = $5 AND version = $6",
+                "UPDATE licences SET state = $1, valid_until_us = $2, update_us = $3, expiry_rule = $4, \
+                 version = version + 1 WHERE id = $5 AND institution_id = $6 AND version = $7",
                 [
                     l.state.code().into(),
                     l.terms.valid_until_us.into(),
                     l.update_us.into(),
+                    l.expiry.as_ref().map(json).into(),
                     id.id.as_str().into(),
                     id.institution.as_str().into(),
                     version.into(),
@@ -671,12 +680,22 @@ impl Repository for Licences {
     }
 }
 
+/// A filter on a licence's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndFilter {
+    /// In force (active or suspended), not ended, ending at or before this instant.
+    EndsBy(i64),
+    /// Ended: recorded EXPIRED, or ACTIVE past its end.
+    Expired,
+}
+
 /// A page of licences (of one institution, or all) after `after` (by id), with their
 /// histories: two queries whatever the page size.
 pub async fn list_licences<C: ConnectionTrait>(
     c: &C,
     institution: Option<&InstitutionId>,
     state: Option<LicenceState>,
+    ends: Option<EndFilter>,
     after: Option<&str>,
     limit: u64,
     now: i64,
@@ -688,6 +707,23 @@ pub async fn list_licences<C: ConnectionTrait>(
     if let Some(s) = state {
         let (cond, vals) = licence_state_condition(s, now);
         w.add(&cond, vals);
+    }
+    match ends {
+        Some(EndFilter::EndsBy(by_us)) => {
+            w.add(
+                &format!(
+                    "(l.state IN ({}, {}) AND l.valid_until_us > ? AND l.valid_until_us <= ?)",
+                    LicenceState::Active.code(),
+                    LicenceState::Suspended.code()
+                ),
+                [now.into(), by_us.into()],
+            );
+        }
+        Some(EndFilter::Expired) => {
+            let (cond, vals) = licence_state_condition(LicenceState::Expired, now);
+            w.add(&cond, vals);
+        }
+        None => {}
     }
     if let Some(a) = after {
         w.add("l.id > ?", [a.into()]);
@@ -866,4 +902,46 @@ pub async fn last_event_seq<C: ConnectionTrait>(c: &C) -> Result<i64, ApiError> 
         Some(r) => r.try_get("", "last").map_err(db_error),
         None => Ok(0),
     }
+}
+
+/// Licences in force (active or suspended) not yet ended whose expiry the calendar
+/// counted: those a late holiday or closure may move.
+pub async fn licences_with_expiry<C: ConnectionTrait>(
+    c: &C,
+    now: i64,
+) -> Result<Vec<Versioned<Licence>>, ApiError> {
+    licence_rows(
+        c,
+        &format!(
+            "SELECT {LICENCE_COLUMNS} FROM licences WHERE state IN ($1, $2) AND valid_until_us > $3 \
+             AND expiry_rule IS NOT NULL ORDER BY id"
+        ),
+        vec![
+            LicenceState::Active.code().into(),
+            LicenceState::Suspended.code().into(),
+            now.into(),
+        ],
+    )
+    .await
+}
+
+/// The short number people quote for a licence («پروانه ۱۲»): the sequence of its
+/// application in the licence event stream, unique and small.
+pub async fn licence_number<C: ConnectionTrait>(
+    c: &C,
+    licence: &LicenceName,
+) -> Result<i64, ApiError> {
+    let r = c
+        .query_one_raw(stmt(
+            c,
+            "SELECT MIN(seq) AS n FROM licence_events WHERE licence_id = $1",
+            [licence.id.as_str().into()],
+        ))
+        .await
+        .map_err(db_error)?;
+    let n: Option<i64> = match r {
+        Some(r) => r.try_get("", "n").map_err(db_error)?,
+        None => None,
+    };
+    n.ok_or_else(|| corrupt("events", licence.id.as_str()))
 }

@@ -35,6 +35,10 @@ pub enum CalendarError {
 /// of them could exhaust this, and that is an error to report, not a loop to hang in.
 const SEARCH_DAYS: i64 = 3 * 366;
 
+/// How many years after the last shipped one [`Calendar::suite`] computes: long enough for
+/// the deadlines the suite sets (licences run a few years), short enough to compute at start.
+pub const COMPUTED_YEARS: i32 = 10;
+
 impl Default for Calendar {
     fn default() -> Self {
         Self::new()
@@ -58,6 +62,39 @@ impl Calendar {
         let mut c = Self::new();
         for year in crate::data::shipped() {
             c.add_holiday_year(year.year, year.holidays);
+        }
+        c
+    }
+
+    /// What every service of the suite starts from, the same everywhere (the registry's
+    /// published changes are folded in on top): the shipped years, then for each of the
+    /// [`COMPUTED_YEARS`] after the last of them the solar holidays of that last year on the
+    /// same days (they are fixed by law) and the provisional lunar ones. Those years stay
+    /// "not known" (`knows_holidays_of` is false), so a deadline ending in them records
+    /// that its holidays were not yet official.
+    pub fn suite() -> Self {
+        let mut c = Self::shipped();
+        let Some(last) = c.holiday_years.iter().next_back().copied() else {
+            return c;
+        };
+        let solar: Vec<Holiday> = c
+            .holidays()
+            .filter(|h| h.kind == crate::closed::HolidayKind::Solar && h.date.year() == last)
+            .cloned()
+            .collect();
+        for year in last + 1..=last + COMPUTED_YEARS {
+            for h in &solar {
+                if let Ok(date) = SolarDate::new(year, h.date.month(), h.date.day()) {
+                    c.add_holiday(Holiday {
+                        date,
+                        provisional: false,
+                        ..h.clone()
+                    });
+                }
+            }
+            for h in crate::lunar::provisional_lunar_holidays(year).unwrap_or_default() {
+                c.add_holiday(h);
+            }
         }
         c
     }

@@ -8,7 +8,8 @@
 //!   [`Holiday`] (solar or lunar, possibly provisional), a [`Closure`] of one province or
 //!   all (who published it, when, why) — and the [`ClosedReason`] recorded for it.
 //! - [`calendar`]: the [`Calendar`] holding them, with `is_open`, `closed_reasons` and
-//!   `next_open_day`, and the [`Publication`] of a holiday or closure after the fact.
+//!   `next_open_day`; `Calendar::suite`, what every service starts from (shipped years,
+//!   then computed ones); and the [`Publication`] of a holiday or closure after the fact.
 //! - [`deadline`]: periods counted as the Civil Procedure Code counts them (arts. 443–445:
 //!   a month is 30 days, the act's day is not counted, a closed last day moves to the next
 //!   open day), the [`Deadline`] with its [`RuleApplied`] (serialisable, for the service to
@@ -19,11 +20,14 @@
 //!   their source), parsed with errors that name the entry.
 //! - [`lunar`]: the official lunar holidays, and a provisional list for any Solar Hijri year
 //!   computed with ICU4X's Umm al-Qura calendar, to be confirmed by an administrator.
+//! - [`change`]: a published [`Change`] (holiday, confirmation, correction, closure) and
+//!   `Calendar::apply`, the one folding of them in every service.
 //! - [`shared`]: the [`SharedCalendar`] a running service holds and its calendar follower
 //!   updates.
 #![forbid(unsafe_code)]
 
 pub mod calendar;
+pub mod change;
 pub mod closed;
 pub mod data;
 pub mod date;
@@ -32,6 +36,7 @@ pub mod lunar;
 pub mod shared;
 
 pub use calendar::{Calendar, CalendarError, Publication};
+pub use change::{Change, ChangeError};
 pub use closed::{ClosedReason, Closure, ClosureError, Holiday, HolidayKind, Province, Scope};
 pub use date::{DateError, SolarDate};
 pub use deadline::{

@@ -19,6 +19,12 @@ impl SharedCalendar {
         Self::new(Calendar::shipped())
     }
 
+    /// What the registry starts from ([`Calendar::suite`]): what a service that follows
+    /// the registry's calendar starts its own from.
+    pub fn suite() -> Self {
+        Self::new(Calendar::suite())
+    }
+
     pub fn read<R>(&self, f: impl FnOnce(&Calendar) -> R) -> R {
         // A panic while holding the lock cannot leave a half-made calendar: every update is
         // one call on `Calendar`, so the poisoned value is still a whole calendar.

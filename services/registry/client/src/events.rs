@@ -57,7 +57,7 @@ pub async fn cursor<C: ConnectionTrait>(c: &C, stream: &str) -> Result<i64, ApiE
     }
 }
 
-async fn set_cursor(txn: &WriteTxn, stream: &str, seq: i64) -> Result<(), ApiError> {
+pub(crate) async fn set_cursor(txn: &WriteTxn, stream: &str, seq: i64) -> Result<(), ApiError> {
     let backend = txn.get_database_backend();
     let updated = txn
         .execute_raw(Statement::from_sql_and_values(

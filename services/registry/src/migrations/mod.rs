@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261129_000002_registry;
 mod m20261201_000005_licence_event_actor_role;
+mod m20261202_000010_calendar;
 
 pub struct Migrator;
 
@@ -19,6 +20,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_licence_event_actor_role::Migration),
             // after every migration released before it, so existing databases take it last
             Box::new(platform::m20261202_000001_event_stalls::Migration),
+            Box::new(mosharekat_notify::migrations::m20261202_000001_notifications::Migration),
+            Box::new(m20261202_000010_calendar::Migration),
         ]
     }
 }

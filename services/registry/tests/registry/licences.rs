@@ -159,7 +159,17 @@ async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
         .into_inner()
         .licence
         .unwrap();
-    assert_eq!(l.valid_until.as_ref().unwrap().seconds, later);
+    // The end is counted by the legal calendar: a closed last day moves it to the end of
+    // the next open day (art. 444).
+    let expiry = l.expiry.as_ref().expect("a renewal counts the expiry");
+    if expiry.moved {
+        assert!(
+            l.valid_until.as_ref().unwrap().seconds > later,
+            "{expiry:?}"
+        );
+    } else {
+        assert_eq!(l.valid_until.as_ref().unwrap().seconds, later);
+    }
 
     // A second licence in the same province cannot be in force beside it.
     let second = app.apply(&inst, now_secs() + 86400).await;
@@ -246,12 +256,15 @@ async fn licence_expires_once(b: Backend) {
     // after a wait.
     let keys = TestKeys::new().unwrap();
     let db = TestDb::new(b).await.expect("a fresh database");
-    let clock = Clock::manual(chrono::Utc::now());
+    // A Wednesday morning in Tehran: the end, an hour later, is on an open day, so the
+    // legal calendar does not move it.
+    let start = chrono::DateTime::from_timestamp(1_795_586_400, 0).unwrap(); // 2026-11-25T06:00Z
+    let clock = Clock::manual(start);
     let mut settings = RunningRegistry::settings(&db.url, &keys.public_key);
     settings.registry.clock = clock.clone();
     let app = app_with(keys, db, settings).await;
     let inst = app.create(2).await;
-    let l = app.apply(&inst, now_secs() + 3600).await;
+    let l = app.apply(&inst, start.timestamp() + 3600).await;
     app.approve(&l).await;
     assert_eq!(
         app.eligibility(

@@ -19,6 +19,7 @@ use tonic_types::StatusExt;
 
 mod audit;
 mod bad_input;
+mod calendar;
 mod eligibility;
 mod events;
 mod idempotency;

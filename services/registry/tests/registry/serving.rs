@@ -26,6 +26,8 @@ async fn health_turns_not_serving_before_the_drain(b: Backend) {
         "",
         "mosharekat.registry.v1.RegistryService",
         "mosharekat.common.v1.AuditService",
+        "mosharekat.registry.v1.CalendarService",
+        "mosharekat.common.v1.NotificationService",
     ] {
         let st = h.check(check(name)).await.unwrap().into_inner().status;
         assert_eq!(st, ServingStatus::Serving as i32, "{name}");
