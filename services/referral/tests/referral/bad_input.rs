@@ -9,15 +9,7 @@ on_both_databases!(
 
 async fn bad_input_names_the_field(b: Backend) {
     let e = env(b).await;
-    let inst = e
-        .institution(
-            11,
-            &[
-                reg::PermittedAction::FileComplaint,
-                reg::PermittedAction::AcceptReferrals,
-            ],
-        )
-        .await;
+    let inst = e.filer(11).await;
     let mut c = e.cases.clone();
     let check = |r: Result<(), tonic::Status>, field: &str| {
         let err = r.expect_err(field);

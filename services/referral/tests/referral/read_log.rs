@@ -26,15 +26,7 @@ fn read_log_request(
 /// per reader, page by page.
 async fn every_read_is_recorded_and_auditors_list_it(b: Backend) {
     let e = env(b).await;
-    let inst = e
-        .institution(
-            32,
-            &[
-                reg::PermittedAction::FileComplaint,
-                reg::PermittedAction::AcceptReferrals,
-            ],
-        )
-        .await;
+    let inst = e.filer(32).await;
     let stranger = e
         .institution(33, &[reg::PermittedAction::AcceptReferrals])
         .await;

@@ -17,15 +17,7 @@ fn masked(p: &Party) -> bool {
 /// the source, with the etag; sealing twice changes nothing.
 async fn a_sealed_party_is_masked_for_every_other_role(b: Backend) {
     let e = env(b).await;
-    let inst = e
-        .institution(
-            30,
-            &[
-                reg::PermittedAction::FileComplaint,
-                reg::PermittedAction::AcceptReferrals,
-            ],
-        )
-        .await;
+    let inst = e.filer(30).await;
     let other = e
         .institution(31, &[reg::PermittedAction::AcceptReferrals])
         .await;
