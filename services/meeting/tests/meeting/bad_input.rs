@@ -114,22 +114,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "meeting.scheduled_time",
     );
-    let m = wg
-        .schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
-            parent: g.name.clone(),
-            request_id: String::new(),
-            meeting: Some(pb::Meeting {
-                title: "t".into(),
-                place: "p".into(),
-                scheduled_time: Some(secs_from_now(10)),
-                ..Default::default()
-            }),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let m = e.schedule_at(&g, "t", "p", 10).await;
     for name in [
         "",
         "working-groups/x/meetings/0",

@@ -20,8 +20,8 @@ use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
 use mosharekat_referral::testing::RunningReferral;
 use mosharekat_registry::testing::RunningRegistry;
 use mosharekat_testkit::{
-    authed, fields, lazy, legal_id, national_code, on_both_databases, reason, register,
-    secs_from_now,
+    ardabil_institution, ardabil_licence, authed, fields, lazy, legal_id, national_code,
+    on_both_databases, reason, register, secs_from_now, victim_and_accused,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -92,6 +92,19 @@ fn code_for(n: u32) -> String {
     national_code(200_000 + n * 13)
 }
 
+/// A charity of Ardabil: the institutions of the meeting tests.
+fn charity(
+    display_name: String,
+    national_id: String,
+    registration_number: String,
+    areas: Vec<i32>,
+) -> reg::Institution {
+    reg::Institution {
+        kind: reg::InstitutionKind::Charity as i32,
+        ..ardabil_institution(display_name, national_id, registration_number, areas)
+    }
+}
+
 impl Env {
     fn sec<T>(&self, msg: T) -> Request<T> {
         authed(self.keys.bearer(Role::Secretary, None), msg)
@@ -106,27 +119,17 @@ impl Env {
             ActivityArea::Reconciliation as i32,
             ActivityArea::Family as i32,
         ];
-        let licence = licensed.then(|| reg::Licence {
-            activity_areas: areas.clone(),
-            permitted_actions: vec![reg::PermittedAction::AcceptReferrals as i32],
-            province: "اردبیل".into(),
-            valid_until: Some(secs_from_now(365 * 86400)),
-            ..Default::default()
-        });
+        let licence = licensed
+            .then(|| ardabil_licence(areas.clone(), &[reg::PermittedAction::AcceptReferrals]));
         let r = register(
             &self.reg,
             &self.keys.bearer(Role::Admin, None),
-            reg::Institution {
-                display_name: format!("نهاد همکار {n}"),
-                kind: reg::InstitutionKind::Charity as i32,
-                national_id: legal_id(16, 30_000 + n),
-                registration_number: n.to_string(),
-                registering_authority: "اداره ثبت".into(),
-                province: "اردبیل".into(),
-                city: "اردبیل".into(),
-                activity_areas: areas,
-                ..Default::default()
-            },
+            charity(
+                format!("نهاد همکار {n}"),
+                legal_id(16, 30_000 + n),
+                n.to_string(),
+                areas,
+            ),
             licence,
         )
         .await;
@@ -232,6 +235,18 @@ impl Env {
 
 impl Env {
     async fn schedule(&self, g: &pb::WorkingGroup, title: &str) -> pb::Meeting {
+        self.schedule_at(g, title, "دادگستری استان اردبیل", 3600)
+            .await
+    }
+
+    /// A meeting of `g` at `place`, `in_secs` from now.
+    async fn schedule_at(
+        &self,
+        g: &pb::WorkingGroup,
+        title: &str,
+        place: &str,
+        in_secs: i64,
+    ) -> pb::Meeting {
         self.wg
             .clone()
             .schedule_meeting(self.sec(pb::ScheduleMeetingRequest {
@@ -239,8 +254,8 @@ impl Env {
                 request_id: String::new(),
                 meeting: Some(pb::Meeting {
                     title: title.into(),
-                    place: "دادگستری استان اردبیل".into(),
-                    scheduled_time: Some(secs_from_now(3600)),
+                    place: place.into(),
+                    scheduled_time: Some(secs_from_now(in_secs)),
                     ..Default::default()
                 }),
             }))
@@ -248,6 +263,38 @@ impl Env {
             .unwrap()
             .into_inner()
             .meeting
+            .unwrap()
+    }
+
+    /// A family dispute the centre refers to `institution`, for an agenda to point at.
+    async fn refer(&self, institution: &str, summary: &str) -> rf::Referral {
+        self.cases
+            .clone()
+            .create_referral(authed(
+                self.keys.bearer(Role::CenterOfficer, None),
+                rf::CreateReferralRequest {
+                    request_id: String::new(),
+                    referral: Some(rf::Referral {
+                        source: rf::ReferralSource::DisputeResolutionCenter as i32,
+                        source_case_number: "1".into(),
+                        kind: rf::ReferralKind::Reconciliation as i32,
+                        activity_area: ActivityArea::Family as i32,
+                        province: "اردبیل".into(),
+                        parties: vec![Party {
+                            full_name: "الف".into(),
+                            role: PartyRole::Disputant as i32,
+                            ..Default::default()
+                        }],
+                        summary: summary.into(),
+                        institution: institution.into(),
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .referral
             .unwrap()
     }
 

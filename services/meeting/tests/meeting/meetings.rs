@@ -58,52 +58,11 @@ async fn the_seeds_first_meeting(b: Backend) {
 
     // A referral to point the agenda at.
     let (inst, _) = e.institution(8, true).await;
-    let referral = e
-        .cases
-        .clone()
-        .create_referral(authed(
-            e.keys.bearer(Role::CenterOfficer, None),
-            rf::CreateReferralRequest {
-                request_id: String::new(),
-                referral: Some(rf::Referral {
-                    source: rf::ReferralSource::DisputeResolutionCenter as i32,
-                    source_case_number: "1".into(),
-                    kind: rf::ReferralKind::Reconciliation as i32,
-                    activity_area: ActivityArea::Family as i32,
-                    province: "اردبیل".into(),
-                    parties: vec![Party {
-                        full_name: "الف".into(),
-                        role: PartyRole::Disputant as i32,
-                        ..Default::default()
-                    }],
-                    summary: "اختلاف".into(),
-                    institution: inst.clone(),
-                    ..Default::default()
-                }),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let referral = e.refer(&inst, "اختلاف").await;
 
-    let m = wg
-        .schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
-            parent: g.name.clone(),
-            request_id: String::new(),
-            meeting: Some(pb::Meeting {
-                title: "نخستین جلسه".into(),
-                place: "دادگستری استان اردبیل".into(),
-                scheduled_time: Some(secs_from_now(3600)),
-                ..Default::default()
-            }),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let m = e
+        .schedule_at(&g, "نخستین جلسه", "دادگستری استان اردبیل", 3600)
+        .await;
     assert_eq!((m.number, m.name.ends_with("/meetings/1")), (1, true));
     let item = |title: &str, subject: &str, standing: bool| pb::AgendaItem {
         title: title.into(),
@@ -452,22 +411,7 @@ async fn the_seeds_first_meeting(b: Backend) {
         .await
         .unwrap_err();
     assert_eq!(reason(&err), "RESOLUTION_STATE_CONFLICT");
-    let second = wg
-        .schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
-            parent: g.name.clone(),
-            request_id: String::new(),
-            meeting: Some(pb::Meeting {
-                title: "دومین جلسه".into(),
-                place: "همان".into(),
-                scheduled_time: Some(secs_from_now(86400)),
-                ..Default::default()
-            }),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let second = e.schedule_at(&g, "دومین جلسه", "همان", 86400).await;
     assert_eq!(second.number, 2);
 }
 
