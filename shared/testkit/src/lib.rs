@@ -80,6 +80,17 @@ pub fn fields(s: &Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Fails unless `r` was refused INVALID_ARGUMENT with `field` among the violations.
+pub fn invalid_field<T: std::fmt::Debug>(r: Result<T, Status>, field: &str) {
+    let err = r.expect_err(field);
+    assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+    assert!(
+        fields(&err).iter().any(|f| f == field),
+        "{field} not in {:?}",
+        fields(&err)
+    );
+}
+
 /// The reason code of the status's `ErrorInfo`, empty when it has none.
 pub fn reason(s: &Status) -> String {
     s.get_error_details()

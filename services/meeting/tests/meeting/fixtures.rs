@@ -269,23 +269,8 @@ async fn write_story(e: &Env) -> Names {
         }))
         .await
         .unwrap();
-    let start = Instant::now();
-    loop {
-        let all = wg
-            .list_members(e.sec(pb::ListMembersRequest {
-                parent: g.name.clone(),
-                include_vacant: true,
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .members;
-        if all.iter().any(|m| m.name == members[11].name && m.vacant) {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "not vacated");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    e.vacated(&g, &members[11].name, Duration::from_secs(20))
+        .await;
 
     let item = |title: &str, subject: &str, standing: bool| pb::AgendaItem {
         title: title.into(),

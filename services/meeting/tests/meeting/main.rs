@@ -20,8 +20,8 @@ use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
 use mosharekat_referral::testing::RunningReferral;
 use mosharekat_registry::testing::RunningRegistry;
 use mosharekat_testkit::{
-    ardabil_institution, ardabil_licence, authed, fields, lazy, legal_id, national_code,
-    on_both_databases, reason, register, secs_from_now, victim_and_accused,
+    ardabil_institution, ardabil_licence, authed, fields, invalid_field, lazy, legal_id,
+    national_code, on_both_databases, reason, register, secs_from_now, victim_and_accused,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -264,6 +264,33 @@ impl Env {
             .into_inner()
             .meeting
             .unwrap()
+    }
+
+    /// The members of `g`, the vacated seats too when `include_vacant`.
+    async fn members(&self, g: &pb::WorkingGroup, include_vacant: bool) -> Vec<pb::Member> {
+        let req = pb::ListMembersRequest {
+            parent: g.name.clone(),
+            include_vacant,
+        };
+        let r = self.wg.clone().list_members(self.sec(req)).await;
+        r.unwrap().into_inner().members
+    }
+
+    /// `member` of `g` once its seat is flagged vacant (the licence consumer does it in
+    /// the background); fails the test if that takes longer than `within`.
+    async fn vacated(&self, g: &pb::WorkingGroup, member: &str, within: Duration) -> pb::Member {
+        let start = Instant::now();
+        loop {
+            let all = self.members(g, true).await;
+            if let Some(m) = all.into_iter().find(|m| m.name == member && m.vacant) {
+                return m;
+            }
+            assert!(
+                start.elapsed() < within,
+                "{member}: the seat was not flagged vacant"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// A family dispute the centre refers to `institution`, for an agenda to point at.

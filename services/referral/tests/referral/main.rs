@@ -17,7 +17,7 @@ use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
 use mosharekat_referral::testing::RunningReferral;
 use mosharekat_registry::testing::RunningRegistry;
 use mosharekat_testkit::{
-    ardabil_institution, ardabil_licence, authed, fields, from_now, lazy, legal_id,
+    ardabil_institution, ardabil_licence, authed, fields, from_now, invalid_field, lazy, legal_id,
     on_both_databases, reason, register, victim_and_accused,
 };
 use tonic::transport::Channel;
@@ -164,6 +164,58 @@ impl Env {
             ],
         )
         .await
+    }
+
+    /// An institution licensed to accept referrals only.
+    async fn acceptor(&self, n: u32) -> Inst {
+        self.institution(n, &[reg::PermittedAction::AcceptReferrals])
+            .await
+    }
+
+    /// The referral `name` as `role` reads it.
+    async fn referral(&self, role: Role, name: &str) -> pb::Referral {
+        self.cases
+            .clone()
+            .get_referral(self.as_role(role, pb::GetReferralRequest { name: name.into() }))
+            .await
+            .unwrap()
+            .into_inner()
+            .referral
+            .unwrap()
+    }
+
+    /// The centre reassigns `r` to `to`.
+    async fn reassign(&self, r: &pb::Referral, to: &Inst) -> Result<pb::Referral, tonic::Status> {
+        self.cases
+            .clone()
+            .reassign_referral(self.as_role(
+                Role::CenterOfficer,
+                pb::ReassignReferralRequest {
+                    name: r.name.clone(),
+                    etag: String::new(),
+                    institution: to.name.clone(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().referral.unwrap())
+    }
+
+    /// `inst` accepts `r` (at its etag).
+    async fn accept(&self, inst: &Inst, r: &pb::Referral) -> pb::Referral {
+        self.cases
+            .clone()
+            .accept_referral(self.as_inst(
+                inst,
+                pb::AcceptReferralRequest {
+                    name: r.name.clone(),
+                    etag: r.etag.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .referral
+            .unwrap()
     }
 
     /// `filing` created by `inst`: its draft.

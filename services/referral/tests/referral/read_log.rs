@@ -27,9 +27,7 @@ fn read_log_request(
 async fn every_read_is_recorded_and_auditors_list_it(b: Backend) {
     let e = env(b).await;
     let inst = e.filer(32).await;
-    let stranger = e
-        .institution(33, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let stranger = e.acceptor(33).await;
     let mut c = e.cases.clone();
     let f = submitted_complaint(&e, &inst).await;
     let f2 = submitted_complaint(&e, &inst).await;
@@ -241,9 +239,7 @@ async fn every_read_is_recorded_and_auditors_list_it(b: Backend) {
 async fn what_recording_a_read_costs(b: Backend) {
     const CALLS: u32 = 200;
     let e = env(b).await;
-    let inst = e
-        .institution(34, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let inst = e.acceptor(34).await;
     let mut rs = Vec::new();
     for _ in 0..50 {
         rs.push(e.offer(&inst).await.unwrap());

@@ -18,9 +18,7 @@ fn masked(p: &Party) -> bool {
 async fn a_sealed_party_is_masked_for_every_other_role(b: Backend) {
     let e = env(b).await;
     let inst = e.filer(30).await;
-    let other = e
-        .institution(31, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let other = e.acceptor(31).await;
     let mut c = e.cases.clone();
     let f = submitted_complaint(&e, &inst).await;
     let seal_filing = |role: Role, etag: &str, index: i32| {
@@ -208,19 +206,7 @@ async fn a_sealed_party_is_masked_for_every_other_role(b: Backend) {
         "the source sees it"
     );
     // The assigned institution takes it and records a session the sealed parties attend.
-    let r = c
-        .accept_referral(e.as_inst(
-            &inst,
-            pb::AcceptReferralRequest {
-                name: r.name.clone(),
-                etag: r.etag.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let r = e.accept(&inst, &r).await;
     let r = c
         .record_progress(e.as_inst(
             &inst,

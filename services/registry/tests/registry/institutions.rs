@@ -235,17 +235,7 @@ async fn statute_cannot_shrink_below_a_live_licence(b: Backend) {
         &l,
         "ACTIVE",
     );
-    let l = c
-        .suspend_licence(app.admin(pb::SuspendLicenceRequest {
-            name: l.name.clone(),
-            etag: String::new(),
-            reason: "بازرسی".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
+    let l = app.suspend(&l, "بازرسی").await.unwrap();
     refused(
         c.update_institution(app.admin(statute_update(&inst, &[A::Women])))
             .await,
@@ -280,13 +270,7 @@ async fn statute_cannot_shrink_below_a_live_licence(b: Backend) {
         [A::Mediation, A::Reconciliation, A::Children].map(|a| a as i32)
     );
     // Once the licence is revoked it holds nothing.
-    c.revoke_licence(app.admin(pb::RevokeLicenceRequest {
-        name: l.name.clone(),
-        etag: String::new(),
-        reason: "تخلف".into(),
-    }))
-    .await
-    .unwrap();
+    app.revoke(&l, "تخلف").await.unwrap();
     let updated = c
         .update_institution(app.admin(statute_update(&inst, &[A::Women])))
         .await

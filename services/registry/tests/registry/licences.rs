@@ -172,17 +172,7 @@ async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
         .unwrap_err();
     assert_eq!(reason(&e), "LICENCE_ALREADY_IN_FORCE");
 
-    let l = c
-        .revoke_licence(app.admin(pb::RevokeLicenceRequest {
-            name: l.name.clone(),
-            etag: String::new(),
-            reason: "تخلف".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
+    let l = app.revoke(&l, "تخلف").await.unwrap();
     assert_eq!(l.state, pb::LicenceState::Revoked as i32);
     assert_eq!(
         app.eligibility(&inst, P::FileComplaint, m).await,
@@ -311,13 +301,7 @@ async fn listed_licences_carry_their_own_histories(b: Backend) {
             app.approve(&l).await;
         }
         if n > 1 {
-            c.suspend_licence(app.admin(pb::SuspendLicenceRequest {
-                name: l.name.clone(),
-                etag: String::new(),
-                reason: "بازرسی".into(),
-            }))
-            .await
-            .unwrap();
+            app.suspend(&l, "بازرسی").await.unwrap();
         }
         names.push(l.name);
     }
