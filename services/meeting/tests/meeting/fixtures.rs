@@ -260,15 +260,7 @@ async fn write_story(e: &Env) -> Names {
 
     // The last representative's institution loses its licence: the seat is vacant.
     let (_, licence) = &institutions[5];
-    e.reg
-        .clone()
-        .revoke_licence(e.admin(reg::RevokeLicenceRequest {
-            name: licence.clone(),
-            etag: String::new(),
-            reason: "تخلف".into(),
-        }))
-        .await
-        .unwrap();
+    e.revoke(licence).await;
     e.vacated(&g, &members[11].name, Duration::from_secs(20))
         .await;
 

@@ -105,6 +105,28 @@ fn charity(
     }
 }
 
+/// Member `n` of `g` in `seat` (and `position`), asked for under `request_id`.
+fn seat_request(
+    g: &pb::WorkingGroup,
+    n: u32,
+    seat: pb::Seat,
+    position: pb::Position,
+    request_id: String,
+) -> pb::SeatMemberRequest {
+    pb::SeatMemberRequest {
+        parent: g.name.clone(),
+        request_id,
+        member: Some(pb::Member {
+            full_name: format!("عضو شماره {n}"),
+            national_code: code_for(n),
+            seat: seat as i32,
+            position: position as i32,
+            position_title: format!("سمت {n}"),
+            ..Default::default()
+        }),
+    }
+}
+
 impl Env {
     fn sec<T>(&self, msg: T) -> Request<T> {
         authed(self.keys.bearer(Role::Secretary, None), msg)
@@ -163,21 +185,11 @@ impl Env {
         position: pb::Position,
         institution: &str,
     ) -> Result<pb::Member, tonic::Status> {
+        let mut req = seat_request(g, n, seat, position, String::new());
+        req.member.as_mut().unwrap().institution = institution.into();
         self.wg
             .clone()
-            .seat_member(self.sec(pb::SeatMemberRequest {
-                parent: g.name.clone(),
-                request_id: String::new(),
-                member: Some(pb::Member {
-                    full_name: format!("عضو شماره {n}"),
-                    national_code: code_for(n),
-                    seat: seat as i32,
-                    position: position as i32,
-                    position_title: format!("سمت {n}"),
-                    institution: institution.into(),
-                    ..Default::default()
-                }),
-            }))
+            .seat_member(self.sec(req))
             .await
             .map(|r| r.into_inner().member.unwrap())
     }
@@ -264,6 +276,16 @@ impl Env {
             .into_inner()
             .meeting
             .unwrap()
+    }
+
+    /// The registry revokes `licence` (for a violation).
+    async fn revoke(&self, licence: &str) {
+        let req = reg::RevokeLicenceRequest {
+            name: licence.into(),
+            etag: String::new(),
+            reason: "تخلف".into(),
+        };
+        self.reg.clone().revoke_licence(self.admin(req)).await.unwrap();
     }
 
     /// The members of `g`, the vacated seats too when `include_vacant`.

@@ -225,17 +225,7 @@ async fn the_seeds_first_meeting(b: Backend) {
         .unwrap_err();
     assert_eq!(fields(&err), ["votes[0].member"]);
 
-    let m = wg
-        .approve_minutes(e.sec(pb::ApproveMinutesRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            discussion: "گزارش دبیر و بحث اعضا".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let m = e.approve(&m.name, "گزارش دبیر و بحث اعضا").await;
     assert_eq!(m.state, pb::MeetingState::Closed as i32);
     assert_eq!(m.content_sha256.len(), 64);
     let v = wg
@@ -462,17 +452,7 @@ async fn the_minutes_keep_the_roster_of_the_meeting(b: Backend) {
     let r2 = e.resolve(&m.name, &voters, "").await.unwrap();
     assert_eq!((r2.votes_for, r2.adopted), (9, true));
 
-    let closed = wg
-        .approve_minutes(e.sec(pb::ApproveMinutesRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            discussion: "گزارش دبیر".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let closed = e.approve(&m.name, "گزارش دبیر").await;
     let q = closed.quorum.clone().unwrap();
     assert_eq!(
         (q.voting_members, q.voting_present, q.required, q.met),

@@ -22,15 +22,7 @@ async fn a_licence_revocation_flags_the_seat(b: Backend) {
         .await
         .unwrap();
     assert!(!rep.vacant);
-    e.reg
-        .clone()
-        .revoke_licence(e.admin(reg::RevokeLicenceRequest {
-            name: licence,
-            etag: String::new(),
-            reason: "تخلف".into(),
-        }))
-        .await
-        .unwrap();
+    e.revoke(&licence).await;
     let m = e.vacated(&g, &rep.name, Duration::from_secs(10)).await;
     assert!(m.vacancy_reason.contains("revoked"));
     let seated = e.members(&g, false).await;

@@ -276,6 +276,23 @@ impl Env {
     }
 }
 
+/// The two neighbours of the tests' disputes; the first with his national code.
+fn disputants() -> Vec<Party> {
+    vec![
+        Party {
+            full_name: "حسن محمدی".into(),
+            role: PartyRole::Disputant as i32,
+            national_code: "0076229645".into(),
+            ..Default::default()
+        },
+        Party {
+            full_name: "رضا کریمی".into(),
+            role: PartyRole::Disputant as i32,
+            ..Default::default()
+        },
+    ]
+}
+
 fn dispute(to: &Inst) -> pb::Referral {
     pb::Referral {
         source: pb::ReferralSource::DisputeResolutionCenter as i32,
@@ -283,19 +300,7 @@ fn dispute(to: &Inst) -> pb::Referral {
         kind: pb::ReferralKind::Reconciliation as i32,
         activity_area: ActivityArea::Family as i32,
         province: "اردبیل".into(),
-        parties: vec![
-            Party {
-                full_name: "حسن محمدی".into(),
-                role: PartyRole::Disputant as i32,
-                national_code: "0076229645".into(),
-                ..Default::default()
-            },
-            Party {
-                full_name: "رضا کریمی".into(),
-                role: PartyRole::Disputant as i32,
-                ..Default::default()
-            },
-        ],
+        parties: disputants(),
         summary: "اختلاف ملکی میان همسایگان".into(),
         institution: to.name.clone(),
         ..Default::default()

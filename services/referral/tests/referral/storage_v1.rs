@@ -444,26 +444,18 @@ fn referral(to: &str, source: pb::ReferralSource, kind: pb::ReferralKind) -> pb:
         kind: kind as i32,
         activity_area: ActivityArea::Family as i32,
         province: "اردبیل".into(),
-        parties: vec![
-            Party {
-                full_name: "حسن محمدی".into(),
-                role: PartyRole::Disputant as i32,
-                national_code: "0076229645".into(),
-                ..Default::default()
-            },
-            Party {
-                full_name: "رضا کریمی".into(),
-                role: PartyRole::Disputant as i32,
-                ..Default::default()
-            },
-            Party {
+        parties: {
+            // The two disputants and a minor victim.
+            let mut parties = super::disputants();
+            parties.push(Party {
                 full_name: "سارا کریمی".into(),
                 role: PartyRole::Victim as i32,
                 minor: true,
                 national_code: "1234567891".into(),
                 ..Default::default()
-            },
-        ],
+            });
+            parties
+        },
         summary: "اختلاف ملکی میان همسایگان".into(),
         institution: to.into(),
         ..Default::default()

@@ -135,12 +135,7 @@ async fn dissolving_ends_licences(b: Backend) {
         .unwrap();
     assert_eq!(d.state, pb::InstitutionState::Dissolved as i32);
     assert_eq!(
-        app.eligibility(
-            &inst,
-            pb::PermittedAction::FileComplaint,
-            ActivityArea::Mediation
-        )
-        .await,
+        app.may_complain(&inst).await,
         pb::EligibilityReason::InstitutionDissolved
     );
     let l = c

@@ -244,22 +244,12 @@ async fn licence_expires_once(b: Backend) {
     let l = app.apply(&inst, now_secs() + 3600).await;
     app.approve(&l).await;
     assert_eq!(
-        app.eligibility(
-            &inst,
-            pb::PermittedAction::FileComplaint,
-            ActivityArea::Mediation
-        )
-        .await,
+        app.may_complain(&inst).await,
         pb::EligibilityReason::Eligible
     );
     clock.advance(chrono::Duration::hours(2));
     assert_eq!(
-        app.eligibility(
-            &inst,
-            pb::PermittedAction::FileComplaint,
-            ActivityArea::Mediation
-        )
-        .await,
+        app.may_complain(&inst).await,
         pb::EligibilityReason::LicenceExpired
     );
     assert_eq!(

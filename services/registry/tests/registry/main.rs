@@ -155,6 +155,16 @@ impl App {
         r.map(|r| r.into_inner().licence.unwrap())
     }
 
+    /// Whether `inst` may file a complaint in mediation, the tests' usual question.
+    async fn may_complain(&self, inst: &pb::Institution) -> pb::EligibilityReason {
+        self.eligibility(
+            inst,
+            pb::PermittedAction::FileComplaint,
+            ActivityArea::Mediation,
+        )
+        .await
+    }
+
     async fn eligibility(
         &self,
         inst: &pb::Institution,
