@@ -135,28 +135,26 @@ async fn bad_input_names_the_field(b: Backend) {
         "attendance[0].member",
     );
     invalid_field(
-        wg.set_agenda(e.sec(pb::SetAgendaRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            items: vec![pb::AgendaItem {
+        e.set_agenda(
+            &m,
+            vec![pb::AgendaItem {
                 title: String::new(),
                 ..Default::default()
             }],
-        }))
+        )
         .await
         .map(|_| ()),
         "items[0].title",
     );
     invalid_field(
-        wg.set_agenda(e.sec(pb::SetAgendaRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            items: vec![pb::AgendaItem {
+        e.set_agenda(
+            &m,
+            vec![pb::AgendaItem {
                 title: "t".into(),
                 subject: "users/1".into(),
                 ..Default::default()
             }],
-        }))
+        )
         .await
         .map(|_| ()),
         "items[0].subject",

@@ -313,16 +313,15 @@ async fn write_story(e: &Env) -> Names {
     let mut resolutions = Vec::new();
     for title in ["نخستین جلسه", "دومین جلسه"] {
         let m = e.schedule(&g, title).await;
-        wg.set_agenda(e.sec(pb::SetAgendaRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            items: vec![
+        e.set_agenda(
+            &m,
+            vec![
                 item("گزارش ارجاع‌ها", "", true),
                 item("پروندهٔ ارجاعی", &referral.name, false),
                 item("پروندهٔ طرح‌شده", &filing.name, false),
                 item("نهاد همکار", &institutions[0].0, false),
             ],
-        }))
+        )
         .await
         .unwrap();
         wg.finalize_agenda(e.sec(pb::FinalizeAgendaRequest {
@@ -447,13 +446,9 @@ async fn write_story(e: &Env) -> Names {
 
     // Meeting 3 scheduled (agenda set, not final), 4 postponed, 5 cancelled, 6 in session.
     let scheduled = e.schedule(&g, "سومین جلسه").await;
-    wg.set_agenda(e.sec(pb::SetAgendaRequest {
-        name: scheduled.name.clone(),
-        etag: String::new(),
-        items: vec![item("پیگیری مصوبات", "", false)],
-    }))
-    .await
-    .unwrap();
+    e.set_agenda(&scheduled, vec![item("پیگیری مصوبات", "", false)])
+        .await
+        .unwrap();
     let postponed = e.schedule(&g, "جلسهٔ به تعویق افتاده").await;
     wg.postpone_meeting(e.sec(pb::PostponeMeetingRequest {
         name: postponed.name.clone(),

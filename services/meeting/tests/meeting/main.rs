@@ -278,6 +278,21 @@ impl Env {
             .unwrap()
     }
 
+    /// The secretary sets the agenda of `m` (unconditionally: no etag).
+    async fn set_agenda(
+        &self,
+        m: &pb::Meeting,
+        items: Vec<pb::AgendaItem>,
+    ) -> Result<pb::Meeting, tonic::Status> {
+        let req = pb::SetAgendaRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            items,
+        };
+        let r = self.wg.clone().set_agenda(self.sec(req)).await;
+        r.map(|r| r.into_inner().meeting.unwrap())
+    }
+
     /// The registry revokes `licence` (for a violation).
     async fn revoke(&self, licence: &str) {
         let req = reg::RevokeLicenceRequest {
@@ -285,7 +300,11 @@ impl Env {
             etag: String::new(),
             reason: "تخلف".into(),
         };
-        self.reg.clone().revoke_licence(self.admin(req)).await.unwrap();
+        self.reg
+            .clone()
+            .revoke_licence(self.admin(req))
+            .await
+            .unwrap();
     }
 
     /// The members of `g`, the vacated seats too when `include_vacant`.

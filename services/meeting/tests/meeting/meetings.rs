@@ -71,24 +71,19 @@ async fn the_seeds_first_meeting(b: Backend) {
         ..Default::default()
     };
     // A pointer to nothing is refused, naming the item.
-    let err = wg
-        .set_agenda(e.sec(pb::SetAgendaRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            items: vec![item("x", "referrals/0000", false)],
-        }))
+    let err = e
+        .set_agenda(&m, vec![item("x", "referrals/0000", false)])
         .await
         .unwrap_err();
     assert_eq!(fields(&err), ["items[0].subject"]);
-    wg.set_agenda(e.sec(pb::SetAgendaRequest {
-        name: m.name.clone(),
-        etag: String::new(),
-        items: vec![
+    e.set_agenda(
+        &m,
+        vec![
             item("گزارش ارجاع‌ها", "", true),
             item("پروندهٔ ارجاعی", &referral.name, false),
             item("نهاد همکار", &inst, false),
         ],
-    }))
+    )
     .await
     .unwrap();
     let m = wg
@@ -246,13 +241,7 @@ async fn the_seeds_first_meeting(b: Backend) {
         }))
         .await
         .map(|_| ()),
-        wg.set_agenda(e.sec(pb::SetAgendaRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            items: vec![],
-        }))
-        .await
-        .map(|_| ()),
+        e.set_agenda(&m, vec![]).await.map(|_| ()),
         wg.record_resolution(e.sec(pb::RecordResolutionRequest {
             name: m.name.clone(),
             text: "x".into(),

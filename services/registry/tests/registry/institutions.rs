@@ -138,15 +138,7 @@ async fn dissolving_ends_licences(b: Backend) {
         app.may_complain(&inst).await,
         pb::EligibilityReason::InstitutionDissolved
     );
-    let l = c
-        .get_licence(app.admin(pb::GetLicenceRequest {
-            name: l.name.clone(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
+    let l = app.read_licence(&l.name).await;
     assert_eq!(l.state, pb::LicenceState::Revoked as i32);
     let kinds: Vec<i32> = events(&app, 0, 3).await.iter().map(|e| e.kind).collect();
     assert_eq!(kinds[2], pb::LicenceEventKind::Revoked as i32);

@@ -316,15 +316,7 @@ async fn listed_licences_carry_their_own_histories(b: Backend) {
     }
     assert_eq!(listed.len(), 3);
     for l in &listed {
-        let alone = c
-            .get_licence(app.admin(pb::GetLicenceRequest {
-                name: l.name.clone(),
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .licence
-            .unwrap();
+        let alone = app.read_licence(&l.name).await;
         assert_eq!(l, &alone);
     }
     let lengths: Vec<usize> = names

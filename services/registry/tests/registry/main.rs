@@ -133,6 +133,13 @@ impl App {
         .unwrap()
     }
 
+    /// The licence `name`, as an administrator reads it.
+    async fn read_licence(&self, name: &str) -> pb::Licence {
+        let req = pb::GetLicenceRequest { name: name.into() };
+        let r = self.client.clone().get_licence(self.admin(req)).await;
+        r.unwrap().into_inner().licence.unwrap()
+    }
+
     /// An administrator suspends `l`, unconditionally (no etag), for `reason`.
     async fn suspend(&self, l: &pb::Licence, reason: &str) -> Result<pb::Licence, Status> {
         let req = pb::SuspendLicenceRequest {
