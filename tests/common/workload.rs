@@ -167,20 +167,23 @@ pub fn working_group_request(request_id: String, n: usize) -> mt::CreateWorkingG
     }
 }
 
+/// Institution `n` created under `request_id`: its name.
+async fn create_institution(
+    c: &mut RegistryServiceClient<Channel>,
+    bearer: &str,
+    request_id: String,
+    n: usize,
+) -> String {
+    let r = c
+        .create_institution(authed(bearer, institution_request(request_id, n)))
+        .await;
+    r.unwrap().into_inner().institution.unwrap().name
+}
+
 /// A registry institution holding an ACTIVE licence to file complaints in the women's area.
 pub async fn licensed_institution(channel: Channel, bearer: &str, n: usize) -> String {
     let mut c = RegistryServiceClient::new(channel);
-    let inst = c
-        .create_institution(authed(
-            bearer,
-            institution_request(format!("fixture-inst-{n}"), n),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .institution
-        .unwrap()
-        .name;
+    let inst = create_institution(&mut c, bearer, format!("fixture-inst-{n}"), n).await;
     let lic = c
         .create_licence(authed(
             bearer,
@@ -277,17 +280,8 @@ impl Workload {
         if target == Target::Registry {
             let mut c = RegistryServiceClient::new(w.channel.clone());
             for n in 0..REGISTRY_PARENTS {
-                let name = c
-                    .create_institution(authed(
-                        &w.bearer,
-                        institution_request(format!("parent-{n}"), 900_000 + n),
-                    ))
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .institution
-                    .unwrap()
-                    .name;
+                let name =
+                    create_institution(&mut c, &w.bearer, format!("parent-{n}"), 900_000 + n).await;
                 w.fixtures.push(name);
             }
             w.fixture_audits = REGISTRY_PARENTS;
@@ -359,23 +353,35 @@ impl Workload {
         let b = &self.bearer;
         let ch = self.channel.clone();
         let name = name.to_owned();
+        // One read of `name` by the client and RPC that serve its kind.
+        macro_rules! get {
+            ($client:ident, $rpc:ident, $req:expr) => {
+                $client::new(ch).$rpc(authed(b, $req)).await.map(|_| ())
+            };
+        }
         let r = match self.target {
-            Target::Registry if name.contains("/licences/") => RegistryServiceClient::new(ch)
-                .get_licence(authed(b, reg::GetLicenceRequest { name }))
-                .await
-                .map(|_| ()),
-            Target::Registry => RegistryServiceClient::new(ch)
-                .get_institution(authed(b, reg::GetInstitutionRequest { name }))
-                .await
-                .map(|_| ()),
-            Target::Referral => ReferralServiceClient::new(ch)
-                .get_filing(authed(b, rf::GetFilingRequest { name }))
-                .await
-                .map(|_| ()),
-            Target::Meeting => MeetingServiceClient::new(ch)
-                .get_working_group(authed(b, mt::GetWorkingGroupRequest { name }))
-                .await
-                .map(|_| ()),
+            Target::Registry if name.contains("/licences/") => {
+                get!(
+                    RegistryServiceClient,
+                    get_licence,
+                    reg::GetLicenceRequest { name }
+                )
+            }
+            Target::Registry => get!(
+                RegistryServiceClient,
+                get_institution,
+                reg::GetInstitutionRequest { name }
+            ),
+            Target::Referral => get!(
+                ReferralServiceClient,
+                get_filing,
+                rf::GetFilingRequest { name }
+            ),
+            Target::Meeting => get!(
+                MeetingServiceClient,
+                get_working_group,
+                mt::GetWorkingGroupRequest { name }
+            ),
         };
         match r {
             Ok(()) => Ok(true),
