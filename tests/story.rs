@@ -353,11 +353,7 @@ async fn tell_the_story(suite: &Suite) -> Told {
             &secretary,
             mt::CreateWorkingGroupRequest {
                 request_id: "story-group".into(),
-                working_group: Some(mt::WorkingGroup {
-                    province: PROVINCE.into(),
-                    title: "کارگروه استانی مشارکت و تعامل نهادهای مردمی با قوه قضائیه".into(),
-                    ..Default::default()
-                }),
+                working_group: Some(mosharekat_testkit::ardabil_working_group()),
             },
         ))
         .await

@@ -10,6 +10,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mosharekat_api::common::v1::{Party, PartyRole};
+use mosharekat_api::meeting::v1 as mt;
 use mosharekat_api::registry::v1 as reg;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
 use mosharekat_platform::auth::Role;
@@ -183,6 +184,15 @@ pub fn ardabil_licence(activity_areas: Vec<i32>, actions: &[reg::PermittedAction
         permitted_actions: actions.iter().map(|a| *a as i32).collect(),
         province: PROVINCE.into(),
         valid_until: Some(secs_from_now(365 * 86400)),
+        ..Default::default()
+    }
+}
+
+/// The provincial working group of Ardabil (the seed's), as a create request carries it.
+pub fn ardabil_working_group() -> mt::WorkingGroup {
+    mt::WorkingGroup {
+        province: PROVINCE.into(),
+        title: "کارگروه استانی مشارکت و تعامل نهادهای مردمی با قوه قضائیه".into(),
         ..Default::default()
     }
 }

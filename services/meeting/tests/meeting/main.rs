@@ -20,8 +20,9 @@ use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
 use mosharekat_referral::testing::RunningReferral;
 use mosharekat_registry::testing::RunningRegistry;
 use mosharekat_testkit::{
-    ardabil_institution, ardabil_licence, authed, fields, invalid_field, lazy, legal_id,
-    national_code, on_both_databases, reason, register, secs_from_now, victim_and_accused,
+    ardabil_institution, ardabil_licence, ardabil_working_group, authed, fields, invalid_field,
+    lazy, legal_id, national_code, on_both_databases, reason, register, secs_from_now,
+    victim_and_accused,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -164,11 +165,7 @@ impl Env {
             .clone()
             .create_working_group(self.sec(pb::CreateWorkingGroupRequest {
                 request_id: String::new(),
-                working_group: Some(pb::WorkingGroup {
-                    province: "اردبیل".into(),
-                    title: "کارگروه استانی مشارکت و تعامل نهادهای مردمی با قوه قضائیه".into(),
-                    ..Default::default()
-                }),
+                working_group: Some(ardabil_working_group()),
             }))
             .await
             .unwrap()
