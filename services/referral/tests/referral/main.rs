@@ -200,6 +200,17 @@ impl Env {
             .map(|r| r.into_inner().referral.unwrap())
     }
 
+    /// The referral `name` as the institution `inst` reads it.
+    async fn read_as(&self, inst: &Inst, name: &str) -> Result<pb::Referral, tonic::Status> {
+        let req = pb::GetReferralRequest { name: name.into() };
+        let r = self
+            .cases
+            .clone()
+            .get_referral(self.as_inst(inst, req))
+            .await;
+        r.map(|r| r.into_inner().referral.unwrap())
+    }
+
     /// `inst` accepts `r` (at its etag).
     async fn accept(&self, inst: &Inst, r: &pb::Referral) -> pb::Referral {
         self.cases

@@ -50,14 +50,7 @@ async fn every_read_is_recorded_and_auditors_list_it(b: Backend) {
     c.list_filings(e.as_inst(&inst, pb::ListFilingsRequest::default()))
         .await
         .unwrap();
-    c.get_referral(e.as_inst(
-        &inst,
-        pb::GetReferralRequest {
-            name: r.name.clone(),
-        },
-    ))
-    .await
-    .unwrap();
+    e.read_as(&inst, &r.name).await.unwrap();
     c.list_referrals(e.as_inst(&inst, pb::ListReferralsRequest::default()))
         .await
         .unwrap();

@@ -19,18 +19,7 @@ async fn a_referral_is_offered_accepted_progressed_and_resolved(b: Backend) {
     let r = e.accept(&inst, &r).await;
     // What the create and the change returned (built without reading the row back) is
     // what is stored.
-    let stored = c
-        .get_referral(e.as_inst(
-            &inst,
-            pb::GetReferralRequest {
-                name: r.name.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let stored = e.read_as(&inst, &r.name).await.unwrap();
     assert_eq!(r, stored);
     let accepted = r.accept_time.unwrap().seconds;
     let due = r.due_time.unwrap().seconds;

@@ -72,15 +72,7 @@ async fn institutions_see_only_their_own(b: Backend) {
         Code::NotFound
     );
     assert_eq!(
-        c.get_referral(e.as_inst(
-            &a,
-            pb::GetReferralRequest {
-                name: rb.name.clone()
-            }
-        ))
-        .await
-        .unwrap_err()
-        .code(),
+        e.read_as(&a, &rb.name).await.unwrap_err().code(),
         Code::NotFound
     );
     assert_eq!(

@@ -261,15 +261,7 @@ async fn a_sealed_party_is_masked_for_every_other_role(b: Backend) {
     }
     // Another institution does not see it at all.
     assert_eq!(
-        c.get_referral(e.as_inst(
-            &other,
-            pb::GetReferralRequest {
-                name: r.name.clone()
-            }
-        ))
-        .await
-        .unwrap_err()
-        .code(),
+        e.read_as(&other, &r.name).await.unwrap_err().code(),
         Code::NotFound
     );
     let listed = c
