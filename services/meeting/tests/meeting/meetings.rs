@@ -427,15 +427,7 @@ async fn the_minutes_keep_the_roster_of_the_meeting(b: Backend) {
 
     // The meeting in session still counts the seats it started with: the representative
     // sat and votes in it.
-    let during = wg
-        .get_meeting(e.sec(pb::GetMeetingRequest {
-            name: m.name.clone(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let during = e.get(&m.name).await;
     let q = during.quorum.clone().unwrap();
     assert_eq!((q.voting_members, q.voting_present), (12, 9), "{q:?}");
     let r2 = e.resolve(&m.name, &voters, "").await.unwrap();
@@ -472,15 +464,7 @@ async fn the_minutes_keep_the_roster_of_the_meeting(b: Backend) {
         .unwrap()
         .into_inner();
     assert!(v.intact && v.stored_sha256 == closed.content_sha256);
-    let read = wg
-        .get_meeting(e.sec(pb::GetMeetingRequest {
-            name: m.name.clone(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let read = e.get(&m.name).await;
     assert_eq!(read.quorum, closed.quorum);
     let html = wg
         .export_minutes(e.sec(pb::ExportMinutesRequest {
