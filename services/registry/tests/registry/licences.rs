@@ -130,16 +130,7 @@ async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
         (Code::FailedPrecondition, "LICENCE_STATE_CONFLICT")
     );
 
-    let l = c
-        .reinstate_licence(app.admin(pb::ReinstateLicenceRequest {
-            name: l.name.clone(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
+    let l = app.reinstate(&l).await.unwrap();
     assert_eq!(l.state, pb::LicenceState::Active as i32);
     assert_eq!(
         app.eligibility(&inst, P::AcceptReferrals, ActivityArea::Reconciliation)
@@ -179,13 +170,7 @@ async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
         R::LicencePending,
         "the second is pending"
     );
-    let e = c
-        .reinstate_licence(app.admin(pb::ReinstateLicenceRequest {
-            name: l.name.clone(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap_err();
+    let e = app.reinstate(&l).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     let to_states: Vec<i32> = l.history.iter().map(|h| h.to_state).collect();
     use pb::LicenceState as S;

@@ -151,6 +151,16 @@ impl App {
         r.map(|r| r.into_inner().licence.unwrap())
     }
 
+    /// An administrator reinstates `l`, unconditionally (no etag).
+    async fn reinstate(&self, l: &pb::Licence) -> Result<pb::Licence, Status> {
+        let req = pb::ReinstateLicenceRequest {
+            name: l.name.clone(),
+            ..Default::default()
+        };
+        let r = self.client.clone().reinstate_licence(self.admin(req)).await;
+        r.map(|r| r.into_inner().licence.unwrap())
+    }
+
     /// An administrator revokes `l`, unconditionally (no etag), for `reason`.
     async fn revoke(&self, l: &pb::Licence, reason: &str) -> Result<pb::Licence, Status> {
         let req = pb::RevokeLicenceRequest {
