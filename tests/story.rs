@@ -19,8 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::collector::{self, Collector, Span};
+use common::workload::{families_ngo, legal_entity_id, national_code, victims_filing};
 use common::{authed, free_port, http_get, service_binary, sigterm, wait_exit, wait_serving};
-use mosharekat_api::common::v1::{ActivityArea, DocumentRef, Party, PartyRole};
+use mosharekat_api::common::v1::{ActivityArea, Party, PartyRole};
 use mosharekat_api::meeting::v1 as mt;
 use mosharekat_api::meeting::v1::meeting_service_client::MeetingServiceClient;
 use mosharekat_api::referral::v1 as rf;
@@ -222,25 +223,6 @@ fn trace_of<T>(r: &tonic::Response<T>) -> String {
         .to_owned()
 }
 
-fn legal_entity_id(first_ten: &str) -> String {
-    let d = mosharekat_persian::ids::legal_entity_check_digit(first_ten).unwrap();
-    format!("{first_ten}{d}")
-}
-
-fn national_code(first_nine: &str) -> String {
-    let d = mosharekat_persian::ids::national_code_check_digit(first_nine).unwrap();
-    format!("{first_nine}{d}")
-}
-
-fn consent_document() -> DocumentRef {
-    DocumentRef {
-        title: "رضایت‌نامه".into(),
-        sha256: "ab".repeat(32),
-        size_bytes: 2048,
-        media_type: "application/pdf".into(),
-    }
-}
-
 /// What the story leaves behind for the checks after it.
 struct Told {
     /// National codes sent to the services: none may appear in a span or a log line.
@@ -286,17 +268,11 @@ async fn tell_the_story(suite: &Suite) -> Told {
                 &officer,
                 reg::CreateInstitutionRequest {
                     request_id: format!("story-inst-{i}"),
-                    institution: Some(reg::Institution {
-                        display_name: format!("انجمن همیاران خانواده {i}"),
-                        kind: reg::InstitutionKind::Ngo as i32,
-                        national_id: legal_entity_id(&format!("170{i}234567")),
-                        registration_number: i.to_string(),
-                        registering_authority: "اداره ثبت شرکت‌ها و مؤسسات غیرتجاری".into(),
-                        province: PROVINCE.into(),
-                        city: "اردبیل".into(),
-                        activity_areas: areas.clone(),
-                        ..Default::default()
-                    }),
+                    institution: Some(families_ngo(
+                        i,
+                        legal_entity_id(&format!("170{i}234567")),
+                        areas.clone(),
+                    )),
                 },
             ))
             .await
@@ -377,11 +353,7 @@ async fn tell_the_story(suite: &Suite) -> Told {
             &secretary,
             mt::CreateWorkingGroupRequest {
                 request_id: "story-group".into(),
-                working_group: Some(mt::WorkingGroup {
-                    province: PROVINCE.into(),
-                    title: "کارگروه استانی مشارکت و تعامل نهادهای مردمی با قوه قضائیه".into(),
-                    ..Default::default()
-                }),
+                working_group: Some(mosharekat_testkit::ardabil_working_group()),
             },
         ))
         .await
@@ -467,35 +439,12 @@ async fn tell_the_story(suite: &Suite) -> Told {
                 &agent,
                 rf::CreateFilingRequest {
                     request_id: format!("story-filing-{n}"),
-                    filing: Some(rf::Filing {
-                        kind: kind as i32,
-                        activity_area: ActivityArea::Women as i32,
-                        authority: "دادسرای عمومی و انقلاب اردبیل".into(),
-                        province: PROVINCE.into(),
-                        subject: "خشونت خانگی".into(),
-                        description: "به نمایندگی از بزه‌دیده".into(),
-                        parties: vec![
-                            Party {
-                                full_name: "مریم احمدی".into(),
-                                national_code: victim_code,
-                                role: PartyRole::Victim as i32,
-                                ..Default::default()
-                            },
-                            Party {
-                                full_name: "متهم".into(),
-                                role: PartyRole::Accused as i32,
-                                ..Default::default()
-                            },
-                        ],
-                        consents: vec![rf::Consent {
-                            party_index: 0,
-                            given_by: "مریم احمدی".into(),
-                            basis: rf::ConsentBasis::Victim as i32,
-                            time: Some(now()),
-                            document: Some(consent_document()),
-                        }],
-                        ..Default::default()
-                    }),
+                    filing: Some(victims_filing(
+                        kind,
+                        "خشونت خانگی".into(),
+                        victim_code,
+                        now(),
+                    )),
                 },
             ))
             .await

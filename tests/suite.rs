@@ -30,6 +30,44 @@ fn free_port_run() -> u16 {
     }
 }
 
+/// The institution the suite's tests register (an NGO of Ardabil working for families).
+fn family_centre() -> reg::Institution {
+    reg::Institution {
+        display_name: "کانون حمایت از خانواده".into(),
+        kind: reg::InstitutionKind::Ngo as i32,
+        national_id: "10380284790".into(),
+        registration_number: "1".into(),
+        registering_authority: "اداره ثبت".into(),
+        province: "اردبیل".into(),
+        city: "اردبیل".into(),
+        activity_areas: vec![ActivityArea::Family as i32],
+        ..Default::default()
+    }
+}
+
+/// A lawsuit drafted by `agent`'s institution, then submitted: the submission's answer.
+async fn submit_a_lawsuit(
+    referral: &mut ReferralServiceClient<Channel>,
+    agent: &str,
+) -> Result<tonic::Response<rf::SubmitFilingResponse>, tonic::Status> {
+    let filing = referral
+        .create_filing(authed(agent, draft_lawsuit()))
+        .await
+        .unwrap()
+        .into_inner()
+        .filing
+        .unwrap();
+    referral
+        .submit_filing(authed(
+            agent,
+            rf::SubmitFilingRequest {
+                name: filing.name,
+                etag: String::new(),
+            },
+        ))
+        .await
+}
+
 struct Suite {
     child: Child,
     ports: [u16; 3],
@@ -124,17 +162,7 @@ async fn the_suite_runs_as_one_system_and_stops_cleanly() {
             &admin,
             reg::CreateInstitutionRequest {
                 request_id: "suite-1".into(),
-                institution: Some(reg::Institution {
-                    display_name: "کانون حمایت از خانواده".into(),
-                    kind: reg::InstitutionKind::Ngo as i32,
-                    national_id: "10380284790".into(),
-                    registration_number: "1".into(),
-                    registering_authority: "اداره ثبت".into(),
-                    province: "اردبیل".into(),
-                    city: "اردبیل".into(),
-                    activity_areas: vec![ActivityArea::Family as i32],
-                    ..Default::default()
-                }),
+                institution: Some(family_centre()),
             },
         ))
         .await
@@ -151,24 +179,8 @@ async fn the_suite_runs_as_one_system_and_stops_cleanly() {
     let inst = inst.into_inner().institution.unwrap();
     let id = inst.name.trim_start_matches("institutions/").to_owned();
     let agent = suite.token(&["--role", "INSTITUTION", "--institution", &id]);
-    let filing = referral
-        .create_filing(authed(&agent, draft_lawsuit()))
-        .await
-        .unwrap()
-        .into_inner()
-        .filing
-        .unwrap();
     // Not licensed yet: the registry's reason comes back, and the error names its trace.
-    let err = referral
-        .submit_filing(authed(
-            &agent,
-            rf::SubmitFilingRequest {
-                name: filing.name.clone(),
-                etag: String::new(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let err = submit_a_lawsuit(&mut referral, &agent).await.unwrap_err();
     let details = err.get_error_details();
     assert_eq!(details.error_info().unwrap().reason, "NO_LICENCE");
     let request_id = details.request_info().unwrap().request_id.clone();
@@ -268,17 +280,7 @@ async fn the_launcher_runs_the_suite_over_mutual_tls() {
             &admin,
             reg::CreateInstitutionRequest {
                 request_id: "tls-1".into(),
-                institution: Some(reg::Institution {
-                    display_name: "کانون حمایت از خانواده".into(),
-                    kind: reg::InstitutionKind::Ngo as i32,
-                    national_id: "10380284790".into(),
-                    registration_number: "1".into(),
-                    registering_authority: "اداره ثبت".into(),
-                    province: "اردبیل".into(),
-                    city: "اردبیل".into(),
-                    activity_areas: vec![ActivityArea::Family as i32],
-                    ..Default::default()
-                }),
+                institution: Some(family_centre()),
             },
         ))
         .await
@@ -297,24 +299,8 @@ async fn the_launcher_runs_the_suite_over_mutual_tls() {
     let referral_tls = ClientTls::from_files(&ca, None, "referral").unwrap();
     let mut referral =
         ReferralServiceClient::new(channel_with(&url(1), Some(&referral_tls)).unwrap());
-    let filing = referral
-        .create_filing(authed(&agent, draft_lawsuit()))
-        .await
-        .unwrap()
-        .into_inner()
-        .filing
-        .unwrap();
     // The referral service asked the registry over mutual TLS: its answer comes back.
-    let err = referral
-        .submit_filing(authed(
-            &agent,
-            rf::SubmitFilingRequest {
-                name: filing.name,
-                etag: String::new(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let err = submit_a_lawsuit(&mut referral, &agent).await.unwrap_err();
     assert_eq!(
         err.get_error_details()
             .error_info()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mosharekat_api::common::v1 as common_pb;
 use mosharekat_api::common::v1::audit_service_client::AuditServiceClient;
-use mosharekat_api::common::v1::{ActivityArea, DocumentRef, Party, PartyRole};
+use mosharekat_api::common::v1::{ActivityArea, DocumentRef};
 use mosharekat_api::meeting::v1 as mt;
 use mosharekat_api::meeting::v1::meeting_service_client::MeetingServiceClient;
 use mosharekat_api::referral::v1 as rf;
@@ -46,19 +46,29 @@ pub fn national_code(first_nine: &str) -> String {
 /// Institution `n` (distinct national IDs for distinct `n` below a million; the trailing
 /// nines keep the serial digits from being all zero, which is never issued).
 pub fn institution_request(request_id: String, n: usize) -> reg::CreateInstitutionRequest {
+    let areas = vec![ActivityArea::Women as i32, ActivityArea::Family as i32];
     reg::CreateInstitutionRequest {
         request_id,
-        institution: Some(reg::Institution {
-            display_name: format!("انجمن همیاران خانواده {n}"),
-            kind: reg::InstitutionKind::Ngo as i32,
-            national_id: legal_entity_id(&format!("17{n:06}99")),
-            registration_number: n.to_string(),
-            registering_authority: "اداره ثبت شرکت‌ها و مؤسسات غیرتجاری".into(),
-            province: PROVINCE.into(),
-            city: "اردبیل".into(),
-            activity_areas: vec![ActivityArea::Women as i32, ActivityArea::Family as i32],
-            ..Default::default()
-        }),
+        institution: Some(families_ngo(
+            n,
+            legal_entity_id(&format!("17{n:06}99")),
+            areas,
+        )),
+    }
+}
+
+/// NGO `n` of Ardabil helping families, with `national_id` and `activity_areas`.
+pub fn families_ngo(n: usize, national_id: String, activity_areas: Vec<i32>) -> reg::Institution {
+    reg::Institution {
+        display_name: format!("انجمن همیاران خانواده {n}"),
+        kind: reg::InstitutionKind::Ngo as i32,
+        national_id,
+        registration_number: n.to_string(),
+        registering_authority: "اداره ثبت شرکت‌ها و مؤسسات غیرتجاری".into(),
+        province: PROVINCE.into(),
+        city: "اردبیل".into(),
+        activity_areas,
+        ..Default::default()
     }
 }
 
@@ -85,46 +95,64 @@ pub fn licence_request(parent: &str, request_id: String) -> reg::CreateLicenceRe
 
 /// A complaint for `institution`, with the victim's recorded consent (so it may be submitted).
 pub fn filing_request(institution: &str, request_id: String, n: usize) -> rf::CreateFilingRequest {
+    let victim_code = national_code(&format!("{:09}", 400_000 + n));
+    let consented = Timestamp {
+        seconds: FIXED_PAST,
+        nanos: 0,
+    };
     rf::CreateFilingRequest {
         request_id,
         filing: Some(rf::Filing {
             institution: institution.to_owned(),
-            kind: rf::FilingKind::Complaint as i32,
-            activity_area: ActivityArea::Women as i32,
-            authority: "دادسرای عمومی و انقلاب اردبیل".into(),
-            province: PROVINCE.into(),
-            subject: format!("خشونت خانگی {n}"),
-            description: "به نمایندگی از بزه‌دیده".into(),
-            parties: vec![
-                Party {
-                    full_name: "مریم احمدی".into(),
-                    national_code: national_code(&format!("{:09}", 400_000 + n)),
-                    role: PartyRole::Victim as i32,
-                    ..Default::default()
-                },
-                Party {
-                    full_name: "متهم".into(),
-                    role: PartyRole::Accused as i32,
-                    ..Default::default()
-                },
-            ],
-            consents: vec![rf::Consent {
-                party_index: 0,
-                given_by: "مریم احمدی".into(),
-                basis: rf::ConsentBasis::Victim as i32,
-                time: Some(Timestamp {
-                    seconds: FIXED_PAST,
-                    nanos: 0,
-                }),
-                document: Some(DocumentRef {
-                    title: "رضایت‌نامه".into(),
-                    sha256: "ab".repeat(32),
-                    size_bytes: 2048,
-                    media_type: "application/pdf".into(),
-                }),
-            }],
-            ..Default::default()
+            ..victims_filing(
+                rf::FilingKind::Complaint,
+                format!("خشونت خانگی {n}"),
+                victim_code,
+                consented,
+            )
         }),
+    }
+}
+
+/// A `kind` filing in the women's area, to Ardabil's prosecutor's office, for the victim
+/// Maryam Ahmadi (party 0, national code `victim_code`) against an unnamed accused, with
+/// her consent recorded at `consented`.
+pub fn victims_filing(
+    kind: rf::FilingKind,
+    subject: String,
+    victim_code: String,
+    consented: Timestamp,
+) -> rf::Filing {
+    rf::Filing {
+        kind: kind as i32,
+        activity_area: ActivityArea::Women as i32,
+        authority: "دادسرای عمومی و انقلاب اردبیل".into(),
+        province: PROVINCE.into(),
+        subject,
+        description: "به نمایندگی از بزه‌دیده".into(),
+        parties: {
+            let mut parties = mosharekat_testkit::victim_and_accused("مریم احمدی");
+            parties[0].national_code = victim_code;
+            parties
+        },
+        consents: vec![rf::Consent {
+            party_index: 0,
+            given_by: "مریم احمدی".into(),
+            basis: rf::ConsentBasis::Victim as i32,
+            time: Some(consented),
+            document: Some(consent_document()),
+        }],
+        ..Default::default()
+    }
+}
+
+/// The victim's signed consent, as a document reference.
+pub fn consent_document() -> DocumentRef {
+    DocumentRef {
+        title: "رضایت‌نامه".into(),
+        sha256: "ab".repeat(32),
+        size_bytes: 2048,
+        media_type: "application/pdf".into(),
     }
 }
 
@@ -139,20 +167,23 @@ pub fn working_group_request(request_id: String, n: usize) -> mt::CreateWorkingG
     }
 }
 
+/// Institution `n` created under `request_id`: its name.
+async fn create_institution(
+    c: &mut RegistryServiceClient<Channel>,
+    bearer: &str,
+    request_id: String,
+    n: usize,
+) -> String {
+    let r = c
+        .create_institution(authed(bearer, institution_request(request_id, n)))
+        .await;
+    r.unwrap().into_inner().institution.unwrap().name
+}
+
 /// A registry institution holding an ACTIVE licence to file complaints in the women's area.
 pub async fn licensed_institution(channel: Channel, bearer: &str, n: usize) -> String {
     let mut c = RegistryServiceClient::new(channel);
-    let inst = c
-        .create_institution(authed(
-            bearer,
-            institution_request(format!("fixture-inst-{n}"), n),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .institution
-        .unwrap()
-        .name;
+    let inst = create_institution(&mut c, bearer, format!("fixture-inst-{n}"), n).await;
     let lic = c
         .create_licence(authed(
             bearer,
@@ -249,17 +280,8 @@ impl Workload {
         if target == Target::Registry {
             let mut c = RegistryServiceClient::new(w.channel.clone());
             for n in 0..REGISTRY_PARENTS {
-                let name = c
-                    .create_institution(authed(
-                        &w.bearer,
-                        institution_request(format!("parent-{n}"), 900_000 + n),
-                    ))
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .institution
-                    .unwrap()
-                    .name;
+                let name =
+                    create_institution(&mut c, &w.bearer, format!("parent-{n}"), 900_000 + n).await;
                 w.fixtures.push(name);
             }
             w.fixture_audits = REGISTRY_PARENTS;
@@ -331,23 +353,35 @@ impl Workload {
         let b = &self.bearer;
         let ch = self.channel.clone();
         let name = name.to_owned();
+        // One read of `name` by the client and RPC that serve its kind.
+        macro_rules! get {
+            ($client:ident, $rpc:ident, $req:expr) => {
+                $client::new(ch).$rpc(authed(b, $req)).await.map(|_| ())
+            };
+        }
         let r = match self.target {
-            Target::Registry if name.contains("/licences/") => RegistryServiceClient::new(ch)
-                .get_licence(authed(b, reg::GetLicenceRequest { name }))
-                .await
-                .map(|_| ()),
-            Target::Registry => RegistryServiceClient::new(ch)
-                .get_institution(authed(b, reg::GetInstitutionRequest { name }))
-                .await
-                .map(|_| ()),
-            Target::Referral => ReferralServiceClient::new(ch)
-                .get_filing(authed(b, rf::GetFilingRequest { name }))
-                .await
-                .map(|_| ()),
-            Target::Meeting => MeetingServiceClient::new(ch)
-                .get_working_group(authed(b, mt::GetWorkingGroupRequest { name }))
-                .await
-                .map(|_| ()),
+            Target::Registry if name.contains("/licences/") => {
+                get!(
+                    RegistryServiceClient,
+                    get_licence,
+                    reg::GetLicenceRequest { name }
+                )
+            }
+            Target::Registry => get!(
+                RegistryServiceClient,
+                get_institution,
+                reg::GetInstitutionRequest { name }
+            ),
+            Target::Referral => get!(
+                ReferralServiceClient,
+                get_filing,
+                rf::GetFilingRequest { name }
+            ),
+            Target::Meeting => get!(
+                MeetingServiceClient,
+                get_working_group,
+                mt::GetWorkingGroupRequest { name }
+            ),
         };
         match r {
             Ok(()) => Ok(true),
@@ -370,77 +404,50 @@ impl Workload {
         for kind in kinds {
             loop {
                 let ch = self.channel.clone();
+                // One page of one listing: the names on it and the next page's token.
+                macro_rules! page {
+                    ($client:ident, $rpc:ident, $m:ident::$req:ident { $($f:ident: $v:expr),* }, $items:ident) => {{
+                        let req = $m::$req {
+                            $($f: $v,)*
+                            page_size: 500,
+                            page_token: token.clone(),
+                            ..Default::default()
+                        };
+                        let r = $client::new(ch).$rpc(authed(b, req)).await?.into_inner();
+                        let names: Vec<String> = r.$items.into_iter().map(|x| x.name).collect();
+                        (names, r.next_page_token)
+                    }};
+                }
+                let all = "institutions/-".to_owned();
                 let (names, next) = match *kind {
                     "institutions" => {
-                        let r = RegistryServiceClient::new(ch)
-                            .list_institutions(authed(
-                                b,
-                                reg::ListInstitutionsRequest {
-                                    page_size: 500,
-                                    page_token: token.clone(),
-                                    ..Default::default()
-                                },
-                            ))
-                            .await?
-                            .into_inner();
-                        (
-                            r.institutions
-                                .into_iter()
-                                .map(|i| i.name)
-                                .collect::<Vec<_>>(),
-                            r.next_page_token,
+                        page!(
+                            RegistryServiceClient,
+                            list_institutions,
+                            reg::ListInstitutionsRequest {},
+                            institutions
                         )
                     }
                     "licences" => {
-                        let r = RegistryServiceClient::new(ch)
-                            .list_licences(authed(
-                                b,
-                                reg::ListLicencesRequest {
-                                    parent: "institutions/-".into(),
-                                    page_size: 500,
-                                    page_token: token.clone(),
-                                    ..Default::default()
-                                },
-                            ))
-                            .await?
-                            .into_inner();
-                        (
-                            r.licences.into_iter().map(|l| l.name).collect(),
-                            r.next_page_token,
+                        page!(
+                            RegistryServiceClient,
+                            list_licences,
+                            reg::ListLicencesRequest { parent: all },
+                            licences
                         )
                     }
-                    "filings" => {
-                        let r = ReferralServiceClient::new(ch)
-                            .list_filings(authed(
-                                b,
-                                rf::ListFilingsRequest {
-                                    page_size: 500,
-                                    page_token: token.clone(),
-                                    ..Default::default()
-                                },
-                            ))
-                            .await?
-                            .into_inner();
-                        (
-                            r.filings.into_iter().map(|f| f.name).collect(),
-                            r.next_page_token,
-                        )
-                    }
+                    "filings" => page!(
+                        ReferralServiceClient,
+                        list_filings,
+                        rf::ListFilingsRequest {},
+                        filings
+                    ),
                     _ => {
-                        let r = MeetingServiceClient::new(ch)
-                            .list_working_groups(authed(
-                                b,
-                                mt::ListWorkingGroupsRequest {
-                                    page_size: 500,
-                                    page_token: token.clone(),
-                                    ..Default::default()
-                                },
-                            ))
-                            .await?
-                            .into_inner();
-                        (
-                            r.working_groups.into_iter().map(|g| g.name).collect(),
-                            r.next_page_token,
+                        page!(
+                            MeetingServiceClient,
+                            list_working_groups,
+                            mt::ListWorkingGroupsRequest {},
+                            working_groups
                         )
                     }
                 };

@@ -55,20 +55,57 @@ fn eligibility_response(a: Answer) -> pb::CheckEligibilityResponse {
     }
 }
 
+/// What the six licence transition requests share: each names a licence, its etag and a
+/// reason, and is answered with the licence; only a renewal carries a new end of validity.
+trait TransitionRequest: Send {
+    const ACTION: LicenceAction;
+    type Response;
+    fn parts(&self) -> (&str, &str, &str);
+    fn valid_until(&self) -> Option<&prost_types::Timestamp>;
+    fn response(licence: Option<pb::Licence>) -> Self::Response;
+}
+
+/// `Request => Response, action[, the field with the new end of validity]`.
+macro_rules! transition_request {
+    ($($req:ident => $resp:ident, $action:ident $(, $until:ident)?;)*) => {$(
+        impl TransitionRequest for pb::$req {
+            const ACTION: LicenceAction = LicenceAction::$action;
+            type Response = pb::$resp;
+            fn parts(&self) -> (&str, &str, &str) {
+                (&self.name, &self.etag, &self.reason)
+            }
+            fn valid_until(&self) -> Option<&prost_types::Timestamp> {
+                None $(.or(self.$until.as_ref()))?
+            }
+            fn response(licence: Option<pb::Licence>) -> pb::$resp {
+                pb::$resp { licence }
+            }
+        }
+    )*};
+}
+
+transition_request! {
+    ApproveLicenceRequest => ApproveLicenceResponse, Approve;
+    RejectLicenceRequest => RejectLicenceResponse, Reject;
+    SuspendLicenceRequest => SuspendLicenceResponse, Suspend;
+    ReinstateLicenceRequest => ReinstateLicenceResponse, Reinstate;
+    RevokeLicenceRequest => RevokeLicenceResponse, Revoke;
+    RenewLicenceRequest => RenewLicenceResponse, Renew, valid_until;
+}
+
 impl Registry {
-    /// One licence transition, from request to response.
-    async fn transition_rpc(
+    /// One licence transition, from request to response (the role check included).
+    async fn transition_rpc<R: TransitionRequest>(
         &self,
-        ctx: CallContext,
-        name: &str,
-        etag: &str,
-        reason: &str,
-        action: LicenceAction,
-        valid_until: Option<&prost_types::Timestamp>,
-    ) -> Result<Option<pb::Licence>, Status> {
+        request: Request<R>,
+    ) -> Result<Response<R::Response>, Status> {
+        let ctx = allow(&request, app::REGISTRARS)?;
+        let r = request.into_inner();
+        let (name, etag, reason) = r.parts();
+        let action = R::ACTION;
         let name: LicenceName = names::parse(name, "name")?;
         let reason = convert::reason(reason, action.needs_reason(), "reason")?;
-        let valid_until_us = match (action, valid_until) {
+        let valid_until_us = match (action, r.valid_until()) {
             (LicenceAction::Renew, None) => {
                 return Err(ApiError::invalid("valid_until", "is required").into());
             }
@@ -84,7 +121,8 @@ impl Registry {
             reason,
             valid_until_us,
         };
-        Ok(licence(&self.transition(&ctx, t).await?))
+        let licence = licence(&self.transition(&ctx, t).await?);
+        Ok(Response::new(R::response(licence)))
     }
 }
 
@@ -330,19 +368,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<pb::ApproveLicenceRequest>,
     ) -> Result<Response<pb::ApproveLicenceResponse>, Status> {
-        let ctx = allow(&request, app::REGISTRARS)?;
-        let r = request.into_inner();
-        let licence = self
-            .transition_rpc(
-                ctx,
-                &r.name,
-                &r.etag,
-                &r.reason,
-                LicenceAction::Approve,
-                None,
-            )
-            .await?;
-        Ok(Response::new(pb::ApproveLicenceResponse { licence }))
+        self.transition_rpc(request).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -350,19 +376,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<pb::RejectLicenceRequest>,
     ) -> Result<Response<pb::RejectLicenceResponse>, Status> {
-        let ctx = allow(&request, app::REGISTRARS)?;
-        let r = request.into_inner();
-        let licence = self
-            .transition_rpc(
-                ctx,
-                &r.name,
-                &r.etag,
-                &r.reason,
-                LicenceAction::Reject,
-                None,
-            )
-            .await?;
-        Ok(Response::new(pb::RejectLicenceResponse { licence }))
+        self.transition_rpc(request).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -370,19 +384,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<pb::SuspendLicenceRequest>,
     ) -> Result<Response<pb::SuspendLicenceResponse>, Status> {
-        let ctx = allow(&request, app::REGISTRARS)?;
-        let r = request.into_inner();
-        let licence = self
-            .transition_rpc(
-                ctx,
-                &r.name,
-                &r.etag,
-                &r.reason,
-                LicenceAction::Suspend,
-                None,
-            )
-            .await?;
-        Ok(Response::new(pb::SuspendLicenceResponse { licence }))
+        self.transition_rpc(request).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -390,19 +392,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<pb::ReinstateLicenceRequest>,
     ) -> Result<Response<pb::ReinstateLicenceResponse>, Status> {
-        let ctx = allow(&request, app::REGISTRARS)?;
-        let r = request.into_inner();
-        let licence = self
-            .transition_rpc(
-                ctx,
-                &r.name,
-                &r.etag,
-                &r.reason,
-                LicenceAction::Reinstate,
-                None,
-            )
-            .await?;
-        Ok(Response::new(pb::ReinstateLicenceResponse { licence }))
+        self.transition_rpc(request).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -410,19 +400,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<pb::RevokeLicenceRequest>,
     ) -> Result<Response<pb::RevokeLicenceResponse>, Status> {
-        let ctx = allow(&request, app::REGISTRARS)?;
-        let r = request.into_inner();
-        let licence = self
-            .transition_rpc(
-                ctx,
-                &r.name,
-                &r.etag,
-                &r.reason,
-                LicenceAction::Revoke,
-                None,
-            )
-            .await?;
-        Ok(Response::new(pb::RevokeLicenceResponse { licence }))
+        self.transition_rpc(request).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -430,19 +408,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<pb::RenewLicenceRequest>,
     ) -> Result<Response<pb::RenewLicenceResponse>, Status> {
-        let ctx = allow(&request, app::REGISTRARS)?;
-        let r = request.into_inner();
-        let licence = self
-            .transition_rpc(
-                ctx,
-                &r.name,
-                &r.etag,
-                &r.reason,
-                LicenceAction::Renew,
-                r.valid_until.as_ref(),
-            )
-            .await?;
-        Ok(Response::new(pb::RenewLicenceResponse { licence }))
+        self.transition_rpc(request).await
     }
 
     #[tracing::instrument(skip_all)]

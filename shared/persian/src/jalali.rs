@@ -106,54 +106,30 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    fn day(year: i32, month: u8, day: u8) -> JalaliDate {
+        JalaliDate { year, month, day }
+    }
+
     #[test]
     fn leap_year_1403_follows_the_official_calendar() {
         assert_eq!(
             JalaliDate::from_gregorian(2025, 3, 20),
-            Some(JalaliDate {
-                year: 1403,
-                month: 12,
-                day: 30
-            })
+            Some(day(1403, 12, 30))
         );
         assert_eq!(
             JalaliDate::from_gregorian(2025, 3, 21),
-            Some(JalaliDate {
-                year: 1404,
-                month: 1,
-                day: 1
-            })
+            Some(day(1404, 1, 1))
         );
-        assert_eq!(
-            JalaliDate {
-                year: 1403,
-                month: 12,
-                day: 30
-            }
-            .to_gregorian(),
-            Some((2025, 3, 20))
-        );
+        assert_eq!(day(1403, 12, 30).to_gregorian(), Some((2025, 3, 20)));
     }
 
     #[test]
     fn non_leap_year_has_no_30_esfand() {
         // 1404 is a common year: 1404/12/30 does not exist.
-        assert_eq!(
-            JalaliDate {
-                year: 1404,
-                month: 12,
-                day: 30
-            }
-            .to_gregorian(),
-            None
-        );
+        assert_eq!(day(1404, 12, 30).to_gregorian(), None);
         assert_eq!(
             JalaliDate::from_gregorian(2026, 3, 20),
-            Some(JalaliDate {
-                year: 1404,
-                month: 12,
-                day: 29
-            })
+            Some(day(1404, 12, 29))
         );
     }
 
@@ -161,19 +137,11 @@ mod tests {
     fn known_days() {
         assert_eq!(
             JalaliDate::from_gregorian(1979, 2, 11),
-            Some(JalaliDate {
-                year: 1357,
-                month: 11,
-                day: 22
-            })
+            Some(day(1357, 11, 22))
         );
         assert_eq!(
             JalaliDate::from_gregorian(2026, 11, 29),
-            Some(JalaliDate {
-                year: 1405,
-                month: 9,
-                day: 8
-            })
+            Some(day(1405, 9, 8))
         );
     }
 
@@ -181,23 +149,9 @@ mod tests {
     fn tehran_midnight_decides_the_day() {
         // 21:00 UTC on 20 March 2025 is 00:30 on 21 March in Tehran (UTC+3:30): Nowruz.
         let t = Utc.with_ymd_and_hms(2025, 3, 20, 21, 0, 0).unwrap();
-        assert_eq!(
-            JalaliDate::from_instant(t),
-            JalaliDate {
-                year: 1404,
-                month: 1,
-                day: 1
-            }
-        );
+        assert_eq!(JalaliDate::from_instant(t), day(1404, 1, 1));
         let t = Utc.with_ymd_and_hms(2025, 3, 20, 20, 0, 0).unwrap();
-        assert_eq!(
-            JalaliDate::from_instant(t),
-            JalaliDate {
-                year: 1403,
-                month: 12,
-                day: 30
-            }
-        );
+        assert_eq!(JalaliDate::from_instant(t), day(1403, 12, 30));
     }
 
     #[test]

@@ -762,17 +762,8 @@ mod tests {
         let now = unix_now();
         let token = |iat: u64, nbf: Option<u64>| {
             let claims = Claims {
-                sub: "agent".into(),
-                role: Role::Admin,
-                institution: None,
-                member: None,
-                service: None,
-                authority: None,
-                iss: ISSUER.into(),
-                aud: AUDIENCE.into(),
-                iat,
                 nbf,
-                exp: now + 7200,
+                ..admin_claims("agent", iat, now + 7200)
             };
             jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &s.key).unwrap()
         };
@@ -788,6 +779,23 @@ mod tests {
             "within the leeway"
         );
         assert!(v.verify(&token(now - 60, Some(now - 30))).is_ok());
+    }
+
+    /// An administrator's claims for the suite, issued at `iat`, expiring at `exp`.
+    fn admin_claims(sub: &str, iat: u64, exp: u64) -> Claims {
+        Claims {
+            sub: sub.into(),
+            role: Role::Admin,
+            institution: None,
+            member: None,
+            service: None,
+            authority: None,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat,
+            nbf: None,
+            exp,
+        }
     }
 
     fn refused_because(r: Result<Principal, ApiError>, why: &str) -> bool {
@@ -873,19 +881,7 @@ mod tests {
         let v = TokenVerifier::from_pem(&[pk_a.as_bytes(), pk_b.as_bytes()]).unwrap();
         let a = TokenSigner::from_pem(sk_a.as_bytes()).unwrap();
         let b = TokenSigner::from_pem(sk_b.as_bytes()).unwrap();
-        let claims = Claims {
-            sub: "old".into(),
-            role: Role::Admin,
-            institution: None,
-            member: None,
-            service: None,
-            authority: None,
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-            iat: unix_now(),
-            nbf: None,
-            exp: unix_now() + 600,
-        };
+        let claims = admin_claims("old", unix_now(), unix_now() + 600);
         let signed = |kid: Option<&str>, key: &EncodingKey| {
             let header = Header {
                 kid: kid.map(str::to_owned),
@@ -966,17 +962,8 @@ mod tests {
     fn a_token_of_another_issuer_is_refused() {
         let (s, v) = pair();
         let claims = Claims {
-            sub: "x".into(),
-            role: Role::Admin,
-            institution: None,
-            member: None,
-            service: None,
-            authority: None,
             iss: "elsewhere".into(),
-            aud: AUDIENCE.into(),
-            iat: unix_now(),
-            nbf: None,
-            exp: unix_now() + 600,
+            ..admin_claims("x", unix_now(), unix_now() + 600)
         };
         let header = Header {
             kid: Some(s.kid().to_owned()),

@@ -1,6 +1,7 @@
 //! What the services' integration tests share, so that each test file says only what it
 //! tests: requests with a role's bearer, what a refused call's status carries, timestamps,
-//! the `on_both_databases!` macro, an institution registered (and licensed) through the
+//! the `on_both_databases!` macro, the sample institution, licence and parties the tests
+//! of every service build on, an institution registered (and licensed) through the
 //! registry's API, and the role × RPC matrix driven by the descriptors.
 //!
 //! It holds no service crate (a service's own tests would then build that service twice);
@@ -8,6 +9,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use mosharekat_api::common::v1::{Party, PartyRole};
+use mosharekat_api::meeting::v1 as mt;
 use mosharekat_api::registry::v1 as reg;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
 use mosharekat_platform::auth::Role;
@@ -78,6 +81,17 @@ pub fn fields(s: &Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Fails unless `r` was refused INVALID_ARGUMENT with `field` among the violations.
+pub fn invalid_field<T: std::fmt::Debug>(r: Result<T, Status>, field: &str) {
+    let err = r.expect_err(field);
+    assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+    assert!(
+        fields(&err).iter().any(|f| f == field),
+        "{field} not in {:?}",
+        fields(&err)
+    );
+}
+
 /// The reason code of the status's `ErrorInfo`, empty when it has none.
 pub fn reason(s: &Status) -> String {
     s.get_error_details()
@@ -135,6 +149,68 @@ pub fn national_code(n: u32) -> String {
     let nine = format!("{n:09}");
     let digit = mosharekat_persian::ids::national_code_check_digit(&nine).expect("nine digits");
     format!("{nine}{digit}")
+}
+
+// ---------- sample resources ----------
+
+/// The province (and city) the tests' institutions, licences and cases are in.
+pub const PROVINCE: &str = "اردبیل";
+
+/// An NGO of Ardabil registered at the registration office, with `activity_areas`; the
+/// rest of its fields empty.
+pub fn ardabil_institution(
+    display_name: String,
+    national_id: String,
+    registration_number: String,
+    activity_areas: Vec<i32>,
+) -> reg::Institution {
+    reg::Institution {
+        display_name,
+        kind: reg::InstitutionKind::Ngo as i32,
+        national_id,
+        registration_number,
+        registering_authority: "اداره ثبت".into(),
+        province: PROVINCE.into(),
+        city: PROVINCE.into(),
+        activity_areas,
+        ..Default::default()
+    }
+}
+
+/// A licence in Ardabil for `activity_areas` and `actions`, valid for a year from now.
+pub fn ardabil_licence(activity_areas: Vec<i32>, actions: &[reg::PermittedAction]) -> reg::Licence {
+    reg::Licence {
+        activity_areas,
+        permitted_actions: actions.iter().map(|a| *a as i32).collect(),
+        province: PROVINCE.into(),
+        valid_until: Some(secs_from_now(365 * 86400)),
+        ..Default::default()
+    }
+}
+
+/// The provincial working group of Ardabil (the seed's), as a create request carries it.
+pub fn ardabil_working_group() -> mt::WorkingGroup {
+    mt::WorkingGroup {
+        province: PROVINCE.into(),
+        title: "کارگروه استانی مشارکت و تعامل نهادهای مردمی با قوه قضائیه".into(),
+        ..Default::default()
+    }
+}
+
+/// A complaint's parties: the victim `victim` (party 0) and an unnamed accused.
+pub fn victim_and_accused(victim: &str) -> Vec<Party> {
+    vec![
+        Party {
+            full_name: victim.into(),
+            role: PartyRole::Victim as i32,
+            ..Default::default()
+        },
+        Party {
+            full_name: "متهم".into(),
+            role: PartyRole::Accused as i32,
+            ..Default::default()
+        },
+    ]
 }
 
 // ---------- the registry, through its API ----------

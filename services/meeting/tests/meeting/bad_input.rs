@@ -11,16 +11,7 @@ async fn bad_input_names_the_field(b: Backend) {
     let e = env(b).await;
     let mut wg = e.wg.clone();
     let g = e.group().await;
-    let check = |r: Result<(), tonic::Status>, field: &str| {
-        let err = r.expect_err(field);
-        assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
-        assert!(
-            fields(&err).iter().any(|f| f == field),
-            "{field} not in {:?}",
-            fields(&err)
-        );
-    };
-    check(
+    invalid_field(
         wg.create_working_group(e.sec(pb::CreateWorkingGroupRequest {
             request_id: String::new(),
             working_group: Some(pb::WorkingGroup {
@@ -33,7 +24,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "working_group.province",
     );
-    check(
+    invalid_field(
         wg.create_working_group(e.sec(pb::CreateWorkingGroupRequest {
             request_id: String::new(),
             working_group: None,
@@ -57,31 +48,31 @@ async fn bad_input_names_the_field(b: Backend) {
             member: Some(m),
         }
     };
-    check(
+    invalid_field(
         wg.seat_member(e.sec(seat(&|m| m.full_name = String::new())))
             .await
             .map(|_| ()),
         "member.full_name",
     );
-    check(
+    invalid_field(
         wg.seat_member(e.sec(seat(&|m| m.national_code = "0076229646".into())))
             .await
             .map(|_| ()),
         "member.national_code",
     );
-    check(
+    invalid_field(
         wg.seat_member(e.sec(seat(&|m| m.seat = 9)))
             .await
             .map(|_| ()),
         "member.seat",
     );
-    check(
+    invalid_field(
         wg.seat_member(e.sec(seat(&|m| m.position = 0)))
             .await
             .map(|_| ()),
         "member.position",
     );
-    check(
+    invalid_field(
         wg.seat_member(e.sec(seat(&|m| {
             m.seat = pb::Seat::InstitutionRepresentative as i32;
             m.institution = "x".into();
@@ -90,7 +81,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "member.institution",
     );
-    check(
+    invalid_field(
         wg.seat_member(e.sec(pb::SeatMemberRequest {
             parent: "nope".into(),
             request_id: String::new(),
@@ -100,7 +91,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "parent",
     );
-    check(
+    invalid_field(
         wg.schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
             parent: g.name.clone(),
             request_id: String::new(),
@@ -114,36 +105,21 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "meeting.scheduled_time",
     );
-    let m = wg
-        .schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
-            parent: g.name.clone(),
-            request_id: String::new(),
-            meeting: Some(pb::Meeting {
-                title: "t".into(),
-                place: "p".into(),
-                scheduled_time: Some(secs_from_now(10)),
-                ..Default::default()
-            }),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let m = e.schedule_at(&g, "t", "p", 10).await;
     for name in [
         "",
         "working-groups/x/meetings/0",
         "working-groups/x/meetings/abc",
         "meetings/1",
     ] {
-        check(
+        invalid_field(
             wg.get_meeting(e.sec(pb::GetMeetingRequest { name: name.into() }))
                 .await
                 .map(|_| ()),
             "name",
         );
     }
-    check(
+    invalid_field(
         wg.record_attendance(e.sec(pb::RecordAttendanceRequest {
             name: m.name.clone(),
             etag: String::new(),
@@ -158,34 +134,32 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "attendance[0].member",
     );
-    check(
-        wg.set_agenda(e.sec(pb::SetAgendaRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            items: vec![pb::AgendaItem {
+    invalid_field(
+        e.set_agenda(
+            &m,
+            vec![pb::AgendaItem {
                 title: String::new(),
                 ..Default::default()
             }],
-        }))
+        )
         .await
         .map(|_| ()),
         "items[0].title",
     );
-    check(
-        wg.set_agenda(e.sec(pb::SetAgendaRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            items: vec![pb::AgendaItem {
+    invalid_field(
+        e.set_agenda(
+            &m,
+            vec![pb::AgendaItem {
                 title: "t".into(),
                 subject: "users/1".into(),
                 ..Default::default()
             }],
-        }))
+        )
         .await
         .map(|_| ()),
         "items[0].subject",
     );
-    check(
+    invalid_field(
         wg.postpone_meeting(e.sec(pb::PostponeMeetingRequest {
             name: m.name.clone(),
             etag: String::new(),
@@ -195,7 +169,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "reason",
     );
-    check(
+    invalid_field(
         wg.reschedule_meeting(e.sec(pb::RescheduleMeetingRequest {
             name: m.name.clone(),
             etag: String::new(),
@@ -206,7 +180,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "scheduled_time",
     );
-    check(
+    invalid_field(
         wg.list_resolutions(e.sec(pb::ListResolutionsRequest {
             parent: g.name.clone(),
             state: 42,
@@ -216,7 +190,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "state",
     );
-    check(
+    invalid_field(
         wg.report_resolution_progress(e.sec(pb::ReportResolutionProgressRequest {
             name: format!("{}/resolutions/x", g.name),
             etag: String::new(),
@@ -227,7 +201,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "progress",
     );
-    check(
+    invalid_field(
         wg.update_working_group(e.sec(pb::UpdateWorkingGroupRequest {
             working_group: Some(g.clone()),
             update_mask: None,
@@ -236,7 +210,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "update_mask",
     );
-    check(
+    invalid_field(
         wg.update_working_group(e.sec(pb::UpdateWorkingGroupRequest {
             working_group: Some(g.clone()),
             update_mask: Some(prost_types::FieldMask {
@@ -247,7 +221,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "update_mask.paths[0]",
     );
-    check(
+    invalid_field(
         wg.update_working_group(e.sec(pb::UpdateWorkingGroupRequest {
             working_group: Some(pb::WorkingGroup {
                 title: String::new(),
@@ -261,7 +235,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "working_group.title",
     );
-    check(
+    invalid_field(
         wg.list_working_groups(e.sec(pb::ListWorkingGroupsRequest {
             page_token: "x".into(),
             ..Default::default()
@@ -270,7 +244,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "page_token",
     );
-    check(
+    invalid_field(
         wg.list_members(e.sec(pb::ListMembersRequest {
             parent: "working-groups/".into(),
             include_vacant: false,
@@ -279,7 +253,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "parent",
     );
-    check(
+    invalid_field(
         wg.unseat_member(e.sec(pb::UnseatMemberRequest {
             name: "working-groups/x/members/".into(),
             etag: String::new(),
@@ -289,7 +263,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "name",
     );
-    check(
+    invalid_field(
         wg.record_resolution(e.sec(pb::RecordResolutionRequest {
             name: m.name.clone(),
             text: String::new(),
@@ -299,7 +273,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "text",
     );
-    check(
+    invalid_field(
         wg.record_resolution(e.sec(pb::RecordResolutionRequest {
             name: m.name.clone(),
             text: "t".into(),
@@ -313,7 +287,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "deadline",
     );
-    check(
+    invalid_field(
         wg.record_resolution(e.sec(pb::RecordResolutionRequest {
             name: m.name.clone(),
             text: "t".into(),
@@ -327,7 +301,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "votes[0].vote",
     );
-    check(
+    invalid_field(
         wg.record_resolution(e.sec(pb::RecordResolutionRequest {
             name: m.name.clone(),
             request_id: "bad id".into(),
@@ -338,7 +312,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "request_id",
     );
-    check(
+    invalid_field(
         wg.approve_minutes(e.sec(pb::ApproveMinutesRequest {
             name: m.name.clone(),
             etag: String::new(),
@@ -348,7 +322,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "discussion",
     );
-    check(
+    invalid_field(
         wg.cancel_resolution(e.sec(pb::CancelResolutionRequest {
             name: format!("{}/resolutions/x", g.name),
             etag: String::new(),
@@ -358,7 +332,7 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "reason",
     );
-    check(
+    invalid_field(
         wg.get_resolution(e.sec(pb::GetResolutionRequest {
             name: "resolutions/x".into(),
         }))
@@ -366,19 +340,19 @@ async fn bad_input_names_the_field(b: Backend) {
         .map(|_| ()),
         "name",
     );
-    check(
+    invalid_field(
         wg.verify_minutes(e.sec(pb::VerifyMinutesRequest { name: "x".into() }))
             .await
             .map(|_| ()),
         "name",
     );
-    check(
+    invalid_field(
         wg.export_minutes(e.sec(pb::ExportMinutesRequest { name: "x".into() }))
             .await
             .map(|_| ()),
         "name",
     );
-    check(
+    invalid_field(
         wg.record_attendance(e.sec(pb::RecordAttendanceRequest {
             name: m.name.clone(),
             etag: String::new(),

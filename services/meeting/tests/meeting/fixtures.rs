@@ -29,7 +29,6 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use mosharekat_persian::ids::legal_entity_check_digit;
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
@@ -164,59 +163,29 @@ impl Env {
 
     /// An institution licensed to accept referrals and to file complaints.
     async fn filer(&self, n: u32) -> String {
-        let ten = format!("17{:08}", 50_000 + n);
-        let mut c = self.reg.clone();
         let areas = vec![
             ActivityArea::Reconciliation as i32,
             ActivityArea::Family as i32,
         ];
-        let inst = c
-            .create_institution(self.admin(reg::CreateInstitutionRequest {
-                request_id: String::new(),
-                institution: Some(reg::Institution {
-                    display_name: format!("نهاد طرح‌کنندهٔ دعوی {n}"),
-                    kind: reg::InstitutionKind::Charity as i32,
-                    national_id: format!("{ten}{}", legal_entity_check_digit(&ten).unwrap()),
-                    registration_number: format!("f{n}"),
-                    registering_authority: "اداره ثبت".into(),
-                    province: "اردبیل".into(),
-                    city: "اردبیل".into(),
-                    activity_areas: areas.clone(),
-                    ..Default::default()
-                }),
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .institution
-            .unwrap();
-        let l = c
-            .create_licence(self.admin(reg::CreateLicenceRequest {
-                parent: inst.name.clone(),
-                request_id: String::new(),
-                licence: Some(reg::Licence {
-                    activity_areas: areas,
-                    permitted_actions: vec![
-                        reg::PermittedAction::AcceptReferrals as i32,
-                        reg::PermittedAction::FileComplaint as i32,
-                    ],
-                    province: "اردبیل".into(),
-                    valid_until: Some(secs_from_now(365 * 86400)),
-                    ..Default::default()
-                }),
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .licence
-            .unwrap();
-        c.approve_licence(self.admin(reg::ApproveLicenceRequest {
-            name: l.name,
-            ..Default::default()
-        }))
+        let actions = [
+            reg::PermittedAction::AcceptReferrals,
+            reg::PermittedAction::FileComplaint,
+        ];
+        let inst = charity(
+            format!("نهاد طرح‌کنندهٔ دعوی {n}"),
+            legal_id(17, 50_000 + n),
+            format!("f{n}"),
+            areas.clone(),
+        );
+        register(
+            &self.reg,
+            &self.keys.bearer(Role::Admin, None),
+            inst,
+            Some(ardabil_licence(areas, &actions)),
+        )
         .await
-        .unwrap();
-        inst.name
+        .institution
+        .name
     }
 }
 
@@ -262,35 +231,7 @@ async fn write_story(e: &Env) -> Names {
     let (g, members, institutions) = e.seed_group().await;
     // The seed group: 0 chair, 1..=5 officials, 6..=11 representatives, 12 secretary.
     let filer = e.filer(1).await;
-    let referral = e
-        .cases
-        .clone()
-        .create_referral(authed(
-            e.keys.bearer(Role::CenterOfficer, None),
-            rf::CreateReferralRequest {
-                request_id: String::new(),
-                referral: Some(rf::Referral {
-                    source: rf::ReferralSource::DisputeResolutionCenter as i32,
-                    source_case_number: "1".into(),
-                    kind: rf::ReferralKind::Reconciliation as i32,
-                    activity_area: ActivityArea::Family as i32,
-                    province: "اردبیل".into(),
-                    parties: vec![Party {
-                        full_name: "الف".into(),
-                        role: PartyRole::Disputant as i32,
-                        ..Default::default()
-                    }],
-                    summary: "اختلاف خانوادگی".into(),
-                    institution: institutions[0].0.clone(),
-                    ..Default::default()
-                }),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let referral = e.refer(&institutions[0].0, "اختلاف خانوادگی").await;
     let filing = e
         .cases
         .clone()
@@ -306,18 +247,7 @@ async fn write_story(e: &Env) -> Names {
                     province: "اردبیل".into(),
                     subject: "شکایت از خشونت خانگی".into(),
                     description: "شرح ماجرا".into(),
-                    parties: vec![
-                        Party {
-                            full_name: "مریم".into(),
-                            role: PartyRole::Victim as i32,
-                            ..Default::default()
-                        },
-                        Party {
-                            full_name: "متهم".into(),
-                            role: PartyRole::Accused as i32,
-                            ..Default::default()
-                        },
-                    ],
+                    parties: victim_and_accused("مریم"),
                     ..Default::default()
                 }),
             },
@@ -330,32 +260,9 @@ async fn write_story(e: &Env) -> Names {
 
     // The last representative's institution loses its licence: the seat is vacant.
     let (_, licence) = &institutions[5];
-    e.reg
-        .clone()
-        .revoke_licence(e.admin(reg::RevokeLicenceRequest {
-            name: licence.clone(),
-            etag: String::new(),
-            reason: "تخلف".into(),
-        }))
-        .await
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let all = wg
-            .list_members(e.sec(pb::ListMembersRequest {
-                parent: g.name.clone(),
-                include_vacant: true,
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .members;
-        if all.iter().any(|m| m.name == members[11].name && m.vacant) {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "not vacated");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    e.revoke(licence).await;
+    e.vacated(&g, &members[11].name, Duration::from_secs(20))
+        .await;
 
     let item = |title: &str, subject: &str, standing: bool| pb::AgendaItem {
         title: title.into(),
@@ -407,16 +314,15 @@ async fn write_story(e: &Env) -> Names {
     let mut resolutions = Vec::new();
     for title in ["نخستین جلسه", "دومین جلسه"] {
         let m = e.schedule(&g, title).await;
-        wg.set_agenda(e.sec(pb::SetAgendaRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            items: vec![
+        e.set_agenda(
+            &m,
+            vec![
                 item("گزارش ارجاع‌ها", "", true),
                 item("پروندهٔ ارجاعی", &referral.name, false),
                 item("پروندهٔ طرح‌شده", &filing.name, false),
                 item("نهاد همکار", &institutions[0].0, false),
             ],
-        }))
+        )
         .await
         .unwrap();
         wg.finalize_agenda(e.sec(pb::FinalizeAgendaRequest {
@@ -541,13 +447,9 @@ async fn write_story(e: &Env) -> Names {
 
     // Meeting 3 scheduled (agenda set, not final), 4 postponed, 5 cancelled, 6 in session.
     let scheduled = e.schedule(&g, "سومین جلسه").await;
-    wg.set_agenda(e.sec(pb::SetAgendaRequest {
-        name: scheduled.name.clone(),
-        etag: String::new(),
-        items: vec![item("پیگیری مصوبات", "", false)],
-    }))
-    .await
-    .unwrap();
+    e.set_agenda(&scheduled, vec![item("پیگیری مصوبات", "", false)])
+        .await
+        .unwrap();
     let postponed = e.schedule(&g, "جلسهٔ به تعویق افتاده").await;
     wg.postpone_meeting(e.sec(pb::PostponeMeetingRequest {
         name: postponed.name.clone(),

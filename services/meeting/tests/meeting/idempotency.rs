@@ -42,17 +42,8 @@ async fn request_ids_belong_to_their_caller(b: Backend) {
     assert_eq!(create_group(&sa).await.name, ga.name);
 
     // SeatMember: both secretaries seat a chair and an official under the same ids.
-    let seat = |g: &pb::WorkingGroup, n: u32, seat: S, position: P| pb::SeatMemberRequest {
-        parent: g.name.clone(),
-        request_id: format!("story-seat-{n}"),
-        member: Some(pb::Member {
-            full_name: format!("عضو شماره {n}"),
-            national_code: code_for(n),
-            seat: seat as i32,
-            position: position as i32,
-            position_title: format!("سمت {n}"),
-            ..Default::default()
-        }),
+    let seat = |g: &pb::WorkingGroup, n: u32, seat: S, position: P| {
+        seat_request(g, n, seat, position, format!("story-seat-{n}"))
     };
     let mut seated = Vec::new();
     for (g, who) in [(&ga, &sa), (&gb, &sb)] {

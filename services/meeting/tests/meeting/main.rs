@@ -20,8 +20,9 @@ use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
 use mosharekat_referral::testing::RunningReferral;
 use mosharekat_registry::testing::RunningRegistry;
 use mosharekat_testkit::{
-    authed, fields, lazy, legal_id, national_code, on_both_databases, reason, register,
-    secs_from_now,
+    ardabil_institution, ardabil_licence, ardabil_working_group, authed, fields, invalid_field,
+    lazy, legal_id, national_code, on_both_databases, reason, register, secs_from_now,
+    victim_and_accused,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -94,6 +95,41 @@ fn code_for(n: u32) -> String {
     national_code(200_000 + n * 13)
 }
 
+/// A charity of Ardabil: the institutions of the meeting tests.
+fn charity(
+    display_name: String,
+    national_id: String,
+    registration_number: String,
+    areas: Vec<i32>,
+) -> reg::Institution {
+    reg::Institution {
+        kind: reg::InstitutionKind::Charity as i32,
+        ..ardabil_institution(display_name, national_id, registration_number, areas)
+    }
+}
+
+/// Member `n` of `g` in `seat` (and `position`), asked for under `request_id`.
+fn seat_request(
+    g: &pb::WorkingGroup,
+    n: u32,
+    seat: pb::Seat,
+    position: pb::Position,
+    request_id: String,
+) -> pb::SeatMemberRequest {
+    pb::SeatMemberRequest {
+        parent: g.name.clone(),
+        request_id,
+        member: Some(pb::Member {
+            full_name: format!("عضو شماره {n}"),
+            national_code: code_for(n),
+            seat: seat as i32,
+            position: position as i32,
+            position_title: format!("سمت {n}"),
+            ..Default::default()
+        }),
+    }
+}
+
 impl Env {
     fn sec<T>(&self, msg: T) -> Request<T> {
         authed(self.keys.bearer(Role::Secretary, None), msg)
@@ -108,27 +144,17 @@ impl Env {
             ActivityArea::Reconciliation as i32,
             ActivityArea::Family as i32,
         ];
-        let licence = licensed.then(|| reg::Licence {
-            activity_areas: areas.clone(),
-            permitted_actions: vec![reg::PermittedAction::AcceptReferrals as i32],
-            province: "اردبیل".into(),
-            valid_until: Some(secs_from_now(365 * 86400)),
-            ..Default::default()
-        });
+        let licence = licensed
+            .then(|| ardabil_licence(areas.clone(), &[reg::PermittedAction::AcceptReferrals]));
         let r = register(
             &self.reg,
             &self.keys.bearer(Role::Admin, None),
-            reg::Institution {
-                display_name: format!("نهاد همکار {n}"),
-                kind: reg::InstitutionKind::Charity as i32,
-                national_id: legal_id(16, 30_000 + n),
-                registration_number: n.to_string(),
-                registering_authority: "اداره ثبت".into(),
-                province: "اردبیل".into(),
-                city: "اردبیل".into(),
-                activity_areas: areas,
-                ..Default::default()
-            },
+            charity(
+                format!("نهاد همکار {n}"),
+                legal_id(16, 30_000 + n),
+                n.to_string(),
+                areas,
+            ),
             licence,
         )
         .await;
@@ -141,11 +167,7 @@ impl Env {
             .clone()
             .create_working_group(self.sec(pb::CreateWorkingGroupRequest {
                 request_id: String::new(),
-                working_group: Some(pb::WorkingGroup {
-                    province: "اردبیل".into(),
-                    title: "کارگروه استانی مشارکت و تعامل نهادهای مردمی با قوه قضائیه".into(),
-                    ..Default::default()
-                }),
+                working_group: Some(ardabil_working_group()),
             }))
             .await
             .unwrap()
@@ -162,21 +184,11 @@ impl Env {
         position: pb::Position,
         institution: &str,
     ) -> Result<pb::Member, tonic::Status> {
+        let mut req = seat_request(g, n, seat, position, String::new());
+        req.member.as_mut().unwrap().institution = institution.into();
         self.wg
             .clone()
-            .seat_member(self.sec(pb::SeatMemberRequest {
-                parent: g.name.clone(),
-                request_id: String::new(),
-                member: Some(pb::Member {
-                    full_name: format!("عضو شماره {n}"),
-                    national_code: code_for(n),
-                    seat: seat as i32,
-                    position: position as i32,
-                    position_title: format!("سمت {n}"),
-                    institution: institution.into(),
-                    ..Default::default()
-                }),
-            }))
+            .seat_member(self.sec(req))
             .await
             .map(|r| r.into_inner().member.unwrap())
     }
@@ -234,6 +246,18 @@ impl Env {
 
 impl Env {
     async fn schedule(&self, g: &pb::WorkingGroup, title: &str) -> pb::Meeting {
+        self.schedule_at(g, title, "دادگستری استان اردبیل", 3600)
+            .await
+    }
+
+    /// A meeting of `g` at `place`, `in_secs` from now.
+    async fn schedule_at(
+        &self,
+        g: &pb::WorkingGroup,
+        title: &str,
+        place: &str,
+        in_secs: i64,
+    ) -> pb::Meeting {
         self.wg
             .clone()
             .schedule_meeting(self.sec(pb::ScheduleMeetingRequest {
@@ -241,8 +265,8 @@ impl Env {
                 request_id: String::new(),
                 meeting: Some(pb::Meeting {
                     title: title.into(),
-                    place: "دادگستری استان اردبیل".into(),
-                    scheduled_time: Some(secs_from_now(3600)),
+                    place: place.into(),
+                    scheduled_time: Some(secs_from_now(in_secs)),
                     ..Default::default()
                 }),
             }))
@@ -250,6 +274,94 @@ impl Env {
             .unwrap()
             .into_inner()
             .meeting
+            .unwrap()
+    }
+
+    /// The secretary sets the agenda of `m` (unconditionally: no etag).
+    async fn set_agenda(
+        &self,
+        m: &pb::Meeting,
+        items: Vec<pb::AgendaItem>,
+    ) -> Result<pb::Meeting, tonic::Status> {
+        let req = pb::SetAgendaRequest {
+            name: m.name.clone(),
+            etag: String::new(),
+            items,
+        };
+        let r = self.wg.clone().set_agenda(self.sec(req)).await;
+        r.map(|r| r.into_inner().meeting.unwrap())
+    }
+
+    /// The registry revokes `licence` (for a violation).
+    async fn revoke(&self, licence: &str) {
+        let req = reg::RevokeLicenceRequest {
+            name: licence.into(),
+            etag: String::new(),
+            reason: "تخلف".into(),
+        };
+        self.reg
+            .clone()
+            .revoke_licence(self.admin(req))
+            .await
+            .unwrap();
+    }
+
+    /// The members of `g`, the vacated seats too when `include_vacant`.
+    async fn members(&self, g: &pb::WorkingGroup, include_vacant: bool) -> Vec<pb::Member> {
+        let req = pb::ListMembersRequest {
+            parent: g.name.clone(),
+            include_vacant,
+        };
+        let r = self.wg.clone().list_members(self.sec(req)).await;
+        r.unwrap().into_inner().members
+    }
+
+    /// `member` of `g` once its seat is flagged vacant (the licence consumer does it in
+    /// the background); fails the test if that takes longer than `within`.
+    async fn vacated(&self, g: &pb::WorkingGroup, member: &str, within: Duration) -> pb::Member {
+        let start = Instant::now();
+        loop {
+            let all = self.members(g, true).await;
+            if let Some(m) = all.into_iter().find(|m| m.name == member && m.vacant) {
+                return m;
+            }
+            assert!(
+                start.elapsed() < within,
+                "{member}: the seat was not flagged vacant"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A family dispute the centre refers to `institution`, for an agenda to point at.
+    async fn refer(&self, institution: &str, summary: &str) -> rf::Referral {
+        self.cases
+            .clone()
+            .create_referral(authed(
+                self.keys.bearer(Role::CenterOfficer, None),
+                rf::CreateReferralRequest {
+                    request_id: String::new(),
+                    referral: Some(rf::Referral {
+                        source: rf::ReferralSource::DisputeResolutionCenter as i32,
+                        source_case_number: "1".into(),
+                        kind: rf::ReferralKind::Reconciliation as i32,
+                        activity_area: ActivityArea::Family as i32,
+                        province: "اردبیل".into(),
+                        parties: vec![Party {
+                            full_name: "الف".into(),
+                            role: PartyRole::Disputant as i32,
+                            ..Default::default()
+                        }],
+                        summary: summary.into(),
+                        institution: institution.into(),
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .referral
             .unwrap()
     }
 

@@ -58,52 +58,11 @@ async fn the_seeds_first_meeting(b: Backend) {
 
     // A referral to point the agenda at.
     let (inst, _) = e.institution(8, true).await;
-    let referral = e
-        .cases
-        .clone()
-        .create_referral(authed(
-            e.keys.bearer(Role::CenterOfficer, None),
-            rf::CreateReferralRequest {
-                request_id: String::new(),
-                referral: Some(rf::Referral {
-                    source: rf::ReferralSource::DisputeResolutionCenter as i32,
-                    source_case_number: "1".into(),
-                    kind: rf::ReferralKind::Reconciliation as i32,
-                    activity_area: ActivityArea::Family as i32,
-                    province: "اردبیل".into(),
-                    parties: vec![Party {
-                        full_name: "الف".into(),
-                        role: PartyRole::Disputant as i32,
-                        ..Default::default()
-                    }],
-                    summary: "اختلاف".into(),
-                    institution: inst.clone(),
-                    ..Default::default()
-                }),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let referral = e.refer(&inst, "اختلاف").await;
 
-    let m = wg
-        .schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
-            parent: g.name.clone(),
-            request_id: String::new(),
-            meeting: Some(pb::Meeting {
-                title: "نخستین جلسه".into(),
-                place: "دادگستری استان اردبیل".into(),
-                scheduled_time: Some(secs_from_now(3600)),
-                ..Default::default()
-            }),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let m = e
+        .schedule_at(&g, "نخستین جلسه", "دادگستری استان اردبیل", 3600)
+        .await;
     assert_eq!((m.number, m.name.ends_with("/meetings/1")), (1, true));
     let item = |title: &str, subject: &str, standing: bool| pb::AgendaItem {
         title: title.into(),
@@ -112,24 +71,19 @@ async fn the_seeds_first_meeting(b: Backend) {
         ..Default::default()
     };
     // A pointer to nothing is refused, naming the item.
-    let err = wg
-        .set_agenda(e.sec(pb::SetAgendaRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            items: vec![item("x", "referrals/0000", false)],
-        }))
+    let err = e
+        .set_agenda(&m, vec![item("x", "referrals/0000", false)])
         .await
         .unwrap_err();
     assert_eq!(fields(&err), ["items[0].subject"]);
-    wg.set_agenda(e.sec(pb::SetAgendaRequest {
-        name: m.name.clone(),
-        etag: String::new(),
-        items: vec![
+    e.set_agenda(
+        &m,
+        vec![
             item("گزارش ارجاع‌ها", "", true),
             item("پروندهٔ ارجاعی", &referral.name, false),
             item("نهاد همکار", &inst, false),
         ],
-    }))
+    )
     .await
     .unwrap();
     let m = wg
@@ -267,17 +221,7 @@ async fn the_seeds_first_meeting(b: Backend) {
         .unwrap_err();
     assert_eq!(fields(&err), ["votes[0].member"]);
 
-    let m = wg
-        .approve_minutes(e.sec(pb::ApproveMinutesRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            discussion: "گزارش دبیر و بحث اعضا".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let m = e.approve(&m.name, "گزارش دبیر و بحث اعضا").await;
     assert_eq!(m.state, pb::MeetingState::Closed as i32);
     assert_eq!(m.content_sha256.len(), 64);
     let v = wg
@@ -298,13 +242,7 @@ async fn the_seeds_first_meeting(b: Backend) {
         }))
         .await
         .map(|_| ()),
-        wg.set_agenda(e.sec(pb::SetAgendaRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            items: vec![],
-        }))
-        .await
-        .map(|_| ()),
+        e.set_agenda(&m, vec![]).await.map(|_| ()),
         wg.record_resolution(e.sec(pb::RecordResolutionRequest {
             name: m.name.clone(),
             text: "x".into(),
@@ -453,22 +391,7 @@ async fn the_seeds_first_meeting(b: Backend) {
         .await
         .unwrap_err();
     assert_eq!(reason(&err), "RESOLUTION_STATE_CONFLICT");
-    let second = wg
-        .schedule_meeting(e.sec(pb::ScheduleMeetingRequest {
-            parent: g.name.clone(),
-            request_id: String::new(),
-            meeting: Some(pb::Meeting {
-                title: "دومین جلسه".into(),
-                place: "همان".into(),
-                scheduled_time: Some(secs_from_now(86400)),
-                ..Default::default()
-            }),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let second = e.schedule_at(&g, "دومین جلسه", "همان", 86400).await;
     assert_eq!(second.number, 2);
 }
 
@@ -500,54 +423,18 @@ async fn the_minutes_keep_the_roster_of_the_meeting(b: Backend) {
         }))
         .await
         .unwrap();
-    let start = Instant::now();
-    loop {
-        let all = wg
-            .list_members(e.sec(pb::ListMembersRequest {
-                parent: g.name.clone(),
-                include_vacant: true,
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .members;
-        if all.iter().any(|x| x.name == members[6].name && x.vacant) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the seat was not flagged vacant"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    e.vacated(&g, &members[6].name, Duration::from_secs(10))
+        .await;
 
     // The meeting in session still counts the seats it started with: the representative
     // sat and votes in it.
-    let during = wg
-        .get_meeting(e.sec(pb::GetMeetingRequest {
-            name: m.name.clone(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let during = e.get(&m.name).await;
     let q = during.quorum.clone().unwrap();
     assert_eq!((q.voting_members, q.voting_present), (12, 9), "{q:?}");
     let r2 = e.resolve(&m.name, &voters, "").await.unwrap();
     assert_eq!((r2.votes_for, r2.adopted), (9, true));
 
-    let closed = wg
-        .approve_minutes(e.sec(pb::ApproveMinutesRequest {
-            name: m.name.clone(),
-            etag: String::new(),
-            discussion: "گزارش دبیر".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let closed = e.approve(&m.name, "گزارش دبیر").await;
     let q = closed.quorum.clone().unwrap();
     assert_eq!(
         (q.voting_members, q.voting_present, q.required, q.met),
@@ -578,15 +465,7 @@ async fn the_minutes_keep_the_roster_of_the_meeting(b: Backend) {
         .unwrap()
         .into_inner();
     assert!(v.intact && v.stored_sha256 == closed.content_sha256);
-    let read = wg
-        .get_meeting(e.sec(pb::GetMeetingRequest {
-            name: m.name.clone(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .meeting
-        .unwrap();
+    let read = e.get(&m.name).await;
     assert_eq!(read.quorum, closed.quorum);
     let html = wg
         .export_minutes(e.sec(pb::ExportMinutesRequest {

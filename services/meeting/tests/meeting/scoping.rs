@@ -218,15 +218,7 @@ async fn a_child_of_another_group_is_not_found(b: Backend) {
         (kept.state, kept.notes.len()),
         (pb::ResolutionState::Open as i32, 0)
     );
-    let b_seated = wg
-        .list_members(e.sec(pb::ListMembersRequest {
-            parent: other.name.clone(),
-            include_vacant: true,
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .members;
+    let b_seated = e.members(&other, true).await;
     assert_eq!(b_seated.len(), 2, "B's official is still seated");
 
     // Fields that point at members: a member of B, under either group's name, is no

@@ -22,48 +22,10 @@ async fn a_licence_revocation_flags_the_seat(b: Backend) {
         .await
         .unwrap();
     assert!(!rep.vacant);
-    e.reg
-        .clone()
-        .revoke_licence(e.admin(reg::RevokeLicenceRequest {
-            name: licence,
-            etag: String::new(),
-            reason: "تخلف".into(),
-        }))
-        .await
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let all =
-            e.wg.clone()
-                .list_members(e.sec(pb::ListMembersRequest {
-                    parent: g.name.clone(),
-                    include_vacant: true,
-                }))
-                .await
-                .unwrap()
-                .into_inner()
-                .members;
-        let m = all.iter().find(|m| m.name == rep.name).unwrap();
-        if m.vacant {
-            assert!(m.vacancy_reason.contains("revoked"));
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the seat was not flagged"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let seated =
-        e.wg.clone()
-            .list_members(e.sec(pb::ListMembersRequest {
-                parent: g.name.clone(),
-                include_vacant: false,
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .members;
+    e.revoke(&licence).await;
+    let m = e.vacated(&g, &rep.name, Duration::from_secs(10)).await;
+    assert!(m.vacancy_reason.contains("revoked"));
+    let seated = e.members(&g, false).await;
     assert!(
         seated.iter().all(|m| m.name != rep.name),
         "a vacant seat is not listed as held"

@@ -19,34 +19,15 @@ async fn a_licensed_institution_files_and_the_judiciary_registers_and_closes(b: 
         )
         .await;
     let mut c = e.cases.clone();
-    let f = c
-        .create_filing(e.as_inst(
-            &inst,
-            pb::CreateFilingRequest {
-                request_id: String::new(),
-                filing: Some(complaint(pb::FilingKind::Complaint, false)),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .filing
-        .unwrap();
+    let f = e
+        .draft(&inst, complaint(pb::FilingKind::Complaint, false))
+        .await;
     assert_eq!(
         (f.state, f.institution.as_str()),
         (pb::FilingState::Draft as i32, inst.name.as_str())
     );
     // No consent recorded yet: refused with the article-66 reason.
-    let err = c
-        .submit_filing(e.as_inst(
-            &inst,
-            pb::SubmitFilingRequest {
-                name: f.name.clone(),
-                etag: String::new(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let err = e.submit(&inst, &f, false).await.unwrap_err();
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "VICTIM_CONSENT_REQUIRED")
@@ -83,19 +64,7 @@ async fn a_licensed_institution_files_and_the_judiciary_registers_and_closes(b: 
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let f = c
-        .submit_filing(e.as_inst(
-            &inst,
-            pb::SubmitFilingRequest {
-                name: f.name.clone(),
-                etag: f.etag.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .filing
-        .unwrap();
+    let f = e.submit(&inst, &f, true).await.unwrap();
     assert_eq!(f.state, pb::FilingState::Submitted as i32);
     // What the change returned (built without reading the row back) is what is stored.
     let stored = c
@@ -146,28 +115,10 @@ async fn a_licensed_institution_files_and_the_judiciary_registers_and_closes(b: 
         (pb::FilingState::Registered as i32, "9876")
     );
     // The same case number at the same authority is taken.
-    let other = c
-        .create_filing(e.as_inst(
-            &inst,
-            pb::CreateFilingRequest {
-                request_id: String::new(),
-                filing: Some(complaint(pb::FilingKind::CrimeReport, true)),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .filing
-        .unwrap();
-    c.submit_filing(e.as_inst(
-        &inst,
-        pb::SubmitFilingRequest {
-            name: other.name.clone(),
-            etag: String::new(),
-        },
-    ))
-    .await
-    .unwrap();
+    let other = e
+        .draft(&inst, complaint(pb::FilingKind::CrimeReport, true))
+        .await;
+    e.submit(&inst, &other, false).await.unwrap();
     let err = c
         .register_filing(authed(
             clerk_token.clone(),
@@ -222,30 +173,10 @@ async fn an_institution_without_report_crime_is_refused(b: Backend) {
     let inst = e
         .institution(2, &[reg::PermittedAction::FileComplaint])
         .await;
-    let mut c = e.cases.clone();
-    let f = c
-        .create_filing(e.as_inst(
-            &inst,
-            pb::CreateFilingRequest {
-                request_id: String::new(),
-                filing: Some(complaint(pb::FilingKind::CrimeReport, true)),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .filing
-        .unwrap();
-    let err = c
-        .submit_filing(e.as_inst(
-            &inst,
-            pb::SubmitFilingRequest {
-                name: f.name.clone(),
-                etag: String::new(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let f = e
+        .draft(&inst, complaint(pb::FilingKind::CrimeReport, true))
+        .await;
+    let err = e.submit(&inst, &f, false).await.unwrap_err();
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "ACTION_NOT_LICENSED")

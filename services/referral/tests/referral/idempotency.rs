@@ -9,15 +9,7 @@ on_both_databases!(
 
 async fn retried_creates_make_one_row(b: Backend) {
     let e = env(b).await;
-    let inst = e
-        .institution(
-            10,
-            &[
-                reg::PermittedAction::FileComplaint,
-                reg::PermittedAction::AcceptReferrals,
-            ],
-        )
-        .await;
+    let inst = e.filer(10).await;
     let mut c = e.cases.clone();
     let req = pb::CreateFilingRequest {
         request_id: "filing-req-1".into(),

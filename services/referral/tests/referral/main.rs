@@ -17,7 +17,8 @@ use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
 use mosharekat_referral::testing::RunningReferral;
 use mosharekat_registry::testing::RunningRegistry;
 use mosharekat_testkit::{
-    authed, fields, from_now, lazy, legal_id, on_both_databases, reason, register,
+    ardabil_institution, ardabil_licence, authed, fields, from_now, invalid_field, lazy, legal_id,
+    on_both_databases, reason, register, victim_and_accused,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -50,12 +51,21 @@ async fn env(b: Backend) -> Env {
 
 /// The services, the referral service reading the time of day from `clock`.
 async fn env_with_clock(b: Backend, clock: Clock) -> Env {
+    env_with(b, clock, |_| {}).await
+}
+
+/// The services, the registry's settings adjusted by `tune` before it starts.
+async fn env_with(
+    b: Backend,
+    clock: Clock,
+    tune: impl FnOnce(&mut mosharekat_registry::Settings),
+) -> Env {
     let keys = TestKeys::new().unwrap();
     let reg_db = TestDb::new(b).await.unwrap();
     let ref_db = TestDb::new(b).await.unwrap();
-    let registry = RunningRegistry::start(RunningRegistry::settings(&reg_db.url, &keys.public_key))
-        .await
-        .unwrap();
+    let mut settings = RunningRegistry::settings(&reg_db.url, &keys.public_key);
+    tune(&mut settings);
+    let registry = RunningRegistry::start(settings).await.unwrap();
     let referral = RunningReferral::start_with_clock(
         RunningReferral::settings(
             &ref_db.url,
@@ -113,24 +123,13 @@ impl Env {
         let r = register(
             &self.reg,
             &self.keys.bearer(Role::RegistryOfficer, None),
-            reg::Institution {
-                display_name: format!("کانون صلح و سازش {n}"),
-                kind: reg::InstitutionKind::Ngo as i32,
-                national_id: legal_id(15, 20_000 + n),
-                registration_number: n.to_string(),
-                registering_authority: "اداره ثبت".into(),
-                province: "اردبیل".into(),
-                city: "اردبیل".into(),
-                activity_areas: areas.clone(),
-                ..Default::default()
-            },
-            Some(reg::Licence {
-                activity_areas: areas,
-                permitted_actions: actions.iter().map(|a| *a as i32).collect(),
-                province: "اردبیل".into(),
-                valid_until: Some(from_now(Duration::from_secs(365 * 86400))),
-                ..Default::default()
-            }),
+            ardabil_institution(
+                format!("کانون صلح و سازش {n}"),
+                legal_id(15, 20_000 + n),
+                n.to_string(),
+                areas.clone(),
+            ),
+            Some(ardabil_licence(areas, actions)),
         )
         .await;
         Inst {
@@ -155,6 +154,124 @@ impl Env {
             .unwrap();
     }
 
+    /// An institution licensed to file complaints and to accept referrals.
+    async fn filer(&self, n: u32) -> Inst {
+        self.institution(
+            n,
+            &[
+                reg::PermittedAction::FileComplaint,
+                reg::PermittedAction::AcceptReferrals,
+            ],
+        )
+        .await
+    }
+
+    /// An institution licensed to accept referrals only.
+    async fn acceptor(&self, n: u32) -> Inst {
+        self.institution(n, &[reg::PermittedAction::AcceptReferrals])
+            .await
+    }
+
+    /// The referral `name` as `role` reads it.
+    async fn referral(&self, role: Role, name: &str) -> pb::Referral {
+        self.cases
+            .clone()
+            .get_referral(self.as_role(role, pb::GetReferralRequest { name: name.into() }))
+            .await
+            .unwrap()
+            .into_inner()
+            .referral
+            .unwrap()
+    }
+
+    /// The centre reassigns `r` to `to`.
+    async fn reassign(&self, r: &pb::Referral, to: &Inst) -> Result<pb::Referral, tonic::Status> {
+        self.cases
+            .clone()
+            .reassign_referral(self.as_role(
+                Role::CenterOfficer,
+                pb::ReassignReferralRequest {
+                    name: r.name.clone(),
+                    etag: String::new(),
+                    institution: to.name.clone(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().referral.unwrap())
+    }
+
+    /// The referral `name` as the institution `inst` reads it.
+    async fn read_as(&self, inst: &Inst, name: &str) -> Result<pb::Referral, tonic::Status> {
+        let req = pb::GetReferralRequest { name: name.into() };
+        let r = self
+            .cases
+            .clone()
+            .get_referral(self.as_inst(inst, req))
+            .await;
+        r.map(|r| r.into_inner().referral.unwrap())
+    }
+
+    /// `inst` accepts `r` (at its etag).
+    async fn accept(&self, inst: &Inst, r: &pb::Referral) -> pb::Referral {
+        self.cases
+            .clone()
+            .accept_referral(self.as_inst(
+                inst,
+                pb::AcceptReferralRequest {
+                    name: r.name.clone(),
+                    etag: r.etag.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .referral
+            .unwrap()
+    }
+
+    /// `filing` created by `inst`: its draft.
+    async fn draft(&self, inst: &Inst, filing: pb::Filing) -> pb::Filing {
+        self.cases
+            .clone()
+            .create_filing(self.as_inst(
+                inst,
+                pb::CreateFilingRequest {
+                    request_id: String::new(),
+                    filing: Some(filing),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .filing
+            .unwrap()
+    }
+
+    /// `inst` submits `f`, with its etag when `with_etag` (otherwise unconditionally).
+    async fn submit(
+        &self,
+        inst: &Inst,
+        f: &pb::Filing,
+        with_etag: bool,
+    ) -> Result<pb::Filing, tonic::Status> {
+        let etag = if with_etag {
+            f.etag.clone()
+        } else {
+            String::new()
+        };
+        self.cases
+            .clone()
+            .submit_filing(self.as_inst(
+                inst,
+                pb::SubmitFilingRequest {
+                    name: f.name.clone(),
+                    etag,
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().filing.unwrap())
+    }
+
     async fn offer(&self, to: &Inst) -> Result<pb::Referral, tonic::Status> {
         self.cases
             .clone()
@@ -170,6 +287,23 @@ impl Env {
     }
 }
 
+/// The two neighbours of the tests' disputes; the first with his national code.
+fn disputants() -> Vec<Party> {
+    vec![
+        Party {
+            full_name: "حسن محمدی".into(),
+            role: PartyRole::Disputant as i32,
+            national_code: "0076229645".into(),
+            ..Default::default()
+        },
+        Party {
+            full_name: "رضا کریمی".into(),
+            role: PartyRole::Disputant as i32,
+            ..Default::default()
+        },
+    ]
+}
+
 fn dispute(to: &Inst) -> pb::Referral {
     pb::Referral {
         source: pb::ReferralSource::DisputeResolutionCenter as i32,
@@ -177,19 +311,7 @@ fn dispute(to: &Inst) -> pb::Referral {
         kind: pb::ReferralKind::Reconciliation as i32,
         activity_area: ActivityArea::Family as i32,
         province: "اردبیل".into(),
-        parties: vec![
-            Party {
-                full_name: "حسن محمدی".into(),
-                role: PartyRole::Disputant as i32,
-                national_code: "0076229645".into(),
-                ..Default::default()
-            },
-            Party {
-                full_name: "رضا کریمی".into(),
-                role: PartyRole::Disputant as i32,
-                ..Default::default()
-            },
-        ],
+        parties: disputants(),
         summary: "اختلاف ملکی میان همسایگان".into(),
         institution: to.name.clone(),
         ..Default::default()
@@ -204,18 +326,7 @@ fn complaint(kind: pb::FilingKind, with_consent: bool) -> pb::Filing {
         province: "اردبیل".into(),
         subject: "شکایت از خشونت خانگی".into(),
         description: "شرح ماجرا".into(),
-        parties: vec![
-            Party {
-                full_name: "مریم".into(),
-                role: PartyRole::Victim as i32,
-                ..Default::default()
-            },
-            Party {
-                full_name: "متهم".into(),
-                role: PartyRole::Accused as i32,
-                ..Default::default()
-            },
-        ],
+        parties: victim_and_accused("مریم"),
         documents: vec![DocumentRef {
             title: "گزارش پزشکی قانونی".into(),
             sha256: "ab".repeat(32),
@@ -244,37 +355,13 @@ fn complaint(kind: pb::FilingKind, with_consent: bool) -> pb::Filing {
 
 /// A complaint of `inst` whose victim (with a national code) is party 0, submitted.
 async fn submitted_complaint(e: &Env, inst: &Inst) -> pb::Filing {
-    let mut c = e.cases.clone();
     let mut filing = complaint(pb::FilingKind::Complaint, true);
     filing.parties[0].national_code = "0076229645".into();
     // `sealed` is not the filing institution's to set: ignored on input.
     filing.parties[0].sealed = true;
-    let f = c
-        .create_filing(e.as_inst(
-            inst,
-            pb::CreateFilingRequest {
-                request_id: String::new(),
-                filing: Some(filing),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .filing
-        .unwrap();
+    let f = e.draft(inst, filing).await;
     assert!(!f.parties[0].sealed);
-    c.submit_filing(e.as_inst(
-        inst,
-        pb::SubmitFilingRequest {
-            name: f.name.clone(),
-            etag: f.etag.clone(),
-        },
-    ))
-    .await
-    .unwrap()
-    .into_inner()
-    .filing
-    .unwrap()
+    e.submit(inst, &f, true).await.unwrap()
 }
 
 const AUTHORITY: &str = "دادسرای عمومی و انقلاب اردبیل";

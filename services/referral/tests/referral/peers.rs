@@ -13,19 +13,9 @@ async fn registry_down_fails_fast_and_recovers(b: Backend) {
         .institution(7, &[reg::PermittedAction::FileComplaint])
         .await;
     let mut c = e.cases.clone();
-    let f = c
-        .create_filing(e.as_inst(
-            &inst,
-            pb::CreateFilingRequest {
-                request_id: String::new(),
-                filing: Some(complaint(pb::FilingKind::Complaint, true)),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .filing
-        .unwrap();
+    let f = e
+        .draft(&inst, complaint(pb::FilingKind::Complaint, true))
+        .await;
     let registry = e.registry.take().unwrap();
     let addr = registry.addr;
     registry.stop().await.unwrap();
@@ -52,22 +42,10 @@ async fn registry_down_fails_fast_and_recovers(b: Backend) {
     e.registry = Some(RunningRegistry::start(s).await.unwrap());
     let start = Instant::now();
     loop {
-        match c
-            .submit_filing(e.as_inst(
-                &inst,
-                pb::SubmitFilingRequest {
-                    name: f.name.clone(),
-                    etag: String::new(),
-                },
-            ))
-            .await
-        {
-            Ok(r) => {
+        match e.submit(&inst, &f, false).await {
+            Ok(f) => {
                 eprintln!("recovered after {:?}", start.elapsed());
-                assert_eq!(
-                    r.into_inner().filing.unwrap().state,
-                    pb::FilingState::Submitted as i32
-                );
+                assert_eq!(f.state, pb::FilingState::Submitted as i32);
                 break;
             }
             Err(s)
@@ -83,26 +61,13 @@ async fn registry_down_fails_fast_and_recovers(b: Backend) {
 /// The registry closes connections at a short age (1 s here, 5 min in production): the
 /// referral service's calls to it, made at every moment around that age, all succeed.
 async fn a_peer_connection_reaching_its_age_fails_no_call(b: Backend) {
-    let keys = TestKeys::new().unwrap();
-    let reg_db = TestDb::new(b).await.unwrap();
-    let ref_db = TestDb::new(b).await.unwrap();
-    let mut s = RunningRegistry::settings(&reg_db.url, &keys.public_key);
-    s.server.max_connection_age = Duration::from_secs(1).into();
-    let registry = RunningRegistry::start(s).await.unwrap();
-    let referral = start_referral(&keys, &ref_db, &registry.uri()).await;
-    let e = Env {
-        reg: RegistryServiceClient::new(lazy(&registry.uri())),
-        cases: ReferralServiceClient::new(lazy(&referral.uri())),
-        keys,
-        reg_db,
-        ref_db,
-        registry: Some(registry),
-        referral: Some(referral),
-    };
+    let e = env_with(b, Clock::system(), |s| {
+        s.server.max_connection_age = Duration::from_secs(1).into();
+    })
+    .await;
     let inst = e
         .institution(51, &[reg::PermittedAction::FileComplaint])
         .await;
-    let mut c = e.cases.clone();
     let mut failures = Vec::new();
     // Pauses around the age, so that calls meet connections about to close, closing and
     // just closed. Bounded: 14 calls.
@@ -113,29 +78,10 @@ async fn a_peer_connection_reaching_its_age_fails_no_call(b: Backend) {
     .enumerate()
     {
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-        let f = c
-            .create_filing(e.as_inst(
-                &inst,
-                pb::CreateFilingRequest {
-                    request_id: String::new(),
-                    filing: Some(complaint(pb::FilingKind::Complaint, true)),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .filing
-            .unwrap();
-        if let Err(s) = c
-            .submit_filing(e.as_inst(
-                &inst,
-                pb::SubmitFilingRequest {
-                    name: f.name.clone(),
-                    etag: String::new(),
-                },
-            ))
-            .await
-        {
+        let f = e
+            .draft(&inst, complaint(pb::FilingKind::Complaint, true))
+            .await;
+        if let Err(s) = e.submit(&inst, &f, false).await {
             failures.push(format!(
                 "call {i} after {pause_ms} ms: {:?} {}",
                 s.code(),

@@ -26,18 +26,8 @@ fn read_log_request(
 /// per reader, page by page.
 async fn every_read_is_recorded_and_auditors_list_it(b: Backend) {
     let e = env(b).await;
-    let inst = e
-        .institution(
-            32,
-            &[
-                reg::PermittedAction::FileComplaint,
-                reg::PermittedAction::AcceptReferrals,
-            ],
-        )
-        .await;
-    let stranger = e
-        .institution(33, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let inst = e.filer(32).await;
+    let stranger = e.acceptor(33).await;
     let mut c = e.cases.clone();
     let f = submitted_complaint(&e, &inst).await;
     let f2 = submitted_complaint(&e, &inst).await;
@@ -60,14 +50,7 @@ async fn every_read_is_recorded_and_auditors_list_it(b: Backend) {
     c.list_filings(e.as_inst(&inst, pb::ListFilingsRequest::default()))
         .await
         .unwrap();
-    c.get_referral(e.as_inst(
-        &inst,
-        pb::GetReferralRequest {
-            name: r.name.clone(),
-        },
-    ))
-    .await
-    .unwrap();
+    e.read_as(&inst, &r.name).await.unwrap();
     c.list_referrals(e.as_inst(&inst, pb::ListReferralsRequest::default()))
         .await
         .unwrap();
@@ -249,9 +232,7 @@ async fn every_read_is_recorded_and_auditors_list_it(b: Backend) {
 async fn what_recording_a_read_costs(b: Backend) {
     const CALLS: u32 = 200;
     let e = env(b).await;
-    let inst = e
-        .institution(34, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let inst = e.acceptor(34).await;
     let mut rs = Vec::new();
     for _ in 0..50 {
         rs.push(e.offer(&inst).await.unwrap());

@@ -11,15 +11,7 @@ on_both_databases!(
 async fn wait_for_state(e: &Env, name: &str, state: pb::ReferralState) -> pb::Referral {
     let start = Instant::now();
     loop {
-        let r = e
-            .cases
-            .clone()
-            .get_referral(e.as_role(Role::Admin, pb::GetReferralRequest { name: name.into() }))
-            .await
-            .unwrap()
-            .into_inner()
-            .referral
-            .unwrap();
+        let r = e.referral(Role::Admin, name).await;
         if r.state == state as i32 {
             return r;
         }
@@ -34,12 +26,8 @@ async fn wait_for_state(e: &Env, name: &str, state: pb::ReferralState) -> pb::Re
 
 async fn revoking_the_licence_recalls_open_referrals(b: Backend) {
     let e = env(b).await;
-    let inst = e
-        .institution(4, &[reg::PermittedAction::AcceptReferrals])
-        .await;
-    let other = e
-        .institution(5, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let inst = e.acceptor(4).await;
+    let other = e.acceptor(5).await;
     let r1 = e.offer(&inst).await.unwrap();
     let r2 = e.offer(&inst).await.unwrap();
     e.cases
@@ -58,56 +46,16 @@ async fn revoking_the_licence_recalls_open_referrals(b: Backend) {
     let recalled = wait_for_state(&e, &r1.name, pb::ReferralState::Recalled).await;
     assert_eq!(recalled.state_reason, "licence revoked");
     wait_for_state(&e, &r2.name, pb::ReferralState::Recalled).await;
-    let k = e
-        .cases
-        .clone()
-        .get_referral(e.as_role(
-            Role::Admin,
-            pb::GetReferralRequest {
-                name: kept.name.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let k = e.referral(Role::Admin, &kept.name).await;
     assert_eq!(
         k.state,
         pb::ReferralState::Offered as i32,
         "another institution's referral stays"
     );
     // A recalled referral goes to another institution, which must be eligible.
-    let err = e
-        .cases
-        .clone()
-        .reassign_referral(e.as_role(
-            Role::CenterOfficer,
-            pb::ReassignReferralRequest {
-                name: r1.name.clone(),
-                etag: String::new(),
-                institution: inst.name.clone(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let err = e.reassign(&r1, &inst).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    let moved = e
-        .cases
-        .clone()
-        .reassign_referral(e.as_role(
-            Role::CenterOfficer,
-            pb::ReassignReferralRequest {
-                name: r1.name.clone(),
-                etag: String::new(),
-                institution: other.name.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let moved = e.reassign(&r1, &other).await.unwrap();
     assert_eq!(
         (moved.state, moved.institution.as_str()),
         (pb::ReferralState::Offered as i32, other.name.as_str())
@@ -122,9 +70,7 @@ async fn revoking_the_licence_recalls_open_referrals(b: Backend) {
 
 async fn recall_happens_when_the_referral_service_was_down(b: Backend) {
     let mut e = env(b).await;
-    let inst = e
-        .institution(6, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let inst = e.acceptor(6).await;
     let r = e.offer(&inst).await.unwrap();
     // Let the consumer catch up to the current events, then stop the service.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -140,9 +86,7 @@ async fn recall_happens_when_the_referral_service_was_down(b: Backend) {
 
 async fn a_recall_names_the_officer_who_suspended_the_licence(b: Backend) {
     let e = env(b).await;
-    let inst = e
-        .institution(8, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let inst = e.acceptor(8).await;
     let r = e.offer(&inst).await.unwrap();
     let officer = e
         .keys

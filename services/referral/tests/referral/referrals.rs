@@ -9,53 +9,17 @@ on_both_databases!(
 
 async fn a_referral_is_offered_accepted_progressed_and_resolved(b: Backend) {
     let e = env(b).await;
-    let inst = e
-        .institution(3, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let inst = e.acceptor(3).await;
     let mut c = e.cases.clone();
     let r = e.offer(&inst).await.unwrap();
     assert_eq!(r.state, pb::ReferralState::Offered as i32);
     assert_eq!(r.source_case_number, "1405-123");
-    let offered = c
-        .get_referral(e.as_role(
-            Role::CenterOfficer,
-            pb::GetReferralRequest {
-                name: r.name.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let offered = e.referral(Role::CenterOfficer, &r.name).await;
     assert_eq!(r, offered);
-    let r = c
-        .accept_referral(e.as_inst(
-            &inst,
-            pb::AcceptReferralRequest {
-                name: r.name.clone(),
-                etag: r.etag.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let r = e.accept(&inst, &r).await;
     // What the create and the change returned (built without reading the row back) is
     // what is stored.
-    let stored = c
-        .get_referral(e.as_inst(
-            &inst,
-            pb::GetReferralRequest {
-                name: r.name.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let stored = e.read_as(&inst, &r.name).await.unwrap();
     assert_eq!(r, stored);
     let accepted = r.accept_time.unwrap().seconds;
     let due = r.due_time.unwrap().seconds;
@@ -215,27 +179,11 @@ async fn a_referral_is_offered_accepted_progressed_and_resolved(b: Backend) {
 async fn overdue_follows_the_services_clock(b: Backend) {
     let clock = Clock::manual(chrono::Utc::now());
     let e = env_with_clock(b, clock.clone()).await;
-    let late = e
-        .institution(41, &[reg::PermittedAction::AcceptReferrals])
-        .await;
-    let timely = e
-        .institution(42, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let late = e.acceptor(41).await;
+    let timely = e.acceptor(42).await;
     let mut c = e.cases.clone();
     let r = e.offer(&late).await.unwrap();
-    let r = c
-        .accept_referral(e.as_inst(
-            &late,
-            pb::AcceptReferralRequest {
-                name: r.name.clone(),
-                etag: r.etag.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let r = e.accept(&late, &r).await;
     assert!(!r.overdue);
     let get = |c: &mut ReferralServiceClient<Channel>| {
         let req = e.as_role(

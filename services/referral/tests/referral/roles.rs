@@ -28,19 +28,9 @@ async fn institutions_see_only_their_own(b: Backend) {
         )
         .await;
     let mut c = e.cases.clone();
-    let fb = c
-        .create_filing(e.as_inst(
-            &bb,
-            pb::CreateFilingRequest {
-                request_id: String::new(),
-                filing: Some(complaint(pb::FilingKind::Complaint, true)),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .filing
-        .unwrap();
+    let fb = e
+        .draft(&bb, complaint(pb::FilingKind::Complaint, true))
+        .await;
     let rb = e.offer(&bb).await.unwrap();
     assert_eq!(
         c.get_filing(e.as_inst(
@@ -82,15 +72,7 @@ async fn institutions_see_only_their_own(b: Backend) {
         Code::NotFound
     );
     assert_eq!(
-        c.get_referral(e.as_inst(
-            &a,
-            pb::GetReferralRequest {
-                name: rb.name.clone()
-            }
-        ))
-        .await
-        .unwrap_err()
-        .code(),
+        e.read_as(&a, &rb.name).await.unwrap_err().code(),
         Code::NotFound
     );
     assert_eq!(
@@ -244,15 +226,7 @@ async fn every_rpc_against_every_role(b: Backend) {
         ("ResolveStalledEvent", &[Admin]),
     ];
     let e = env(b).await;
-    let inst = e
-        .institution(
-            61,
-            &[
-                reg::PermittedAction::FileComplaint,
-                reg::PermittedAction::AcceptReferrals,
-            ],
-        )
-        .await;
+    let inst = e.filer(61).await;
     let cells = mosharekat_testkit::every_rpc_against_every_role(
         lazy(&e.referral.as_ref().unwrap().uri()),
         &e.keys,

@@ -17,18 +17,8 @@ fn masked(p: &Party) -> bool {
 /// the source, with the etag; sealing twice changes nothing.
 async fn a_sealed_party_is_masked_for_every_other_role(b: Backend) {
     let e = env(b).await;
-    let inst = e
-        .institution(
-            30,
-            &[
-                reg::PermittedAction::FileComplaint,
-                reg::PermittedAction::AcceptReferrals,
-            ],
-        )
-        .await;
-    let other = e
-        .institution(31, &[reg::PermittedAction::AcceptReferrals])
-        .await;
+    let inst = e.filer(30).await;
+    let other = e.acceptor(31).await;
     let mut c = e.cases.clone();
     let f = submitted_complaint(&e, &inst).await;
     let seal_filing = |role: Role, etag: &str, index: i32| {
@@ -216,19 +206,7 @@ async fn a_sealed_party_is_masked_for_every_other_role(b: Backend) {
         "the source sees it"
     );
     // The assigned institution takes it and records a session the sealed parties attend.
-    let r = c
-        .accept_referral(e.as_inst(
-            &inst,
-            pb::AcceptReferralRequest {
-                name: r.name.clone(),
-                etag: r.etag.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .referral
-        .unwrap();
+    let r = e.accept(&inst, &r).await;
     let r = c
         .record_progress(e.as_inst(
             &inst,
@@ -283,15 +261,7 @@ async fn a_sealed_party_is_masked_for_every_other_role(b: Backend) {
     }
     // Another institution does not see it at all.
     assert_eq!(
-        c.get_referral(e.as_inst(
-            &other,
-            pb::GetReferralRequest {
-                name: r.name.clone()
-            }
-        ))
-        .await
-        .unwrap_err()
-        .code(),
+        e.read_as(&other, &r.name).await.unwrap_err().code(),
         Code::NotFound
     );
     let listed = c

@@ -21,7 +21,6 @@ use mosharekat_api::referral::v1 as pb;
 use mosharekat_api::referral::v1::referral_service_client::ReferralServiceClient;
 use mosharekat_api::registry::v1 as reg;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
-use mosharekat_persian::ids::legal_entity_check_digit;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::clock::Clock;
 use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
@@ -32,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use tonic::Request;
 use tonic::transport::Channel;
 
-use mosharekat_testkit::{from_now, lazy, on_both_databases};
+use mosharekat_testkit::{
+    ardabil_institution, ardabil_licence, from_now, lazy, legal_id, on_both_databases, register,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
@@ -338,71 +339,25 @@ impl Gen {
         n: u32,
         actions: &[reg::PermittedAction],
     ) -> (String, String, String) {
-        let ten = format!("15{:08}", 30_000 + n);
-        let national_id = format!("{ten}{}", legal_entity_check_digit(&ten).unwrap());
         let areas = vec![
             ActivityArea::Reconciliation as i32,
             ActivityArea::Women as i32,
             ActivityArea::Family as i32,
         ];
-        let mut c = self.reg.clone();
-        let inst = c
-            .create_institution(self.req(
-                Role::RegistryOfficer,
-                None,
-                reg::CreateInstitutionRequest {
-                    request_id: String::new(),
-                    institution: Some(reg::Institution {
-                        display_name: format!("کانون صلح و سازش {n}"),
-                        kind: reg::InstitutionKind::Ngo as i32,
-                        national_id,
-                        registration_number: n.to_string(),
-                        registering_authority: "اداره ثبت".into(),
-                        province: "اردبیل".into(),
-                        city: "اردبیل".into(),
-                        activity_areas: areas.clone(),
-                        ..Default::default()
-                    }),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .institution
-            .unwrap();
-        let l = c
-            .create_licence(self.req(
-                Role::RegistryOfficer,
-                None,
-                reg::CreateLicenceRequest {
-                    parent: inst.name.clone(),
-                    request_id: String::new(),
-                    licence: Some(reg::Licence {
-                        activity_areas: areas,
-                        permitted_actions: actions.iter().map(|a| *a as i32).collect(),
-                        province: "اردبیل".into(),
-                        valid_until: Some(from_now(Duration::from_secs(365 * 86400))),
-                        ..Default::default()
-                    }),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .licence
-            .unwrap();
-        c.approve_licence(self.req(
-            Role::RegistryOfficer,
-            None,
-            reg::ApproveLicenceRequest {
-                name: l.name.clone(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
-        let id = inst.name.trim_start_matches("institutions/").to_owned();
-        (inst.name, id, l.name)
+        let national_id = legal_id(15, 30_000 + n);
+        let r = register(
+            &self.reg,
+            &self.keys.bearer(Role::RegistryOfficer, None),
+            ardabil_institution(
+                format!("کانون صلح و سازش {n}"),
+                national_id,
+                n.to_string(),
+                areas.clone(),
+            ),
+            Some(ardabil_licence(areas, actions)),
+        )
+        .await;
+        (r.name().to_owned(), r.id().to_owned(), r.licence_name())
     }
 
     /// Makes a call and keeps it, with its answer, for the replay.
@@ -489,26 +444,18 @@ fn referral(to: &str, source: pb::ReferralSource, kind: pb::ReferralKind) -> pb:
         kind: kind as i32,
         activity_area: ActivityArea::Family as i32,
         province: "اردبیل".into(),
-        parties: vec![
-            Party {
-                full_name: "حسن محمدی".into(),
-                role: PartyRole::Disputant as i32,
-                national_code: "0076229645".into(),
-                ..Default::default()
-            },
-            Party {
-                full_name: "رضا کریمی".into(),
-                role: PartyRole::Disputant as i32,
-                ..Default::default()
-            },
-            Party {
+        parties: {
+            // The two disputants and a minor victim.
+            let mut parties = super::disputants();
+            parties.push(Party {
                 full_name: "سارا کریمی".into(),
                 role: PartyRole::Victim as i32,
                 minor: true,
                 national_code: "1234567891".into(),
                 ..Default::default()
-            },
-        ],
+            });
+            parties
+        },
         summary: "اختلاف ملکی میان همسایگان".into(),
         institution: to.into(),
         ..Default::default()

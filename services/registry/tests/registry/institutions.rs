@@ -135,23 +135,10 @@ async fn dissolving_ends_licences(b: Backend) {
         .unwrap();
     assert_eq!(d.state, pb::InstitutionState::Dissolved as i32);
     assert_eq!(
-        app.eligibility(
-            &inst,
-            pb::PermittedAction::FileComplaint,
-            ActivityArea::Mediation
-        )
-        .await,
+        app.may_complain(&inst).await,
         pb::EligibilityReason::InstitutionDissolved
     );
-    let l = c
-        .get_licence(app.admin(pb::GetLicenceRequest {
-            name: l.name.clone(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
+    let l = app.read_licence(&l.name).await;
     assert_eq!(l.state, pb::LicenceState::Revoked as i32);
     let kinds: Vec<i32> = events(&app, 0, 3).await.iter().map(|e| e.kind).collect();
     assert_eq!(kinds[2], pb::LicenceEventKind::Revoked as i32);
@@ -235,17 +222,7 @@ async fn statute_cannot_shrink_below_a_live_licence(b: Backend) {
         &l,
         "ACTIVE",
     );
-    let l = c
-        .suspend_licence(app.admin(pb::SuspendLicenceRequest {
-            name: l.name.clone(),
-            etag: String::new(),
-            reason: "بازرسی".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
+    let l = app.suspend(&l, "بازرسی").await.unwrap();
     refused(
         c.update_institution(app.admin(statute_update(&inst, &[A::Women])))
             .await,
@@ -280,13 +257,7 @@ async fn statute_cannot_shrink_below_a_live_licence(b: Backend) {
         [A::Mediation, A::Reconciliation, A::Children].map(|a| a as i32)
     );
     // Once the licence is revoked it holds nothing.
-    c.revoke_licence(app.admin(pb::RevokeLicenceRequest {
-        name: l.name.clone(),
-        etag: String::new(),
-        reason: "تخلف".into(),
-    }))
-    .await
-    .unwrap();
+    app.revoke(&l, "تخلف").await.unwrap();
     let updated = c
         .update_institution(app.admin(statute_update(&inst, &[A::Women])))
         .await

@@ -130,16 +130,7 @@ async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
         (Code::FailedPrecondition, "LICENCE_STATE_CONFLICT")
     );
 
-    let l = c
-        .reinstate_licence(app.admin(pb::ReinstateLicenceRequest {
-            name: l.name.clone(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
+    let l = app.reinstate(&l).await.unwrap();
     assert_eq!(l.state, pb::LicenceState::Active as i32);
     assert_eq!(
         app.eligibility(&inst, P::AcceptReferrals, ActivityArea::Reconciliation)
@@ -182,30 +173,14 @@ async fn licence_life_cycle_with_eligibility_at_each_step(b: Backend) {
         .unwrap_err();
     assert_eq!(reason(&e), "LICENCE_ALREADY_IN_FORCE");
 
-    let l = c
-        .revoke_licence(app.admin(pb::RevokeLicenceRequest {
-            name: l.name.clone(),
-            etag: String::new(),
-            reason: "تخلف".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
+    let l = app.revoke(&l, "تخلف").await.unwrap();
     assert_eq!(l.state, pb::LicenceState::Revoked as i32);
     assert_eq!(
         app.eligibility(&inst, P::FileComplaint, m).await,
         R::LicencePending,
         "the second is pending"
     );
-    let e = c
-        .reinstate_licence(app.admin(pb::ReinstateLicenceRequest {
-            name: l.name.clone(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap_err();
+    let e = app.reinstate(&l).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     let to_states: Vec<i32> = l.history.iter().map(|h| h.to_state).collect();
     use pb::LicenceState as S;
@@ -267,22 +242,12 @@ async fn licence_expires_once(b: Backend) {
     let l = app.apply(&inst, start.timestamp() + 3600).await;
     app.approve(&l).await;
     assert_eq!(
-        app.eligibility(
-            &inst,
-            pb::PermittedAction::FileComplaint,
-            ActivityArea::Mediation
-        )
-        .await,
+        app.may_complain(&inst).await,
         pb::EligibilityReason::Eligible
     );
     clock.advance(chrono::Duration::hours(2));
     assert_eq!(
-        app.eligibility(
-            &inst,
-            pb::PermittedAction::FileComplaint,
-            ActivityArea::Mediation
-        )
-        .await,
+        app.may_complain(&inst).await,
         pb::EligibilityReason::LicenceExpired
     );
     assert_eq!(
@@ -324,13 +289,7 @@ async fn listed_licences_carry_their_own_histories(b: Backend) {
             app.approve(&l).await;
         }
         if n > 1 {
-            c.suspend_licence(app.admin(pb::SuspendLicenceRequest {
-                name: l.name.clone(),
-                etag: String::new(),
-                reason: "بازرسی".into(),
-            }))
-            .await
-            .unwrap();
+            app.suspend(&l, "بازرسی").await.unwrap();
         }
         names.push(l.name);
     }
@@ -355,15 +314,7 @@ async fn listed_licences_carry_their_own_histories(b: Backend) {
     }
     assert_eq!(listed.len(), 3);
     for l in &listed {
-        let alone = c
-            .get_licence(app.admin(pb::GetLicenceRequest {
-                name: l.name.clone(),
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .licence
-            .unwrap();
+        let alone = app.read_licence(&l.name).await;
         assert_eq!(l, &alone);
     }
     let lengths: Vec<usize> = names

@@ -12,9 +12,11 @@ use mosharekat_platform::auth::Role;
 use mosharekat_platform::clock::Clock;
 use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
 use mosharekat_registry::testing::RunningRegistry;
-use mosharekat_testkit::{authed, code, fields, now_secs, on_both_databases, reason, ts};
+use mosharekat_testkit::{
+    authed, code, fields, invalid_field, now_secs, on_both_databases, reason, ts,
+};
 use tonic::transport::Channel;
-use tonic::{Code, Request};
+use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
 mod audit;
@@ -132,6 +134,55 @@ impl App {
         .unwrap()
     }
 
+    /// The licence `name`, as an administrator reads it.
+    async fn read_licence(&self, name: &str) -> pb::Licence {
+        let req = pb::GetLicenceRequest { name: name.into() };
+        let r = self.client.clone().get_licence(self.admin(req)).await;
+        r.unwrap().into_inner().licence.unwrap()
+    }
+
+    /// An administrator suspends `l`, unconditionally (no etag), for `reason`.
+    async fn suspend(&self, l: &pb::Licence, reason: &str) -> Result<pb::Licence, Status> {
+        let req = pb::SuspendLicenceRequest {
+            name: l.name.clone(),
+            etag: String::new(),
+            reason: reason.into(),
+        };
+        let r = self.client.clone().suspend_licence(self.admin(req)).await;
+        r.map(|r| r.into_inner().licence.unwrap())
+    }
+
+    /// An administrator reinstates `l`, unconditionally (no etag).
+    async fn reinstate(&self, l: &pb::Licence) -> Result<pb::Licence, Status> {
+        let req = pb::ReinstateLicenceRequest {
+            name: l.name.clone(),
+            ..Default::default()
+        };
+        let r = self.client.clone().reinstate_licence(self.admin(req)).await;
+        r.map(|r| r.into_inner().licence.unwrap())
+    }
+
+    /// An administrator revokes `l`, unconditionally (no etag), for `reason`.
+    async fn revoke(&self, l: &pb::Licence, reason: &str) -> Result<pb::Licence, Status> {
+        let req = pb::RevokeLicenceRequest {
+            name: l.name.clone(),
+            etag: String::new(),
+            reason: reason.into(),
+        };
+        let r = self.client.clone().revoke_licence(self.admin(req)).await;
+        r.map(|r| r.into_inner().licence.unwrap())
+    }
+
+    /// Whether `inst` may file a complaint in mediation, the tests' usual question.
+    async fn may_complain(&self, inst: &pb::Institution) -> pb::EligibilityReason {
+        self.eligibility(
+            inst,
+            pb::PermittedAction::FileComplaint,
+            ActivityArea::Mediation,
+        )
+        .await
+    }
+
     async fn eligibility(
         &self,
         inst: &pb::Institution,
@@ -211,9 +262,9 @@ fn licence(until_secs: i64) -> pb::Licence {
     }
 }
 
-async fn events(app: &App, after: i64, n: usize) -> Vec<pb::LicenceEvent> {
-    let mut s = app
-        .client
+/// The licence event stream after `after`, as the service role follows it.
+async fn event_stream(app: &App, after: i64) -> tonic::Streaming<pb::WatchLicenceEventsResponse> {
+    app.client
         .clone()
         .watch_licence_events(app.as_role(
             Role::Service,
@@ -223,7 +274,11 @@ async fn events(app: &App, after: i64, n: usize) -> Vec<pb::LicenceEvent> {
         ))
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+}
+
+async fn events(app: &App, after: i64, n: usize) -> Vec<pb::LicenceEvent> {
+    let mut s = event_stream(app, after).await;
     let mut out = Vec::new();
     while out.len() < n {
         let e = tokio::time::timeout(Duration::from_secs(10), s.next())
@@ -235,18 +290,7 @@ async fn events(app: &App, after: i64, n: usize) -> Vec<pb::LicenceEvent> {
 }
 
 async fn no_more_events(app: &App, after: i64) -> bool {
-    let mut s = app
-        .client
-        .clone()
-        .watch_licence_events(app.as_role(
-            Role::Service,
-            pb::WatchLicenceEventsRequest {
-                after_sequence: after,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut s = event_stream(app, after).await;
     tokio::time::timeout(Duration::from_millis(1500), s.next())
         .await
         .is_err()
