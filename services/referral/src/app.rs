@@ -723,7 +723,7 @@ impl App {
         };
         r.answer = Some(self.answer_deadline(&r, now)?);
         store::insert_referral(create.txn(), &r).await?;
-        self.offered(create.txn(), &r).await?;
+        self.offered(create.txn(), &r, true).await?;
         let offered = entry(
             ctx,
             "",
@@ -795,8 +795,9 @@ impl App {
         Ok(self.calendar.read(|c| c.deadline(now, period, &province))?)
     }
 
-    /// An offer's notice and the reminders of its answer time (step 6).
-    async fn offered(&self, txn: &WriteTxn, r: &Referral) -> Result<()> {
+    /// An offer's notice and the reminders of its answer time (step 6); `created` when
+    /// the referral is created in `txn`.
+    async fn offered(&self, txn: &WriteTxn, r: &Referral, created: bool) -> Result<()> {
         if let Some(a) = &r.answer {
             self.notify
                 .referral(txn, r, Template::ReferralOffered, &[a.last_day])
@@ -808,6 +809,7 @@ impl App {
                     Topic::ReferralAnswer,
                     notices::answer_key(r),
                     a.ends_at,
+                    created,
                 )
                 .await?;
         }
@@ -833,6 +835,7 @@ impl App {
                         Topic::ReferralDue,
                         notices::due_key(after),
                         d.ends_at,
+                        false,
                     )
                     .await?;
                 }
@@ -862,13 +865,14 @@ impl App {
                         Topic::ReferralDue,
                         notices::due_key(after),
                         d.ends_at,
+                        false,
                     )
                     .await?;
                 }
             }
             ReferralAction::Reassign => {
                 n.cancel_all(txn, before).await?;
-                self.offered(txn, after).await?;
+                self.offered(txn, after, false).await?;
             }
             ReferralAction::Progress | ReferralAction::Seal => {}
         }

@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 use mosharekat_calendar::SolarDate;
 use mosharekat_notify::reminders::{self, Addressee, ReminderPlan, STANDARD_OFFSETS};
 use mosharekat_notify::{
-    Delivery, NewNotification, NoticeDate, Office, Recipient, Reference, Template, Topic, enqueue,
+    Delivery, NewNotification, NoticeDate, Office, Recipient, Reference, Template, Topic,
+    enqueue_all,
 };
 use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::error::ApiError;
@@ -107,21 +108,21 @@ impl Notify {
         template: Template,
         dates: Vec<NoticeDate>,
     ) -> Result<(), ApiError> {
-        for delivery in &self.deliveries {
-            enqueue(
-                txn,
-                NewNotification {
-                    recipient: institution(to),
-                    resource: resource.clone(),
-                    reference: reference.clone(),
-                    office: OFFICE,
-                    template,
-                    dates: dates.clone(),
-                    delivery: delivery.clone(),
-                },
-            )
-            .await?;
-        }
+        // One statement for the notices of all channels.
+        let notices = self
+            .deliveries
+            .iter()
+            .map(|delivery| NewNotification {
+                recipient: institution(to),
+                resource: resource.clone(),
+                reference: reference.clone(),
+                office: OFFICE,
+                template,
+                dates: dates.clone(),
+                delivery: delivery.clone(),
+            })
+            .collect();
+        enqueue_all(txn, notices).await?;
         Ok(())
     }
 
@@ -169,7 +170,8 @@ impl Notify {
         .await
     }
 
-    /// Schedules the reminders of a deadline of `r` ending at `due` under `key`.
+    /// Schedules the reminders of a deadline of `r` ending at `due` under `key`; `new_key`
+    /// when the key cannot have been scheduled before (a referral created in `txn`).
     pub async fn remind(
         &self,
         txn: &WriteTxn,
@@ -177,6 +179,7 @@ impl Notify {
         topic: Topic,
         key: String,
         due: DateTime<Utc>,
+        new_key: bool,
     ) -> Result<(), ApiError> {
         if self.is_off() {
             return Ok(());
@@ -197,7 +200,11 @@ impl Notify {
                 .collect(),
             offsets: STANDARD_OFFSETS.to_vec(),
         };
-        reminders::schedule(txn, &plan, due).await?;
+        if new_key {
+            reminders::schedule_new(txn, &plan, due).await?;
+        } else {
+            reminders::schedule(txn, &plan, due).await?;
+        }
         Ok(())
     }
 

@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(platform::m20261202_000001_event_stalls::Migration),
             Box::new(m20261222_000009_deadlines::Migration),
             Box::new(mosharekat_notify::migrations::m20261202_000001_notifications::Migration),
+            Box::new(mosharekat_notify::migrations::m20261223_000001_reminders_by_key::Migration),
         ]
     }
 }
