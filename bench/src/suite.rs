@@ -179,18 +179,9 @@ impl Suite {
         let mut procs = Vec::new();
         let mut dbs = Vec::new();
         let keys = (private_key.clone(), public_key.clone());
-        for i in 0..NAMES.len() {
-            let (p, db) = start_one(
-                i,
-                backend,
-                pg_admin,
-                dir.path(),
-                &keys,
-                &ports,
-                NAMES[i],
-                &[],
-            )
-            .await?;
+        for (i, name) in NAMES.iter().enumerate() {
+            let (p, db) =
+                start_one(i, backend, pg_admin, dir.path(), &keys, &ports, name, &[]).await?;
             procs.push(p);
             dbs.push(db);
         }
