@@ -407,6 +407,46 @@ async fn main() -> anyhow::Result<()> {
                 &format!("first page @{small}"),
             ));
         }
+        if want("Notify") {
+            // The same change with and without its notices: CreateReferral (a notice on
+            // the SMS and e-notice channels, and its answer time's reminders, in the
+            // offer's transaction) on a referral service started with REFERRAL_NOTIFY=none,
+            // then on one that notifies; each on a fresh database. Last, as it restarts
+            // the referral service.
+            let mut off = Vec::new();
+            let mut on = Vec::new();
+            s.restart_referral("none").await?;
+            for _ in 0..cli.runs {
+                off.push(s.create_referrals(spec).await);
+            }
+            s.restart_referral("sms,e-notice").await?;
+            for _ in 0..cli.runs {
+                on.push(s.create_referrals(spec).await);
+            }
+            let (off, on) = (pick_median(off), pick_median(on));
+            eprintln!(
+                "bench: {b}: CreateReferral with notices costs {:.2}x the same without ({:.0} vs {:.0} calls/s; target <= 1.2x)",
+                off.throughput / on.throughput.max(f64::MIN_POSITIVE),
+                on.throughput,
+                off.throughput
+            );
+            report.rows.push(Row::plain(
+                b,
+                "CreateReferral, notifications off",
+                off.clone(),
+            ));
+            // Costing at most 1.2x is a throughput of at least 1/1.2 of it.
+            report.rows.push(Row::vs(
+                b,
+                "CreateReferral, notifications on",
+                on,
+                &off,
+                "notifications off",
+                1.0 / 1.2,
+                None,
+            ));
+        }
+
         let peaks = s.memory();
         for (i, mem) in peaks.iter().enumerate() {
             if let Some(p) = report

@@ -153,6 +153,14 @@ pub struct Suite {
     /// Bulk rows written so far (the ids kept above are capped).
     fixtures: u64,
     national_ids: Arc<std::sync::atomic::AtomicU64>,
+    /// What restarting the referral service needs: its database kind, the PostgreSQL
+    /// admin URL, the keys, the ports.
+    backend: Backend,
+    pg_admin: String,
+    keys: (std::path::PathBuf, std::path::PathBuf),
+    ports: [u16; 3],
+    connections: usize,
+    restarts: u32,
     _dir: tempfile::TempDir,
 }
 
@@ -168,26 +176,13 @@ impl Suite {
         let (private_key, public_key) = mosharekat_platform::auth::ensure_keypair(dir.path())?;
         let signer = TokenSigner::from_pem_file(&private_key)?;
         let ports = [free_port()?, free_port()?, free_port()?];
-        let bins = bin_dir()?;
         let mut procs = Vec::new();
         let mut dbs = Vec::new();
+        let keys = (private_key.clone(), public_key.clone());
         for (i, name) in NAMES.iter().enumerate() {
-            let db = FreshDb::new(backend, dir.path(), name, pg_admin).await?;
-            let env = [
-                ("LISTEN_ADDR", format!("127.0.0.1:{}", ports[i])),
-                ("METRICS_ADDR", format!("127.0.0.1:{}", free_port()?)),
-                ("DATABASE_URL", db.url.clone()),
-                ("TOKEN_PUBLIC_KEYS", public_key.display().to_string()),
-                ("SERVICE_SIGNING_KEY", private_key.display().to_string()),
-                ("REGISTRY_URL", format!("http://127.0.0.1:{}", ports[0])),
-                ("REFERRAL_URL", format!("http://127.0.0.1:{}", ports[1])),
-                ("LOG_FORMAT", "json".into()),
-                ("REFLECTION", "false".into()),
-            ];
-            let log = dir.path().join(format!("{name}.log"));
-            procs.push(
-                Proc::start(name, &bins.join(name), &[], &env, ports[i], GRPC[i], &log).await?,
-            );
+            let (p, db) =
+                start_one(i, backend, pg_admin, dir.path(), &keys, &ports, name, &[]).await?;
+            procs.push(p);
             dbs.push(db);
         }
         // Idle: serving, an empty database, and nothing asked of it yet.
@@ -346,8 +341,58 @@ impl Suite {
             fixture_ids: Vec::new(),
             fixtures: 0,
             national_ids: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            backend,
+            pg_admin: pg_admin.to_owned(),
+            keys,
+            ports,
+            connections,
+            restarts: 0,
             _dir: dir,
         })
+    }
+
+    /// Restarts the referral service on a fresh database of its own with
+    /// `REFERRAL_NOTIFY=notify` (`none` turns its notifications off), on the same port:
+    /// the same service and data shape, notifying or not.
+    pub async fn restart_referral(&mut self, notify: &str) -> anyhow::Result<()> {
+        self.procs.remove(1).stop();
+        self.dbs.remove(1).drop_database().await?;
+        self.restarts += 1;
+        let name = format!("referral{}", self.restarts);
+        let (p, db) = start_one(
+            1,
+            self.backend,
+            &self.pg_admin,
+            self._dir.path(),
+            &self.keys,
+            &self.ports,
+            &name,
+            &[("REFERRAL_NOTIFY", notify.to_owned())],
+        )
+        .await?;
+        self.referral = p.connections(self.connections).await?;
+        self.procs.insert(1, p);
+        self.dbs.insert(1, db);
+        Ok(())
+    }
+
+    /// CreateReferral as fast as it goes: each offer writes the referral, its timeline
+    /// entry, and (notifying) its notices and its answer time's reminders.
+    pub async fn create_referrals(&self, spec: Spec) -> Sample {
+        let who = self.centre.clone();
+        let filer = self.filer.clone();
+        load::run(spec, &self.referral, move |ch, n| {
+            let who = who.clone();
+            let filer = filer.clone();
+            async move {
+                ReferralServiceClient::new(ch)
+                    .create_referral(who.on(dispute(n, filer)))
+                    .await
+                    .map(drop)
+                    .map_err(err)
+            }
+        })
+        .await
     }
 
     /// Grows the registry to `total` institutions with bulk fixture rows.
@@ -963,6 +1008,47 @@ impl Suite {
         }
         Ok(())
     }
+}
+
+/// Starts service `i` of [`NAMES`] (its database named `db_name`) with `extra` settings.
+#[allow(clippy::too_many_arguments)]
+async fn start_one(
+    i: usize,
+    backend: Backend,
+    pg_admin: &str,
+    dir: &std::path::Path,
+    keys: &(std::path::PathBuf, std::path::PathBuf),
+    ports: &[u16; 3],
+    db_name: &str,
+    extra: &[(&str, String)],
+) -> anyhow::Result<(Proc, FreshDb)> {
+    let name = NAMES[i];
+    let (private_key, public_key) = keys;
+    let db = FreshDb::new(backend, dir, db_name, pg_admin).await?;
+    let mut env = vec![
+        ("LISTEN_ADDR", format!("127.0.0.1:{}", ports[i])),
+        ("METRICS_ADDR", format!("127.0.0.1:{}", free_port()?)),
+        ("DATABASE_URL", db.url.clone()),
+        ("TOKEN_PUBLIC_KEYS", public_key.display().to_string()),
+        ("SERVICE_SIGNING_KEY", private_key.display().to_string()),
+        ("REGISTRY_URL", format!("http://127.0.0.1:{}", ports[0])),
+        ("REFERRAL_URL", format!("http://127.0.0.1:{}", ports[1])),
+        ("LOG_FORMAT", "json".into()),
+        ("REFLECTION", "false".into()),
+    ];
+    env.extend(extra.iter().cloned());
+    let log = dir.join(format!("{db_name}.log"));
+    let p = Proc::start(
+        name,
+        &bin_dir()?.join(name),
+        &[],
+        &env,
+        ports[i],
+        GRPC[i],
+        &log,
+    )
+    .await?;
+    Ok((p, db))
 }
 
 /// Timeline entries of a seeded filing (created, submitted, registered), a seeded

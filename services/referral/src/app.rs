@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use mosharekat_calendar::{Deadline, Period, Publication, SharedCalendar, SolarDate};
+use mosharekat_notify::{Template, Topic};
 use mosharekat_persian::fold_for_search;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::change::{self, Begun, Versioned};
@@ -24,6 +26,7 @@ use crate::model::{
     ReferralState, TimelineEntry, Unknown, instant,
 };
 use crate::names::{FilingId, InstitutionId, ReferralId};
+use crate::notices::{self, Notify};
 use crate::reads;
 use crate::rules::{self, DuePolicy, FilingAction, ReferralAction};
 use crate::store::{self, Filings, Referrals, Where};
@@ -35,6 +38,9 @@ pub struct App {
     pub(crate) registry: RegistryPeer,
     pub(crate) due: Arc<DuePolicy>,
     pub(crate) reads: reads::ReadLog,
+    /// The legal calendar every deadline is counted on; the calendar follower updates it.
+    pub(crate) calendar: SharedCalendar,
+    pub(crate) notify: Arc<Notify>,
 }
 
 /// A filing or referral as one caller may see it.
@@ -119,6 +125,8 @@ pub struct ReferralFilter {
     pub area: Option<ActivityArea>,
     pub province: String,
     pub overdue_only: bool,
+    /// Open, not passed, and the last day within this many days of today in Tehran.
+    pub due_within_days: Option<u32>,
 }
 
 /// An institution ranked for a new referral.
@@ -332,6 +340,7 @@ impl App {
             create_time: now,
             update_time: now,
             submit_time: None,
+            reference: store::next_reference(create.txn(), "filings").await?,
             unknown: Unknown::default(),
         };
         rules::apply_filing_patch(&mut f, fields)?;
@@ -391,6 +400,17 @@ impl App {
             let e = entry(ctx, from.as_str(), to.as_str(), now, note);
             store::append_timeline(saved.txn(), &id.name(), &e).await?;
             timeline.push(e);
+        }
+        let template = match action {
+            FilingAction::Register => Some(Template::FilingRegistered),
+            FilingAction::Reject => Some(Template::FilingRejected),
+            FilingAction::Close => Some(Template::FilingClosed),
+            _ => None,
+        };
+        if let Some(t) = template {
+            self.notify
+                .filing(saved.txn(), &saved.saved().value, t)
+                .await?;
         }
         let v = saved.commit().await?;
         Ok(self.show_filing(ctx, v, timeline))
@@ -673,7 +693,7 @@ impl App {
             Begun::Fresh(c) => c,
         };
         let now = instant(create.txn().now_micros());
-        let r = Referral {
+        let mut r = Referral {
             id: ReferralId::generate(),
             source: new.source,
             source_case_number: new.source_case_number,
@@ -685,6 +705,8 @@ impl App {
             institution: new.institution,
             state: ReferralState::Offered,
             due_time: None,
+            due: None,
+            answer: None,
             extended: false,
             extension_reason: String::new(),
             progress: vec![],
@@ -696,9 +718,12 @@ impl App {
             update_time: now,
             accept_time: None,
             resolve_time: None,
+            reference: store::next_reference(create.txn(), "referrals").await?,
             unknown: Unknown::default(),
         };
+        r.answer = Some(self.answer_deadline(&r, now)?);
         store::insert_referral(create.txn(), &r).await?;
+        self.offered(create.txn(), &r, true).await?;
         let offered = entry(
             ctx,
             "",
@@ -757,8 +782,101 @@ impl App {
         let e = entry(ctx, from.as_str(), to.as_str(), now, note);
         store::append_timeline(saved.txn(), &id.name(), &e).await?;
         timeline.push(e);
+        self.referral_effects(saved.txn(), action, saved.before(), &saved.saved().value)
+            .await?;
         let v = saved.commit().await?;
         Ok(self.show_referral(ctx, v, timeline))
+    }
+
+    /// The answer time of an offer made at `now`, on the legal calendar.
+    fn answer_deadline(&self, r: &Referral, now: DateTime<Utc>) -> Result<Deadline> {
+        let province = rules::province_of(r)?;
+        let period = self.due.answer_period(r.kind);
+        Ok(self.calendar.read(|c| c.deadline(now, period, &province))?)
+    }
+
+    /// An offer's notice and the reminders of its answer time (step 6); `created` when
+    /// the referral is created in `txn`.
+    async fn offered(&self, txn: &WriteTxn, r: &Referral, created: bool) -> Result<()> {
+        if let Some(a) = &r.answer {
+            self.notify
+                .referral(txn, r, Template::ReferralOffered, &[a.last_day])
+                .await?;
+            self.notify
+                .remind(
+                    txn,
+                    r,
+                    Topic::ReferralAnswer,
+                    notices::answer_key(r),
+                    a.ends_at,
+                    created,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The notices and reminders a change of a referral causes, in its transaction.
+    async fn referral_effects(
+        &self,
+        txn: &WriteTxn,
+        action: ReferralAction,
+        before: &Referral,
+        after: &Referral,
+    ) -> Result<()> {
+        let n = &self.notify;
+        match action {
+            ReferralAction::Accept => {
+                n.cancel(txn, &notices::answer_key(before)).await?;
+                if let Some(d) = &after.due {
+                    n.remind(
+                        txn,
+                        after,
+                        Topic::ReferralDue,
+                        notices::due_key(after),
+                        d.ends_at,
+                        false,
+                    )
+                    .await?;
+                }
+            }
+            ReferralAction::Decline => n.cancel(txn, &notices::answer_key(before)).await?,
+            ReferralAction::Resolve | ReferralAction::Return => {
+                n.cancel(txn, &notices::due_key(before)).await?;
+            }
+            ReferralAction::Withdraw => {
+                n.referral(txn, after, Template::ReferralWithdrawn, &[])
+                    .await?;
+                n.cancel_all(txn, before).await?;
+            }
+            ReferralAction::Recall => {
+                n.referral(txn, after, Template::ReferralRecalled, &[])
+                    .await?;
+                n.cancel_all(txn, before).await?;
+            }
+            ReferralAction::Extend => {
+                n.cancel(txn, &notices::due_key(before)).await?;
+                if let Some(d) = &after.due {
+                    n.referral(txn, after, Template::ReferralExtended, &[d.last_day])
+                        .await?;
+                    n.remind(
+                        txn,
+                        after,
+                        Topic::ReferralDue,
+                        notices::due_key(after),
+                        d.ends_at,
+                        false,
+                    )
+                    .await?;
+                }
+            }
+            ReferralAction::Reassign => {
+                n.cancel_all(txn, before).await?;
+                self.offered(txn, after, false).await?;
+            }
+            ReferralAction::Progress | ReferralAction::Seal => {}
+        }
+        Ok(())
     }
 
     /// The referral as it is, checked for `action` before a peer is asked.
@@ -794,6 +912,7 @@ impl App {
         )
         .await?;
         let due = self.due.clone();
+        let calendar = self.calendar.clone();
         self.change_referral(
             ctx,
             id,
@@ -801,8 +920,12 @@ impl App {
             ReferralAction::Accept,
             "",
             move |r, now| {
+                let province = rules::province_of(r)?;
+                let d = calendar.read(|c| c.deadline(now, due.due_period(r.kind), &province))?;
                 r.accept_time = Some(now);
-                r.due_time = Some(due.due(r.kind, now));
+                r.due_time = Some(d.ends_at);
+                r.due = Some(d);
+                r.answer = None;
                 Ok(true)
             },
         )
@@ -886,6 +1009,8 @@ impl App {
         new_due: DateTime<Utc>,
         reason: String,
     ) -> Result<Shown<Referral>> {
+        let policy = self.due.clone();
+        let calendar = self.calendar.clone();
         self.change_referral(
             ctx,
             id,
@@ -893,7 +1018,18 @@ impl App {
             ReferralAction::Extend,
             &reason.clone(),
             move |r, _| {
-                rules::extend(r, new_due)?;
+                if r.extended {
+                    return Err(ReferralError::AlreadyExtended);
+                }
+                let last = rules::current_last_day(r).ok_or_else(|| {
+                    ReferralError::invalid("due_time", "the referral has no due time")
+                })?;
+                let days = rules::extension_days(last, new_due, policy.extension_days())?;
+                let province = rules::province_of(r)?;
+                // Counted from the current last day, which is not counted (art. 445).
+                let d = calendar
+                    .read(|c| c.deadline(last.end_instant(), Period::Days(days), &province))?;
+                rules::extend(r, d)?;
                 r.extension_reason = reason;
                 Ok(true)
             },
@@ -928,16 +1064,19 @@ impl App {
         )
         .await?;
         let note = format!("{} → {to}", r.institution);
+        let app = self.clone();
         self.change_referral(
             ctx,
             id,
             &v.version.to_string(),
             ReferralAction::Reassign,
             &note,
-            move |r, _| {
+            move |r, now| {
                 r.institution = to;
                 r.accept_time = None;
                 r.due_time = None;
+                r.due = None;
+                r.answer = Some(app.answer_deadline(r, now)?);
                 r.extended = false;
                 r.extension_reason.clear();
                 r.state_reason.clear();
@@ -978,6 +1117,7 @@ impl App {
         institution: &InstitutionId,
         why: &str,
         ctx: &CallContext,
+        notify: &Notify,
     ) -> Result<usize> {
         let now = instant(txn.now_micros());
         let mut n = 0;
@@ -1005,6 +1145,15 @@ impl App {
                 note: why.to_owned(),
             };
             store::append_timeline(saved.txn(), &v.value.id.name(), &e).await?;
+            notify
+                .referral(
+                    saved.txn(),
+                    &saved.saved().value,
+                    Template::ReferralRecalled,
+                    &[],
+                )
+                .await?;
+            notify.cancel_all(saved.txn(), saved.before()).await?;
             saved.commit().await?;
             n += 1;
         }
@@ -1059,10 +1208,36 @@ impl App {
                 ],
             );
         }
+        if let Some(days) = f.due_within_days {
+            let now = self.now();
+            let today =
+                SolarDate::from_instant(now).map_err(|e| ReferralError::Deadline(e.to_string()))?;
+            let until = today
+                .add_days(i64::from(days))
+                .end_instant()
+                .timestamp_micros();
+            let now_us = now.timestamp_micros();
+            w.add(
+                "((state = ? AND answer_us >= ? AND answer_us <= ?) OR \
+                 (state IN (?, ?) AND due_us >= ? AND due_us <= ?))",
+                [
+                    ReferralState::Offered.code().into(),
+                    now_us.into(),
+                    until.into(),
+                    ReferralState::Accepted.code().into(),
+                    ReferralState::InProgress.code().into(),
+                    now_us.into(),
+                    until.into(),
+                ],
+            );
+        }
         let fp = pagination::fingerprint(&[
             "referrals",
             f.institution.as_ref().map_or("", |i| i.as_str()),
-            &format!("{source:?}{kind:?}{state:?}{area:?}{}", f.overdue_only),
+            &format!(
+                "{source:?}{kind:?}{state:?}{area:?}{}{:?}",
+                f.overdue_only, f.due_within_days
+            ),
             &fold_for_search(&f.province),
         ]);
         if let Some(last) = pagination::decode::<String>(&page.token, &fp, "page_token")? {
@@ -1191,5 +1366,122 @@ impl App {
             overdue_count: overdue as i64,
             resolved_count: resolved.len() as i64,
         })
+    }
+
+    /// Fires the reminders due at the service's clock (the reminder loop's round; a
+    /// test's manual clock moves, this fires what is due then). Returns how many queued.
+    pub async fn fire_reminders(&self) -> Result<usize> {
+        Ok(mosharekat_notify::reminders::fire_due(&self.db, self.now())
+            .await?
+            .len())
+    }
+
+    /// The legal calendar this service counts deadlines on.
+    pub fn calendar(&self) -> &SharedCalendar {
+        &self.calendar
+    }
+
+    /// A holiday or closure published after deadlines were set (the handler the
+    /// registry's calendar follower calls): the calendar takes it if it does not hold it
+    /// yet, and every open deadline whose last day it now closes, in its province, moves
+    /// to the next open day, each with a timeline entry saying why, a notice to the
+    /// institution and its reminders moved; all in one transaction. Called again, nothing
+    /// ends on those days any more, so nothing moves twice. Returns how many moved.
+    /// A due time set before the calendar (no rule stored) stays as it was computed.
+    pub async fn apply_publication(&self, publication: &Publication) -> Result<usize> {
+        self.calendar.update(|c| -> Result<()> {
+            let held = match publication {
+                Publication::Holiday(h) => c.holidays_on(h.date).contains(h),
+                Publication::Closure(cl) => c.closures().contains(cl),
+            };
+            if !held {
+                match publication {
+                    Publication::Holiday(h) => c.add_holiday(h.clone()),
+                    Publication::Closure(cl) => c.add_closure(cl.clone())?,
+                }
+            }
+            Ok(())
+        })?;
+        let (first, last) = match publication {
+            Publication::Holiday(h) => (h.date, h.date),
+            Publication::Closure(cl) => (cl.first_day, cl.last_day),
+        };
+        let why = publication.reason().to_persian();
+        let ctx = CallContext::system("referral/calendar");
+        let txn = self.db.begin_write().await?;
+        let now = instant(txn.now_micros());
+        let candidates = store::deadlines_ending_between(
+            &txn,
+            first.start_instant().timestamp_micros(),
+            last.end_instant().timestamp_micros(),
+        )
+        .await?;
+        let mut moved = 0;
+        for v in candidates {
+            let r = &v.value;
+            let (running, topic) = if r.state == ReferralState::Offered {
+                (r.answer.as_ref(), Topic::ReferralAnswer)
+            } else {
+                (r.due.as_ref(), Topic::ReferralDue)
+            };
+            let Some(before) = running else { continue };
+            let Some(m) = self
+                .calendar
+                .read(|c| c.moved_by(publication, [((), before)]))?
+                .pop()
+            else {
+                continue;
+            };
+            let checked = change::open_in(&txn, &ctx, &Referrals, &r.id)
+                .await?
+                .authorise(|_| true)?
+                .check_etag(&v.version.to_string())?;
+            let mut next = checked.current().clone();
+            let key = match topic {
+                Topic::ReferralAnswer => {
+                    next.answer = Some(m.after.clone());
+                    notices::answer_key(&next)
+                }
+                _ => {
+                    next.due_time = Some(m.after.ends_at);
+                    next.due = Some(m.after.clone());
+                    notices::due_key(&next)
+                }
+            };
+            next.update_time = now;
+            let saved = checked.save(next).await?;
+            let note = m
+                .after
+                .rule
+                .late_moves
+                .last()
+                .map_or_else(|| why.clone(), |lm| lm.explain_persian());
+            let e = TimelineEntry {
+                from: r.state.as_str().to_owned(),
+                to: r.state.as_str().to_owned(),
+                actor: "system".into(),
+                time: now,
+                note,
+            };
+            store::append_timeline(saved.txn(), &r.id.name(), &e).await?;
+            self.notify
+                .referral(
+                    saved.txn(),
+                    &saved.saved().value,
+                    Template::DeadlineMoved(topic),
+                    &[m.after.last_day],
+                )
+                .await?;
+            self.notify
+                .move_reminders(saved.txn(), &key, m.after.ends_at)
+                .await?;
+            saved.commit().await?;
+            moved += 1;
+        }
+        mosharekat_platform::db::commit(txn).await?;
+        if moved > 0 {
+            tracing::info!(moved, reason = %why, "deadlines moved by a late publication");
+        }
+        Ok(moved)
     }
 }

@@ -37,6 +37,8 @@ pub enum ReferralError {
         case_number: String,
         authority: String,
     },
+    /// The legal calendar cannot count this deadline (a day beyond the years it accepts).
+    Deadline(String),
     /// A field of the request that the rules refuse, once the resource is known.
     Invalid { field: String, message: String },
     /// The caller's role may not do this to this resource.
@@ -48,6 +50,18 @@ pub enum ReferralError {
 impl From<ApiError> for ReferralError {
     fn from(e: ApiError) -> Self {
         Self::Api(e)
+    }
+}
+
+impl From<mosharekat_calendar::DeadlineError> for ReferralError {
+    fn from(e: mosharekat_calendar::DeadlineError) -> Self {
+        Self::Deadline(e.to_string())
+    }
+}
+
+impl From<mosharekat_calendar::CalendarError> for ReferralError {
+    fn from(e: mosharekat_calendar::CalendarError) -> Self {
+        Self::Deadline(e.to_string())
     }
 }
 
@@ -113,6 +127,11 @@ impl From<ReferralError> for ApiError {
                 case_number,
                 authority,
             } => ApiError::already_exists("case number", format!("{case_number} at {authority}")),
+            E::Deadline(why) => ApiError::precondition(
+                "DEADLINE_NOT_COMPUTABLE",
+                format!("the legal calendar cannot count this deadline: {why}"),
+                "این مهلت را با تقویم رسمی نمی‌توان محاسبه کرد.",
+            ),
             E::Invalid { field, message } => ApiError::invalid(field, message),
             E::Forbidden(why) => ApiError::PermissionDenied(why),
             E::Api(e) => e,
@@ -161,6 +180,10 @@ mod tests {
             "PARTY_NOT_SEALABLE"
         );
         assert_eq!(reason(ReferralError::AlreadyExtended), "ALREADY_EXTENDED");
+        assert_eq!(
+            reason(ReferralError::Deadline("year 1700".into())),
+            "DEADLINE_NOT_COMPUTABLE"
+        );
         assert_eq!(
             reason(ReferralError::NotEligible {
                 reason: reg::EligibilityReason::LicenceSuspended as i32,

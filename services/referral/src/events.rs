@@ -6,14 +6,20 @@ use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::error::ApiError;
 use mosharekat_registry_client::events::{LicenceEventHandler, context_for};
 
+use std::sync::Arc;
+
 use crate::app::App;
 use crate::names::InstitutionId;
+use crate::notices::Notify;
 
 /// The cursor's name in `event_cursor`.
 pub const STREAM: &str = "registry.licence_events";
 
-#[derive(Debug, Clone, Copy)]
-pub struct RecallOnLicenceLoss;
+/// Recalls, with the notices they cause (sent as this deployment notifies).
+#[derive(Debug, Clone, Default)]
+pub struct RecallOnLicenceLoss {
+    pub notify: Arc<Notify>,
+}
 
 #[async_trait::async_trait]
 impl LicenceEventHandler for RecallOnLicenceLoss {
@@ -30,7 +36,7 @@ impl LicenceEventHandler for RecallOnLicenceLoss {
         };
         // Done by this service, for whoever changed the licence.
         let ctx = context_for("referral/licence-events", e);
-        let n = App::recall_open_referrals(txn, &institution, why, &ctx).await?;
+        let n = App::recall_open_referrals(txn, &institution, why, &ctx, &self.notify).await?;
         if n > 0 {
             tracing::info!(institution = %e.institution, recalled = n, reason = why, "open referrals recalled");
         }

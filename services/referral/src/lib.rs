@@ -25,6 +25,7 @@ pub mod events;
 pub mod migrations;
 pub mod model;
 pub mod names;
+pub mod notices;
 pub mod peers;
 pub mod reads;
 pub mod rules;
@@ -38,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mosharekat_api::referral::v1::referral_service_server::ReferralServiceServer;
+use mosharekat_calendar::SharedCalendar;
 use mosharekat_platform::audit::AuditApi;
 use mosharekat_platform::auth::{TokenSigner, TokenVerifier};
 use mosharekat_platform::client::ServiceToken;
@@ -72,13 +74,31 @@ pub struct ReferralArgs {
     /// The longest a call to the registry may take (less when the caller's deadline is nearer).
     #[arg(long, env = "PEER_TIMEOUT", default_value = "3s")]
     pub peer_timeout: humantime::Duration,
-    /// Days allowed for referral kinds other than mediation and reconciliation (which take
-    /// three months by law), as KIND=DAYS,… e.g. VICTIM_SUPPORT=30,LEGAL_AID=45.
+    /// Days allowed from acceptance per referral kind, counted on the legal calendar, as
+    /// KIND=DAYS,… e.g. VICTIM_SUPPORT=30,LEGAL_AID=45. Mediation and reconciliation take
+    /// three months (90 days, art. 443) unless set shorter (art. 82 allows no more).
     #[arg(long, env = "REFERRAL_DUE_DAYS", default_value = "")]
     pub due_days: String,
     /// Days allowed for a kind not named in --due-days.
     #[arg(long, env = "REFERRAL_DEFAULT_DUE_DAYS", default_value_t = 60)]
     pub default_due_days: u32,
+    /// The most days the one extension may add (mediation regulation art. 28: three months).
+    #[arg(long, env = "REFERRAL_EXTENSION_DAYS", default_value_t = 90)]
+    pub extension_days: u32,
+    /// Days an institution has to accept or decline an offer, per kind, as KIND=DAYS,….
+    #[arg(long, env = "REFERRAL_ANSWER_DAYS", default_value = "")]
+    pub answer_days: String,
+    /// Days to answer an offer of a kind not named in --answer-days.
+    #[arg(long, env = "REFERRAL_DEFAULT_ANSWER_DAYS", default_value_t = 7)]
+    pub default_answer_days: u32,
+    /// The channels notices go out on: sms, e-notice (comma-separated), or none.
+    #[arg(long, env = "REFERRAL_NOTIFY", default_value = "sms,e-notice")]
+    pub notify: String,
+    /// How often due reminders are fired.
+    #[arg(long, env = "REMINDER_INTERVAL", default_value = "60s")]
+    pub reminder_interval: humantime::Duration,
+    #[command(flatten)]
+    pub smtp: mosharekat_notify::email::SmtpArgs,
 }
 
 impl ReferralArgs {
@@ -88,6 +108,20 @@ impl ReferralArgs {
             peer_timeout: Duration::from_secs(3).into(),
             due_days: String::new(),
             default_due_days: 60,
+            extension_days: 90,
+            answer_days: String::new(),
+            default_answer_days: 7,
+            notify: "sms,e-notice".into(),
+            reminder_interval: Duration::from_secs(60).into(),
+            smtp: mosharekat_notify::email::SmtpArgs {
+                host: None,
+                port: 587,
+                security: "starttls".into(),
+                user: None,
+                password: None,
+                from: "notify@localhost".into(),
+                timeout: Duration::from_secs(30).into(),
+            },
         }
     }
 }
@@ -113,6 +147,8 @@ pub struct Application {
     token: ServiceToken,
     registry: tonic::transport::Channel,
     stalls: Stalls,
+    reminder_interval: Duration,
+    mailer: Option<mosharekat_notify::email::Mailer>,
 }
 
 impl Application {
@@ -126,6 +162,16 @@ impl Application {
         settings: Settings,
         clock: mosharekat_platform::clock::Clock,
     ) -> anyhow::Result<Self> {
+        Self::build_with(settings, clock, SharedCalendar::shipped()).await
+    }
+
+    /// As [`Application::build_with_clock`], deadlines counted on `calendar` (which the
+    /// registry's calendar follower updates, through [`App::apply_publication`]).
+    pub async fn build_with(
+        settings: Settings,
+        clock: mosharekat_platform::clock::Clock,
+        calendar: SharedCalendar,
+    ) -> anyhow::Result<Self> {
         let server_args = settings.server.clone().with_defaults(DEFAULTS);
         let verifier = TokenVerifier::from_pem_files(&server_args.token_public_keys)?
             .for_service(DEFAULTS.name);
@@ -138,11 +184,22 @@ impl Application {
         // Its one peer is the registry: its token is for the registry alone.
         let token = ServiceToken::new(TokenSigner::from_pem_file(key)?, DEFAULTS.name)
             .for_audience("registry");
-        let due = rules::DuePolicy::parse(
-            &settings.referral.due_days,
-            settings.referral.default_due_days,
-        )
-        .map_err(|e| anyhow::anyhow!("--due-days: {e}"))?;
+        let a = &settings.referral;
+        let due = rules::DuePolicy::parse(rules::DueSpec {
+            due_days: &a.due_days,
+            default_due_days: a.default_due_days,
+            extension_days: a.extension_days,
+            answer_days: &a.answer_days,
+            default_answer_days: a.default_answer_days,
+        })
+        .map_err(|e| anyhow::anyhow!("the referral periods: {e}"))?;
+        let notify = Arc::new(
+            notices::Notify::parse(&a.notify).map_err(|e| anyhow::anyhow!("--notify: {e}"))?,
+        );
+        let mailer = match a.smtp.settings() {
+            Some(s) => Some(mosharekat_notify::email::Mailer::new(&s)?),
+            None => None,
+        };
         let tls = Tls::load(&server_args.tls, DEFAULTS.name)?;
         let db = migrate(&server_args).await?.with_clock(clock);
         let registry_url = &settings.referral.registry_url;
@@ -161,6 +218,8 @@ impl Application {
             ),
             due: Arc::new(due),
             reads: reads::ReadLog::start(db.clone()),
+            calendar,
+            notify,
         };
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
@@ -188,7 +247,13 @@ impl Application {
                 .max_encoding_message_size(max),
         );
         server.add_service(
-            AuditApi::new(db)
+            AuditApi::new(db.clone())
+                .into_server()
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+        server.add_service(
+            mosharekat_notify::NotificationApi::new(db)
                 .into_server()
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
@@ -199,6 +264,8 @@ impl Application {
             token,
             registry,
             stalls,
+            reminder_interval: settings.referral.reminder_interval.into(),
+            mailer,
         })
     }
 
@@ -228,12 +295,28 @@ impl Application {
         let consumer = tokio::spawn(mosharekat_registry_client::events::follow_licence_events(
             self.registry.clone(),
             self.token.clone(),
-            events::RecallOnLicenceLoss,
+            events::RecallOnLicenceLoss {
+                notify: self.app.notify.clone(),
+            },
             self.stalls.clone(),
         ));
+        let reminders =
+            mosharekat_notify::reminders::spawn_reminder_loop(db.clone(), self.reminder_interval);
+        let email = self.mailer.clone().map(|m| {
+            mosharekat_notify::email::spawn_email_delivery(
+                db.clone(),
+                m,
+                mosharekat_notify::email::RetryPolicy::default(),
+                self.reminder_interval,
+            )
+        });
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "referral serving");
         let r = self.server.run_until_stopped(db, shutdown).await;
         consumer.abort();
+        reminders.abort();
+        if let Some(e) = email {
+            e.abort();
+        }
         r
     }
 }

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use mosharekat_calendar::Deadline;
 use mosharekat_persian::NationalCode;
 use serde::{Deserialize, Serialize};
 
@@ -230,6 +231,10 @@ pub struct Filing {
     pub update_time: DateTime<Utc>,
     #[serde(default, with = "micros_opt")]
     pub submit_time: Option<DateTime<Utc>>,
+    /// The short number people quote («پرونده ۱۲»): kept in its own column (given at
+    /// creation, back-filled for older rows), not in the document.
+    #[serde(skip)]
+    pub reference: u64,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -261,9 +266,16 @@ pub struct Referral {
     /// The assignee.
     pub institution: InstitutionId,
     pub state: ReferralState,
-    /// Set on acceptance.
+    /// Set on acceptance: `due.ends_at` when the legal calendar computed it.
     #[serde(default, with = "micros_opt")]
     pub due_time: Option<DateTime<Utc>>,
+    /// The due time with the rule applied; `None` for one computed before the calendar
+    /// (its `due_time` stands as computed then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Deadline>,
+    /// While offered: the time to accept or decline, on the legal calendar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Deadline>,
     #[serde(default)]
     pub extended: bool,
     #[serde(default)]
@@ -287,6 +299,9 @@ pub struct Referral {
     pub accept_time: Option<DateTime<Utc>>,
     #[serde(default, with = "micros_opt")]
     pub resolve_time: Option<DateTime<Utc>>,
+    /// The short number people quote («ارجاع ۱۲»); see [`Filing::reference`].
+    #[serde(skip)]
+    pub reference: u64,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

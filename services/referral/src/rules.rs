@@ -2,8 +2,8 @@
 //! life cycles, who may see and do what, the victim-consent rule of article 66, sealing,
 //! due times and overdue.
 
-use chrono::{DateTime, Months, TimeZone, Utc};
-use chrono_tz::Asia::Tehran;
+use chrono::{DateTime, Utc};
+use mosharekat_calendar::{Deadline, Period, Province, SolarDate};
 use mosharekat_persian::fold_for_search;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::ctx::CallContext;
@@ -252,94 +252,167 @@ pub fn referral_transition(from: ReferralState, action: ReferralAction) -> Resul
     })
 }
 
-/// How long an institution has for a referral of each kind, from acceptance.
+/// The periods of referrals, counted on the legal calendar (arts. 443–445), from
+/// configuration: each kind's time from acceptance, the one extension's longest, and each
+/// kind's time to answer an offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DuePolicy {
-    /// For kinds other than mediation and reconciliation, in days.
-    pub other_days: Vec<(ReferralKind, u32)>,
-    pub default_days: u32,
+    /// From acceptance, per kind; a kind not named takes `default_due`.
+    pub due: Vec<(ReferralKind, Period)>,
+    pub default_due: Period,
+    /// The longest the one extension may add (mediation regulation art. 28: three months).
+    pub extension: Period,
+    /// From the offer, per kind; a kind not named takes `default_answer`.
+    pub answer: Vec<(ReferralKind, Period)>,
+    pub default_answer: Period,
 }
+
+/// Mediation and reconciliation: three months from acceptance (Criminal Procedure Code
+/// art. 82), a month being 30 days (Civil Procedure Code art. 443).
+pub const LEGAL_DUE: Period = Period::Months(3);
 
 impl Default for DuePolicy {
     fn default() -> Self {
         Self {
-            other_days: Vec::new(),
-            default_days: 60,
+            due: vec![
+                (ReferralKind::Mediation, LEGAL_DUE),
+                (ReferralKind::Reconciliation, LEGAL_DUE),
+            ],
+            default_due: Period::Days(60),
+            extension: Period::Months(3),
+            answer: Vec::new(),
+            default_answer: Period::Days(7),
         }
     }
+}
+
+fn days_in(what: &str, days: u32, max: u32) -> std::result::Result<Period, String> {
+    if !(1..=max).contains(&days) {
+        return Err(format!("{what}: {days} days is outside 1 to {max}"));
+    }
+    Ok(Period::Days(days))
+}
+
+/// Parses `KIND=DAYS,…` (e.g. `VICTIM_SUPPORT=30,LEGAL_AID=45`).
+fn parse_kinds(spec: &str) -> std::result::Result<Vec<(ReferralKind, u32)>, String> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, d) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?} is not KIND=DAYS"))?;
+        let wanted = k.trim().to_uppercase();
+        let kind = ReferralKind::ALL
+            .iter()
+            .copied()
+            .find(|x| x.as_str() == wanted)
+            .ok_or_else(|| format!("{k:?} is not a referral kind"))?;
+        let days: u32 = d
+            .trim()
+            .parse()
+            .map_err(|_| format!("{d:?} is not a number of days"))?;
+        out.push((kind, days));
+    }
+    Ok(out)
+}
+
+/// The settings [`DuePolicy::parse`] reads (`--due-days` and the rest).
+#[derive(Debug, Clone, Copy)]
+pub struct DueSpec<'a> {
+    pub due_days: &'a str,
+    pub default_due_days: u32,
+    pub extension_days: u32,
+    pub answer_days: &'a str,
+    pub default_answer_days: u32,
 }
 
 impl DuePolicy {
-    /// Parses `KIND=DAYS,…` (e.g. `VICTIM_SUPPORT=30,LEGAL_AID=45`).
-    pub fn parse(spec: &str, default_days: u32) -> Result<Self, String> {
-        let mut other_days = Vec::new();
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, d) = part
-                .split_once('=')
-                .ok_or_else(|| format!("{part:?} is not KIND=DAYS"))?;
-            let wanted = k.trim().to_uppercase();
-            let kind = ReferralKind::ALL
-                .iter()
-                .copied()
-                .find(|x| x.as_str() == wanted)
-                .ok_or_else(|| format!("{k:?} is not a referral kind"))?;
-            if matches!(kind, ReferralKind::Mediation | ReferralKind::Reconciliation) {
-                return Err(
-                    "mediation and reconciliation take three months by law (art. 82)".into(),
-                );
-            }
-            let days: u32 = d
-                .trim()
-                .parse()
-                .map_err(|_| format!("{d:?} is not a number of days"))?;
-            if !(1..=365).contains(&days) {
-                return Err(format!("{days} days is outside 1 to 365"));
-            }
-            other_days.push((kind, days));
+    /// From the settings: mediation and reconciliation keep three months unless set
+    /// shorter (art. 82 sets three months at most); every period is 1 to 365 days.
+    pub fn parse(spec: DueSpec<'_>) -> std::result::Result<Self, String> {
+        let mut p = Self {
+            default_due: days_in("--default-due-days", spec.default_due_days, 365)?,
+            extension: days_in("--extension-days", spec.extension_days, 90)?,
+            default_answer: days_in("--default-answer-days", spec.default_answer_days, 365)?,
+            ..Self::default()
+        };
+        for (kind, days) in parse_kinds(spec.due_days)? {
+            let max = if is_legal(kind) { 90 } else { 365 };
+            let period = days_in(kind.as_str(), days, max).map_err(|e| {
+                if is_legal(kind) {
+                    format!("{e}: mediation and reconciliation take three months at most by law (art. 82)")
+                } else {
+                    e
+                }
+            })?;
+            p.due.retain(|(k, _)| *k != kind);
+            p.due.push((kind, period));
         }
-        Ok(Self {
-            other_days,
-            default_days,
-        })
+        for (kind, days) in parse_kinds(spec.answer_days)? {
+            p.answer.push((kind, days_in(kind.as_str(), days, 365)?));
+        }
+        Ok(p)
     }
 
-    /// The due time of a referral of `kind` accepted at `accepted`: three calendar months
-    /// in Tehran for mediation and reconciliation (Criminal Procedure Code art. 82), the
-    /// configured days otherwise.
-    pub fn due(&self, kind: ReferralKind, accepted: DateTime<Utc>) -> DateTime<Utc> {
-        match kind {
-            ReferralKind::Mediation | ReferralKind::Reconciliation => {
-                add_months_tehran(accepted, 3)
-            }
-            k => {
-                let days = self
-                    .other_days
-                    .iter()
-                    .find(|(x, _)| *x == k)
-                    .map_or(self.default_days, |(_, d)| *d);
-                accepted + chrono::Duration::days(i64::from(days))
-            }
-        }
+    /// The period of a referral of `kind` from its acceptance.
+    pub fn due_period(&self, kind: ReferralKind) -> Period {
+        self.due
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(self.default_due, |(_, p)| *p)
+    }
+
+    /// The period an institution has to answer an offer of `kind`.
+    pub fn answer_period(&self, kind: ReferralKind) -> Period {
+        self.answer
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(self.default_answer, |(_, p)| *p)
+    }
+
+    /// The days the one extension may add at most.
+    pub fn extension_days(&self) -> u32 {
+        self.extension.days().unwrap_or(90)
     }
 }
 
-/// `t` plus `months` calendar months on Tehran's wall clock (the day clamped to the end of
-/// a shorter month).
-pub fn add_months_tehran(t: DateTime<Utc>, months: u32) -> DateTime<Utc> {
-    let local = t.with_timezone(&Tehran).naive_local();
-    let later = local
-        .checked_add_months(Months::new(months))
-        .unwrap_or(local);
-    Tehran
-        .from_local_datetime(&later)
-        .earliest()
-        .map(|d| d.with_timezone(&Utc))
-        .unwrap_or(t + chrono::Duration::days(i64::from(months) * 30))
+fn is_legal(kind: ReferralKind) -> bool {
+    matches!(kind, ReferralKind::Mediation | ReferralKind::Reconciliation)
 }
 
-/// The longest a source may extend a due time by (mediation regulation art. 28).
-pub fn max_extension(due: DateTime<Utc>) -> DateTime<Utc> {
-    add_months_tehran(due, 3)
+/// The province a referral's deadlines are counted in (its weekly rest day and closures).
+pub fn province_of(r: &Referral) -> Result<Province> {
+    Province::new(&r.province)
+        .map_err(|e| ReferralError::invalid("referral.province", e.to_string()))
+}
+
+/// The days an extension to `requested` adds after the current last day: the source names
+/// the new last day; at least one day later, at most `max_days` (art. 28).
+pub fn extension_days(
+    current_last_day: SolarDate,
+    requested: DateTime<Utc>,
+    max_days: u32,
+) -> Result<u32> {
+    let refused = || {
+        ReferralError::invalid(
+            "due_time",
+            format!("must be later than the current due time and at most {max_days} days after it"),
+        )
+    };
+    let day = SolarDate::from_instant(requested).map_err(|_| refused())?;
+    let days = current_last_day.days_until(day);
+    if days < 1 || days > i64::from(max_days) {
+        return Err(refused());
+    }
+    Ok(days as u32)
+}
+
+/// The last day of a referral's current due time: the deadline's, or for a due time set
+/// before the calendar, the day it falls on in Tehran.
+pub fn current_last_day(r: &Referral) -> Option<SolarDate> {
+    match &r.due {
+        Some(d) => Some(d.last_day),
+        None => r.due_time.and_then(|t| SolarDate::from_instant(t).ok()),
+    }
 }
 
 /// Whether a referral in `state` due at `due` is overdue at `now`.
@@ -511,20 +584,14 @@ pub fn apply_filing_patch(f: &mut Filing, patch: FilingPatch) -> Result<()> {
     Ok(())
 }
 
-/// Extends the due time once, to a later time at most three months after the current
-/// one (mediation regulation arts. 28–29).
-pub fn extend(r: &mut Referral, new_due: DateTime<Utc>) -> Result<()> {
+/// Extends the due time once, to `deadline` (counted from the current last day by
+/// [`extension_days`]; mediation regulation arts. 28–29).
+pub fn extend(r: &mut Referral, deadline: Deadline) -> Result<()> {
     if r.extended {
         return Err(ReferralError::AlreadyExtended);
     }
-    let due = r.due_time.unwrap_or_default();
-    if new_due <= due || new_due > max_extension(due) {
-        return Err(ReferralError::invalid(
-            "due_time",
-            "must be later than the current due time and at most three months after it",
-        ));
-    }
-    r.due_time = Some(new_due);
+    r.due_time = Some(deadline.ends_at);
+    r.due = Some(deadline);
     r.extended = true;
     Ok(())
 }
@@ -561,6 +628,7 @@ pub fn rank(ranked: &mut Vec<Suggestion>, max: usize) {
 mod tests {
     use super::*;
     use crate::model::Document;
+    use chrono::TimeZone;
 
     const FILING_STATES: [FilingState; 6] = [
         FilingState::Draft,
@@ -738,28 +806,6 @@ mod tests {
     }
 
     #[test]
-    fn three_months_on_tehrans_calendar() {
-        let p = DuePolicy::default();
-        // 22:00 UTC on 31 December is 01:30 on 1 January in Tehran: three months later is
-        // 01:30 on 1 April in Tehran, 22:00 UTC on 31 March — not 31 March + 3 months.
-        let accepted = utc(2025, 12, 31, 22, 0);
-        assert_eq!(
-            p.due(ReferralKind::Reconciliation, accepted),
-            utc(2026, 3, 31, 22, 0)
-        );
-        // A day in Tehran that has no 30th three months on clamps to the month's end.
-        let accepted = utc(2026, 11, 30, 8, 0); // 30 Nov, 11:30 Tehran
-        assert_eq!(
-            p.due(ReferralKind::Mediation, accepted),
-            utc(2027, 2, 28, 8, 0)
-        );
-        assert_eq!(
-            p.due(ReferralKind::LegalAid, accepted),
-            accepted + chrono::Duration::days(60)
-        );
-    }
-
-    #[test]
     fn overdue_across_the_tehran_day() {
         let due = Some(utc(2026, 3, 31, 22, 0));
         assert!(!is_overdue(
@@ -788,25 +834,37 @@ mod tests {
         ));
     }
 
+    fn spec(due_days: &str) -> DueSpec<'_> {
+        DueSpec {
+            due_days,
+            default_due_days: 60,
+            extension_days: 90,
+            answer_days: "",
+            default_answer_days: 7,
+        }
+    }
+
     #[test]
-    fn due_policy_is_configurable_except_where_the_law_fixes_it() {
-        let p = DuePolicy::parse("victim_support=30, LEGAL_AID=45", 60).unwrap();
-        let t = utc(2026, 1, 1, 0, 0);
+    fn due_policy_is_configurable_within_the_law() {
+        let p = DuePolicy::parse(spec("victim_support=30, LEGAL_AID=45")).unwrap();
+        assert_eq!(p.due_period(ReferralKind::VictimSupport), Period::Days(30));
+        assert_eq!(p.due_period(ReferralKind::LegalAid), Period::Days(45));
+        assert_eq!(p.due_period(ReferralKind::SocialWork), Period::Days(60));
+        // Three months by art. 82, 90 days by art. 443.
+        assert_eq!(p.due_period(ReferralKind::Mediation), LEGAL_DUE);
+        assert_eq!(LEGAL_DUE.days(), Ok(90));
+        assert_eq!(p.answer_period(ReferralKind::Mediation), Period::Days(7));
+        let shorter = DuePolicy::parse(spec("MEDIATION=60")).unwrap();
         assert_eq!(
-            p.due(ReferralKind::VictimSupport, t),
-            t + chrono::Duration::days(30)
+            shorter.due_period(ReferralKind::Mediation),
+            Period::Days(60)
         );
-        assert_eq!(
-            p.due(ReferralKind::LegalAid, t),
-            t + chrono::Duration::days(45)
-        );
-        assert_eq!(
-            p.due(ReferralKind::SocialWork, t),
-            t + chrono::Duration::days(60)
-        );
-        assert!(DuePolicy::parse("MEDIATION=10", 60).is_err());
-        assert!(DuePolicy::parse("NOPE=10", 60).is_err());
-        assert!(DuePolicy::parse("LEGAL_AID=0", 60).is_err());
+        assert!(DuePolicy::parse(spec("MEDIATION=91")).is_err());
+        assert!(DuePolicy::parse(spec("NOPE=10")).is_err());
+        assert!(DuePolicy::parse(spec("LEGAL_AID=0")).is_err());
+        let mut s = spec("");
+        s.extension_days = 91;
+        assert!(DuePolicy::parse(s).is_err());
     }
 
     #[test]
@@ -820,8 +878,17 @@ mod tests {
     }
 
     #[test]
-    fn extension_is_bounded_to_three_months() {
-        let due = utc(2026, 3, 31, 22, 0);
-        assert_eq!(max_extension(due), utc(2026, 6, 30, 22, 0));
+    fn extension_is_bounded_from_the_current_last_day() {
+        let last = SolarDate::new(1405, 3, 1).unwrap();
+        let at = |y, m, d| {
+            SolarDate::new(y, m, d)
+                .unwrap()
+                .at_tehran_time(chrono::NaiveTime::MIN)
+        };
+        assert_eq!(extension_days(last, at(1405, 3, 2), 90).unwrap(), 1);
+        // The first six months have 31 days: 1 Khordad + 90 days is 29 Mordad.
+        assert_eq!(extension_days(last, at(1405, 5, 29), 90).unwrap(), 90);
+        assert!(extension_days(last, at(1405, 5, 30), 90).is_err());
+        assert!(extension_days(last, at(1405, 3, 1), 90).is_err());
     }
 }

@@ -55,24 +55,44 @@ pub fn decode<T: DeserializeOwned>(doc: &str) -> Result<T, ApiError> {
 struct DocRow {
     version: i64,
     doc: String,
+    ref_no: Option<i64>,
+}
+
+/// A stored document whose short reference lives in its row's `ref_no` column.
+pub trait Stored: DeserializeOwned {
+    fn set_reference(&mut self, n: u64);
+}
+
+impl Stored for Filing {
+    fn set_reference(&mut self, n: u64) {
+        self.reference = n;
+    }
+}
+
+impl Stored for Referral {
+    fn set_reference(&mut self, n: u64) {
+        self.reference = n;
+    }
 }
 
 impl DocRow {
-    fn decode<T: DeserializeOwned>(self) -> Result<Versioned<T>, ApiError> {
+    fn decode<T: Stored>(self) -> Result<Versioned<T>, ApiError> {
+        let mut value: T = decode(&self.doc)?;
+        value.set_reference(self.ref_no.and_then(|n| u64::try_from(n).ok()).unwrap_or(0));
         Ok(Versioned {
             version: self.version,
-            value: decode(&self.doc)?,
+            value,
         })
     }
 }
 
-async fn select<C: ConnectionTrait, T: DeserializeOwned>(
+async fn select<C: ConnectionTrait, T: Stored>(
     c: &C,
     table: &str,
     w: Where,
     limit: u64,
 ) -> Result<Vec<Versioned<T>>, ApiError> {
-    let (sql, values) = w.select("version, doc", table, "id", limit);
+    let (sql, values) = w.select("version, doc, ref_no", table, "id", limit);
     DocRow::find_by_statement(stmt(c, &sql, values))
         .all(c)
         .await
@@ -84,6 +104,24 @@ async fn select<C: ConnectionTrait, T: DeserializeOwned>(
 
 fn micros(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_micros()
+}
+
+/// The next short reference of `table` (`filings` or `referrals`): under the write turn,
+/// so two creates cannot take the same one (the unique index would refuse it anyway).
+pub async fn next_reference(txn: &WriteTxn, table: &str) -> Result<u64, ApiError> {
+    let row = txn
+        .query_one_raw(stmt(
+            txn,
+            &format!("SELECT COALESCE(MAX(ref_no), 0) AS last FROM {table}"),
+            [],
+        ))
+        .await
+        .map_err(db_error)?;
+    let last: i64 = match row {
+        Some(r) => r.try_get("", "last").map_err(db_error)?,
+        None => 0,
+    };
+    Ok(u64::try_from(last).unwrap_or(0) + 1)
 }
 
 // ---- filings ----
@@ -161,10 +199,11 @@ pub async fn insert_filing(txn: &WriteTxn, f: &Filing) -> Result<(), ApiError> {
     let mut values: Vec<Value> = vec![f.id.as_str().into()];
     values.extend(filing_columns(f)?);
     values.push(micros(f.create_time).into());
+    values.push((f.reference as i64).into());
     txn.execute_raw(stmt(
         txn,
         "INSERT INTO filings (id, institution_id, kind, area, authority_key, province_key, state, case_number, \
-         submit_us, update_us, doc, create_us, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)",
+         submit_us, update_us, doc, create_us, ref_no, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)",
         values,
     ))
     .await
@@ -271,6 +310,11 @@ fn referral_columns(r: &Referral) -> Result<Vec<Value>, ApiError> {
         r.outcome.map_or(0, ReferralOutcome::code).into(),
         micros(r.update_time).into(),
         encode(r)?.into(),
+        r.answer
+            .as_ref()
+            .filter(|_| r.state == ReferralState::Offered)
+            .map(|a| micros(a.ends_at))
+            .into(),
     ])
 }
 
@@ -279,11 +323,12 @@ pub async fn insert_referral(txn: &WriteTxn, r: &Referral) -> Result<(), ApiErro
     let mut values: Vec<Value> = vec![r.id.as_str().into()];
     values.extend(referral_columns(r)?);
     values.push(micros(r.create_time).into());
+    values.push((r.reference as i64).into());
     txn.execute_raw(stmt(
         txn,
         "INSERT INTO referrals (id, institution_id, source, kind, area, province_key, state, due_us, extended, \
-         accept_us, resolve_us, outcome, update_us, doc, create_us, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1)",
+         accept_us, resolve_us, outcome, update_us, doc, answer_us, create_us, ref_no, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1)",
         values,
     ))
     .await
@@ -300,7 +345,7 @@ pub async fn save_referral(txn: &WriteTxn, version: i64, r: &Referral) -> Result
             txn,
             "UPDATE referrals SET institution_id = $1, source = $2, kind = $3, area = $4, province_key = $5, \
              state = $6, due_us = $7, extended = $8, accept_us = $9, resolve_us = $10, outcome = $11, \
-             update_us = $12, doc = $13, version = version + 1 WHERE id = $14 AND version = $15",
+             update_us = $12, doc = $13, answer_us = $14, version = version + 1 WHERE id = $15 AND version = $16",
             values,
         ))
         .await
@@ -329,6 +374,31 @@ pub async fn open_referrals_of<C: ConnectionTrait>(
             ReferralState::Offered.code().into(),
             ReferralState::Accepted.code().into(),
             ReferralState::InProgress.code().into(),
+        ],
+    );
+    select(c, "referrals", w, u64::MAX).await
+}
+
+/// The open referrals whose running deadline (the answer time while offered, the due
+/// time once accepted) ends in `[from_us, to_us]`: those a holiday or closure of those
+/// days may move. Bounded by the `(state, answer_us)` and `(state, due_us)` indexes.
+pub async fn deadlines_ending_between<C: ConnectionTrait>(
+    c: &C,
+    from_us: i64,
+    to_us: i64,
+) -> Result<Vec<Versioned<Referral>>, ApiError> {
+    let mut w = Where::new();
+    w.add(
+        "((state = ? AND answer_us >= ? AND answer_us <= ?) OR \
+         (state IN (?, ?) AND due_us >= ? AND due_us <= ?))",
+        [
+            ReferralState::Offered.code().into(),
+            from_us.into(),
+            to_us.into(),
+            ReferralState::Accepted.code().into(),
+            ReferralState::InProgress.code().into(),
+            from_us.into(),
+            to_us.into(),
         ],
     );
     select(c, "referrals", w, u64::MAX).await
@@ -405,7 +475,7 @@ pub async fn loads<C: ConnectionTrait>(
 }
 
 /// Referrals or filings of a province created in `[start, end)`.
-pub async fn in_period<C: ConnectionTrait, T: DeserializeOwned>(
+pub async fn in_period<C: ConnectionTrait, T: Stored>(
     c: &C,
     table: &str,
     province_key: &str,

@@ -62,3 +62,11 @@ impl RunningReferral {
         self.server.stop().await
     }
 }
+
+impl RunningReferral {
+    /// Its database, for a test that writes through the change path by hand (a change
+    /// rolled back after its notices were written).
+    pub fn db(&self) -> &mosharekat_platform::db::Db {
+        &self.app.db
+    }
+}

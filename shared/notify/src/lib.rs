@@ -41,4 +41,4 @@ pub use model::{
     Template, Topic,
 };
 pub use reminders::{Addressee, Offset, ReminderPlan, STANDARD_OFFSETS};
-pub use store::{Notification, enqueue};
+pub use store::{Notification, enqueue, enqueue_all};

@@ -116,8 +116,32 @@ pub async fn enqueue(txn: &WriteTxn, n: NewNotification) -> Result<Sequence, Api
     insert(txn, &built).await
 }
 
+/// As [`enqueue`] for the notices of one change (one per channel, say), written in one
+/// statement: a change that notifies costs its transaction two statements, not two per
+/// notice. All pass the content rules or none is written. Their sequences, in order.
+pub async fn enqueue_all(
+    txn: &WriteTxn,
+    ns: Vec<NewNotification>,
+) -> Result<Vec<Sequence>, ApiError> {
+    let built = ns
+        .iter()
+        .map(NewNotification::build)
+        .collect::<Result<Vec<_>, _>>()?;
+    insert_all(txn, &built).await
+}
+
 /// Writes an already built notification (the reminders build theirs when they fire).
 pub(crate) async fn insert(txn: &WriteTxn, b: &Built) -> Result<Sequence, ApiError> {
+    let seqs = insert_all(txn, std::slice::from_ref(b)).await?;
+    seqs.into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no notification written")))
+}
+
+async fn insert_all(txn: &WriteTxn, bs: &[Built]) -> Result<Vec<Sequence>, ApiError> {
+    if bs.is_empty() {
+        return Ok(vec![]);
+    }
     let now = txn.now_micros();
     let last = txn
         .query_one_raw(stmt(
@@ -131,14 +155,31 @@ pub(crate) async fn insert(txn: &WriteTxn, b: &Built) -> Result<Sequence, ApiErr
         Some(r) => r.try_get("", "last").map_err(db_error)?,
         None => 0,
     };
-    let seq = last + 1;
-    txn.execute_raw(stmt(
-        txn,
-        &format!(
-            "INSERT INTO notification ({COLUMNS}) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, $11, $12, 'QUEUED', '', 0, $13, $14, NULL, NULL, NULL)"
-        ),
-        [
+    const PER_ROW: usize = 14;
+    let mut rows = Vec::with_capacity(bs.len());
+    let mut values: Vec<Value> = Vec::with_capacity(bs.len() * PER_ROW);
+    let mut seqs = Vec::with_capacity(bs.len());
+    for (i, b) in bs.iter().enumerate() {
+        let seq = last + 1 + i as i64;
+        let p = |k: usize| format!("${}", i * PER_ROW + k);
+        rows.push(format!(
+            "({}, 1, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'QUEUED', '', 0, {}, {}, NULL, NULL, NULL)",
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6),
+            p(7),
+            p(8),
+            p(9),
+            p(10),
+            p(11),
+            p(12),
+            p(13),
+            p(14)
+        ));
+        values.extend([
             seq.into(),
             b.recipient.kind().into(),
             b.recipient.id().into(),
@@ -153,11 +194,20 @@ pub(crate) async fn insert(txn: &WriteTxn, b: &Built) -> Result<Sequence, ApiErr
             b.text.clone().into(),
             now.into(),
             now.into(),
-        ],
+        ]);
+        seqs.push(Sequence(seq));
+    }
+    txn.execute_raw(stmt(
+        txn,
+        &format!(
+            "INSERT INTO notification ({COLUMNS}) VALUES {}",
+            rows.join(", ")
+        ),
+        values,
     ))
     .await
     .map_err(db_error)?;
-    Ok(Sequence(seq))
+    Ok(seqs)
 }
 
 /// Rows read by `sql` (which selects [`COLUMNS`]).

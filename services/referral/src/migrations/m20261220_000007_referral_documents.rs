@@ -113,6 +113,8 @@ pub fn filing(id: &str, f: &pb::Filing) -> Result<Filing, Bad> {
         create_time: time(&f.create_time, "create_time")?,
         update_time: time(&f.update_time, "update_time")?,
         submit_time: opt_time(&f.submit_time)?,
+        // The row's `ref_no`, given by a later migration.
+        reference: 0,
         unknown: Unknown::default(),
     })
 }
@@ -131,6 +133,9 @@ pub fn referral(id: &str, r: &pb::Referral) -> Result<Referral, Bad> {
         institution: institution(&r.institution)?,
         state: code(r.state, ReferralState::from_code, "referral state")?,
         due_time: opt_time(&r.due_time)?,
+        // Computed before the legal calendar: the due time stands as it was.
+        due: None,
+        answer: None,
         extended: r.extended,
         extension_reason: r.extension_reason.clone(),
         progress: r
@@ -154,6 +159,7 @@ pub fn referral(id: &str, r: &pb::Referral) -> Result<Referral, Bad> {
         update_time: time(&r.update_time, "update_time")?,
         accept_time: opt_time(&r.accept_time)?,
         resolve_time: opt_time(&r.resolve_time)?,
+        reference: 0,
         unknown: Unknown::default(),
     })
 }

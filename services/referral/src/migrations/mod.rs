@@ -7,6 +7,7 @@ mod m20261129_000003_referral;
 mod m20261210_000006_read_log;
 mod m20261220_000007_referral_documents;
 mod m20261221_000008_referrals_by_institution;
+mod m20261222_000009_deadlines;
 
 pub struct Migrator;
 
@@ -23,6 +24,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261221_000008_referrals_by_institution::Migration),
             // after every migration released before it, so existing databases take it last
             Box::new(platform::m20261202_000001_event_stalls::Migration),
+            Box::new(m20261222_000009_deadlines::Migration),
+            Box::new(mosharekat_notify::migrations::m20261202_000001_notifications::Migration),
+            Box::new(mosharekat_notify::migrations::m20261223_000001_reminders_by_key::Migration),
         ]
     }
 }

@@ -25,8 +25,10 @@ use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
 mod bad_input;
+mod deadlines;
 mod filings;
 mod idempotency;
+mod notifications;
 mod peers;
 mod read_log;
 mod recalls;
