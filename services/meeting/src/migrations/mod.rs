@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(platform::m20261202_000001_event_stalls::Migration),
             // issue 16: notifications and reminders, then the deadlines' indexes
             Box::new(mosharekat_notify::migrations::m20261202_000001_notifications::Migration),
+            Box::new(mosharekat_notify::migrations::m20261223_000001_reminders_by_key::Migration),
             Box::new(m20261230_000008_deadlines::Migration),
         ]
     }

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             // after every migration released before it, so existing databases take it last
             Box::new(platform::m20261202_000001_event_stalls::Migration),
             Box::new(mosharekat_notify::migrations::m20261202_000001_notifications::Migration),
+            Box::new(mosharekat_notify::migrations::m20261223_000001_reminders_by_key::Migration),
             Box::new(m20261202_000010_calendar::Migration),
         ]
     }
