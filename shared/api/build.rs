@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "mosharekat/common/v1/activity_area.proto",
         "mosharekat/common/v1/audit.proto",
+        "mosharekat/common/v1/deadline.proto",
         "mosharekat/common/v1/notification.proto",
         "mosharekat/common/v1/party.proto",
         "mosharekat/common/v1/stalled_events.proto",

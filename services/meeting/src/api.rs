@@ -191,44 +191,8 @@ impl From<&d::Resolution> for pb::Resolution {
                 .collect(),
             overdue: false,
             etag: String::new(),
-            legal_deadline: r.legal_deadline.as_ref().map(deadline_out),
+            legal_deadline: r.legal_deadline.as_ref().map(Into::into),
         }
-    }
-}
-
-/// A deadline as the calendar computed it: its end, last day, rule in Persian, and each
-/// move (the closed days passed when it was set, one by one, then the late ones).
-pub fn deadline_out(dl: &mosharekat_calendar::Deadline) -> pb::Deadline {
-    let mut moves: Vec<pb::DeadlineMove> = dl
-        .rule
-        .moved_past
-        .iter()
-        .map(|s| pb::DeadlineMove {
-            from_last_day: s.day.to_persian_numeric(),
-            to_last_day: s.day.succ().to_persian_numeric(),
-            reason: s
-                .reasons
-                .iter()
-                .map(mosharekat_calendar::ClosedReason::to_persian)
-                .collect::<Vec<_>>()
-                .join("، "),
-            late: false,
-        })
-        .collect();
-    moves.extend(dl.rule.late_moves.iter().map(|m| pb::DeadlineMove {
-        from_last_day: m.from_last_day.to_persian_numeric(),
-        to_last_day: m.to_last_day.to_persian_numeric(),
-        reason: m.because.to_persian(),
-        late: true,
-    }));
-    pb::Deadline {
-        time: Some(mosharekat_platform::db::to_timestamp(
-            dl.ends_at.timestamp_micros(),
-        )),
-        last_day: dl.last_day_persian(),
-        explanation: dl.explain_persian(),
-        moves,
-        period: dl.rule.period.to_persian(),
     }
 }
 

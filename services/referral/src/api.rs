@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use mosharekat_api::common::v1 as common;
 use mosharekat_api::referral::v1 as pb;
 use mosharekat_api::referral::v1::referral_service_server::ReferralService;
-use mosharekat_calendar::Deadline;
 use mosharekat_persian::{NationalCode, normalize_name, normalize_text};
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::{from_timestamp, to_timestamp};
@@ -552,65 +551,14 @@ impl From<&Referral> for pb::Referral {
             accept_time: r.accept_time.map(ts),
             resolve_time: r.resolve_time.map(ts),
             etag: String::new(),
-            due: r.due.as_ref().map(deadline),
+            due: r.due.as_ref().map(Into::into),
             answer: r
                 .answer
                 .as_ref()
                 .filter(|_| r.state == ReferralState::Offered)
-                .map(deadline),
+                .map(Into::into),
             reference: r.reference as i64,
         }
-    }
-}
-
-/// A deadline as the API shows it: its end, its last day in Solar Hijri, the rule applied
-/// in Persian, and the moves of its last day past closed days.
-fn deadline(d: &Deadline) -> pb::Deadline {
-    let rule = &d.rule;
-    let mut moves = Vec::new();
-    if !rule.moved_past.is_empty() {
-        // The moves made when it was set: from the nominal last day past each closed day.
-        let reasons: Vec<String> = rule
-            .moved_past
-            .iter()
-            .map(|s| {
-                let why: Vec<String> = s.reasons.iter().map(|r| r.to_persian()).collect();
-                format!("{} ({})", s.day.to_persian_long(), why.join("، "))
-            })
-            .collect();
-        let to = rule
-            .late_moves
-            .first()
-            .map_or(d.last_day, |m| m.from_last_day);
-        moves.push(pb::DeadlineMove {
-            from_last_day: rule.nominal_last_day.to_string(),
-            to_last_day: to.to_string(),
-            reason: reasons.join("؛ "),
-            late: false,
-        });
-    }
-    moves.extend(rule.late_moves.iter().map(|m| pb::DeadlineMove {
-        from_last_day: m.from_last_day.to_string(),
-        to_last_day: m.to_last_day.to_string(),
-        reason: m.because.to_persian(),
-        late: true,
-    }));
-    pb::Deadline {
-        time: Some(ts(d.ends_at)),
-        last_day: d.last_day.to_string(),
-        last_day_persian: d.last_day.to_persian_long_with_weekday(),
-        rule: d.explain_persian(),
-        articles: rule
-            .articles
-            .iter()
-            .map(|a| {
-                serde_json::to_value(a)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            })
-            .collect(),
-        moves,
     }
 }
 

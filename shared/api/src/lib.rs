@@ -7,6 +7,7 @@
 use std::fmt;
 
 pub mod codec;
+pub mod deadline;
 
 /// Every file of `proto/`, encoded, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

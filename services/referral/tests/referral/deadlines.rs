@@ -101,16 +101,25 @@ async fn the_answer_time_follows_the_legal_calendar(b: Backend) {
             "{last_day}: {:?}",
             a.moves
         );
-        assert!(a.rule.contains("مهلت ۷ روز"), "{}", a.rule);
-        assert!(a.rule.contains("پایان مهلت"), "{}", a.rule);
-        assert!(a.articles.contains(&"civil_procedure_445".to_string()));
+        assert!(a.explanation.contains("مهلت ۷ روز"), "{}", a.explanation);
+        assert!(a.explanation.contains("پایان مهلت"), "{}", a.explanation);
+        assert!(
+            a.articles
+                .contains(&(mosharekat_api::common::v1::DeadlineArticle::CivilProcedure445 as i32))
+        );
         assert_eq!(
-            a.articles.contains(&"civil_procedure_444".to_string()),
+            a.articles
+                .contains(&(mosharekat_api::common::v1::DeadlineArticle::CivilProcedure444 as i32)),
             passed > 0,
             "{last_day}"
         );
         // The days passed, each with why it was closed.
-        assert_eq!(a.rule.matches("تعطیل بود").count(), passed, "{}", a.rule);
+        assert_eq!(
+            a.explanation.matches("تعطیل بود").count(),
+            passed,
+            "{}",
+            a.explanation
+        );
         assert!(a.last_day_persian.contains('۱'), "{}", a.last_day_persian);
         assert_eq!(get(&e, &r.name).await.answer, Some(a), "stored as shown");
     }
@@ -134,7 +143,11 @@ async fn the_due_time_records_its_rule_and_lists_filter_on_it(b: Backend) {
         accepted.due_time, due.time,
         "the due time is the deadline's"
     );
-    assert!(due.rule.contains("مهلت ۳ ماه"), "{}", due.rule);
+    assert!(
+        due.explanation.contains("مهلت ۳ ماه"),
+        "{}",
+        due.explanation
+    );
     assert_eq!(due.moves.len(), 1);
     assert_eq!(due.moves[0].from_last_day, "1405/05/16");
     assert_eq!(due.moves[0].to_last_day, "1405/05/17");
@@ -257,7 +270,10 @@ async fn a_closure_published_late_moves_open_deadlines_once(b: Backend) {
         "{}",
         late[0].reason
     );
-    assert!(a.articles.contains(&"civil_procedure_444".to_string()));
+    assert!(
+        a.articles
+            .contains(&(mosharekat_api::common::v1::DeadlineArticle::CivilProcedure444 as i32))
+    );
     let entry = moved.timeline.last().unwrap();
     assert!(entry.note.contains("منتقل شد"), "{}", entry.note);
     assert_eq!(moved.timeline.len(), offered.timeline.len() + 1);

@@ -505,11 +505,7 @@ impl From<&Licence> for pb::Licence {
             create_time: Some(to_timestamp(l.create_us)),
             update_time: Some(to_timestamp(l.update_us)),
             etag: String::new(),
-            expiry: l.expiry.as_ref().map(|d| pb::LicenceExpiry {
-                last_day: d.last_day.to_string(),
-                explanation: d.explain_persian(),
-                moved: !d.rule.moved_past.is_empty() || !d.rule.late_moves.is_empty(),
-            }),
+            expiry: l.expiry.as_ref().map(Into::into),
         }
     }
 }
