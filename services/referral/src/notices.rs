@@ -165,25 +165,6 @@ impl Notify {
             .collect()
     }
 
-    async fn send(
-        &self,
-        txn: &WriteTxn,
-        ctx: &CallContext,
-        to: &To,
-        resource: String,
-        reference: Reference,
-        template: Template,
-        dates: Vec<NoticeDate>,
-    ) -> Result<(), ApiError> {
-        // One statement for the notices of all channels.
-        enqueue_all(
-            txn,
-            self.notices(&office(ctx), to, resource, reference, template, dates),
-        )
-        .await?;
-        Ok(())
-    }
-
     fn plan(
         &self,
         ctx: &CallContext,
@@ -255,16 +236,20 @@ impl Notify {
             return Ok(());
         }
         let dates = days.iter().copied().map(NoticeDate::Day).collect();
-        self.send(
+        // One statement for the notices of all channels.
+        enqueue_all(
             txn,
-            ctx,
-            &addressee(&r.institution, r.contact.as_ref()),
-            r.id.name(),
-            referral_ref(r)?,
-            template,
-            dates,
+            self.notices(
+                &office(ctx),
+                &addressee(&r.institution, r.contact.as_ref()),
+                r.id.name(),
+                referral_ref(r)?,
+                template,
+                dates,
+            ),
         )
-        .await
+        .await?;
+        Ok(())
     }
 
     /// A notice about a filing, to the filing institution.
@@ -278,20 +263,25 @@ impl Notify {
         if self.is_off() {
             return Ok(());
         }
-        self.send(
+        // One statement for the notices of all channels.
+        enqueue_all(
             txn,
-            ctx,
-            &addressee(&f.institution, f.contact.as_ref()),
-            f.id.name(),
-            reference("پرونده", f.reference)?,
-            template,
-            vec![],
+            self.notices(
+                &office(ctx),
+                &addressee(&f.institution, f.contact.as_ref()),
+                f.id.name(),
+                reference("پرونده", f.reference)?,
+                template,
+                vec![],
+            ),
         )
-        .await
+        .await?;
+        Ok(())
     }
 
     /// Schedules the reminders of a deadline of `r` ending at `due` under `key`; `new_key`
     /// when the key cannot have been scheduled before (a referral created in `txn`).
+    #[allow(clippy::too_many_arguments)]
     pub async fn remind(
         &self,
         txn: &WriteTxn,
