@@ -21,8 +21,8 @@ use mosharekat_registry_client::RegistryPeer;
 
 use crate::error::{ReferralError, Result};
 use crate::model::{
-    ActivityArea, Consent, Document, Filing, FilingKind, FilingState, NotReconciledReason, Party,
-    Permission, ProgressEntry, Referral, ReferralKind, ReferralOutcome, ReferralSource,
+    ActivityArea, Consent, Contact, Document, Filing, FilingKind, FilingState, NotReconciledReason,
+    Party, Permission, ProgressEntry, Referral, ReferralKind, ReferralOutcome, ReferralSource,
     ReferralState, TimelineEntry, Unknown, instant,
 };
 use crate::names::{FilingId, InstitutionId, ReferralId};
@@ -263,6 +263,25 @@ impl App {
         }
     }
 
+    /// As [`Self::require_eligible`], and the institution's contact (the addressee of its
+    /// notices) asked of the registry at the same time, both outside the write turn.
+    async fn eligible_contact(
+        &self,
+        ctx: &CallContext,
+        institution: &InstitutionId,
+        permission: Permission,
+        area: ActivityArea,
+        province: &str,
+        what: &'static str,
+    ) -> Result<Option<Contact>> {
+        let (eligible, contact) = tokio::join!(
+            self.require_eligible(ctx, institution, permission, area, province, what),
+            crate::peers::contact(&self.registry, ctx, institution),
+        );
+        eligible?;
+        Ok(contact?)
+    }
+
     // ---------- filings ----------
 
     async fn visible_filing(&self, ctx: &CallContext, id: &FilingId) -> Result<Versioned<Filing>> {
@@ -341,6 +360,7 @@ impl App {
             update_time: now,
             submit_time: None,
             reference: store::next_reference(create.txn(), "filings").await?,
+            contact: None,
             unknown: Unknown::default(),
         };
         rules::apply_filing_patch(&mut f, fields)?;
@@ -409,7 +429,7 @@ impl App {
         };
         if let Some(t) = template {
             self.notify
-                .filing(saved.txn(), &saved.saved().value, t)
+                .filing(saved.txn(), ctx, &saved.saved().value, t)
                 .await?;
         }
         let v = saved.commit().await?;
@@ -442,15 +462,16 @@ impl App {
         let f = &v.value;
         rules::filing_transition(f.state, FilingAction::Submit)?;
         rules::require_consent(f.kind, &f.parties, &f.consents)?;
-        self.require_eligible(
-            ctx,
-            &f.institution,
-            rules::permission_for(f.kind),
-            f.activity_area,
-            "",
-            "file this",
-        )
-        .await?;
+        let contact = self
+            .eligible_contact(
+                ctx,
+                &f.institution,
+                rules::permission_for(f.kind),
+                f.activity_area,
+                "",
+                "file this",
+            )
+            .await?;
         // The filing must still be as it was when checked.
         self.change_filing(
             ctx,
@@ -458,7 +479,10 @@ impl App {
             &v.version.to_string(),
             FilingAction::Submit,
             "",
-            |_| Ok(true),
+            |f| {
+                f.contact = contact;
+                Ok(true)
+            },
         )
         .await
     }
@@ -679,15 +703,16 @@ impl App {
         if let Some(r) = change::replayed(&self.db, ctx, request_id, request).await? {
             return Ok(r);
         }
-        self.require_eligible(
-            ctx,
-            &new.institution,
-            Permission::AcceptReferrals,
-            new.activity_area,
-            &new.province,
-            "take referrals in this area",
-        )
-        .await?;
+        let contact = self
+            .eligible_contact(
+                ctx,
+                &new.institution,
+                Permission::AcceptReferrals,
+                new.activity_area,
+                &new.province,
+                "take referrals in this area",
+            )
+            .await?;
         let create = match change::begin_create(&self.db, ctx, request_id, request).await? {
             Begun::Replay(r) => return Ok(r),
             Begun::Fresh(c) => c,
@@ -719,11 +744,12 @@ impl App {
             accept_time: None,
             resolve_time: None,
             reference: store::next_reference(create.txn(), "referrals").await?,
+            contact,
             unknown: Unknown::default(),
         };
         r.answer = Some(self.answer_deadline(&r, now)?);
         store::insert_referral(create.txn(), &r).await?;
-        self.offered(create.txn(), &r, true).await?;
+        self.offered(create.txn(), ctx, &r, true).await?;
         let offered = entry(
             ctx,
             "",
@@ -782,8 +808,14 @@ impl App {
         let e = entry(ctx, from.as_str(), to.as_str(), now, note);
         store::append_timeline(saved.txn(), &id.name(), &e).await?;
         timeline.push(e);
-        self.referral_effects(saved.txn(), action, saved.before(), &saved.saved().value)
-            .await?;
+        self.referral_effects(
+            saved.txn(),
+            ctx,
+            action,
+            saved.before(),
+            &saved.saved().value,
+        )
+        .await?;
         let v = saved.commit().await?;
         Ok(self.show_referral(ctx, v, timeline))
     }
@@ -797,14 +829,37 @@ impl App {
 
     /// An offer's notice and the reminders of its answer time (step 6); `created` when
     /// the referral is created in `txn`.
-    async fn offered(&self, txn: &WriteTxn, r: &Referral, created: bool) -> Result<()> {
+    async fn offered(
+        &self,
+        txn: &WriteTxn,
+        ctx: &CallContext,
+        r: &Referral,
+        created: bool,
+    ) -> Result<()> {
         if let Some(a) = &r.answer {
+            if created {
+                // The notice and the reminders together: one statement fewer per offer.
+                self.notify
+                    .created(
+                        txn,
+                        ctx,
+                        r,
+                        Template::ReferralOffered,
+                        &[a.last_day],
+                        Topic::ReferralAnswer,
+                        notices::answer_key(r),
+                        a.ends_at,
+                    )
+                    .await?;
+                return Ok(());
+            }
             self.notify
-                .referral(txn, r, Template::ReferralOffered, &[a.last_day])
+                .referral(txn, ctx, r, Template::ReferralOffered, &[a.last_day])
                 .await?;
             self.notify
                 .remind(
                     txn,
+                    ctx,
                     r,
                     Topic::ReferralAnswer,
                     notices::answer_key(r),
@@ -820,6 +875,7 @@ impl App {
     async fn referral_effects(
         &self,
         txn: &WriteTxn,
+        ctx: &CallContext,
         action: ReferralAction,
         before: &Referral,
         after: &Referral,
@@ -831,6 +887,7 @@ impl App {
                 if let Some(d) = &after.due {
                     n.remind(
                         txn,
+                        ctx,
                         after,
                         Topic::ReferralDue,
                         notices::due_key(after),
@@ -845,22 +902,23 @@ impl App {
                 n.cancel(txn, &notices::due_key(before)).await?;
             }
             ReferralAction::Withdraw => {
-                n.referral(txn, after, Template::ReferralWithdrawn, &[])
+                n.referral(txn, ctx, after, Template::ReferralWithdrawn, &[])
                     .await?;
                 n.cancel_all(txn, before).await?;
             }
             ReferralAction::Recall => {
-                n.referral(txn, after, Template::ReferralRecalled, &[])
+                n.referral(txn, ctx, after, Template::ReferralRecalled, &[])
                     .await?;
                 n.cancel_all(txn, before).await?;
             }
             ReferralAction::Extend => {
                 n.cancel(txn, &notices::due_key(before)).await?;
                 if let Some(d) = &after.due {
-                    n.referral(txn, after, Template::ReferralExtended, &[d.last_day])
+                    n.referral(txn, ctx, after, Template::ReferralExtended, &[d.last_day])
                         .await?;
                     n.remind(
                         txn,
+                        ctx,
                         after,
                         Topic::ReferralDue,
                         notices::due_key(after),
@@ -872,7 +930,7 @@ impl App {
             }
             ReferralAction::Reassign => {
                 n.cancel_all(txn, before).await?;
-                self.offered(txn, after, false).await?;
+                self.offered(txn, ctx, after, false).await?;
             }
             ReferralAction::Progress | ReferralAction::Seal => {}
         }
@@ -1054,15 +1112,16 @@ impl App {
                 "must be another institution than the current one",
             ));
         }
-        self.require_eligible(
-            ctx,
-            &to,
-            Permission::AcceptReferrals,
-            r.activity_area,
-            &r.province,
-            "take referrals in this area",
-        )
-        .await?;
+        let contact = self
+            .eligible_contact(
+                ctx,
+                &to,
+                Permission::AcceptReferrals,
+                r.activity_area,
+                &r.province,
+                "take referrals in this area",
+            )
+            .await?;
         let note = format!("{} → {to}", r.institution);
         let app = self.clone();
         self.change_referral(
@@ -1073,6 +1132,7 @@ impl App {
             &note,
             move |r, now| {
                 r.institution = to;
+                r.contact = contact;
                 r.accept_time = None;
                 r.due_time = None;
                 r.due = None;
@@ -1148,6 +1208,7 @@ impl App {
             notify
                 .referral(
                     saved.txn(),
+                    ctx,
                     &saved.saved().value,
                     Template::ReferralRecalled,
                     &[],
@@ -1467,6 +1528,7 @@ impl App {
             self.notify
                 .referral(
                     saved.txn(),
+                    &ctx,
                     &saved.saved().value,
                     Template::DeadlineMoved(topic),
                     &[m.after.last_day],

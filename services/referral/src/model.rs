@@ -202,6 +202,23 @@ pub struct Consent {
     pub document: Document,
 }
 
+/// An institution as the registry showed it, asked outside the write transaction when
+/// the institution was given the case: the name its notices address it by and the
+/// address they are e-mailed to (empty when it gave none). It names the institution it
+/// is of, so a document whose assignee changed (by a version that did not know this
+/// field and kept it unread) does not address the new one by the old one's name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub institution: InstitutionId,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub email: String,
+    /// Fields a later version added, kept as read.
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
 /// A filing an institution makes with the judiciary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Filing {
@@ -231,6 +248,10 @@ pub struct Filing {
     pub update_time: DateTime<Utc>,
     #[serde(default, with = "micros_opt")]
     pub submit_time: Option<DateTime<Utc>>,
+    /// The filing institution as the registry showed it at submission (its notices'
+    /// addressee); none on a filing not submitted since this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
     /// The short number people quote («پرونده ۱۲»): kept in its own column (given at
     /// creation, back-filled for older rows), not in the document.
     #[serde(skip)]
@@ -299,6 +320,10 @@ pub struct Referral {
     pub accept_time: Option<DateTime<Utc>>,
     #[serde(default, with = "micros_opt")]
     pub resolve_time: Option<DateTime<Utc>>,
+    /// The assignee as the registry showed it when the referral was offered to it (its
+    /// notices' addressee); none on a referral offered before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
     /// The short number people quote («ارجاع ۱۲»); see [`Filing::reference`].
     #[serde(skip)]
     pub reference: u64,

@@ -6,22 +6,24 @@
 //! a referral's due time (7 days and 1 day before, and passed), scheduled when the
 //! deadline is set, moved when it moves, cancelled when the case no longer runs.
 //!
-//! The referral's documents hold the institution's id, not its name or address: the
-//! addressee is named «همکار» (colleague) and the channels are the judiciary's SMS and
-//! e-notice gateways. E-mail needs the institution's address from the registry, which
-//! this service does not ask yet.
+//! A notice addresses the institution by the display name the registry gave when the
+//! case came to it (asked outside the write transaction and kept on the document, see
+//! `model::Contact`), on the judiciary's SMS and e-notice gateways and, where it gave an
+//! address, by e-mail. A document from before that was kept, or a name the SMS rules do
+//! not let through, falls back to «همکار» (colleague).
 
 use chrono::{DateTime, Utc};
 use mosharekat_calendar::SolarDate;
 use mosharekat_notify::reminders::{self, Addressee, ReminderPlan, STANDARD_OFFSETS};
 use mosharekat_notify::{
-    Delivery, NewNotification, NoticeDate, Office, Recipient, Reference, Template, Topic,
+    Delivery, NewNotification, NoticeDate, Office, Recipient, Reference, Template, Topic, content,
     enqueue_all,
 };
+use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::error::ApiError;
 
-use crate::model::{Filing, Referral};
+use crate::model::{Contact, Filing, Referral};
 use crate::names::InstitutionId;
 
 /// How this deployment notifies: the channels each notice goes out on; none turns
@@ -64,19 +66,47 @@ impl Notify {
     }
 }
 
-/// The name a notice addresses an institution by (see the module).
+/// The name a notice addresses an institution by when its own cannot be used.
 pub const ADDRESSEE: &str = "همکار";
 
-fn institution(id: &InstitutionId) -> Recipient {
-    Recipient::Institution {
-        id: id.as_str().to_owned(),
-        name: ADDRESSEE.to_owned(),
+/// Who a notice about a case goes to, and its e-mail address if it has a usable one.
+struct To {
+    recipient: Recipient,
+    email: Option<String>,
+}
+
+/// The institution `id`, by its contact when the contact is of it.
+fn addressee(id: &InstitutionId, contact: Option<&Contact>) -> To {
+    let contact = contact.filter(|c| c.institution == *id);
+    // Only the recipient's own name goes into an SMS, and only one the rules let through
+    // (a name with digits would be refused there, and so would the whole change).
+    let name = contact
+        .and_then(|c| content::check_name(&c.display_name).ok())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| ADDRESSEE.to_owned());
+    let email = contact
+        .map(|c| c.email.trim())
+        .filter(|e| content::is_email_address(e))
+        .map(str::to_owned);
+    To {
+        recipient: Recipient::Institution {
+            id: id.as_str().to_owned(),
+            name,
+        },
+        email,
     }
 }
 
-/// The centre of popular institutions keeps the referrals and filings: a notice that
-/// cannot be delivered is its work (the authorities have no id a notice could name yet).
-const OFFICE: Office = Office::Center;
+/// The office whose work a notice caused by `ctx` is (its failure shows in that office's
+/// list): the judicial officer's authority for a change one made, otherwise the centre of
+/// popular institutions, which keeps the referrals and filings (a system change, a
+/// service, an institution's own filing, a judicial token that names no authority).
+pub fn office(ctx: &CallContext) -> Office {
+    match Office::of(&ctx.principal) {
+        Some(o @ Office::Authority(_)) => o,
+        _ => Office::Center,
+    }
+}
 
 fn reference(label: &str, n: u64) -> Result<Reference, ApiError> {
     Reference::new(label, n).map_err(ApiError::from)
@@ -99,30 +129,97 @@ pub fn due_key(r: &Referral) -> String {
 }
 
 impl Notify {
-    async fn send(
+    /// The channels a notice to `to` goes out on: the configured gateways, and e-mail
+    /// where the institution gave an address.
+    fn deliveries(&self, to: &To) -> Vec<Delivery> {
+        let mut all = self.deliveries.clone();
+        if let Some(address) = &to.email {
+            all.push(Delivery::Email {
+                address: address.clone(),
+                more: String::new(),
+            });
+        }
+        all
+    }
+
+    fn notices(
         &self,
-        txn: &WriteTxn,
-        to: &InstitutionId,
+        office: &Office,
+        to: &To,
         resource: String,
         reference: Reference,
         template: Template,
         dates: Vec<NoticeDate>,
-    ) -> Result<(), ApiError> {
-        // One statement for the notices of all channels.
-        let notices = self
-            .deliveries
-            .iter()
+    ) -> Vec<NewNotification> {
+        self.deliveries(to)
+            .into_iter()
             .map(|delivery| NewNotification {
-                recipient: institution(to),
+                recipient: to.recipient.clone(),
                 resource: resource.clone(),
                 reference: reference.clone(),
-                office: OFFICE,
+                office: office.clone(),
                 template,
                 dates: dates.clone(),
-                delivery: delivery.clone(),
+                delivery,
             })
-            .collect();
-        enqueue_all(txn, notices).await?;
+            .collect()
+    }
+
+    fn plan(
+        &self,
+        ctx: &CallContext,
+        r: &Referral,
+        topic: Topic,
+        key: String,
+    ) -> Result<ReminderPlan, ApiError> {
+        Ok(ReminderPlan {
+            deadline_key: key,
+            topic,
+            resource: r.id.name(),
+            reference: referral_ref(r)?,
+            office: office(ctx),
+            recipients: {
+                let to = addressee(&r.institution, r.contact.as_ref());
+                self.deliveries(&to)
+                    .into_iter()
+                    .map(|delivery| Addressee {
+                        recipient: to.recipient.clone(),
+                        delivery,
+                    })
+                    .collect()
+            },
+            offsets: STANDARD_OFFSETS.to_vec(),
+        })
+    }
+
+    /// A notice about a referral created in `txn` and the reminders of the deadline it
+    /// sets (`key`, ending at `due`), written together: one statement on PostgreSQL.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn created(
+        &self,
+        txn: &WriteTxn,
+        ctx: &CallContext,
+        r: &Referral,
+        template: Template,
+        days: &[SolarDate],
+        topic: Topic,
+        key: String,
+        due: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        if self.is_off() {
+            return Ok(());
+        }
+        let dates = days.iter().copied().map(NoticeDate::Day).collect();
+        let notices = self.notices(
+            &office(ctx),
+            &addressee(&r.institution, r.contact.as_ref()),
+            r.id.name(),
+            referral_ref(r)?,
+            template,
+            dates,
+        );
+        reminders::enqueue_with_new_reminders(txn, notices, &self.plan(ctx, r, topic, key)?, due)
+            .await?;
         Ok(())
     }
 
@@ -130,6 +227,7 @@ impl Notify {
     pub async fn referral(
         &self,
         txn: &WriteTxn,
+        ctx: &CallContext,
         r: &Referral,
         template: Template,
         days: &[SolarDate],
@@ -138,43 +236,56 @@ impl Notify {
             return Ok(());
         }
         let dates = days.iter().copied().map(NoticeDate::Day).collect();
-        self.send(
+        // One statement for the notices of all channels.
+        enqueue_all(
             txn,
-            &r.institution,
-            r.id.name(),
-            referral_ref(r)?,
-            template,
-            dates,
+            self.notices(
+                &office(ctx),
+                &addressee(&r.institution, r.contact.as_ref()),
+                r.id.name(),
+                referral_ref(r)?,
+                template,
+                dates,
+            ),
         )
-        .await
+        .await?;
+        Ok(())
     }
 
     /// A notice about a filing, to the filing institution.
     pub async fn filing(
         &self,
         txn: &WriteTxn,
+        ctx: &CallContext,
         f: &Filing,
         template: Template,
     ) -> Result<(), ApiError> {
         if self.is_off() {
             return Ok(());
         }
-        self.send(
+        // One statement for the notices of all channels.
+        enqueue_all(
             txn,
-            &f.institution,
-            f.id.name(),
-            reference("پرونده", f.reference)?,
-            template,
-            vec![],
+            self.notices(
+                &office(ctx),
+                &addressee(&f.institution, f.contact.as_ref()),
+                f.id.name(),
+                reference("پرونده", f.reference)?,
+                template,
+                vec![],
+            ),
         )
-        .await
+        .await?;
+        Ok(())
     }
 
     /// Schedules the reminders of a deadline of `r` ending at `due` under `key`; `new_key`
     /// when the key cannot have been scheduled before (a referral created in `txn`).
+    #[allow(clippy::too_many_arguments)]
     pub async fn remind(
         &self,
         txn: &WriteTxn,
+        ctx: &CallContext,
         r: &Referral,
         topic: Topic,
         key: String,
@@ -184,22 +295,7 @@ impl Notify {
         if self.is_off() {
             return Ok(());
         }
-        let plan = ReminderPlan {
-            deadline_key: key,
-            topic,
-            resource: r.id.name(),
-            reference: referral_ref(r)?,
-            office: OFFICE,
-            recipients: self
-                .deliveries
-                .iter()
-                .map(|d| Addressee {
-                    recipient: institution(&r.institution),
-                    delivery: d.clone(),
-                })
-                .collect(),
-            offsets: STANDARD_OFFSETS.to_vec(),
-        };
+        let plan = self.plan(ctx, r, topic, key)?;
         if new_key {
             reminders::schedule_new(txn, &plan, due).await?;
         } else {
@@ -240,9 +336,9 @@ impl Notify {
         plain.extended = false;
         let mut extended = r.clone();
         extended.extended = true;
-        for key in [answer_key(r), due_key(&plain), due_key(&extended)] {
-            reminders::cancel(txn, &key).await?;
-        }
+        let keys = [answer_key(r), due_key(&plain), due_key(&extended)];
+        // One statement for the three.
+        reminders::cancel_all(txn, &keys.each_ref().map(String::as_str)).await?;
         Ok(())
     }
 }

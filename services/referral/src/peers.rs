@@ -7,7 +7,7 @@ use mosharekat_platform::error::ApiError;
 use mosharekat_registry_client::RegistryPeer;
 
 use crate::app::Candidate;
-use crate::model::{ActivityArea, Permission};
+use crate::model::{ActivityArea, Contact, Permission, Unknown};
 use crate::names::InstitutionId;
 
 fn action(p: Permission) -> reg::PermittedAction {
@@ -39,6 +39,24 @@ pub async fn eligibility(
         )
         .await?;
     Ok((!answer.eligible).then_some(answer.reason))
+}
+
+/// The institution's display name and e-mail as the registry shows them (the addressee of
+/// its notices); `None` when the registry does not know it.
+pub async fn contact(
+    registry: &RegistryPeer,
+    ctx: &CallContext,
+    institution: &InstitutionId,
+) -> Result<Option<Contact>, ApiError> {
+    Ok(registry
+        .get_institution(ctx, &institution.name())
+        .await?
+        .map(|i| Contact {
+            institution: institution.clone(),
+            display_name: i.display_name,
+            email: i.email,
+            unknown: Unknown::default(),
+        }))
 }
 
 /// Every institution of the province holding an active licence in the area.

@@ -236,6 +236,11 @@ pub fn check_email(subject: &str, body: &str) -> Result<(), ContentError> {
     check_no_national_code(body)
 }
 
+/// Whether `address` is an e-mail address the e-mail channel accepts.
+pub fn is_email_address(address: &str) -> bool {
+    address.len() <= 254 && address.parse::<lettre::Address>().is_ok()
+}
+
 /// A recipient's own name, the one free field of an SMS besides the reference and dates:
 /// normalised (NFC, Persian letters, no control or bidirectional characters), and with no
 /// digit, link or address in it (it would carry what the rules keep out).

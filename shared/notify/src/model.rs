@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use mosharekat_calendar::SolarDate;
 use mosharekat_persian::digits::to_persian_digits;
+use mosharekat_platform::auth::{Principal, Role};
 
 use crate::content::{self, ContentError};
 
@@ -108,7 +109,8 @@ pub enum Office {
     Center,
     /// The working group's secretariat (meetings, minutes, resolutions).
     Secretariat,
-    /// A prosecutor's office or court, by its id.
+    /// A prosecutor's office or court, as the judiciary's tokens name it (its `authority`
+    /// claim: a name such as «دادسرای عمومی و انقلاب اردبیل» or an id).
     Authority(String),
 }
 
@@ -123,6 +125,24 @@ impl Office {
         }
     }
 
+    /// The office a caller works for, whose work the notices its changes cause are (the
+    /// same mapping as the lists of `api.rs`: an officer sees its own office's); none for
+    /// a caller that is no office (an institution, a member, an administrator, a service,
+    /// a judicial officer whose token names no authority).
+    pub fn of(p: &Principal) -> Option<Self> {
+        match p.role {
+            Role::RegistryOfficer => Some(Self::Registry),
+            Role::CenterOfficer => Some(Self::Center),
+            Role::Secretary => Some(Self::Secretariat),
+            Role::JudicialOfficer => p
+                .authority
+                .as_deref()
+                .filter(|a| valid_authority(a))
+                .map(|a| Self::Authority(a.to_owned())),
+            Role::Admin | Role::Auditor | Role::Institution | Role::Member | Role::Service => None,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "registry" => Some(Self::Registry),
@@ -130,10 +150,16 @@ impl Office {
             "secretariat" => Some(Self::Secretariat),
             _ => s
                 .strip_prefix("authorities/")
-                .filter(|id| valid_id(id))
+                .filter(|id| valid_authority(id))
                 .map(|id| Self::Authority(id.into())),
         }
     }
+}
+
+/// An authority as a token's `authority` claim names it: 1–200 characters, not blank, no
+/// control character.
+pub(crate) fn valid_authority(a: &str) -> bool {
+    !a.trim().is_empty() && a.chars().count() <= 200 && !a.chars().any(char::is_control)
 }
 
 /// An id as the suite's resource names carry them: 1–64 of `[A-Za-z0-9_-]`.
@@ -221,7 +247,7 @@ impl Recipient {
             }
             Self::Office { office, .. } => {
                 if let Office::Authority(id) = office
-                    && !valid_id(id)
+                    && !valid_authority(id)
                 {
                     return Err(bad_id());
                 }
@@ -584,7 +610,7 @@ impl NewNotification {
             ));
         }
         if let Office::Authority(id) = &self.office
-            && !valid_id(id)
+            && !valid_authority(id)
         {
             return Err(ContentError::Office("is not valid".into()));
         }
@@ -604,7 +630,7 @@ impl NewNotification {
             }
             Delivery::Email { address, more } => {
                 let address = address.trim();
-                if address.parse::<lettre::Address>().is_err() || address.len() > 254 {
+                if !content::is_email_address(address) {
                     return Err(ContentError::Email(
                         "address is not a valid e-mail address".into(),
                     ));
@@ -650,6 +676,54 @@ mod tests {
             template: Template::ReferralOffered,
             dates: vec![NoticeDate::Day(SolarDate::new(1404, 1, 14).unwrap())],
             delivery,
+        }
+    }
+
+    fn principal(role: Role, authority: Option<&str>) -> Principal {
+        Principal {
+            subject: "someone".into(),
+            role,
+            institution: None,
+            member: None,
+            service: None,
+            authority: authority.map(str::to_owned),
+            on_behalf_of: None,
+        }
+    }
+
+    #[test]
+    fn the_office_a_change_is_the_work_of() {
+        let of = |role, authority| Office::of(&principal(role, authority));
+        assert_eq!(
+            of(Role::JudicialOfficer, Some("tehran-1")),
+            Some(Office::Authority("tehran-1".into()))
+        );
+        assert_eq!(
+            of(Role::JudicialOfficer, Some("tehran-1")).map(|o| o.as_stored()),
+            Some("authorities/tehran-1".to_owned())
+        );
+        assert_eq!(of(Role::JudicialOfficer, None), None);
+        assert_eq!(
+            of(Role::JudicialOfficer, Some("دادسرای عمومی و انقلاب اردبیل")),
+            Some(Office::Authority("دادسرای عمومی و انقلاب اردبیل".into()))
+        );
+        assert_eq!(
+            Office::parse("authorities/دادسرای عمومی و انقلاب اردبیل"),
+            Some(Office::Authority("دادسرای عمومی و انقلاب اردبیل".into()))
+        );
+        assert_eq!(of(Role::JudicialOfficer, Some(" ")), None);
+        assert_eq!(of(Role::JudicialOfficer, Some("a\nb")), None);
+        assert_eq!(of(Role::CenterOfficer, None), Some(Office::Center));
+        assert_eq!(of(Role::RegistryOfficer, None), Some(Office::Registry));
+        assert_eq!(of(Role::Secretary, None), Some(Office::Secretariat));
+        for role in [
+            Role::Admin,
+            Role::Auditor,
+            Role::Institution,
+            Role::Member,
+            Role::Service,
+        ] {
+            assert_eq!(of(role, Some("tehran-1")), None, "{role:?}");
         }
     }
 

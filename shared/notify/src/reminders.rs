@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, Utc};
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
 
 use mosharekat_calendar::SolarDate;
 use mosharekat_platform::db::{Db, WriteTxn, db_error};
@@ -166,6 +166,67 @@ async fn store_plan(
     due: DateTime<Utc>,
     new_key: bool,
 ) -> Result<usize, ApiError> {
+    let Some((sql, values, n)) = reminder_insert(txn, plan, due, new_key, 1).await? else {
+        return Ok(0);
+    };
+    txn.execute_raw(stmt(txn, &sql, values))
+        .await
+        .map_err(db_error)?;
+    Ok(n)
+}
+
+/// The notice of a change and the reminders of the deadline it sets on a resource created
+/// in the same transaction (as [`schedule_new`]), written together: on PostgreSQL one
+/// statement (the reminders' INSERT a data-modifying WITH of the notices'), on SQLite two.
+/// The notices' sequences, in order.
+pub async fn enqueue_with_new_reminders(
+    txn: &WriteTxn,
+    notices: Vec<NewNotification>,
+    plan: &ReminderPlan,
+    due: DateTime<Utc>,
+) -> Result<Vec<Sequence>, ApiError> {
+    let built = notices
+        .iter()
+        .map(NewNotification::build)
+        .collect::<Result<Vec<_>, _>>()?;
+    let reminders = reminder_insert(txn, plan, due, true, 1).await?;
+    if built.is_empty() {
+        if let Some((sql, values, _)) = reminders {
+            txn.execute_raw(stmt(txn, &sql, values))
+                .await
+                .map_err(db_error)?;
+        }
+        return Ok(vec![]);
+    }
+    let now = txn.now_micros();
+    match reminders {
+        Some((r_sql, mut values, _)) if txn.get_database_backend() == DbBackend::Postgres => {
+            let (n_sql, n_values) = store::insert_sql(&built, now, values.len() + 1);
+            values.extend(n_values);
+            store::returned_seqs(txn, format!("WITH reminders AS ({r_sql}) {n_sql}"), values).await
+        }
+        reminders => {
+            if let Some((sql, values, _)) = reminders {
+                txn.execute_raw(stmt(txn, &sql, values))
+                    .await
+                    .map_err(db_error)?;
+            }
+            let (sql, values) = store::insert_sql(&built, now, 1);
+            store::returned_seqs(txn, sql, values).await
+        }
+    }
+}
+
+/// The INSERT of a plan's reminders (parameters from `$first`) and how many rows it
+/// writes, or none when there is nothing to write; after the checks, and (unless
+/// `new_key`) after replacing the key's unfired reminders.
+async fn reminder_insert(
+    txn: &WriteTxn,
+    plan: &ReminderPlan,
+    due: DateTime<Utc>,
+    new_key: bool,
+    first: usize,
+) -> Result<Option<(String, Vec<sea_orm::Value>, usize)>, ApiError> {
     check_key(&plan.deadline_key)?;
     let due_us = due_micros(due)?;
     if plan.recipients.is_empty() {
@@ -212,8 +273,7 @@ async fn store_plan(
         .collect();
     }
     let now = txn.now_micros();
-    let first_id = next_id(txn).await?;
-    const PER_ROW: usize = 15;
+    const PER_ROW: usize = 14;
     let mut rows = Vec::new();
     let mut values: Vec<sea_orm::Value> = Vec::new();
     for who in &plan.recipients {
@@ -237,27 +297,19 @@ async fn store_plan(
                 continue; // fired (or cancelled) before: each fires once
             }
             let i = rows.len();
-            let p = |k: usize| format!("${}", i * PER_ROW + k);
+            let ps = (0..PER_ROW)
+                .map(|k| format!("${}", first + i * PER_ROW + k))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // The id is the last one plus the row's place, read in the statement (the
+            // write turn serialises writers): no SELECT before it.
             rows.push(format!(
-                "({}, {}, {}, {}, {}, 'PENDING', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, NULL, NULL, '')",
-                p(1),
-                p(2),
-                p(3),
-                p(4),
-                p(5),
-                p(6),
-                p(7),
-                p(8),
-                p(9),
-                p(10),
-                p(11),
-                p(12),
-                p(13),
-                p(14),
-                p(15)
+                "SELECT last.id + {}, 'PENDING', {ps}, CAST(NULL AS BIGINT), \
+                 CAST(NULL AS BIGINT), '' \
+                 FROM (SELECT COALESCE(MAX(id), 0) AS id FROM notification_reminder) AS last",
+                i + 1
             ));
             values.extend([
-                (first_id + i as i64).into(),
                 plan.deadline_key.clone().into(),
                 o.code().into(),
                 due_us.into(),
@@ -276,23 +328,17 @@ async fn store_plan(
         }
     }
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     // One statement for all of them: scheduling is in every change that sets a deadline.
-    txn.execute_raw(stmt(
-        txn,
-        &format!(
-            "INSERT INTO notification_reminder (id, deadline_key, offset_code, due_us, \
-             fire_us, state, topic, resource, reference_label, reference_number, office, \
-             recipient_kind, recipient_id, recipient_name, channel, address, fired_seq, \
-             done_us, note) VALUES {}",
-            rows.join(", ")
-        ),
-        values,
-    ))
-    .await
-    .map_err(db_error)?;
-    Ok(rows.len())
+    let sql = format!(
+        "INSERT INTO notification_reminder (id, state, deadline_key, offset_code, due_us, \
+         fire_us, topic, resource, reference_label, reference_number, office, \
+         recipient_kind, recipient_id, recipient_name, channel, address, fired_seq, \
+         done_us, note) {}",
+        rows.join(" UNION ALL ")
+    );
+    Ok(Some((sql, values, rows.len())))
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -301,21 +347,6 @@ struct DoneRow {
     recipient_kind: String,
     recipient_id: String,
     channel: String,
-}
-
-async fn next_id(txn: &WriteTxn) -> Result<i64, ApiError> {
-    let r = txn
-        .query_one_raw(stmt(
-            txn,
-            "SELECT COALESCE(MAX(id), 0) AS last FROM notification_reminder",
-            [],
-        ))
-        .await
-        .map_err(db_error)?;
-    Ok(match r {
-        Some(r) => r.try_get::<i64>("", "last").map_err(db_error)? + 1,
-        None => 1,
-    })
 }
 
 #[derive(Debug, Clone, FromQueryResult)]
@@ -399,6 +430,34 @@ pub async fn cancel(txn: &WriteTxn, deadline_key: &str) -> Result<usize, ApiErro
             "UPDATE notification_reminder SET state = 'CANCELLED', done_us = $1 \
              WHERE deadline_key = $2 AND state = 'PENDING'",
             [txn.now_micros().into(), deadline_key.into()],
+        ))
+        .await
+        .map_err(db_error)?;
+    Ok(r.rows_affected() as usize)
+}
+
+/// As [`cancel`] for several deadlines at once, in one statement.
+pub async fn cancel_all(txn: &WriteTxn, deadline_keys: &[&str]) -> Result<usize, ApiError> {
+    if deadline_keys.is_empty() {
+        return Ok(0);
+    }
+    let mut values: Vec<sea_orm::Value> = vec![txn.now_micros().into()];
+    for k in deadline_keys {
+        check_key(k)?;
+        values.push((*k).into());
+    }
+    let ps = (2..=deadline_keys.len() + 1)
+        .map(|k| format!("${k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let r = txn
+        .execute_raw(stmt(
+            txn,
+            &format!(
+                "UPDATE notification_reminder SET state = 'CANCELLED', done_us = $1 \
+                 WHERE deadline_key IN ({ps}) AND state = 'PENDING'"
+            ),
+            values,
         ))
         .await
         .map_err(db_error)?;

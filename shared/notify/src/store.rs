@@ -142,45 +142,49 @@ async fn insert_all(txn: &WriteTxn, bs: &[Built]) -> Result<Vec<Sequence>, ApiEr
     if bs.is_empty() {
         return Ok(vec![]);
     }
-    let now = txn.now_micros();
-    let last = txn
-        .query_one_raw(stmt(
-            txn,
-            "SELECT COALESCE(MAX(seq), 0) AS last FROM notification",
-            [],
-        ))
+    let (sql, values) = insert_sql(bs, txn.now_micros(), 1);
+    returned_seqs(txn, sql, values).await
+}
+
+/// Runs an INSERT that returns the `seq` of each row it wrote; the sequences, in order.
+pub(crate) async fn returned_seqs(
+    txn: &WriteTxn,
+    sql: String,
+    values: Vec<Value>,
+) -> Result<Vec<Sequence>, ApiError> {
+    let rows = txn
+        .query_all_raw(stmt(txn, &sql, values))
         .await
         .map_err(db_error)?;
-    let last: i64 = match last {
-        Some(r) => r.try_get("", "last").map_err(db_error)?,
-        None => 0,
-    };
-    const PER_ROW: usize = 14;
+    let mut seqs = rows
+        .iter()
+        .map(|r| r.try_get::<i64>("", "seq").map(Sequence))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_error)?;
+    seqs.sort();
+    Ok(seqs)
+}
+
+/// The INSERT of `bs` (`RETURNING seq`), its parameters numbered from `$first`. Each row's
+/// sequence is the last one written plus its place, read in the statement itself: no
+/// SELECT before it, and no gap, as the write turn serialises every writer of the table
+/// (one statement also reads its own snapshot, so the rows cannot collide).
+pub(crate) fn insert_sql(bs: &[Built], now: i64, first: usize) -> (String, Vec<Value>) {
+    const PER_ROW: usize = 13;
     let mut rows = Vec::with_capacity(bs.len());
     let mut values: Vec<Value> = Vec::with_capacity(bs.len() * PER_ROW);
-    let mut seqs = Vec::with_capacity(bs.len());
     for (i, b) in bs.iter().enumerate() {
-        let seq = last + 1 + i as i64;
-        let p = |k: usize| format!("${}", i * PER_ROW + k);
+        let ps = (0..PER_ROW)
+            .map(|k| format!("${}", first + i * PER_ROW + k))
+            .collect::<Vec<_>>()
+            .join(", ");
         rows.push(format!(
-            "({}, 1, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'QUEUED', '', 0, {}, {}, NULL, NULL, NULL)",
-            p(1),
-            p(2),
-            p(3),
-            p(4),
-            p(5),
-            p(6),
-            p(7),
-            p(8),
-            p(9),
-            p(10),
-            p(11),
-            p(12),
-            p(13),
-            p(14)
+            "SELECT last.seq + {}, 1, {ps}, 'QUEUED', '', 0, CAST(NULL AS BIGINT), \
+             CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
+             FROM (SELECT COALESCE(MAX(seq), 0) AS seq FROM notification) AS last",
+            i + 1
         ));
         values.extend([
-            seq.into(),
             b.recipient.kind().into(),
             b.recipient.id().into(),
             b.recipient.name().into(),
@@ -195,19 +199,17 @@ async fn insert_all(txn: &WriteTxn, bs: &[Built]) -> Result<Vec<Sequence>, ApiEr
             now.into(),
             now.into(),
         ]);
-        seqs.push(Sequence(seq));
     }
-    txn.execute_raw(stmt(
-        txn,
-        &format!(
-            "INSERT INTO notification ({COLUMNS}) VALUES {}",
-            rows.join(", ")
+    (
+        format!(
+            "INSERT INTO notification (seq, version, recipient_kind, recipient_id, \
+             recipient_name, channel, address, resource, reference, office, template, subject, \
+             body, queued_us, next_attempt_us, state, failure_reason, attempts, sent_us, \
+             delivered_us, failed_us) {} RETURNING seq",
+            rows.join(" UNION ALL ")
         ),
         values,
-    ))
-    .await
-    .map_err(db_error)?;
-    Ok(seqs)
+    )
 }
 
 /// Rows read by `sql` (which selects [`COLUMNS`]).

@@ -115,6 +115,7 @@ pub fn filing(id: &str, f: &pb::Filing) -> Result<Filing, Bad> {
         submit_time: opt_time(&f.submit_time)?,
         // The row's `ref_no`, given by a later migration.
         reference: 0,
+        contact: None,
         unknown: Unknown::default(),
     })
 }
@@ -160,6 +161,7 @@ pub fn referral(id: &str, r: &pb::Referral) -> Result<Referral, Bad> {
         accept_time: opt_time(&r.accept_time)?,
         resolve_time: opt_time(&r.resolve_time)?,
         reference: 0,
+        contact: None,
         unknown: Unknown::default(),
     })
 }

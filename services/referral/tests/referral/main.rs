@@ -24,6 +24,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
+mod addressees;
 mod bad_input;
 mod deadlines;
 mod filings;

@@ -113,6 +113,7 @@ async fn changes_notify_the_institution_in_their_transaction(b: Backend) {
         notify
             .referral(
                 saved.txn(),
+                &ctx,
                 &saved.saved().value,
                 Template::ReferralWithdrawn,
                 &[],

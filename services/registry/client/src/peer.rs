@@ -163,6 +163,43 @@ impl RegistryPeer {
         )
     }
 
+    /// An institution as the registry shows this service (display name, e-mail and the
+    /// rest; national codes masked); `None` when it does not know the name.
+    pub async fn get_institution(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+    ) -> Result<Option<reg::Institution>, ApiError> {
+        let msg = reg::GetInstitutionRequest {
+            name: name.to_owned(),
+        };
+        let r = call(
+            &self.link,
+            ctx,
+            "mosharekat.registry.v1.RegistryService/GetInstitution",
+            self.timeout,
+            Retry::Idempotent,
+            &msg,
+            |ch, req| {
+                let mut c = self.client(ch);
+                async move { c.get_institution(req).await }
+            },
+        )
+        .await;
+        match r {
+            Ok(answer) => Ok(answer.institution),
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(s) => Err(peer_error_about("the registry", s, "institution", name)),
+        }
+    }
+
     /// Every institution of the province holding an active licence in the area.
     pub async fn licensed_institutions(
         &self,
