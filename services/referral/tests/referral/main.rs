@@ -25,6 +25,7 @@ use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
 mod bad_input;
+mod calendar_follow;
 mod deadlines;
 mod filings;
 mod idempotency;
