@@ -79,7 +79,7 @@ echo "$mine" | grep -q '"recipientId": "'"$id"'"' || fail "the institution has n
 gateway=$($mint --role SERVICE --service sms-gateway --subject sms-gateway --key "$data/signing.key.pem")
 stream=$(grpcurl -plaintext -max-time 3 -H "authorization: Bearer $gateway" \
   -d '{"after_sequence": 0, "channel": "NOTIFICATION_CHANNEL_SMS"}' \
-  "$ref" mosharekat.common.v1.NotificationService/StreamNotifications || true)
+  "$ref" mosharekat.common.v1.NotificationService/StreamNotifications 2>/dev/null || true)
 sms=$(echo "$stream" | field name)
 [ -n "$sms" ] || fail "the gateway saw no queued SMS"
 call "$gateway" "$ref" mosharekat.common.v1.NotificationService/AcknowledgeNotification \
