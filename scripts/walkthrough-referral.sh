@@ -3,7 +3,10 @@
 # institution is registered and licensed, files a complaint with the victim's consent,
 # the prosecutor's office registers it; the Dispute Resolution Development centre refers
 # a dispute for reconciliation, the institution accepts it, records a session and
-# resolves it as reconciled.
+# resolves it as reconciled. Then the notifications: the institution lists its own, an
+# SMS gateway (a SERVICE token) follows the queued stream and acknowledges one delivered;
+# and a moved deadline: a closure published on the registry's calendar over an open
+# referral's last day moves its due time, and the timeline says why.
 # Usage: scripts/walkthrough-referral.sh [registry] [referral] [data-dir] [token-command]
 set -euo pipefail
 reg=${1:-127.0.0.1:50051}
@@ -67,4 +70,40 @@ call "$agent" "$ref" mosharekat.referral.v1.ReferralService/RecordProgress "{\"n
   \"entry\": {\"session_time\": \"$(now)\", \"attendees\": [\"حسن\", \"رضا\"], \"notes\": \"جلسهٔ نخست\"}}" >/dev/null
 call "$agent" "$ref" mosharekat.referral.v1.ReferralService/ResolveReferral "{\"name\": \"$referral\",
   \"outcome\": \"REFERRAL_OUTCOME_RECONCILED\", \"settlement_text\": \"صلح‌نامه\"}" | grep -q REFERRAL_STATE_RESOLVED || fail "not resolved"
-echo "walk-through: referral OK ($filing, $referral)"
+
+# The institution lists its own notifications (the offer it was told of among them).
+mine=$(call "$agent" "$ref" mosharekat.common.v1.NotificationService/ListNotifications "{\"resource\": \"$referral\"}")
+echo "$mine" | grep -q '"recipientId": "'"$id"'"' || fail "the institution has no notification of $referral"
+# An SMS gateway follows the queued stream from the start (after_sequence 0; after a
+# restart it resumes from the last sequence it saw) and acknowledges one delivered.
+gateway=$($mint --role SERVICE --service sms-gateway --subject sms-gateway --key "$data/signing.key.pem")
+stream=$(grpcurl -plaintext -max-time 3 -H "authorization: Bearer $gateway" \
+  -d '{"after_sequence": 0, "channel": "NOTIFICATION_CHANNEL_SMS"}' \
+  "$ref" mosharekat.common.v1.NotificationService/StreamNotifications 2>/dev/null || true)
+sms=$(echo "$stream" | field name)
+[ -n "$sms" ] || fail "the gateway saw no queued SMS"
+call "$gateway" "$ref" mosharekat.common.v1.NotificationService/AcknowledgeNotification \
+  "{\"name\": \"$sms\", \"state\": \"NOTIFICATION_STATE_DELIVERED\"}" | grep -q NOTIFICATION_STATE_DELIVERED \
+  || fail "$sms not acknowledged"
+
+# A moved deadline: a second referral accepted, then Ardabil's courts closed on its last day.
+open=$(call "$centre" "$ref" mosharekat.referral.v1.ReferralService/CreateReferral "{
+  \"request_id\": \"walk-referral-2\",
+  \"referral\": {\"source\": \"REFERRAL_SOURCE_DISPUTE_RESOLUTION_CENTER\", \"source_case_number\": \"۹۸۸\",
+    \"kind\": \"REFERRAL_KIND_RECONCILIATION\", \"activity_area\": \"ACTIVITY_AREA_FAMILY\", \"province\": \"اردبیل\",
+    \"parties\": [{\"full_name\": \"حسن\", \"role\": \"PARTY_ROLE_DISPUTANT\"}, {\"full_name\": \"رضا\", \"role\": \"PARTY_ROLE_DISPUTANT\"}],
+    \"summary\": \"اختلاف همسایگی\", \"institution\": \"$inst\"}}" | field name)
+[ -n "$open" ] || fail "no second referral"
+due=$(call "$agent" "$ref" mosharekat.referral.v1.ReferralService/AcceptReferral "{\"name\": \"$open\"}" | jq -r '.referral.due.lastDay // empty')
+[ -n "$due" ] || fail "no due day"
+call "$admin" "$reg" mosharekat.registry.v1.CalendarService/PublishClosure "{\"request_id\": \"walk-closure\",
+  \"province\": \"اردبیل\", \"first_day\": \"$due\", \"last_day\": \"$due\", \"reason\": \"گرمای شدید هوا\"}" >/dev/null
+# The referral service follows the registry's calendar: wait for it to move the case.
+for _ in $(seq 1 100); do
+  now_due=$(call "$centre" "$ref" mosharekat.referral.v1.ReferralService/GetReferral "{\"name\": \"$open\"}")
+  [ "$(echo "$now_due" | jq -r .referral.due.lastDay)" != "$due" ] && break
+  sleep 0.2
+done
+[ "$(echo "$now_due" | jq -r .referral.due.lastDay)" != "$due" ] || fail "the due day $due did not move"
+echo "$now_due" | grep -q 'گرمای شدید هوا' || fail "the move does not say why"
+echo "walk-through: referral OK ($filing, $referral; $sms delivered; $open due after $due, moved)"

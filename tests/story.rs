@@ -21,12 +21,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::collector::{self, Collector, Span};
 use common::workload::{families_ngo, legal_entity_id, national_code, victims_filing};
 use common::{authed, free_port, http_get, service_binary, sigterm, wait_exit, wait_serving};
+use mosharekat_api::common::v1 as cm;
+use mosharekat_api::common::v1::notification_service_client::NotificationServiceClient;
 use mosharekat_api::common::v1::{ActivityArea, Party, PartyRole};
 use mosharekat_api::meeting::v1 as mt;
 use mosharekat_api::meeting::v1::meeting_service_client::MeetingServiceClient;
 use mosharekat_api::referral::v1 as rf;
 use mosharekat_api::referral::v1::referral_service_client::ReferralServiceClient;
 use mosharekat_api::registry::v1 as reg;
+use mosharekat_api::registry::v1::calendar_service_client::CalendarServiceClient;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::client::channel_with;
@@ -543,6 +546,95 @@ async fn tell_the_story(suite: &Suite) -> Told {
         .referral
         .unwrap();
     assert!(accepted.due_time.is_some());
+    // A moved deadline: the courts of Ardabil closed on its last day, published late on
+    // the registry's calendar; the referral service follows the calendar and moves it.
+    let due_day = accepted
+        .due
+        .as_ref()
+        .expect("a due deadline")
+        .last_day
+        .clone();
+    CalendarServiceClient::new(suite.channel(REGISTRY).await)
+        .publish_closure(authed(
+            &admin,
+            reg::PublishClosureRequest {
+                request_id: "story-closure".into(),
+                province: "اردبیل".into(),
+                nationwide: false,
+                first_day: due_day.clone(),
+                last_day: due_day.clone(),
+                reason: "گرمای شدید هوا".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let limit = Instant::now() + Duration::from_secs(30);
+    let moved = loop {
+        let r = referral
+            .get_referral(authed(
+                &centre,
+                rf::GetReferralRequest { name: case.clone() },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .referral
+            .unwrap();
+        if r.due.as_ref().unwrap().last_day != due_day {
+            break r;
+        }
+        assert!(Instant::now() < limit, "the due day {due_day} did not move");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(moved.due.as_ref().unwrap().last_day > due_day);
+    assert!(
+        moved
+            .timeline
+            .last()
+            .is_some_and(|t| t.note.contains("منتقل شد")),
+        "{:?}",
+        moved.timeline.last()
+    );
+    // An SMS gateway follows the referral service's queued notices from the start and
+    // acknowledges the first delivered (under mutual TLS a SERVICE token needs its
+    // service's certificate, which a gateway here has not).
+    if suite.pki.is_none() {
+        let gateway = k.bearer_with(Role::Service, |r| r.service = Some("sms-gateway".into()));
+        let mut notices = NotificationServiceClient::new(suite.channel(REFERRAL).await);
+        let mut stream = notices
+            .stream_notifications(authed(
+                &gateway,
+                cm::StreamNotificationsRequest {
+                    after_sequence: 0,
+                    channel: cm::NotificationChannel::Sms as i32,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = tokio::time::timeout(Duration::from_secs(30), stream.message())
+            .await
+            .expect("a queued SMS")
+            .unwrap()
+            .and_then(|m| m.notification)
+            .expect("a notification");
+        drop(stream);
+        let acked = notices
+            .acknowledge_notification(authed(
+                &gateway,
+                cm::AcknowledgeNotificationRequest {
+                    name: first.name.clone(),
+                    state: cm::NotificationState::Delivered as i32,
+                    failure_reason: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .notification
+            .unwrap();
+        assert_eq!(acked.state, cm::NotificationState::Delivered as i32);
+    }
     for (n, notes) in ["جلسهٔ نخست: شنیدن طرفین", "جلسهٔ دوم: توافق"]
         .into_iter()
         .enumerate()

@@ -137,7 +137,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with(settings, Clock::system(), SharedCalendar::shipped()).await
+        Self::build_with(settings, Clock::system(), SharedCalendar::suite()).await
     }
 
     /// Built with `clock` as the time of everything it writes (a test's manual clock)
@@ -271,7 +271,8 @@ impl Application {
         self.meetings.apply_publication(publication).await
     }
 
-    /// Serves until `shutdown` resolves, following the registry's licence events meanwhile.
+    /// Serves until `shutdown` resolves, following the registry's licence events and its
+    /// legal calendar meanwhile.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -282,6 +283,19 @@ impl Application {
             self.token.clone(),
             events::VacateOnLicenceLoss,
             self.stalls.clone(),
+        ));
+        // A holiday or closure the registry publishes moves the open resolution deadlines
+        // ending on it.
+        let meetings = self.meetings.clone();
+        let calendar = tokio::spawn(mosharekat_registry_client::calendar::follow_calendar(
+            self.registry.clone(),
+            self.token.clone(),
+            db.clone(),
+            self.meetings.calendar.clone(),
+            move |p| {
+                let meetings = meetings.clone();
+                async move { meetings.apply_publication(&p).await.map(|_| ()) }
+            },
         ));
         let reminders =
             mosharekat_notify::reminders::spawn_reminder_loop(db.clone(), self.reminder_interval);
@@ -296,6 +310,7 @@ impl Application {
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "meeting serving");
         let r = self.server.run_until_stopped(db, shutdown).await;
         consumer.abort();
+        calendar.abort();
         reminders.abort();
         if let Some(e) = email {
             e.abort();

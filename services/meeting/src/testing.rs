@@ -43,7 +43,7 @@ impl RunningMeeting {
     }
 
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
-        Self::start_with(settings, Clock::system(), SharedCalendar::shipped()).await
+        Self::start_with(settings, Clock::system(), SharedCalendar::suite()).await
     }
 
     /// Started with `clock` (a test's manual clock) and `calendar`.

@@ -162,7 +162,7 @@ impl Application {
         settings: Settings,
         clock: mosharekat_platform::clock::Clock,
     ) -> anyhow::Result<Self> {
-        Self::build_with(settings, clock, SharedCalendar::shipped()).await
+        Self::build_with(settings, clock, SharedCalendar::suite()).await
     }
 
     /// As [`Application::build_with_clock`], deadlines counted on `calendar` (which the
@@ -286,7 +286,8 @@ impl Application {
         &self.app
     }
 
-    /// Serves until `shutdown` resolves, following the registry's licence events meanwhile.
+    /// Serves until `shutdown` resolves, following the registry's licence events and its
+    /// legal calendar meanwhile.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -299,6 +300,23 @@ impl Application {
                 notify: self.app.notify.clone(),
             },
             self.stalls.clone(),
+        ));
+        // A holiday or closure the registry publishes moves the open deadlines ending on it.
+        let app = self.app.clone();
+        let calendar = tokio::spawn(mosharekat_registry_client::calendar::follow_calendar(
+            self.registry.clone(),
+            self.token.clone(),
+            db.clone(),
+            self.app.calendar.clone(),
+            move |p| {
+                let app = app.clone();
+                async move {
+                    app.apply_publication(&p)
+                        .await
+                        .map(|_| ())
+                        .map_err(mosharekat_platform::error::ApiError::from)
+                }
+            },
         ));
         let reminders =
             mosharekat_notify::reminders::spawn_reminder_loop(db.clone(), self.reminder_interval);
@@ -313,6 +331,7 @@ impl Application {
         tracing::info!(addr = %self.local_addr(), metrics = %self.metrics_addr(), "referral serving");
         let r = self.server.run_until_stopped(db, shutdown).await;
         consumer.abort();
+        calendar.abort();
         reminders.abort();
         if let Some(e) = email {
             e.abort();

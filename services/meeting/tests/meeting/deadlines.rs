@@ -19,6 +19,7 @@ on_both_databases!(
     due_within_and_overdue_filter_as_the_clock_moves,
     a_closure_published_late_moves_an_open_deadline_once,
     records_from_before_keep_their_stored_deadline,
+    a_closure_published_on_the_registry_moves_a_resolution_deadline,
 );
 
 /// An instant given as Tehran wall time (UTC+03:30, no daylight saving since 1401).
@@ -742,4 +743,71 @@ async fn records_from_before_keep_their_stored_deadline(b: Backend) {
             "{name}"
         );
     }
+}
+
+/// The same move, the closure published on the registry by an administrator: the meeting
+/// service's calendar follower hands it to `apply_publication`.
+async fn a_closure_published_on_the_registry_moves_a_resolution_deadline(b: Backend) {
+    let clock = Clock::manual(tehran(2025, 5, 3, 9, 0));
+    let e = env_clocked(b, clock, SharedCalendar::suite()).await;
+    let (g, members) = small_group(&e).await;
+    let m = meeting_in_session(&e, &g, &members, tehran(2025, 5, 3, 10, 0)).await;
+    let open = resolution(&e, &m.name, &members, |r| r.deadline_days = 6)
+        .await
+        .unwrap();
+    assert_eq!(last_day(&open), "۱۴۰۴/۰۲/۲۰");
+    mosharekat_api::registry::v1::calendar_service_client::CalendarServiceClient::new(lazy(
+        &e.services.0.uri(),
+    ))
+    .publish_closure(authed(
+        e.keys.bearer(Role::Admin, None),
+        reg::PublishClosureRequest {
+            request_id: "closure-follow-meeting".into(),
+            province: "اردبیل".into(),
+            nationwide: false,
+            first_day: "1404/02/20".into(),
+            last_day: "1404/02/20".into(),
+            reason: "گرد و غبار شدید".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    // The follower runs beside the server: wait (bounded) for it to have moved it.
+    let limit = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let r =
+            e.wg.clone()
+                .get_resolution(e.sec(pb::GetResolutionRequest {
+                    name: open.name.clone(),
+                }))
+                .await
+                .unwrap()
+                .into_inner()
+                .resolution
+                .unwrap();
+        if last_day(&r) != "۱۴۰۴/۰۲/۲۰" {
+            break r;
+        }
+        assert!(Instant::now() < limit, "the deadline did not move");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(last_day(&after), "۱۴۰۴/۰۲/۲۱");
+    assert_eq!(after.deadline, Some(end_of(1404, 2, 21)));
+    let d = after.legal_deadline.clone().unwrap();
+    let late: Vec<_> = d.moves.iter().filter(|m| m.late).collect();
+    assert_eq!(late.len(), 1);
+    assert!(
+        late[0].reason.contains("گرد و غبار شدید"),
+        "{}",
+        late[0].reason
+    );
+    let note = after.notes.last().unwrap();
+    assert_eq!(note.reported_by, mosharekat_meeting::app::CALENDAR_REPORTER);
+    assert!(note.note.contains("منتقل شد"), "{}", note.note);
+    let told: Vec<_> = notifications(&e, &open.name)
+        .await
+        .into_iter()
+        .filter(|n| n.text.contains("منتقل شد"))
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
 }

@@ -44,6 +44,21 @@ async fn every_rpc_against_every_role(b: Backend) {
         ("VerifyAuditChain", AUDITORS),
         ("ListStalledEvents", AUDITORS),
         ("ResolveStalledEvent", &[Admin]),
+        ("StreamNotifications", &[Service]),
+        ("AcknowledgeNotification", &[Service]),
+        (
+            "ListNotifications",
+            &[
+                Admin,
+                RegistryOfficer,
+                JudicialOfficer,
+                CenterOfficer,
+                Institution,
+                Member,
+                Secretary,
+                Auditor,
+            ],
+        ),
     ];
     let e = env(b).await;
     let (inst, _) = e.institution(1, true).await;
@@ -56,6 +71,7 @@ async fn every_rpc_against_every_role(b: Backend) {
             "mosharekat.meeting.v1.MeetingService",
             "mosharekat.common.v1.AuditService",
             "mosharekat.common.v1.StalledEventService",
+            "mosharekat.common.v1.NotificationService",
         ],
         table,
     )

@@ -26,6 +26,7 @@ use tonic_types::StatusExt;
 
 mod addressees;
 mod bad_input;
+mod calendar_follow;
 mod deadlines;
 mod filings;
 mod idempotency;

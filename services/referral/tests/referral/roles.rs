@@ -224,6 +224,21 @@ async fn every_rpc_against_every_role(b: Backend) {
         ("VerifyAuditChain", AUDITORS),
         ("ListStalledEvents", AUDITORS),
         ("ResolveStalledEvent", &[Admin]),
+        ("StreamNotifications", &[Service]),
+        ("AcknowledgeNotification", &[Service]),
+        (
+            "ListNotifications",
+            &[
+                Admin,
+                RegistryOfficer,
+                JudicialOfficer,
+                CenterOfficer,
+                Institution,
+                Member,
+                Secretary,
+                Auditor,
+            ],
+        ),
     ];
     let e = env(b).await;
     let inst = e.filer(61).await;
@@ -235,6 +250,7 @@ async fn every_rpc_against_every_role(b: Backend) {
             "mosharekat.referral.v1.ReferralService",
             "mosharekat.common.v1.AuditService",
             "mosharekat.common.v1.StalledEventService",
+            "mosharekat.common.v1.NotificationService",
         ],
         table,
     )

@@ -537,6 +537,21 @@ async fn the_audit_rpcs_against_every_role(b: Backend) {
     let table: &[mosharekat_testkit::Row] = &[
         ("ListAuditRecords", &[Admin, Auditor]),
         ("VerifyAuditChain", &[Admin, Auditor]),
+        ("StreamNotifications", &[Service]),
+        ("AcknowledgeNotification", &[Service]),
+        (
+            "ListNotifications",
+            &[
+                Admin,
+                RegistryOfficer,
+                JudicialOfficer,
+                CenterOfficer,
+                Institution,
+                Member,
+                Secretary,
+                Auditor,
+            ],
+        ),
     ];
     let app = app(b).await;
     let own = app.create(13).await;
@@ -544,7 +559,10 @@ async fn the_audit_rpcs_against_every_role(b: Backend) {
         mosharekat_testkit::lazy(&app.reg.uri()),
         &app.keys,
         own.name.trim_start_matches("institutions/"),
-        &["mosharekat.common.v1.AuditService"],
+        &[
+            "mosharekat.common.v1.AuditService",
+            "mosharekat.common.v1.NotificationService",
+        ],
         table,
     )
     .await;
