@@ -86,6 +86,17 @@ impl DocRow {
     }
 }
 
+/// The document of `table` with the id `id`, if there is one.
+async fn by_id<C: ConnectionTrait, T: Stored>(
+    c: &C,
+    table: &str,
+    id: &str,
+) -> Result<Option<Versioned<T>>, ApiError> {
+    let mut w = Where::new();
+    w.add("id = ?", [id.into()]);
+    Ok(select(c, table, w, 1).await?.into_iter().next())
+}
+
 async fn select<C: ConnectionTrait, T: Stored>(
     c: &C,
     table: &str,
@@ -136,9 +147,7 @@ pub async fn get_filing<C: ConnectionTrait>(
     c: &C,
     id: &FilingId,
 ) -> Result<Option<Versioned<Filing>>, ApiError> {
-    let mut w = Where::new();
-    w.add("id = ?", [id.as_str().into()]);
-    Ok(select(c, "filings", w, 1).await?.into_iter().next())
+    by_id(c, "filings", id.as_str()).await
 }
 
 fn filing_columns(f: &Filing) -> Result<Vec<Value>, ApiError> {
@@ -243,9 +252,7 @@ pub async fn get_referral<C: ConnectionTrait>(
     c: &C,
     id: &ReferralId,
 ) -> Result<Option<Versioned<Referral>>, ApiError> {
-    let mut w = Where::new();
-    w.add("id = ?", [id.as_str().into()]);
-    Ok(select(c, "referrals", w, 1).await?.into_iter().next())
+    by_id(c, "referrals", id.as_str()).await
 }
 
 fn referral_columns(r: &Referral) -> Result<Vec<Value>, ApiError> {

@@ -499,7 +499,7 @@ mod tests {
         let db = Db::connect(&t.url, &crate::db::DbOptions::default())
             .await
             .unwrap();
-        db.migrate::<crate::db::tests::PlatformTables>()
+        db.migrate::<crate::testing::PlatformTables>()
             .await
             .unwrap();
         db.conn()
