@@ -156,7 +156,7 @@ pub struct Member {
     pub name: MemberName,
     pub full_name: String,
     /// Absent in a roster: the minutes do not carry personal data.
-    #[serde(with = "national_code", default)]
+    #[serde(with = "mosharekat_persian::ids::stored_national_code", default)]
     pub national_code: Option<NationalCode>,
     pub seat: Seat,
     pub position: Position,
@@ -168,24 +168,6 @@ pub struct Member {
     pub voting: bool,
     pub vacant: bool,
     pub vacancy_reason: String,
-}
-
-mod national_code {
-    use mosharekat_persian::NationalCode;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(c: &Option<NationalCode>, s: S) -> Result<S::Ok, S::Error> {
-        match c {
-            Some(c) => s.serialize_some(c.as_str()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NationalCode>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| NationalCode::parse(&s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

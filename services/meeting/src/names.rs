@@ -4,6 +4,7 @@
 //! is NOT_FOUND, exactly as if it did not exist.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use mosharekat_platform::error::ApiError;
 
@@ -61,22 +62,56 @@ fn parse_child(name: &str, collection: &str, field: &str) -> Result<(GroupName, 
     }
 }
 
-/// `working-groups/{wg}/members/{id}`.
+/// A working group's child whose id the service issued:
+/// `working-groups/{wg}/{collection}/{id}`, one type per collection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberName {
+pub struct ChildName<C> {
     group: GroupName,
     id: String,
+    collection: PhantomData<C>,
 }
 
-impl MemberName {
+/// The collection a [`ChildName`] is in.
+pub trait Collection {
+    /// Its segment in a name (`members`).
+    const SEGMENT: &'static str;
+}
+
+/// `working-groups/{wg}/members/{id}`.
+pub type MemberName = ChildName<MemberCollection>;
+
+/// The members' collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberCollection {}
+
+impl Collection for MemberCollection {
+    const SEGMENT: &'static str = "members";
+}
+
+/// `working-groups/{wg}/resolutions/{id}`.
+pub type ResolutionName = ChildName<ResolutionCollection>;
+
+/// The resolutions' collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolutionCollection {}
+
+impl Collection for ResolutionCollection {
+    const SEGMENT: &'static str = "resolutions";
+}
+
+impl<C: Collection> ChildName<C> {
     /// The name of a child whose id the service issued.
     pub fn new(group: GroupName, id: String) -> Self {
-        Self { group, id }
+        Self {
+            group,
+            id,
+            collection: PhantomData,
+        }
     }
 
     pub fn parse(name: &str, field: &str) -> Result<Self, ApiError> {
-        let (group, id) = parse_child(name, "members", field)?;
-        Ok(Self { group, id })
+        let (group, id) = parse_child(name, C::SEGMENT, field)?;
+        Ok(Self::new(group, id))
     }
 
     pub fn group(&self) -> &GroupName {
@@ -88,9 +123,9 @@ impl MemberName {
     }
 }
 
-impl fmt::Display for MemberName {
+impl<C: Collection> fmt::Display for ChildName<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/members/{}", self.group, self.id)
+        write!(f, "{}/{}/{}", self.group, C::SEGMENT, self.id)
     }
 }
 
@@ -132,39 +167,6 @@ impl MeetingName {
 impl fmt::Display for MeetingName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/meetings/{}", self.group, self.number)
-    }
-}
-
-/// `working-groups/{wg}/resolutions/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolutionName {
-    group: GroupName,
-    id: String,
-}
-
-impl ResolutionName {
-    /// The name of a child whose id the service issued.
-    pub fn new(group: GroupName, id: String) -> Self {
-        Self { group, id }
-    }
-
-    pub fn parse(name: &str, field: &str) -> Result<Self, ApiError> {
-        let (group, id) = parse_child(name, "resolutions", field)?;
-        Ok(Self { group, id })
-    }
-
-    pub fn group(&self) -> &GroupName {
-        &self.group
-    }
-
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl fmt::Display for ResolutionName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/resolutions/{}", self.group, self.id)
     }
 }
 

@@ -23,7 +23,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use mosharekat_platform::change::{Repository, Versioned};
+use mosharekat_platform::change::Versioned;
 use mosharekat_platform::db::WriteTxn;
 
 use crate::domain::{self, Group, Meeting, Member, Resolution};
@@ -140,6 +140,23 @@ async fn exec<C: ConnectionTrait>(c: &C, sql: &str, values: Vec<Value>) -> Resul
     })
 }
 
+/// The change path's guarded write of one record: `columns` (the derived columns, first
+/// in `sql`), then the record, then `key`, then the version it must still be at; true
+/// when it took.
+async fn update<T: Serialize>(
+    txn: &WriteTxn,
+    sql: &str,
+    mut columns: Vec<Value>,
+    kept: &Kept<T>,
+    key: impl IntoIterator<Item = Value>,
+    version: i64,
+) -> Result<bool, ApiError> {
+    columns.push(encode(&kept.value, &kept.extra)?.into());
+    columns.extend(key);
+    columns.push(version.into());
+    exec(txn, sql, columns).await.map(|n| n == 1)
+}
+
 pub fn last_segment(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or_default()
 }
@@ -222,47 +239,28 @@ pub async fn insert_group(txn: &WriteTxn, g: &Group) -> Result<(), ApiError> {
     .map(|_| ())
 }
 
-/// Working groups, for the change path.
-#[derive(Debug, Clone, Copy)]
-pub struct Groups;
+mosharekat_platform::repository! {
+    /// Working groups, for the change path.
+    pub struct Groups: "working group", GroupName => Kept<Group>;
+    name = ToString::to_string, load = group, save = save_group
+}
 
-impl Repository for Groups {
-    type Resource = Kept<Group>;
-    type Id = GroupName;
-    const KIND: &'static str = "working group";
-
-    fn name(&self, id: &GroupName) -> String {
-        id.to_string()
-    }
-
-    async fn load(
-        &self,
-        txn: &WriteTxn,
-        id: &GroupName,
-    ) -> Result<Option<Record<Group>>, ApiError> {
-        group(txn, id).await
-    }
-
-    async fn save(
-        &self,
-        txn: &WriteTxn,
-        id: &GroupName,
-        version: i64,
-        g: &Kept<Group>,
-    ) -> Result<bool, ApiError> {
-        exec(
-            txn,
-            "UPDATE working_groups SET province_key = $1, record = $2, version = version + 1 WHERE id = $3 AND version = $4",
-            vec![
-                fold_for_search(&g.province).into(),
-                encode(&g.value, &g.extra)?.into(),
-                id.id().into(),
-                version.into(),
-            ],
-        )
-        .await
-        .map(|n| n == 1)
-    }
+async fn save_group(
+    txn: &WriteTxn,
+    id: &GroupName,
+    version: i64,
+    g: &Kept<Group>,
+) -> Result<bool, ApiError> {
+    let sql = "UPDATE working_groups SET province_key = $1, record = $2, version = version + 1 WHERE id = $3 AND version = $4";
+    update(
+        txn,
+        sql,
+        vec![fold_for_search(&g.province).into()],
+        g,
+        [id.id().into()],
+        version,
+    )
+    .await
 }
 
 // ---------- members ----------
@@ -308,48 +306,20 @@ pub async fn insert_member(txn: &WriteTxn, m: &Member) -> Result<(), ApiError> {
     .map(|_| ())
 }
 
-/// Members, for the change path.
-#[derive(Debug, Clone, Copy)]
-pub struct Members;
+mosharekat_platform::repository! {
+    /// Members, for the change path.
+    pub struct Members: "member", MemberName => Kept<Member>;
+    name = ToString::to_string, load = member, save = save_member
+}
 
-impl Repository for Members {
-    type Resource = Kept<Member>;
-    type Id = MemberName;
-    const KIND: &'static str = "member";
-
-    fn name(&self, id: &MemberName) -> String {
-        id.to_string()
-    }
-
-    async fn load(
-        &self,
-        txn: &WriteTxn,
-        id: &MemberName,
-    ) -> Result<Option<Record<Member>>, ApiError> {
-        member(txn, id).await
-    }
-
-    async fn save(
-        &self,
-        txn: &WriteTxn,
-        id: &MemberName,
-        version: i64,
-        m: &Kept<Member>,
-    ) -> Result<bool, ApiError> {
-        let mut v = member_columns(m);
-        v.extend([
-            encode(&m.value, &m.extra)?.into(),
-            id.id().into(),
-            version.into(),
-        ]);
-        exec(
-            txn,
-            "UPDATE members SET institution_id = $1, seated = $2, record = $3, version = version + 1 WHERE id = $4 AND version = $5",
-            v,
-        )
-        .await
-        .map(|n| n == 1)
-    }
+async fn save_member(
+    txn: &WriteTxn,
+    id: &MemberName,
+    version: i64,
+    m: &Kept<Member>,
+) -> Result<bool, ApiError> {
+    let sql = "UPDATE members SET institution_id = $1, seated = $2, record = $3, version = version + 1 WHERE id = $4 AND version = $5";
+    update(txn, sql, member_columns(m), m, [id.id().into()], version).await
 }
 
 /// The members holding a seat now (vacant ones included) of a working group.
@@ -525,51 +495,32 @@ pub async fn insert_meeting(txn: &WriteTxn, m: &Meeting) -> Result<(), ApiError>
     .map(|_| ())
 }
 
-/// Meetings, for the change path. A `minutes_hash_version` set on a meeting is written to
-/// its column (the column, not the record, is the record of it); none leaves the column
-/// as it is.
-#[derive(Debug, Clone, Copy)]
-pub struct Meetings;
+mosharekat_platform::repository! {
+    /// Meetings, for the change path. A `minutes_hash_version` set on a meeting is written
+    /// to its column (the column, not the record, is the record of it); none leaves the
+    /// column as it is.
+    pub struct Meetings: "meeting", MeetingName => Kept<Meeting>;
+    name = ToString::to_string, load = meeting, save = save_meeting
+}
 
-impl Repository for Meetings {
-    type Resource = Kept<Meeting>;
-    type Id = MeetingName;
-    const KIND: &'static str = "meeting";
-
-    fn name(&self, id: &MeetingName) -> String {
-        id.to_string()
-    }
-
-    async fn load(
-        &self,
-        txn: &WriteTxn,
-        id: &MeetingName,
-    ) -> Result<Option<Record<Meeting>>, ApiError> {
-        meeting(txn, id).await
-    }
-
-    async fn save(
-        &self,
-        txn: &WriteTxn,
-        id: &MeetingName,
-        version: i64,
-        m: &Kept<Meeting>,
-    ) -> Result<bool, ApiError> {
-        exec(
-            txn,
-            "UPDATE meetings SET record = $1, minutes_hash_version = COALESCE($2, minutes_hash_version), \
-             version = version + 1 WHERE id = $3 AND working_group_id = $4 AND version = $5",
-            vec![
-                encode(&m.value, &m.extra)?.into(),
-                m.minutes_hash_version.into(),
-                meeting_row_id(id).into(),
-                id.group().id().into(),
-                version.into(),
-            ],
-        )
-        .await
-        .map(|n| n == 1)
-    }
+async fn save_meeting(
+    txn: &WriteTxn,
+    id: &MeetingName,
+    version: i64,
+    m: &Kept<Meeting>,
+) -> Result<bool, ApiError> {
+    let sql = "UPDATE meetings SET minutes_hash_version = COALESCE($1, minutes_hash_version), record = $2, \
+               version = version + 1 WHERE id = $3 AND working_group_id = $4 AND version = $5";
+    let key = [meeting_row_id(id).into(), id.group().id().into()];
+    update(
+        txn,
+        sql,
+        vec![m.minutes_hash_version.into()],
+        m,
+        key,
+        version,
+    )
+    .await
 }
 
 // ---------- resolutions ----------
@@ -655,49 +606,29 @@ pub async fn insert_resolution(
     .map(|_| ())
 }
 
-/// Resolutions, for the change path.
-#[derive(Debug, Clone, Copy)]
-pub struct Resolutions;
+mosharekat_platform::repository! {
+    /// Resolutions, for the change path.
+    pub struct Resolutions: "resolution", ResolutionName => Kept<Resolution>;
+    name = ToString::to_string, load = resolution, save = save_resolution
+}
 
-impl Repository for Resolutions {
-    type Resource = Kept<Resolution>;
-    type Id = ResolutionName;
-    const KIND: &'static str = "resolution";
-
-    fn name(&self, id: &ResolutionName) -> String {
-        id.to_string()
-    }
-
-    async fn load(
-        &self,
-        txn: &WriteTxn,
-        id: &ResolutionName,
-    ) -> Result<Option<Record<Resolution>>, ApiError> {
-        resolution(txn, id).await
-    }
-
-    async fn save(
-        &self,
-        txn: &WriteTxn,
-        id: &ResolutionName,
-        version: i64,
-        r: &Kept<Resolution>,
-    ) -> Result<bool, ApiError> {
-        let mut v = resolution_columns(r);
-        v.extend([
-            encode(&r.value, &r.extra)?.into(),
-            id.id().into(),
-            version.into(),
-        ]);
-        exec(
-            txn,
-            "UPDATE resolutions SET state = $1, deadline_us = $2, responsible_member = $3, record = $4, \
-             version = version + 1 WHERE id = $5 AND version = $6",
-            v,
-        )
-        .await
-        .map(|n| n == 1)
-    }
+async fn save_resolution(
+    txn: &WriteTxn,
+    id: &ResolutionName,
+    version: i64,
+    r: &Kept<Resolution>,
+) -> Result<bool, ApiError> {
+    let sql = "UPDATE resolutions SET state = $1, deadline_us = $2, responsible_member = $3, record = $4, \
+               version = version + 1 WHERE id = $5 AND version = $6";
+    update(
+        txn,
+        sql,
+        resolution_columns(r),
+        r,
+        [id.id().into()],
+        version,
+    )
+    .await
 }
 
 /// The resolutions recorded in a meeting, in order.

@@ -155,7 +155,7 @@ pub struct Unknown(pub(crate) serde_json::Map<String, serde_json::Value>);
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Party {
     pub full_name: String,
-    #[serde(default, with = "national_code")]
+    #[serde(with = "mosharekat_persian::ids::stored_national_code", default)]
     pub national_code: Option<NationalCode>,
     pub role: PartyRole,
     #[serde(default)]
@@ -379,24 +379,6 @@ mod micros_opt {
                 DateTime::from_timestamp_micros(us)
                     .ok_or_else(|| serde::de::Error::custom("time out of range"))
             })
-            .transpose()
-    }
-}
-
-mod national_code {
-    use mosharekat_persian::NationalCode;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(c: &Option<NationalCode>, s: S) -> Result<S::Ok, S::Error> {
-        match c {
-            Some(c) => s.serialize_some(c.as_str()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NationalCode>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|raw| NationalCode::parse(&raw).map_err(serde::de::Error::custom))
             .transpose()
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use mosharekat_persian::fold_for_search;
-use mosharekat_platform::change::{Repository, Versioned};
+use mosharekat_platform::change::Versioned;
 use mosharekat_platform::db::{WriteTxn, db_error, is_unique_violation};
 use mosharekat_platform::error::ApiError;
 pub use mosharekat_platform::sql::Where;
@@ -86,6 +86,17 @@ impl DocRow {
     }
 }
 
+/// The document of `table` with the id `id`, if there is one.
+async fn by_id<C: ConnectionTrait, T: Stored>(
+    c: &C,
+    table: &str,
+    id: &str,
+) -> Result<Option<Versioned<T>>, ApiError> {
+    let mut w = Where::new();
+    w.add("id = ?", [id.into()]);
+    Ok(select(c, table, w, 1).await?.into_iter().next())
+}
+
 async fn select<C: ConnectionTrait, T: Stored>(
     c: &C,
     table: &str,
@@ -126,45 +137,17 @@ pub async fn next_reference(txn: &WriteTxn, table: &str) -> Result<u64, ApiError
 
 // ---- filings ----
 
-/// The filings' table, for the change path.
-#[derive(Debug, Clone, Copy)]
-pub struct Filings;
-
-impl Repository for Filings {
-    type Resource = Filing;
-    type Id = FilingId;
-    const KIND: &'static str = "filing";
-
-    fn name(&self, id: &FilingId) -> String {
-        id.name()
-    }
-
-    async fn load(
-        &self,
-        txn: &WriteTxn,
-        id: &FilingId,
-    ) -> Result<Option<Versioned<Filing>>, ApiError> {
-        get_filing(txn, id).await
-    }
-
-    async fn save(
-        &self,
-        txn: &WriteTxn,
-        _id: &FilingId,
-        version: i64,
-        value: &Filing,
-    ) -> Result<bool, ApiError> {
-        save_filing(txn, version, value).await
-    }
+mosharekat_platform::repository! {
+    /// The filings' table, for the change path.
+    pub struct Filings: "filing", FilingId => Filing;
+    name = FilingId::name, load = get_filing, save = save_filing
 }
 
 pub async fn get_filing<C: ConnectionTrait>(
     c: &C,
     id: &FilingId,
 ) -> Result<Option<Versioned<Filing>>, ApiError> {
-    let mut w = Where::new();
-    w.add("id = ?", [id.as_str().into()]);
-    Ok(select(c, "filings", w, 1).await?.into_iter().next())
+    by_id(c, "filings", id.as_str()).await
 }
 
 fn filing_columns(f: &Filing) -> Result<Vec<Value>, ApiError> {
@@ -212,7 +195,12 @@ pub async fn insert_filing(txn: &WriteTxn, f: &Filing) -> Result<(), ApiError> {
 }
 
 /// Writes `f` over the stored filing if it is still at `version`; false when it is not.
-pub async fn save_filing(txn: &WriteTxn, version: i64, f: &Filing) -> Result<bool, ApiError> {
+pub async fn save_filing(
+    txn: &WriteTxn,
+    _id: &FilingId,
+    version: i64,
+    f: &Filing,
+) -> Result<bool, ApiError> {
     let mut values = filing_columns(f)?;
     values.extend([f.id.as_str().into(), version.into()]);
     let r = txn
@@ -254,45 +242,17 @@ pub async fn list_filings<C: ConnectionTrait>(
 
 // ---- referrals ----
 
-/// The referrals' table, for the change path.
-#[derive(Debug, Clone, Copy)]
-pub struct Referrals;
-
-impl Repository for Referrals {
-    type Resource = Referral;
-    type Id = ReferralId;
-    const KIND: &'static str = "referral";
-
-    fn name(&self, id: &ReferralId) -> String {
-        id.name()
-    }
-
-    async fn load(
-        &self,
-        txn: &WriteTxn,
-        id: &ReferralId,
-    ) -> Result<Option<Versioned<Referral>>, ApiError> {
-        get_referral(txn, id).await
-    }
-
-    async fn save(
-        &self,
-        txn: &WriteTxn,
-        _id: &ReferralId,
-        version: i64,
-        value: &Referral,
-    ) -> Result<bool, ApiError> {
-        save_referral(txn, version, value).await
-    }
+mosharekat_platform::repository! {
+    /// The referrals' table, for the change path.
+    pub struct Referrals: "referral", ReferralId => Referral;
+    name = ReferralId::name, load = get_referral, save = save_referral
 }
 
 pub async fn get_referral<C: ConnectionTrait>(
     c: &C,
     id: &ReferralId,
 ) -> Result<Option<Versioned<Referral>>, ApiError> {
-    let mut w = Where::new();
-    w.add("id = ?", [id.as_str().into()]);
-    Ok(select(c, "referrals", w, 1).await?.into_iter().next())
+    by_id(c, "referrals", id.as_str()).await
 }
 
 fn referral_columns(r: &Referral) -> Result<Vec<Value>, ApiError> {
@@ -337,7 +297,12 @@ pub async fn insert_referral(txn: &WriteTxn, r: &Referral) -> Result<(), ApiErro
 }
 
 /// Writes `r` over the stored referral if it is still at `version`; false when it is not.
-pub async fn save_referral(txn: &WriteTxn, version: i64, r: &Referral) -> Result<bool, ApiError> {
+pub async fn save_referral(
+    txn: &WriteTxn,
+    _id: &ReferralId,
+    version: i64,
+    r: &Referral,
+) -> Result<bool, ApiError> {
     let mut values = referral_columns(r)?;
     values.extend([r.id.as_str().into(), version.into()]);
     let res = txn

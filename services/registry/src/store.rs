@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use mosharekat_persian::{LegalEntityId, NationalCode, fold_for_search};
 use mosharekat_platform::auth::Role;
-use mosharekat_platform::change::{Repository, Versioned};
+use mosharekat_platform::change::Versioned;
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::{WriteTxn, db_error};
 use mosharekat_platform::error::ApiError;
@@ -299,73 +299,63 @@ pub async fn insert_institution(txn: &WriteTxn, i: &Institution) -> Result<(), A
     replace_areas(txn, i.name.id(), &f.activity_areas).await
 }
 
-/// The institutions, for the change path.
-#[derive(Debug, Clone, Copy)]
-pub struct Institutions;
+mosharekat_platform::repository! {
+    /// The institutions, for the change path.
+    pub struct Institutions: "institution", InstitutionName => Institution;
+    name = ToString::to_string, load = load_institution, save = save_institution
+}
 
-impl Repository for Institutions {
-    type Resource = Institution;
-    type Id = InstitutionName;
-    const KIND: &'static str = "institution";
+async fn load_institution(
+    txn: &WriteTxn,
+    id: &InstitutionName,
+) -> Result<Option<Versioned<Institution>>, ApiError> {
+    get_institution(txn, id.id()).await
+}
 
-    fn name(&self, id: &InstitutionName) -> String {
-        id.to_string()
+async fn save_institution(
+    txn: &WriteTxn,
+    id: &InstitutionName,
+    version: i64,
+    i: &Institution,
+) -> Result<bool, ApiError> {
+    let f = &i.fields;
+    let (state, reason, dissolve) = state_columns(&i.state);
+    let r = txn
+        .execute_raw(stmt(
+            txn,
+            "UPDATE institutions SET display_name = $1, name_key = $2, kind = $3, registration_number = $4, \
+             registering_authority = $5, province = $6, province_key = $7, city = $8, address = $9, phone = $10, \
+             email = $11, activity_areas = $12, representatives = $13, state = $14, dissolution_reason = $15, \
+             dissolve_us = $16, update_us = $17, version = version + 1 WHERE id = $18 AND version = $19",
+            [
+                f.display_name.clone().into(),
+                fold_for_search(&f.display_name).into(),
+                f.kind.code().into(),
+                f.registration_number.clone().into(),
+                f.registering_authority.clone().into(),
+                f.province.clone().into(),
+                fold_for_search(&f.province).into(),
+                f.city.clone().into(),
+                f.address.clone().into(),
+                f.phone.clone().into(),
+                f.email.clone().into(),
+                codes(&f.activity_areas, ActivityArea::code).into(),
+                stored_representatives(&f.representatives).into(),
+                state.into(),
+                reason.into(),
+                dissolve.into(),
+                i.update_us.into(),
+                id.id().as_str().into(),
+                version.into(),
+            ],
+        ))
+        .await
+        .map_err(db_error)?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
     }
-
-    async fn load(
-        &self,
-        txn: &WriteTxn,
-        id: &InstitutionName,
-    ) -> Result<Option<Versioned<Institution>>, ApiError> {
-        get_institution(txn, id.id()).await
-    }
-
-    async fn save(
-        &self,
-        txn: &WriteTxn,
-        id: &InstitutionName,
-        version: i64,
-        i: &Institution,
-    ) -> Result<bool, ApiError> {
-        let f = &i.fields;
-        let (state, reason, dissolve) = state_columns(&i.state);
-        let r = txn
-            .execute_raw(stmt(
-                txn,
-                "UPDATE institutions SET display_name = $1, name_key = $2, kind = $3, registration_number = $4, \
-                 registering_authority = $5, province = $6, province_key = $7, city = $8, address = $9, phone = $10, \
-                 email = $11, activity_areas = $12, representatives = $13, state = $14, dissolution_reason = $15, \
-                 dissolve_us = $16, update_us = $17, version = version + 1 WHERE id = $18 AND version = $19",
-                [
-                    f.display_name.clone().into(),
-                    fold_for_search(&f.display_name).into(),
-                    f.kind.code().into(),
-                    f.registration_number.clone().into(),
-                    f.registering_authority.clone().into(),
-                    f.province.clone().into(),
-                    fold_for_search(&f.province).into(),
-                    f.city.clone().into(),
-                    f.address.clone().into(),
-                    f.phone.clone().into(),
-                    f.email.clone().into(),
-                    codes(&f.activity_areas, ActivityArea::code).into(),
-                    stored_representatives(&f.representatives).into(),
-                    state.into(),
-                    reason.into(),
-                    dissolve.into(),
-                    i.update_us.into(),
-                    id.id().as_str().into(),
-                    version.into(),
-                ],
-            ))
-            .await
-            .map_err(db_error)?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
-        }
-        replace_areas(txn, id.id(), &f.activity_areas).await?;
-        Ok(true)
-    }
+    replace_areas(txn, id.id(), &f.activity_areas).await?;
+    Ok(true)
 }
 
 /// The filters of `ListInstitutions`, already checked.
@@ -630,54 +620,37 @@ pub async fn insert_licence(txn: &WriteTxn, l: &Licence) -> Result<(), ApiError>
     Ok(())
 }
 
-/// The licences, for the change path. A save writes what a change can change (state,
-/// end, update time); the history is written as events, by the change's effects.
-#[derive(Debug, Clone, Copy)]
-pub struct Licences;
+mosharekat_platform::repository! {
+    /// The licences, for the change path. A save writes what a change can change (state,
+    /// end, update time); the history is written as events, by the change's effects.
+    pub struct Licences: "licence", LicenceName => Licence;
+    name = ToString::to_string, load = get_licence, save = save_licence
+}
 
-impl Repository for Licences {
-    type Resource = Licence;
-    type Id = LicenceName;
-    const KIND: &'static str = "licence";
-
-    fn name(&self, id: &LicenceName) -> String {
-        id.to_string()
-    }
-
-    async fn load(
-        &self,
-        txn: &WriteTxn,
-        id: &LicenceName,
-    ) -> Result<Option<Versioned<Licence>>, ApiError> {
-        get_licence(txn, id).await
-    }
-
-    async fn save(
-        &self,
-        txn: &WriteTxn,
-        id: &LicenceName,
-        version: i64,
-        l: &Licence,
-    ) -> Result<bool, ApiError> {
-        let r = txn
-            .execute_raw(stmt(
-                txn,
-                "UPDATE licences SET state = $1, valid_until_us = $2, update_us = $3, expiry_rule = $4, \
-                 version = version + 1 WHERE id = $5 AND institution_id = $6 AND version = $7",
-                [
-                    l.state.code().into(),
-                    l.terms.valid_until_us.into(),
-                    l.update_us.into(),
-                    l.expiry.as_ref().map(json).into(),
-                    id.id.as_str().into(),
-                    id.institution.as_str().into(),
-                    version.into(),
-                ],
-            ))
-            .await
-            .map_err(db_error)?;
-        Ok(r.rows_affected() == 1)
-    }
+async fn save_licence(
+    txn: &WriteTxn,
+    id: &LicenceName,
+    version: i64,
+    l: &Licence,
+) -> Result<bool, ApiError> {
+    let r = txn
+        .execute_raw(stmt(
+            txn,
+            "UPDATE licences SET state = $1, valid_until_us = $2, update_us = $3, expiry_rule = $4, \
+             version = version + 1 WHERE id = $5 AND institution_id = $6 AND version = $7",
+            [
+                l.state.code().into(),
+                l.terms.valid_until_us.into(),
+                l.update_us.into(),
+                l.expiry.as_ref().map(json).into(),
+                id.id.as_str().into(),
+                id.institution.as_str().into(),
+                version.into(),
+            ],
+        ))
+        .await
+        .map_err(db_error)?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// A filter on a licence's end.

@@ -14,21 +14,8 @@ use icu_calendar::cal::Persian;
 use mosharekat_persian::digits::{to_ascii_digits, to_persian_digits};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The Solar Hijri month names, فروردین to اسفند.
-pub const MONTH_NAMES: [&str; 12] = [
-    "فروردین",
-    "اردیبهشت",
-    "خرداد",
-    "تیر",
-    "مرداد",
-    "شهریور",
-    "مهر",
-    "آبان",
-    "آذر",
-    "دی",
-    "بهمن",
-    "اسفند",
-];
+/// The Solar Hijri month names, فروردین to اسفند: the persian crate's, written once.
+pub use mosharekat_persian::jalali::MONTH_NAMES;
 
 /// The Persian weekday names, شنبه (Saturday, the first day of the week) to جمعه.
 pub fn weekday_name(w: Weekday) -> &'static str {

@@ -97,6 +97,27 @@ impl fmt::Display for NationalCode {
     }
 }
 
+/// An optional national code stored as its ten digits (`#[serde(with = …)]`), read back
+/// through [`NationalCode::parse`]. Opt-in per field, not `Serialize` on the type, so
+/// that no log or message serialises a code whole by accident.
+pub mod stored_national_code {
+    use super::NationalCode;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(c: &Option<NationalCode>, s: S) -> Result<S::Ok, S::Error> {
+        match c {
+            Some(c) => s.serialize_some(c.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NationalCode>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|raw| NationalCode::parse(&raw).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// A legal entity's national ID (شناسه ملی): eleven digits, the last a check digit.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct LegalEntityId(String);

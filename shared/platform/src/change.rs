@@ -80,6 +80,60 @@ pub trait Repository: Sync {
     ) -> impl Future<Output = Result<bool, ApiError>> + Send;
 }
 
+/// A [`Repository`] whose three parts are already functions of the store: one frame for
+/// every table instead of a copy of it per table. `name` is `fn(&Id) -> String`, `load`
+/// `async fn(&WriteTxn, &Id) -> Result<Option<Versioned<Resource>>, ApiError>` and `save`
+/// `async fn(&WriteTxn, &Id, version, &Resource) -> Result<bool, ApiError>` (the write
+/// guarded by the version, true when it took).
+///
+/// ```ignore
+/// mosharekat_platform::repository! {
+///     /// Members, for the change path.
+///     pub struct Members: "member", MemberName => Kept<Member>;
+///     name = ToString::to_string, load = member, save = save_member
+/// }
+/// ```
+#[macro_export]
+macro_rules! repository {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $repo:ident: $kind:literal, $id:ty => $resource:ty;
+        name = $name:path, load = $load:path, save = $save:path $(,)?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $repo;
+
+        impl $crate::change::Repository for $repo {
+            type Resource = $resource;
+            type Id = $id;
+            const KIND: &'static str = $kind;
+
+            fn name(&self, id: &$id) -> String {
+                $name(id)
+            }
+
+            async fn load(
+                &self,
+                txn: &$crate::db::WriteTxn,
+                id: &$id,
+            ) -> Result<Option<$crate::change::Versioned<$resource>>, $crate::error::ApiError> {
+                $load(txn, id).await
+            }
+
+            async fn save(
+                &self,
+                txn: &$crate::db::WriteTxn,
+                id: &$id,
+                version: i64,
+                value: &$resource,
+            ) -> Result<bool, $crate::error::ApiError> {
+                $save(txn, id, version, value).await
+            }
+        }
+    };
+}
+
 /// The write transaction a change runs in: its own, committed by [`Saved::commit`], or
 /// one the caller holds (an event consumer handling one event in one transaction), which
 /// the caller commits.
@@ -445,7 +499,7 @@ mod tests {
         let db = Db::connect(&t.url, &crate::db::DbOptions::default())
             .await
             .unwrap();
-        db.migrate::<crate::db::tests::PlatformTables>()
+        db.migrate::<crate::testing::PlatformTables>()
             .await
             .unwrap();
         db.conn()

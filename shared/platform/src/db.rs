@@ -590,6 +590,7 @@ pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<i64> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::testing::PlatformTables;
     use tonic_types::StatusExt as _;
 
     /// A write transaction dropped without a commit (an error path) is rolled back, and
@@ -626,21 +627,6 @@ pub(crate) mod tests {
                 .unwrap();
             let ns: Vec<i64> = rows.iter().map(|r| r.try_get("", "n").unwrap()).collect();
             assert_eq!(ns, vec![2], "{backend:?}");
-        }
-    }
-
-    /// The platform's own tables, as every service's migrator applies them first.
-    pub(crate) struct PlatformTables;
-
-    impl MigratorTrait for PlatformTables {
-        fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
-            use crate::migrations as m;
-            vec![
-                Box::new(m::m20261129_000001_platform::Migration),
-                Box::new(m::m20261201_000001_idempotency_per_caller::Migration),
-                Box::new(m::m20261201_000002_write_probe::Migration),
-                Box::new(m::m20261202_000001_event_stalls::Migration),
-            ]
         }
     }
 

@@ -4,6 +4,23 @@ use std::path::PathBuf;
 
 use crate::auth::{Role, TokenRequest, TokenSigner};
 
+/// The platform's own tables alone, in the order every service's migrator applies them:
+/// for the tests of what the platform itself stores.
+#[derive(Debug)]
+pub struct PlatformTables;
+
+impl sea_orm_migration::MigratorTrait for PlatformTables {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        use crate::migrations as m;
+        vec![
+            Box::new(m::m20261129_000001_platform::Migration),
+            Box::new(m::m20261201_000001_idempotency_per_caller::Migration),
+            Box::new(m::m20261201_000002_write_probe::Migration),
+            Box::new(m::m20261202_000001_event_stalls::Migration),
+        ]
+    }
+}
+
 /// A fresh, empty database for one test: a SQLite file in a temporary folder, or a new
 /// PostgreSQL database; either is removed when this is dropped.
 #[derive(Debug)]

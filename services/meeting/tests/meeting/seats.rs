@@ -7,20 +7,27 @@ on_both_databases!(
     a_vacancy_names_the_officer_who_suspended_the_licence,
 );
 
-async fn a_licence_revocation_flags_the_seat(b: Backend) {
+/// A working group with institution `n`'s representative seated, and that institution's
+/// licence: where both tests start.
+async fn seated_representative(b: Backend, n: u32) -> (Env, pb::WorkingGroup, pb::Member, String) {
     let e = env(b).await;
     let g = e.group().await;
-    let (inst, licence) = e.institution(40, true).await;
+    let (inst, licence) = e.institution(n, true).await;
     let rep = e
         .seat(
             &g,
-            40,
+            n,
             pb::Seat::InstitutionRepresentative,
             pb::Position::Unspecified,
             &inst,
         )
         .await
         .unwrap();
+    (e, g, rep, licence)
+}
+
+async fn a_licence_revocation_flags_the_seat(b: Backend) {
+    let (e, g, rep, licence) = seated_representative(b, 40).await;
     assert!(!rep.vacant);
     e.revoke(&licence).await;
     let m = e.vacated(&g, &rep.name, Duration::from_secs(10)).await;
@@ -48,19 +55,7 @@ async fn a_licence_revocation_flags_the_seat(b: Backend) {
 }
 
 async fn a_vacancy_names_the_officer_who_suspended_the_licence(b: Backend) {
-    let e = env(b).await;
-    let g = e.group().await;
-    let (inst, licence) = e.institution(41, true).await;
-    let rep = e
-        .seat(
-            &g,
-            41,
-            pb::Seat::InstitutionRepresentative,
-            pb::Position::Unspecified,
-            &inst,
-        )
-        .await
-        .unwrap();
+    let (e, _g, rep, licence) = seated_representative(b, 41).await;
     let officer = e
         .keys
         .bearer_with(Role::RegistryOfficer, |t| t.subject = "officer-9".into());

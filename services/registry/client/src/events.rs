@@ -294,24 +294,9 @@ mod tests {
     use mosharekat_platform::db::{Db, DbOptions};
     use mosharekat_platform::metrics::Metrics;
     use mosharekat_platform::stalls::{Backoff, LICENCE_EVENTS_HEALTH, StalledEventsApi};
-    use mosharekat_platform::testing::{Backend, TestDb};
+    use mosharekat_platform::testing::{Backend, PlatformTables, TestDb};
     use pb::stalled_event_service_server::StalledEventService as _;
-    use sea_orm_migration::MigratorTrait;
     use tonic_health::pb::health_server::Health as _;
-
-    struct PlatformTables;
-
-    impl MigratorTrait for PlatformTables {
-        fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
-            use mosharekat_platform::migrations as m;
-            vec![
-                Box::new(m::m20261129_000001_platform::Migration),
-                Box::new(m::m20261201_000001_idempotency_per_caller::Migration),
-                Box::new(m::m20261201_000002_write_probe::Migration),
-                Box::new(m::m20261202_000001_event_stalls::Migration),
-            ]
-        }
-    }
 
     /// Events 1..=n, delivered again from any cursor, then a stream that stays open.
     struct Fixed(i64);

@@ -6,7 +6,7 @@
 //! registry's own calendar folds it in and live streams are woken.
 
 use mosharekat_calendar::{Calendar, Change, ChangeError, Closure, Holiday, Province, SolarDate};
-use mosharekat_platform::change::{self, Begun, Repository};
+use mosharekat_platform::change::{self, Begun, Create, Repository};
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::error::ApiError;
@@ -129,6 +129,27 @@ impl Registry {
         Ok((stored, last_event))
     }
 
+    /// The end of a publishing create: the change recorded, the answer remembered for a
+    /// retry under the change's name, committed, then the calendar catches up.
+    async fn record_created<Resp: prost::Message>(
+        &self,
+        create: Create<'_>,
+        ctx: &CallContext,
+        change: Change,
+        reason: &str,
+        respond: impl FnOnce(&CalendarChange) -> Resp,
+    ) -> Result<Resp> {
+        let (stored, last_event) = self
+            .record_change(create.txn(), ctx, change, reason)
+            .await?;
+        let answer = respond(&stored);
+        create
+            .commit(format!("calendar/changes/{}", stored.seq), &answer)
+            .await?;
+        self.after_calendar_commit(last_event).await;
+        Ok(answer)
+    }
+
     /// After a commit: the registry's calendar and streams catch up. A failure to read
     /// is logged: the next change or read catches up instead.
     async fn after_calendar_commit(&self, last_event: i64) {
@@ -168,20 +189,14 @@ impl Registry {
             )
             .into());
         }
-        let (stored, last_event) = self
-            .record_change(
-                create.txn(),
-                ctx,
-                Change::HolidayPublished { holiday },
-                &reason,
-            )
-            .await?;
-        let answer = respond(&stored);
-        create
-            .commit(format!("calendar/changes/{}", stored.seq), &answer)
-            .await?;
-        self.after_calendar_commit(last_event).await;
-        Ok(answer)
+        self.record_created(
+            create,
+            ctx,
+            Change::HolidayPublished { holiday },
+            &reason,
+            respond,
+        )
+        .await
     }
 
     /// Confirms the provisional holiday `name` on `date` as listed, or moves it to
@@ -258,20 +273,14 @@ impl Registry {
         closure.published_by = ctx.principal.subject.clone();
         closure.published_at = create.txn().clock().now();
         let reason = closure.reason.clone();
-        let (stored, last_event) = self
-            .record_change(
-                create.txn(),
-                ctx,
-                Change::ClosurePublished { closure },
-                &reason,
-            )
-            .await?;
-        let answer = respond(&stored);
-        create
-            .commit(format!("calendar/changes/{}", stored.seq), &answer)
-            .await?;
-        self.after_calendar_commit(last_event).await;
-        Ok(answer)
+        self.record_created(
+            create,
+            ctx,
+            Change::ClosurePublished { closure },
+            &reason,
+            respond,
+        )
+        .await
     }
 
     /// The holidays of `year`, and whether its official list is known.
