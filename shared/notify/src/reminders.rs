@@ -273,6 +273,26 @@ async fn reminder_insert(
         .collect();
     }
     let now = txn.now_micros();
+    // A deadline set so close that every "days before" reminder has gone by (a short
+    // period) gets the most urgent of them at once, so that its recipient hears of it before
+    // it passes; while one is still ahead, those gone by are not sent late.
+    let mut urgent: Option<(i64, Offset)> = None;
+    let mut one_ahead = false;
+    if now < due_us {
+        for o in &plan.offsets {
+            if let Offset::DaysBefore(_) = o {
+                let fire_us = o.fire_at(due)?.timestamp_micros();
+                if fire_us > now {
+                    one_ahead = true;
+                } else if urgent.is_none_or(|(t, _)| fire_us > t) {
+                    urgent = Some((fire_us, *o));
+                }
+            }
+        }
+    }
+    if one_ahead {
+        urgent = None;
+    }
     const PER_ROW: usize = 14;
     let mut rows = Vec::new();
     let mut values: Vec<sea_orm::Value> = Vec::new();
@@ -283,9 +303,12 @@ async fn reminder_insert(
             Delivery::ENotice => ("E_NOTICE", String::new()),
         };
         for o in &plan.offsets {
-            let fire_us = o.fire_at(due)?.timestamp_micros();
+            let mut fire_us = o.fire_at(due)?.timestamp_micros();
             if matches!(o, Offset::DaysBefore(_)) && fire_us <= now {
-                continue;
+                if urgent.map(|(_, u)| u) != Some(*o) {
+                    continue;
+                }
+                fire_us = now;
             }
             let key = (
                 o.code(),

@@ -19,6 +19,7 @@ on_both_databases!(
     a_rolled_back_schedule_stores_nothing_and_a_past_reminder_is_not_stored,
     the_loop_fires_by_the_databases_clock,
     a_reminder_whose_deadline_passed_before_it_fired_is_skipped,
+    a_deadline_set_inside_every_window_is_reminded_of_at_once,
 );
 
 const KEY: &str = "referrals/1234/due";
@@ -276,4 +277,38 @@ async fn a_reminder_whose_deadline_passed_before_it_fired_is_skipped(b: Backend)
             ("PASSED".into(), "FIRED".into()),
         ]
     );
+}
+
+async fn a_deadline_set_inside_every_window_is_reminded_of_at_once(b: Backend) {
+    let e = env(b).await;
+    // Noon on the day before the last day: "7 days" and "1 day before" (08:00) have both
+    // gone by, so the most urgent, "1 day before", is due now; "7 days" is never sent.
+    let due = day(1404, 12, 20).end_instant();
+    e.clock.set(at8(day(1404, 12, 19)) + TimeDelta::hours(4));
+    let mut p = plan();
+    p.recipients.truncate(1);
+    let txn = e.db.begin_write().await.unwrap();
+    assert_eq!(schedule(&txn, &p, due).await.unwrap(), 2);
+    txn.commit().await.unwrap();
+    let codes: Vec<String> = reminders_of(e.db.conn(), KEY)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.offset_code)
+        .collect();
+    assert_eq!(codes, ["D1", "PASSED"]);
+    let fired = fire_now(&e).await;
+    assert_eq!(fired.len(), 1, "the one-day reminder fires at once");
+    assert!(fire_now(&e).await.is_empty(), "and once");
+
+    // A deadline already passed gets no "days before" reminder at all.
+    let mut late = plan();
+    late.deadline_key = "referrals/5/due".into();
+    late.recipients.truncate(1);
+    let txn = e.db.begin_write().await.unwrap();
+    let stored = schedule(&txn, &late, day(1404, 12, 18).end_instant())
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(stored, 1, "only PASSED");
 }
