@@ -11,7 +11,7 @@ use futures::Stream;
 use mosharekat_api::registry::v1 as pb;
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::error::ApiError;
-use tokio_stream::wrappers::ReceiverStream;
+use mosharekat_platform::follow::{Wakers, follow};
 use tonic::Status;
 
 use crate::app::Registry;
@@ -25,43 +25,25 @@ type EventStream =
 
 /// Every event after `after`, then each new one, in sequence order without gaps.
 pub fn watch(registry: Registry, after: i64) -> EventStream {
-    let (tx, rx) = tokio::sync::mpsc::channel(BATCH as usize);
-    let mut notified = registry.event_notifier();
-    let mut stopping = registry.stopping();
-    tokio::spawn(async move {
-        let mut last = after;
-        loop {
-            if *stopping.borrow() {
-                return;
-            }
-            let batch = match store::events_after(registry.db().conn(), last, BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.send(Err(Status::from(e))).await;
-                    return;
-                }
-            };
-            if batch.is_empty() {
-                tokio::select! {
-                    _ = notified.changed() => {}
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = tx.closed() => return,
-                    _ = stopping.changed() => return,
-                }
-                continue;
-            }
-            for e in batch {
-                last = e.sequence;
-                let msg = pb::WatchLicenceEventsResponse {
-                    event: Some(pb::LicenceEvent::from(&e)),
-                };
-                if tx.send(Ok(msg)).await.is_err() {
-                    return;
-                }
-            }
+    let wakers = Wakers {
+        committed: Some(registry.event_notifier()),
+        stopping: Some(registry.stopping()),
+    };
+    Box::pin(follow(after, BATCH as usize, POLL, wakers, move |last| {
+        let registry = registry.clone();
+        async move {
+            let events = store::events_after(registry.db().conn(), last, BATCH).await?;
+            Ok(events
+                .iter()
+                .map(|e| {
+                    let msg = pb::WatchLicenceEventsResponse {
+                        event: Some(pb::LicenceEvent::from(e)),
+                    };
+                    (e.sequence, msg)
+                })
+                .collect())
         }
-    });
-    Box::pin(ReceiverStream::new(rx))
+    }))
 }
 
 /// Records every ACTIVE licence past its end as EXPIRED, with its event, once; each

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use sea_orm::Value;
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -14,6 +13,7 @@ use mosharekat_platform::change;
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::{Db, to_timestamp};
 use mosharekat_platform::error::ApiError;
+use mosharekat_platform::follow::{Wakers, follow};
 use mosharekat_platform::pagination;
 use pb::notification_service_server::{NotificationService, NotificationServiceServer};
 
@@ -235,46 +235,32 @@ impl NotificationService for NotificationApi {
             }
             _ => return Err(ApiError::invalid("channel", "must be SMS or E_NOTICE").into()),
         };
-        let (tx, rx) = mpsc::channel::<StreamItem>(STREAM_BATCH as usize);
+        // Polled only: a notification is queued by whichever replica made the change.
         let db = self.db.clone();
-        let poll = self.poll;
-        let mut after = req.after_sequence;
-        tokio::spawn(async move {
-            loop {
-                let batch = match store::for_gateway(db.conn(), channel, after, STREAM_BATCH).await
-                {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
-                    }
-                };
-                if batch.is_empty() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(poll) => continue,
-                        _ = tx.closed() => return,
-                    }
+        let stream = follow(
+            req.after_sequence,
+            STREAM_BATCH as usize,
+            self.poll,
+            Wakers::default(),
+            move |after| {
+                let db = db.clone();
+                async move {
+                    let queued =
+                        store::for_gateway(db.conn(), channel, after, STREAM_BATCH).await?;
+                    let sent = mark_sent(&db, channel, queued).await?;
+                    Ok(sent
+                        .iter()
+                        .map(|n| {
+                            let item = pb::StreamNotificationsResponse {
+                                notification: Some(n.into()),
+                            };
+                            (n.seq.0, item)
+                        })
+                        .collect())
                 }
-                let batch = match mark_sent(&db, channel, batch).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
-                    }
-                };
-                for n in batch {
-                    let seq = n.seq.0;
-                    let item = pb::StreamNotificationsResponse {
-                        notification: Some((&n).into()),
-                    };
-                    if tx.send(Ok(item)).await.is_err() {
-                        return;
-                    }
-                    after = seq;
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+            },
+        );
+        Ok(Response::new(stream))
     }
 
     #[tracing::instrument(skip_all)]

@@ -33,6 +33,7 @@ pub mod config;
 pub mod ctx;
 pub mod db;
 pub mod error;
+pub mod follow;
 pub mod idempotency;
 pub mod metrics;
 pub mod migrations;

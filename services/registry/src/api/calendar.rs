@@ -13,7 +13,7 @@ use mosharekat_calendar::{Change, Closure, Holiday, HolidayKind, Province, Scope
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::db::to_timestamp;
 use mosharekat_platform::error::ApiError;
-use tokio_stream::wrappers::ReceiverStream;
+use mosharekat_platform::follow::{Wakers, follow};
 use tonic::{Request, Response, Status};
 
 use super::{allow, convert};
@@ -181,43 +181,25 @@ type ChangeStream =
 /// Every change after `after`, then each new one, in sequence order without gaps: woken
 /// by this process's commits and, for another replica's, at least once a second.
 fn watch(registry: Registry, after: i64) -> ChangeStream {
-    let (tx, rx) = tokio::sync::mpsc::channel(BATCH as usize);
-    let mut notified = registry.calendar_notifier();
-    let mut stopping = registry.stopping();
-    tokio::spawn(async move {
-        let mut last = after;
-        loop {
-            if *stopping.borrow() {
-                return;
-            }
-            let batch = match registry.calendar_changes_after(last, BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.send(Err(Status::from(e))).await;
-                    return;
-                }
-            };
-            if batch.is_empty() {
-                tokio::select! {
-                    _ = notified.changed() => {}
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = tx.closed() => return,
-                    _ = stopping.changed() => return,
-                }
-                continue;
-            }
-            for c in batch {
-                last = c.seq;
-                let msg = pb::WatchCalendarChangesResponse {
-                    change: Some(change_to_pb(&c)),
-                };
-                if tx.send(Ok(msg)).await.is_err() {
-                    return;
-                }
-            }
+    let wakers = Wakers {
+        committed: Some(registry.calendar_notifier()),
+        stopping: Some(registry.stopping()),
+    };
+    Box::pin(follow(after, BATCH as usize, POLL, wakers, move |last| {
+        let registry = registry.clone();
+        async move {
+            let changes = registry.calendar_changes_after(last, BATCH).await?;
+            Ok(changes
+                .iter()
+                .map(|c| {
+                    let msg = pb::WatchCalendarChangesResponse {
+                        change: Some(change_to_pb(c)),
+                    };
+                    (c.seq, msg)
+                })
+                .collect())
         }
-    });
-    Box::pin(ReceiverStream::new(rx))
+    }))
 }
 
 fn listed(l: &ListedHoliday) -> pb::Holiday {
