@@ -16,6 +16,7 @@
 //! resolves no host name.
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io::{BufRead as _, BufReader, Cursor, ErrorKind};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -59,20 +60,36 @@ impl std::fmt::Debug for Browser {
 }
 
 fn chromium_path() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os(CHROMIUM_ENV) {
-        return Ok(PathBuf::from(p));
+    find_chromium(
+        std::env::var_os(CHROMIUM_ENV),
+        std::env::var_os("PATH").unwrap_or_default(),
+    )
+}
+
+/// The browser: `configured` (the environment's override) if set, else `chromium` on `path`.
+fn find_chromium(configured: Option<OsString>, path: OsString) -> Result<PathBuf> {
+    let missing = |what: String| {
+        format!(
+            "{what}: the document checks need headless Chromium, Debian's `{PACKAGE}` package \
+             (apt-get install -y {PACKAGE}; .ci/run installs it), or {CHROMIUM_ENV} set to a \
+             Chromium binary"
+        )
+    };
+    if let Some(p) = configured {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(missing(format!(
+                "{CHROMIUM_ENV}={} is not a file",
+                p.display()
+            )))
+        };
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|d| d.join("chromium"))
         .find(|p| p.is_file())
-        .ok_or_else(|| {
-            format!(
-                "headless Chromium is not installed: the document checks need Debian's `{PACKAGE}` \
-                 package (apt-get install -y {PACKAGE}; .ci/run installs it), or {CHROMIUM_ENV} \
-                 set to a Chromium binary"
-            )
-        })
+        .ok_or_else(|| missing("no `chromium` on PATH".into()))
 }
 
 /// Whether this process runs as root (Chromium's sandbox refuses root).
@@ -618,6 +635,23 @@ pub fn check_document(html: &str, expect: &Expect) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_browser_fails_naming_the_package() {
+        let empty = tempfile::tempdir().unwrap();
+        let err = find_chromium(None, empty.path().as_os_str().to_owned()).unwrap_err();
+        assert!(err.contains("Debian's `chromium` package"), "{err}");
+        assert!(err.contains("apt-get install -y chromium"), "{err}");
+        let err =
+            find_chromium(Some(empty.path().join("nothing").into()), OsString::new()).unwrap_err();
+        assert!(err.contains("is not a file"), "{err}");
+        // And one that is there is found.
+        std::fs::write(empty.path().join("chromium"), "").unwrap();
+        assert_eq!(
+            find_chromium(None, empty.path().as_os_str().to_owned()).unwrap(),
+            empty.path().join("chromium")
+        );
+    }
 
     #[test]
     fn media_boxes_are_read_in_points() {
