@@ -5,7 +5,7 @@
 
 use mosharekat_document::{escape, page, qr_svg};
 use mosharekat_persian::digits::{format_decimal, format_integer};
-use mosharekat_testkit::browser::{Browser, Expect, check_document};
+use mosharekat_testkit::browser::{Expect, check_document, look_at};
 
 /// A page with what the suite's documents hold: headings, a list, a table with a long
 /// unbroken word, decimals, a hash that stays Latin, and a QR code.
@@ -41,15 +41,12 @@ fn kit_page(code: &str) -> String {
 #[test]
 fn the_kit_reads_and_prints_right_and_its_qr_code_reads_back() {
     let code = "MSK-7Q2F-9KDA";
-    let html = kit_page(code);
-    let mut b = Browser::launch().unwrap_or_else(|e| panic!("{e}"));
-    let problems = b.check(&html, &Expect::default()).unwrap();
-    assert!(problems.is_empty(), "{problems:#?}");
-    let text = b.text().unwrap();
-    for shown in ["۱۲٫۵", "۵۰٪", "جلسهٔ ۳", "(۳)"] {
-        assert!(text.contains(shown), "{shown} not in {text}");
+    let seen = look_at(&kit_page(code), &Expect::default());
+    assert!(seen.problems.is_empty(), "{:#?}", seen.problems);
+    for shown in ["۱۲٫۵", "۵۰٪", "جلسهٔ ۳", "(۳)", code] {
+        assert!(seen.text.contains(shown), "{shown} not in {}", seen.text);
     }
-    assert_eq!(b.qr_codes().unwrap(), [code]);
+    assert_eq!(seen.qr_codes, [code]);
 }
 
 /// A page as the minutes were before the kit: its own head, a system font, Latin list

@@ -277,7 +277,14 @@ impl Browser {
         if let Some(e) = r.get("errorText") {
             return Err(format!("loading the document: {e}"));
         }
-        self.wait_event("Page.loadEventFired")?;
+        // A late load event of the blank page may come first: wait for the document's own.
+        loop {
+            self.wait_event("Page.loadEventFired")?;
+            let state = self.eval("location.protocol + document.readyState")?;
+            if state == "data:complete" {
+                break;
+            }
+        }
         self.eval("document.fonts.ready.then(() => document.fonts.status)")?;
         Ok(())
     }
@@ -628,8 +635,31 @@ impl Browser {
 /// Opens `html` in a fresh headless Chromium and returns its problems; panics (failing the
 /// test, naming the package) when Chromium is not installed or cannot be driven.
 pub fn check_document(html: &str, expect: &Expect) -> Vec<Problem> {
+    look_at(html, expect).problems
+}
+
+/// A document as headless Chromium showed it.
+#[derive(Debug, Clone)]
+pub struct Looked {
+    /// Every problem [`Browser::check`] found.
+    pub problems: Vec<Problem>,
+    /// The visible text (`innerText`).
+    pub text: String,
+    /// The QR codes read from a screenshot of the whole page.
+    pub qr_codes: Vec<String>,
+}
+
+/// Opens `html` in a fresh headless Chromium: its problems, its text and its QR codes.
+/// Blocking: from an async test, call it in `tokio::task::spawn_blocking`. Panics (failing
+/// the test, naming the package) when Chromium is not installed or cannot be driven.
+pub fn look_at(html: &str, expect: &Expect) -> Looked {
     let mut b = Browser::launch().unwrap_or_else(|e| panic!("{e}"));
-    b.check(html, expect).unwrap_or_else(|e| panic!("{e}"))
+    let problems = b.check(html, expect).unwrap_or_else(|e| panic!("{e}"));
+    Looked {
+        problems,
+        text: b.text().unwrap_or_else(|e| panic!("{e}")),
+        qr_codes: b.qr_codes().unwrap_or_else(|e| panic!("{e}")),
+    }
 }
 
 #[cfg(test)]

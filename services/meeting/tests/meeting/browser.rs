@@ -3,7 +3,7 @@
 //! items, attendance of every kind, resolutions with mixed votes, Solar Hijri dates — exported
 //! by the service and checked as rendered and printed (`mosharekat_testkit::browser`).
 
-use mosharekat_testkit::browser::{Browser, Expect};
+use mosharekat_testkit::browser::{Expect, Looked, look_at};
 
 use super::*;
 
@@ -123,13 +123,10 @@ async fn the_minutes_read_right_to_left_in_persian_and_print_on_a4(b: Backend) {
         chrono::DateTime::from_timestamp(m.scheduled_time.unwrap().seconds, 0).unwrap(),
     );
 
-    let (problems, text) = tokio::task::spawn_blocking(move || {
-        let mut browser = Browser::launch().unwrap_or_else(|e| panic!("{e}"));
-        let problems = browser.check(&html, &Expect::default()).unwrap();
-        (problems, browser.text().unwrap())
-    })
-    .await
-    .unwrap();
+    let Looked { problems, text, .. } =
+        tokio::task::spawn_blocking(move || look_at(&html, &Expect::default()))
+            .await
+            .unwrap();
     assert!(
         problems.is_empty(),
         "{}",
