@@ -1,5 +1,6 @@
 //! The minutes (صورتجلسه) as a printable right-to-left Persian HTML document, with Solar
-//! Hijri dates in Tehran time.
+//! Hijri dates in Tehran time, on the suite's document kit (`mosharekat_document`: the head
+//! and style, the embedded font, A4, Persian numerals in the text).
 
 use std::fmt::Write;
 
@@ -9,21 +10,7 @@ use mosharekat_persian::digits::to_persian_digits;
 use mosharekat_persian::jalali::format_instant;
 use mosharekat_platform::db::from_timestamp;
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use mosharekat_document::escape;
 
 fn when(t: &Option<prost_types::Timestamp>) -> String {
     t.as_ref()
@@ -73,14 +60,6 @@ pub fn render(g: &pb::WorkingGroup, m: &pb::Meeting, members: &[pb::Member]) -> 
     };
     let n = |x: i64| to_persian_digits(&x.to_string());
     let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"fa\" dir=\"rtl\">\n<head>\n<meta charset=\"utf-8\">\n<title>صورتجلسهٔ جلسهٔ {num} — {title}</title>\n\
-         <style>body{{font-family:Vazirmatn,Tahoma,sans-serif;margin:2cm;line-height:1.8}}table{{border-collapse:collapse;width:100%}}\
-         td,th{{border:1px solid #444;padding:4px 8px;text-align:right}}.sign{{height:3cm}}@media print{{body{{margin:1cm}}}}</style>\n</head>\n<body>\n",
-        num = n(i64::from(m.number)),
-        title = escape(&g.title),
-    );
     let _ = write!(
         h,
         "<header>\n<h1>{}</h1>\n<h2>صورتجلسهٔ جلسهٔ شمارهٔ {}</h2>\n<p>استان: {} — موضوع: {}</p>\n<p>زمان: {} — مکان: {}</p>\n",
@@ -220,15 +199,20 @@ pub fn render(g: &pb::WorkingGroup, m: &pb::Meeting, members: &[pb::Member]) -> 
         let _ = writeln!(
             h,
             // The form's version is printed with the hash: a paper copy says how to check it.
-            "<p dir=\"ltr\">SHA-256 (v{}): <code>{}</code> — تأیید: {}</p>",
+            // The algorithm's name and the hash stay Latin: they are typed into a checker.
+            "<p dir=\"ltr\"><span data-latin>SHA-256</span> (v{}): <code data-latin>{}</code> — تأیید: {}</p>",
             m.minutes_hash_version,
             escape(&m.content_sha256),
             when(&m.close_time)
         );
     }
-    h.push_str("</section>\n</body>\n</html>\n");
-    h
+    h.push_str("</section>\n");
+    let title = format!("صورتجلسهٔ جلسهٔ {} — {}", n(i64::from(m.number)), g.title);
+    mosharekat_document::page(&title, MINUTES_CSS, &h)
 }
+
+/// The minutes' own rules, after the kit's.
+const MINUTES_CSS: &str = ".sign{height:3cm}";
 
 #[cfg(test)]
 mod tests {

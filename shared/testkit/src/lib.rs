@@ -2,7 +2,8 @@
 //! tests: requests with a role's bearer, what a refused call's status carries, timestamps,
 //! the `on_both_databases!` macro, the sample institution, licence and parties the tests
 //! of every service build on, an institution registered (and licensed) through the
-//! registry's API, and the role × RPC matrix driven by the descriptors.
+//! registry's API, and the role × RPC matrix driven by the descriptors; with the `browser`
+//! feature, printable documents checked in headless Chromium ([`browser`]).
 //!
 //! It holds no service crate (a service's own tests would then build that service twice);
 //! starting a service is each service's `testing` module.
@@ -19,6 +20,9 @@ use tonic::{Code, Request, Status};
 use tonic_types::StatusExt as _;
 
 pub use mosharekat_platform::testing::{Backend, TestDb, TestKeys};
+
+#[cfg(feature = "browser")]
+pub mod browser;
 
 /// Runs each named `async fn(Backend)` of the calling module as two tests,
 /// `sqlite::<name>` and `postgres::<name>`.

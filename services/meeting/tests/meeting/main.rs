@@ -29,6 +29,7 @@ use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
 mod bad_input;
+mod browser;
 mod deadlines;
 mod fixtures;
 mod idempotency;

@@ -99,7 +99,7 @@ async fn the_minutes_hash_names_its_form_and_shows_tampering(b: Backend) {
     );
     assert!(
         x.html.contains(&format!(
-            "SHA-256 (v2): <code>{}</code>",
+            "<span data-latin>SHA-256</span> (v۲): <code data-latin>{}</code>",
             closed.content_sha256
         )),
         "{}",
@@ -338,10 +338,9 @@ async fn minutes_approved_before_the_canonical_form_still_verify(b: Backend) {
     );
     let x = e.export(&approved.name).await;
     assert_eq!(x.minutes_hash_version, 1);
-    assert!(
-        x.html
-            .contains(&format!("SHA-256 (v1): <code>{old_hash}</code>"))
-    );
+    assert!(x.html.contains(&format!(
+        "<span data-latin>SHA-256</span> (v۱): <code data-latin>{old_hash}</code>"
+    )));
     assert_eq!(e.get(&in_session.name).await.minutes_hash_version, 0);
 
     // The meeting in session during the upgrade is approved in the canonical form.
