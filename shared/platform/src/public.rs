@@ -263,6 +263,31 @@ mod tests {
         }
     }
 
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        public: PublicArgs,
+    }
+
+    #[test]
+    fn the_switch_is_a_flag_or_a_value() {
+        use clap::Parser as _;
+        let parse = |args: &[&str]| {
+            Flags::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+                .unwrap()
+                .public
+        };
+        assert!(!parse(&[]).public_record);
+        assert!(parse(&["--public-record"]).public_record);
+        assert!(parse(&["--public-record=true"]).public_record);
+        assert!(!parse(&["--public-record=false"]).public_record);
+        let p = parse(&["--public-record", "--public-listen", "127.0.0.1:8081"]);
+        assert_eq!(
+            p.listen(8051),
+            Some(SocketAddr::from(([127, 0, 0, 1], 8081)))
+        );
+    }
+
     #[test]
     fn the_switch_is_off_by_default() {
         assert_eq!(PublicArgs::default().listen(8051), None);

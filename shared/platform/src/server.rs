@@ -928,6 +928,64 @@ mod tests {
         assert_eq!(status("/pkg.S/OwnBug").await.code(), tonic::Code::Internal);
     }
 
+    /// The public record's methods pass the edge without a token (a bad one is not even
+    /// read); every other call still needs one, and with no public methods configured
+    /// the same path is refused like any other.
+    #[tokio::test]
+    async fn public_methods_pass_without_a_token() {
+        let (_, public) = crate::auth::generate_keypair().unwrap();
+        let edge = |public_rpcs: Vec<String>| {
+            Arc::new(Edge {
+                verifier: TokenVerifier::from_pem(&[public.as_bytes()]).unwrap(),
+                admission: Arc::new(Semaphore::new(8)),
+                request_timeout: Duration::from_secs(30),
+                reflection_public: true,
+                metrics: Metrics::new("test"),
+                mtls: false,
+                peer_rpcs: Vec::new(),
+                public_rpcs,
+            })
+        };
+        let ok = || async { http::Response::new(axum::body::Body::empty()) };
+        let routes = || {
+            axum::Router::new()
+                .route("/pkg.PublicRecordService/Verify", axum::routing::post(ok))
+                .route("/pkg.Other/Call", axum::routing::post(ok))
+        };
+        let call = |path: &str, token: Option<&str>| {
+            let mut r = http::Request::post(path);
+            if let Some(t) = token {
+                r = r.header("authorization", format!("Bearer {t}"));
+            }
+            r.body(axum::body::Body::empty()).unwrap()
+        };
+        let on = edge_stack(
+            routes(),
+            edge(vec!["/pkg.PublicRecordService/Verify".into()]),
+        );
+        let off = edge_stack(routes(), edge(Vec::new()));
+        let code = |r: Response| grpc_code(&r).to_owned();
+        let path = "/pkg.PublicRecordService/Verify";
+        assert_eq!(
+            code(on.clone().oneshot(call(path, None)).await.unwrap()),
+            "0"
+        );
+        assert_eq!(
+            code(on.clone().oneshot(call(path, Some("bad"))).await.unwrap()),
+            "0"
+        );
+        assert_eq!(
+            code(
+                on.clone()
+                    .oneshot(call("/pkg.Other/Call", None))
+                    .await
+                    .unwrap()
+            ),
+            "16"
+        );
+        assert_eq!(code(off.oneshot(call(path, None)).await.unwrap()), "16");
+    }
+
     #[test]
     fn grpc_timeouts() {
         assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
