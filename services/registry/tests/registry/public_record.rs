@@ -14,6 +14,7 @@ on_both_databases!(
     the_certificate_shows_the_code_and_its_qr_code,
     the_change_feed_tells_grants_suspensions_and_revocations,
     the_change_feed_downloads_as_csv,
+    licences_approved_before_codes_get_one_in_the_migration,
 );
 
 /// The registry with the public record on (its HTTP port on loopback, any free port).
@@ -355,4 +356,49 @@ async fn the_change_feed_downloads_as_csv(b: Backend) {
     let bad =
         mosharekat_testkit::http_get(addr, "/public/licence-changes.csv?page_size=100000").await;
     assert_eq!(bad.status, 400, "{}", bad.text());
+}
+
+/// A database as the release before verification codes left it (an approved licence, no
+/// codes' table, the migration not recorded): the migration gives the licence its code.
+async fn licences_approved_before_codes_get_one_in_the_migration(b: Backend) {
+    use mosharekat_platform::db::{Db, DbOptions};
+    use sea_orm::ConnectionTrait as _;
+    let app = public_app(b).await;
+    let inst = app.create(6).await;
+    let lic = app
+        .approve(&app.apply(&inst, now_secs() + 400 * 86400).await)
+        .await;
+    let App { keys, db, reg, .. } = app;
+    reg.stop().await.unwrap();
+    let raw = Db::connect(&db.url, &DbOptions::default()).await.unwrap();
+    for s in [
+        "DROP TABLE licence_codes",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261231_000020_licence_codes'",
+    ] {
+        raw.conn().execute_unprepared(s).await.unwrap();
+    }
+    drop(raw);
+
+    let mut settings = RunningRegistry::settings(&db.url, &keys.public_key);
+    settings.registry.public = PublicArgs::on(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let app = app_with(keys, db, settings).await;
+    let code = code_of(&app, &lic).await;
+    let got = public_client(&app)
+        .verify_licence(pb::VerifyLicenceRequest {
+            code: code.clone(),
+            national_id: String::new(),
+        })
+        .await
+        .expect("the code the migration gave verifies")
+        .into_inner();
+    assert_eq!(got.licences.len(), 1);
+    assert!(got.licences[0].in_force);
+    assert_eq!(got.licences[0].verification_code, code);
+    // Given in the migration, dated by the approval: the feed names it on the grant.
+    let feed = public_client(&app)
+        .list_licence_changes(pb::ListLicenceChangesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(feed.changes[0].verification_code, code);
 }
