@@ -5,7 +5,9 @@
 # crime with the victim's consent; the Dispute Resolution Development centre refers a
 # dispute for reconciliation, which the institution accepts, takes through two sessions
 # and resolves as reconciled; the statistics show it; the institution's licence is
-# suspended and its open referral is recalled; the minutes are approved and exported.
+# suspended and its open referral is recalled (and its licence no longer verifies as in
+# force, without a token, by the code on its certificate); the minutes are approved and
+# exported.
 # (tests/story.rs tells the same story to the three binaries as separate processes.)
 # Usage: scripts/story.sh [registry] [referral] [meeting] [data-dir] [token-command]
 set -euo pipefail
@@ -60,6 +62,12 @@ for i in 1 2 3 4 5 6; do
 done
 first=${institutions[0]}
 agent=$(token --role INSTITUTION --institution "${first#institutions/}" --subject agent)
+
+echo "story: anyone verifies the first licence by the code on its certificate, without a token"
+code=$(call "$agent" "$reg" $R/ExportLicenceCertificate "{\"name\": \"${licences[0]}\"}" | field verificationCode)
+[ -n "$code" ] || fail "no verification code on the certificate"
+grpcurl -plaintext -d "{\"code\": \"$code\"}" "$reg" mosharekat.registry.v1.PublicRecordService/VerifyLicence \
+  | grep -q '"inForce": true' || fail "the licence does not verify as in force"
 
 echo "story: the Ardabil working group is seated"
 group=$(call "$sec" "$wg" $M/CreateWorkingGroup '{"request_id": "story-group",
@@ -152,6 +160,8 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 call "$centre" "$ref" $F/GetReferral "{\"name\": \"$open\"}" | grep -q REFERRAL_STATE_RECALLED || fail "the referral was not recalled"
+grpcurl -plaintext -d "{\"code\": \"$code\"}" "$reg" mosharekat.registry.v1.PublicRecordService/VerifyLicence \
+  | grep -q LICENCE_STATE_SUSPENDED || fail "the suspended licence still verifies"
 
 echo "story: the minutes are approved and exported"
 call "$sec" "$wg" $M/ApproveMinutes "{\"name\": \"$meeting\", \"discussion\": \"گزارش دبیر و بحث اعضا\"}" \

@@ -51,6 +51,23 @@ struct Cli {
     /// next, the meeting service's the one after.
     #[arg(long, default_value_t = 50061)]
     health_port: u16,
+    /// The public record (licence verification, the feed of licence changes, the register
+    /// of resolutions: no token needed) and its CSV over HTTP. On for the local suite, so
+    /// that the story shows it; each service alone has it off unless told.
+    #[arg(long, env = "MOSHAREKAT_PUBLIC_RECORD", default_value_t = true, action = clap::ArgAction::Set)]
+    public_record: bool,
+    /// The registry's public HTTP port (CSV); the meeting service's is two after (0: any
+    /// free port for each).
+    #[arg(long, default_value_t = 8051)]
+    public_port: u16,
+}
+
+/// The public record's settings of the service whose public HTTP port is `port`.
+fn public(cli: &Cli, port: u16) -> mosharekat_platform::public::PublicArgs {
+    mosharekat_platform::public::PublicArgs {
+        public_record: cli.public_record,
+        public_listen: Some(SocketAddr::new(cli.host, port)),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,7 +166,10 @@ async fn main() -> anyhow::Result<()> {
     registry_args.log_format = cli.log_format;
     let registry = mosharekat_registry::Application::build(mosharekat_registry::Settings {
         server: registry_args,
-        registry: Default::default(),
+        registry: mosharekat_registry::RegistryArgs {
+            public: public(&cli, cli.public_port),
+            ..Default::default()
+        },
     })
     .await?;
     let registry_addr = registry.local_addr();
@@ -181,13 +201,35 @@ async fn main() -> anyhow::Result<()> {
     meeting_args.log_format = cli.log_format;
     let meeting = mosharekat_meeting::Application::build(mosharekat_meeting::Settings {
         server: meeting_args,
-        meeting: mosharekat_meeting::MeetingArgs::new(
-            format!("{scheme}://{registry_addr}"),
-            format!("{scheme}://{referral_addr}"),
-        ),
+        meeting: mosharekat_meeting::MeetingArgs {
+            public: public(
+                &cli,
+                match cli.public_port {
+                    0 => 0,
+                    p => p + 2,
+                },
+            ),
+            ..mosharekat_meeting::MeetingArgs::new(
+                format!("{scheme}://{registry_addr}"),
+                format!("{scheme}://{referral_addr}"),
+            )
+        },
     })
     .await?;
     let meeting_addr = meeting.local_addr();
+    if let (Some(r), Some(m)) = (registry.public_addr(), meeting.public_addr()) {
+        let g = if cli.tls {
+            "-cacert data/tls/ca.pem"
+        } else {
+            "-plaintext"
+        };
+        println!(
+            "\nThe public record is on (no token needed; --public-record=false turns it off):\n  \
+             grpcurl {g} -d '{{\"code\":\"<code on a certificate>\"}}' {registry_addr} mosharekat.registry.v1.PublicRecordService/VerifyLicence\n  \
+             curl -OJ http://{r}/public/licence-changes.csv\n  \
+             curl -OJ http://{m}/public/resolutions.csv"
+        );
+    }
 
     if cli.tls {
         let dir = tls_dir(&cli);

@@ -30,6 +30,7 @@ use mosharekat_api::referral::v1 as rf;
 use mosharekat_api::referral::v1::referral_service_client::ReferralServiceClient;
 use mosharekat_api::registry::v1 as reg;
 use mosharekat_api::registry::v1::calendar_service_client::CalendarServiceClient;
+use mosharekat_api::registry::v1::public_record_service_client::PublicRecordServiceClient;
 use mosharekat_api::registry::v1::registry_service_client::RegistryServiceClient;
 use mosharekat_platform::auth::Role;
 use mosharekat_platform::client::channel_with;
@@ -109,6 +110,10 @@ impl Suite {
                     format!("{scheme}://127.0.0.1:{}", ports[REFERRAL]),
                 )
                 .env("SHUTDOWN_DRAIN_DELAY", "1s")
+                // The public record on (the registry's licence verification below); the
+                // referral service has none and reads neither.
+                .env("PUBLIC_RECORD", "true")
+                .env("PUBLIC_LISTEN", "127.0.0.1:0")
                 .env("LOG_FORMAT", "json")
                 .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
                 .env("OTEL_BSP_SCHEDULE_DELAY", "200")
@@ -347,6 +352,30 @@ async fn tell_the_story(suite: &Suite) -> Told {
     let agent = k.bearer(
         Role::Institution,
         Some(first.trim_start_matches("institutions/")),
+    );
+    // Anyone verifies the first licence by the code on its certificate, without a token.
+    let code = registry
+        .export_licence_certificate(authed(
+            &agent,
+            reg::ExportLicenceCertificateRequest {
+                name: licences[0].clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .verification_code;
+    let verified = PublicRecordServiceClient::new(suite.channel(REGISTRY).await)
+        .verify_licence(reg::VerifyLicenceRequest {
+            code,
+            national_id: String::new(),
+        })
+        .await
+        .expect("verified without a token")
+        .into_inner();
+    assert!(
+        verified.licences[0].in_force,
+        "the first licence is in force"
     );
 
     // The Ardabil working group is seated: the chair, five officials, six

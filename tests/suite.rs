@@ -85,6 +85,7 @@ impl Suite {
             .args(["--registry-port", &ports[0].to_string()])
             .args(["--referral-port", &ports[1].to_string()])
             .args(["--meeting-port", &ports[2].to_string()])
+            .args(["--public-port", "0"])
             .args([
                 "--metrics-port",
                 &metrics.to_string(),
@@ -229,6 +230,7 @@ async fn the_launcher_runs_the_suite_over_mutual_tls() {
         .args(["--registry-port", &ports[0].to_string()])
         .args(["--referral-port", &ports[1].to_string()])
         .args(["--meeting-port", &ports[2].to_string()])
+        .args(["--public-port", "0"])
         .args(["--metrics-port", &metrics.to_string()])
         .args(["--health-port", &health.to_string()])
         .args(["--log-format", "json"])

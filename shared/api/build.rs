@@ -16,8 +16,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "mosharekat/common/v1/stalled_events.proto",
         "mosharekat/registry/v1/registry.proto",
         "mosharekat/registry/v1/calendar.proto",
+        "mosharekat/registry/v1/public_record.proto",
         "mosharekat/referral/v1/referral.proto",
         "mosharekat/meeting/v1/meeting.proto",
+        "mosharekat/meeting/v1/public_record.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

@@ -16,6 +16,7 @@
 //! - [`events`]: seats flagged vacant when an institution loses its licence;
 //! - [`notices`]: what the members are told (meetings, resolutions, reminders of their
 //!   deadlines), in the transaction of the change;
+//! - [`public`]: the public register of adopted resolutions, behind its switch;
 //! - [`migrations`]: the schema, and the conversion of the previous releases' rows;
 //! - [`Application`]: the whole service built from its settings.
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod migrations;
 pub mod minutes;
 pub mod names;
 pub mod notices;
+pub mod public;
 pub mod rules;
 pub mod store;
 // Starting the service in a test's process: for tests and the `tests/` crates only.
@@ -40,6 +42,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use mosharekat_api::meeting::v1::meeting_service_server::MeetingServiceServer;
+use mosharekat_api::meeting::v1::public_record_service_server::PublicRecordServiceServer;
 use mosharekat_calendar::SharedCalendar;
 use mosharekat_notify::NotificationApi;
 use mosharekat_notify::email::SmtpArgs;
@@ -50,6 +53,7 @@ use mosharekat_platform::clock::Clock;
 use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
+use mosharekat_platform::public::PublicArgs;
 use mosharekat_platform::server::GrpcServer;
 use mosharekat_platform::stalls::{LICENCE_EVENTS_HEALTH, Stalls};
 use mosharekat_platform::tls::Tls;
@@ -88,6 +92,9 @@ pub struct MeetingArgs {
     /// The e-mail channel (off without `--smtp-host`).
     #[command(flatten)]
     pub smtp: SmtpArgs,
+    /// The public record (off by default).
+    #[command(flatten)]
+    pub public: PublicArgs,
 }
 
 impl MeetingArgs {
@@ -106,6 +113,7 @@ impl MeetingArgs {
                 from: "notify@localhost".into(),
                 timeout: Duration::from_secs(30).into(),
             },
+            public: PublicArgs::default(),
         }
     }
 }
@@ -133,6 +141,8 @@ pub struct Application {
     stalls: Stalls,
     reminder_interval: Duration,
     mailer: Option<mosharekat_notify::email::Mailer>,
+    /// The public HTTP port, with the public record on.
+    public_addr: Option<SocketAddr>,
 }
 
 impl Application {
@@ -227,6 +237,20 @@ impl Application {
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         );
+        // The public register: served, and let through without a token, only when on.
+        let mut public_addr = None;
+        if let Some(listen) = settings.meeting.public.listen(public::PUBLIC_HTTP_PORT) {
+            server.add_service(
+                PublicRecordServiceServer::new(meetings.clone())
+                    .max_decoding_message_size(max)
+                    .max_encoding_message_size(max),
+            );
+            public_addr = Some(
+                server
+                    .public(public::methods(), listen, public::router(meetings.clone()))
+                    .await?,
+            );
+        }
         Ok(Self {
             server,
             meetings,
@@ -235,6 +259,7 @@ impl Application {
             stalls,
             reminder_interval: settings.meeting.reminder_interval.into(),
             mailer,
+            public_addr,
         })
     }
 
@@ -249,6 +274,11 @@ impl Application {
     /// The plaintext health port, when there is one (TLS on).
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.server.health_addr()
+    }
+
+    /// The public HTTP port (open-data CSV), with the public record on.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.public_addr
     }
 
     pub fn meetings(&self) -> &Meetings {

@@ -15,6 +15,8 @@ use crate::{Application, MeetingArgs, Meetings, Settings};
 pub struct RunningMeeting {
     server: Running,
     pub meetings: Meetings,
+    /// The public HTTP port (the public record on).
+    pub public_addr: Option<SocketAddr>,
 }
 
 impl std::ops::Deref for RunningMeeting {
@@ -54,10 +56,15 @@ impl RunningMeeting {
     ) -> anyhow::Result<Self> {
         let app = Application::build_with(settings, clock, calendar).await?;
         let meetings = app.meetings().clone();
+        let public_addr = app.public_addr();
         let server = Running::spawn(app.local_addr(), app.metrics_addr(), |stopped| {
             app.run_until_stopped(stopped)
         });
-        Ok(Self { server, meetings })
+        Ok(Self {
+            server,
+            meetings,
+            public_addr,
+        })
     }
 
     /// Stops it as SIGTERM would, and waits until it has.

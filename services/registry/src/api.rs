@@ -484,4 +484,12 @@ impl RegistryService for Registry {
         }
         Ok(Response::new(crate::events::watch(self.clone(), after)))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn export_licence_certificate(
+        &self,
+        request: Request<pb::ExportLicenceCertificateRequest>,
+    ) -> Result<Response<pb::ExportLicenceCertificateResponse>, Status> {
+        crate::public::api::export_certificate(self, request).await
+    }
 }

@@ -586,6 +586,10 @@ impl Registry {
         changes.push((entry, ctx.principal.role));
         let expired_first = changes.len() > 1;
         let saved = checked.save(next).await?;
+        if t.action == LicenceAction::Approve {
+            // The public record's verification code, given with the grant.
+            crate::public::store::assign_in(saved.txn(), &t.name).await?;
+        }
         let mut seq = 0;
         for (entry, role) in &changes {
             seq = store::append_event(saved.txn(), &t.name, entry, *role, &current_traceparent())

@@ -16,6 +16,8 @@
 //!   its starting data and published changes; licence expiries are counted by it, and
 //!   the institutions are notified of their licences (`NotificationService`, reminders,
 //!   e-mail over SMTP when configured);
+//! - [`public`]: the public record behind its switch (licence verification, the change
+//!   feed and its CSV, the certificate);
 //! - [`Application`]: the whole service built from its settings, as the binary, the
 //!   launcher and the tests run it.
 #![forbid(unsafe_code)]
@@ -27,6 +29,7 @@ pub mod error;
 pub mod events;
 pub mod migrations;
 pub mod names;
+pub mod public;
 pub mod rules;
 pub mod seed;
 pub mod store;
@@ -38,6 +41,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use mosharekat_api::registry::v1::calendar_service_server::CalendarServiceServer;
+use mosharekat_api::registry::v1::public_record_service_server::PublicRecordServiceServer;
 use mosharekat_api::registry::v1::registry_service_server::RegistryServiceServer;
 use mosharekat_notify::NotificationApi;
 use mosharekat_notify::email::{Mailer, RetryPolicy, SmtpArgs};
@@ -47,6 +51,7 @@ use mosharekat_platform::clock::Clock;
 use mosharekat_platform::config::{ServerArgs, ServiceDefaults};
 use mosharekat_platform::db::Db;
 use mosharekat_platform::metrics::Metrics;
+use mosharekat_platform::public::PublicArgs;
 use mosharekat_platform::server::GrpcServer;
 use mosharekat_platform::tls::Tls;
 
@@ -85,6 +90,9 @@ pub struct RegistryArgs {
     pub email_delivery_interval: humantime::Duration,
     #[command(flatten)]
     pub smtp: SmtpArgs,
+    /// The public record (off by default).
+    #[command(flatten)]
+    pub public: PublicArgs,
     /// The time of day the registry reads (the system's; tests move a manual one).
     #[arg(skip)]
     pub clock: Clock,
@@ -105,6 +113,7 @@ impl Default for RegistryArgs {
                 from: "notify@localhost".into(),
                 timeout: Duration::from_secs(30).into(),
             },
+            public: PublicArgs::default(),
             clock: Clock::system(),
         }
     }
@@ -129,6 +138,8 @@ pub struct Application {
     server: GrpcServer,
     registry: Registry,
     settings: Settings,
+    /// The public HTTP port, with the public record on.
+    public_addr: Option<SocketAddr>,
 }
 
 impl Application {
@@ -180,10 +191,29 @@ impl Application {
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         );
+        // The public record: served, and let through without a token, only when on.
+        let mut public_addr = None;
+        if let Some(listen) = settings.registry.public.listen(public::PUBLIC_HTTP_PORT) {
+            server.add_service(
+                PublicRecordServiceServer::new(registry.clone())
+                    .max_decoding_message_size(max)
+                    .max_encoding_message_size(max),
+            );
+            public_addr = Some(
+                server
+                    .public(
+                        public::methods(),
+                        listen,
+                        public::csv::router(registry.clone()),
+                    )
+                    .await?,
+            );
+        }
         Ok(Self {
             server,
             registry,
             settings,
+            public_addr,
         })
     }
 
@@ -198,6 +228,11 @@ impl Application {
     /// The plaintext health port, when there is one (TLS on).
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.server.health_addr()
+    }
+
+    /// The public HTTP port (open-data CSV), with the public record on.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.public_addr
     }
 
     pub fn registry(&self) -> &Registry {

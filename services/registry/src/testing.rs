@@ -16,6 +16,8 @@ pub struct RunningRegistry {
     pub registry: Registry,
     /// The plaintext health port (TLS on).
     pub health_addr: Option<SocketAddr>,
+    /// The public HTTP port (the public record on).
+    pub public_addr: Option<SocketAddr>,
 }
 
 impl std::ops::Deref for RunningRegistry {
@@ -39,6 +41,7 @@ impl RunningRegistry {
         let app = Application::build(settings).await?;
         let registry = app.registry().clone();
         let health_addr = app.health_addr();
+        let public_addr = app.public_addr();
         let server = Running::spawn(app.local_addr(), app.metrics_addr(), |stopped| {
             app.run_until_stopped(stopped)
         });
@@ -46,6 +49,7 @@ impl RunningRegistry {
             server,
             registry,
             health_addr,
+            public_addr,
         })
     }
 

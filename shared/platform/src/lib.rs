@@ -20,6 +20,7 @@
 //! - [`auth`] and [`ctx`]: tokens, roles and what a handler knows of its caller;
 //! - [`tls`]: TLS and mutual TLS on the gRPC port (certificates re-read when they change)
 //!   and for the peer clients;
+//! - [`public`]: the public record's switch, its CSV and the public methods' list;
 //! - [`cli`]: the `keys` and `token` subcommands.
 #![forbid(unsafe_code)]
 
@@ -38,6 +39,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod migrations;
 pub mod pagination;
+pub mod public;
 pub mod server;
 pub mod sql;
 pub mod stalls;

@@ -7,9 +7,10 @@
 //! 3. admission: past the concurrency limit the call is refused with
 //!    `RESOURCE_EXHAUSTED` at once instead of queueing (health and reflection are
 //!    always admitted);
-//! 4. authentication of the bearer token (health and reflection are public), and under
-//!    mutual TLS the client certificate: the peer RPCs need one the CA signed, and a
-//!    `SERVICE` token must come with the certificate of the service it names;
+//! 4. authentication of the bearer token (health, reflection and, when the public record
+//!    is on, its methods are public), and under mutual TLS the client certificate: the
+//!    peer RPCs need one the CA signed, and a `SERVICE` token must come with the
+//!    certificate of the service it names;
 //! 5. the deadline: the earlier of the caller's `grpc-timeout` and the server's limit;
 //! 6. tonic's own refusals of a request (too large, undecodable) as the suite's errors,
 //!    told apart by their shape, not their text.
@@ -58,6 +59,8 @@ struct Edge {
     mtls: bool,
     /// The RPCs (`/package.Service/Method`) only the suite's services make.
     peer_rpcs: Vec<&'static str>,
+    /// The public record's methods, served without a token (empty when it is off).
+    public_rpcs: Vec<String>,
 }
 
 /// Under mutual TLS, what the connection's client certificate must show for a call: one
@@ -211,12 +214,32 @@ async fn admission(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> R
     }
 }
 
+/// The admission of the public HTTP port: the gRPC port's semaphore, refused with 429.
+async fn public_admission(
+    State(admission): State<Arc<Semaphore>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match admission.try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => crate::public::http_error(ApiError::ResourceExhausted(
+            "the server is at its concurrency limit".into(),
+        )),
+    }
+}
+
 /// Authentication of the bearer token (health, and reflection unless configured
 /// otherwise, are public), and under mutual TLS the client certificate
 /// ([`check_certificate`]); the principal goes into the request for the handlers.
 async fn authentication(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if is_health(&path) || (edge.reflection_public && is_reflection(&path)) {
+        return next.run(req).await;
+    }
+    // The public record's methods: anyone may call them, and a token, if sent, is not
+    // read (they answer the same to everyone). Only those served: with the record off
+    // the list is empty and such a path is refused here like any other without a token.
+    if edge.public_rpcs.contains(&path) {
         return next.run(req).await;
     }
     let principal = match edge.verifier.authenticate(req.headers()) {
@@ -306,6 +329,9 @@ pub struct GrpcServer {
     args: ServerArgs,
     metrics: Metrics,
     verifier: TokenVerifier,
+    public_rpcs: Vec<String>,
+    /// The public record's HTTP port and what it serves (the record on).
+    public_http: Option<(TcpListener, axum::Router)>,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -360,6 +386,8 @@ impl GrpcServer {
             args: args.clone(),
             metrics,
             verifier,
+            public_rpcs: Vec::new(),
+            public_http: None,
         })
     }
 
@@ -392,6 +420,25 @@ impl GrpcServer {
     pub fn peer_rpcs(&mut self, rpcs: &[&'static str]) -> &mut Self {
         self.peer_rpcs.extend_from_slice(rpcs);
         self
+    }
+
+    /// Serves the public record: `rpcs` (`/package.Service/Method`, the public gRPC
+    /// service's methods, added with [`GrpcServer::add_service`] by the caller) pass the
+    /// edge without a token, and `http` (its open-data CSV) is served on `listen`, behind
+    /// the same admission limit as the gRPC port. Returns the HTTP port's address.
+    pub async fn public(
+        &mut self,
+        rpcs: Vec<String>,
+        listen: SocketAddr,
+        http: axum::Router,
+    ) -> anyhow::Result<SocketAddr> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("binding the public HTTP port {listen}: {e}"))?;
+        let addr = listener.local_addr()?;
+        self.public_rpcs.extend(rpcs);
+        self.public_http = Some((listener, http));
+        Ok(addr)
     }
 
     /// The largest message, in bytes, a service should decode or encode.
@@ -445,6 +492,7 @@ impl GrpcServer {
             metrics: self.metrics.clone(),
             mtls: self.tls.mtls(),
             peer_rpcs: self.peer_rpcs.clone(),
+            public_rpcs: self.public_rpcs.clone(),
         });
         let tls_config = self.tls.server_config()?;
         let mut routes = self.routes.clone();
@@ -454,6 +502,7 @@ impl GrpcServer {
             routes.add_service(v1);
             routes.add_service(v1alpha);
         }
+        let admission = edge.admission.clone();
         let router = edge_stack(routes.routes().into_axum_router(), edge);
         let routes = Routes::from(router);
 
@@ -474,6 +523,26 @@ impl GrpcServer {
                     let _ = metrics_stop.changed().await;
                 })
                 .await;
+        });
+
+        // The public record's CSV, on its own port, admitted as the gRPC calls are (one
+        // limit for the whole process): past it, 429 at once.
+        let public_task = self.public_http.map(|(listener, router)| {
+            let router = router.layer(axum::middleware::from_fn_with_state(
+                admission.clone(),
+                public_admission,
+            ));
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the public HTTP port stopped");
+                }
+            })
         });
 
         // Kubernetes' gRPC probes speak no TLS: with TLS on, health alone is also served in
@@ -566,6 +635,9 @@ impl GrpcServer {
             t.abort();
         }
         let _ = metrics_task.await;
+        if let Some(t) = public_task {
+            let _ = t.await;
+        }
         if let Some(t) = probe_task {
             let _ = t.await;
         }
@@ -665,6 +737,7 @@ mod tests {
             metrics: Metrics::new("test"),
             mtls: false,
             peer_rpcs: Vec::new(),
+            public_rpcs: Vec::new(),
         });
         let release = Arc::new(tokio::sync::Notify::new());
         let held = release.clone();
@@ -853,6 +926,64 @@ mod tests {
             "request"
         );
         assert_eq!(status("/pkg.S/OwnBug").await.code(), tonic::Code::Internal);
+    }
+
+    /// The public record's methods pass the edge without a token (a bad one is not even
+    /// read); every other call still needs one, and with no public methods configured
+    /// the same path is refused like any other.
+    #[tokio::test]
+    async fn public_methods_pass_without_a_token() {
+        let (_, public) = crate::auth::generate_keypair().unwrap();
+        let edge = |public_rpcs: Vec<String>| {
+            Arc::new(Edge {
+                verifier: TokenVerifier::from_pem(&[public.as_bytes()]).unwrap(),
+                admission: Arc::new(Semaphore::new(8)),
+                request_timeout: Duration::from_secs(30),
+                reflection_public: true,
+                metrics: Metrics::new("test"),
+                mtls: false,
+                peer_rpcs: Vec::new(),
+                public_rpcs,
+            })
+        };
+        let ok = || async { http::Response::new(axum::body::Body::empty()) };
+        let routes = || {
+            axum::Router::new()
+                .route("/pkg.PublicRecordService/Verify", axum::routing::post(ok))
+                .route("/pkg.Other/Call", axum::routing::post(ok))
+        };
+        let call = |path: &str, token: Option<&str>| {
+            let mut r = http::Request::post(path);
+            if let Some(t) = token {
+                r = r.header("authorization", format!("Bearer {t}"));
+            }
+            r.body(axum::body::Body::empty()).unwrap()
+        };
+        let on = edge_stack(
+            routes(),
+            edge(vec!["/pkg.PublicRecordService/Verify".into()]),
+        );
+        let off = edge_stack(routes(), edge(Vec::new()));
+        let code = |r: Response| grpc_code(&r).to_owned();
+        let path = "/pkg.PublicRecordService/Verify";
+        assert_eq!(
+            code(on.clone().oneshot(call(path, None)).await.unwrap()),
+            "0"
+        );
+        assert_eq!(
+            code(on.clone().oneshot(call(path, Some("bad"))).await.unwrap()),
+            "0"
+        );
+        assert_eq!(
+            code(
+                on.clone()
+                    .oneshot(call("/pkg.Other/Call", None))
+                    .await
+                    .unwrap()
+            ),
+            "16"
+        );
+        assert_eq!(code(off.oneshot(call(path, None)).await.unwrap()), "16");
     }
 
     #[test]

@@ -380,3 +380,125 @@ pub async fn every_rpc_against_every_role(
     assert!(wrong.is_empty(), "cells wrong:\n{}", wrong.join("\n"));
     checked
 }
+
+// ---------- the public record ----------
+
+/// Calls every method (`/package.Service/Method`) of `public` with an empty request and
+/// no token. With the public record `on`, each must get past the edge: any code but
+/// UNAUTHENTICATED, PERMISSION_DENIED or UNIMPLEMENTED (the empty request then fails
+/// validation or finds nothing). With it off, none may exist: UNAUTHENTICATED without a
+/// token (the edge tells the anonymous nothing), UNIMPLEMENTED with an administrator's.
+/// Returns the number of calls checked.
+pub async fn public_methods_without_a_token(
+    channel: Channel,
+    keys: &TestKeys,
+    public: &[String],
+    on: bool,
+) -> usize {
+    use mosharekat_platform::testing::RawCodec;
+    assert!(!public.is_empty(), "there are public methods to check");
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for path in public {
+        let tokens: Vec<Option<String>> = if on {
+            vec![None]
+        } else {
+            vec![None, Some(keys.bearer(Role::Admin, None))]
+        };
+        for token in tokens {
+            let mut grpc = tonic::client::Grpc::new(channel.clone());
+            grpc.ready().await.expect("the channel is ready");
+            let req = match &token {
+                Some(t) => authed(t.clone(), Vec::new()),
+                None => Request::new(Vec::new()),
+            };
+            let p = http::uri::PathAndQuery::try_from(path.as_str()).expect("a method path");
+            let got = code(grpc.unary(req, p, RawCodec).await);
+            let ok = match (on, token.is_some()) {
+                (true, _) => !matches!(
+                    got,
+                    Code::Unauthenticated | Code::PermissionDenied | Code::Unimplemented
+                ),
+                (false, false) => got == Code::Unauthenticated,
+                (false, true) => got == Code::Unimplemented,
+            };
+            if !ok {
+                wrong.push(format!(
+                    "{path} (record {}, {}): {got:?}",
+                    if on { "on" } else { "off" },
+                    if token.is_some() {
+                        "admin token"
+                    } else {
+                        "no token"
+                    }
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "public methods wrong:\n{}",
+        wrong.join("\n")
+    );
+    checked
+}
+
+/// An HTTP/1.1 response as a test reads it.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Lowercase names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// `GET path_and_query` from `addr` over HTTP/1.1, as a browser asks (no client crate:
+/// the public port answers with a length, and the connection is closed after).
+pub async fn http_get(addr: std::net::SocketAddr, path_and_query: &str) -> HttpResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the public port accepts");
+    let req = format!(
+        "GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/csv\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes())
+        .await
+        .expect("the request is sent");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("the response is read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}

@@ -36,6 +36,7 @@ mod idempotency;
 mod meetings;
 mod minutes_hash;
 mod notifications;
+mod public_record;
 mod roles;
 mod scoping;
 mod seats;

@@ -28,6 +28,7 @@ mod idempotency;
 mod institutions;
 mod licences;
 mod listing;
+mod public_record;
 mod roles;
 mod serving;
 mod tls;

@@ -437,6 +437,10 @@ async fn call_as(
                 .await
                 .map(|_| ()),
         ),
+        "ExportLicenceCertificate" => code(
+            c.export_licence_certificate(r!(pb::ExportLicenceCertificateRequest { name }))
+                .await,
+        ),
         other => panic!("no call written for {other}"),
     }
 }
@@ -478,6 +482,8 @@ async fn every_rpc_against_every_role(b: Backend) {
         ("BatchCheckEligibility", ASKERS),
         ("CheckLicensed", ASKERS),
         ("WatchLicenceEvents", &[Admin, Auditor, Service]),
+        // The certificate of a licence: its institution's own, and administrators.
+        ("ExportLicenceCertificate", &[Admin, Institution]),
     ];
     let set = <prost_types::FileDescriptorSet as prost::Message>::decode(
         mosharekat_api::FILE_DESCRIPTOR_SET,
