@@ -1042,6 +1042,217 @@ mod tests {
         assert!(DuePolicy::parse(s).is_err());
     }
 
+    fn agreement(index: usize, sha: &str) -> PartyAgreement {
+        PartyAgreement {
+            party_index: index,
+            given_by: "x".into(),
+            time: DateTime::from_timestamp(1, 0).unwrap(),
+            document: Document {
+                title: String::new(),
+                sha256: sha.into(),
+                size_bytes: 0,
+                media_type: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn agreement_rule_of_article_82() {
+        use ReferralKind as K;
+        let two = [party(PartyRole::Disputant), party(PartyRole::Disputant)];
+        let doc = "ab".repeat(32);
+        let both = [agreement(0, &doc), agreement(1, &doc)];
+        for kind in [K::Reconciliation, K::Mediation] {
+            assert!(require_agreements(kind, &two, &both, "a").is_ok());
+            assert!(matches!(
+                require_agreements(kind, &two, &[], "a"),
+                Err(ReferralError::AgreementRequired { party: 0 })
+            ));
+            assert!(matches!(
+                require_agreements(kind, &two, &both[..1], "a"),
+                Err(ReferralError::AgreementRequired { party: 1 })
+            ));
+            assert!(
+                matches!(
+                    require_agreements(kind, &two, &[agreement(0, &doc), agreement(1, "")], "a"),
+                    Err(ReferralError::AgreementRequired { party: 1 })
+                ),
+                "with its document"
+            );
+        }
+        for kind in [K::VictimSupport, K::LegalAid, K::SocialWork] {
+            assert!(require_agreements(kind, &two, &[], "a").is_ok(), "{kind:?}");
+        }
+        // An agreement names one of the parties, whatever the kind.
+        let stray = [agreement(0, &doc), agreement(2, &doc)];
+        match require_agreements(K::LegalAid, &two, &stray, "referral.agreements") {
+            Err(ReferralError::Invalid { field, .. }) => {
+                assert_eq!(field, "referral.agreements[1].party_index");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn offered(answer_ends: DateTime<Utc>) -> Referral {
+        let now = utc(2026, 5, 9, 6, 30);
+        let calendar = mosharekat_calendar::Calendar::shipped();
+        let province = Province::new("اردبیل").unwrap();
+        let mut answer = calendar.deadline(now, Period::Days(7), &province).unwrap();
+        answer.ends_at = answer_ends;
+        Referral {
+            id: crate::names::ReferralId::generate(),
+            source: ReferralSource::DisputeResolutionCenter,
+            source_case_number: "1".into(),
+            kind: ReferralKind::Reconciliation,
+            activity_area: crate::model::ActivityArea(1),
+            province: "اردبیل".into(),
+            parties: vec![party(PartyRole::Disputant)],
+            summary: String::new(),
+            institution: InstitutionId::from_id("i").unwrap(),
+            state: ReferralState::Offered,
+            due_time: None,
+            due: None,
+            answer: Some(answer),
+            extended: false,
+            extension_reason: String::new(),
+            progress: vec![],
+            outcome: None,
+            not_reconciled_reason: None,
+            settlement_text: String::new(),
+            state_reason: String::new(),
+            create_time: now,
+            update_time: now,
+            accept_time: None,
+            resolve_time: None,
+            contact: None,
+            reference: 1,
+            judicial_district: String::new(),
+            agreements: vec![],
+            chosen_by_parties: false,
+            extension_request: None,
+            source_office: None,
+            unknown: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_offer_is_reassigned_only_past_its_answer_time() {
+        let ends = utc(2026, 5, 16, 20, 29);
+        let r = offered(ends);
+        let before = ends - chrono::Duration::seconds(1);
+        let after = ends + chrono::Duration::seconds(1);
+        assert!(!is_answer_overdue(&r, before) && !is_answer_overdue(&r, ends));
+        assert!(is_answer_overdue(&r, after));
+        assert!(matches!(
+            check_reassign(&r, before),
+            Err(ReferralError::AnswerNotOverdue)
+        ));
+        assert!(check_reassign(&r, after).is_ok());
+        // Answered: no longer an offer whose answer is due.
+        let mut accepted = r.clone();
+        accepted.state = ReferralState::Accepted;
+        assert!(!is_answer_overdue(&accepted, after));
+        let mut declined = r;
+        declined.state = ReferralState::Declined;
+        assert!(check_reassign(&declined, before).is_ok());
+    }
+
+    #[test]
+    fn the_one_extension_is_asked_for_once_and_answered_once() {
+        let now = utc(2026, 6, 1, 6, 0);
+        let mut r = offered(now);
+        r.state = ReferralState::Accepted;
+        assert!(matches!(
+            refuse_extension(&mut r, "x", "c", now),
+            Err(ReferralError::NoExtensionRequested)
+        ));
+        request_extension(&mut r, "why".into(), "inst", now).unwrap();
+        let x = r.extension_request.clone().unwrap();
+        assert_eq!(
+            (x.state, x.requested_by.as_str()),
+            (ExtensionRequestState::Pending, "inst")
+        );
+        assert!(matches!(
+            request_extension(&mut r, "again".into(), "inst", now),
+            Err(ReferralError::ExtensionAlreadyRequested("PENDING"))
+        ));
+        let mut granted = r.clone();
+        grant_requested_extension(&mut granted, "ok", "c", now);
+        assert_eq!(
+            granted.extension_request.unwrap().state,
+            ExtensionRequestState::Granted
+        );
+        refuse_extension(&mut r, "no", "c", now).unwrap();
+        let x = r.extension_request.clone().unwrap();
+        assert_eq!(
+            (x.state, x.answer_reason.as_str()),
+            (ExtensionRequestState::Refused, "no")
+        );
+        assert!(
+            refuse_extension(&mut r, "no", "c", now).is_err(),
+            "answered once"
+        );
+        // Once extended, nothing more to ask for.
+        let mut extended = offered(now);
+        extended.extended = true;
+        assert!(matches!(
+            request_extension(&mut extended, "x".into(), "i", now),
+            Err(ReferralError::AlreadyExtended)
+        ));
+    }
+
+    fn suggestion(id: &str, open: i64) -> Suggestion {
+        Suggestion {
+            institution: InstitutionId::from_id(id).unwrap(),
+            display_name: String::new(),
+            rank: 0,
+            open_referrals: open,
+            reconciliation_rate: 0.0,
+            resolved_referrals: 0,
+            has_unextended_overdue: false,
+            late_answers: 0,
+            in_district: false,
+            judicial_district: String::new(),
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn lateness_ranks_last_and_the_district_first() {
+        let mut ranked = vec![
+            Suggestion {
+                late_answers: 2,
+                ..suggestion("late", 0)
+            },
+            Suggestion {
+                has_unextended_overdue: true,
+                in_district: true,
+                ..suggestion("overdue", 0)
+            },
+            suggestion("busy", 3),
+            Suggestion {
+                in_district: true,
+                ..suggestion("local", 5)
+            },
+        ];
+        rank(&mut ranked, 10);
+        let order: Vec<&str> = ranked.iter().map(|s| s.institution.as_str()).collect();
+        assert_eq!(order, ["local", "busy", "overdue", "late"]);
+        assert_eq!(
+            ranked.iter().map(|s| s.rank).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert!(ranked[0].reason.contains("judicial district"));
+        assert!(!ranked[1].reason.contains("judicial district"));
+        assert!(ranked[3].reason.starts_with("ranked last"));
+        assert!(
+            ranked[3]
+                .reason
+                .contains("answered 2 offer(s) late or never")
+        );
+        assert!(ranked[2].reason.contains("overdue without an extension"));
+    }
+
     #[test]
     fn only_minors_and_victims_are_sealable() {
         assert!(sealable(&victim(false, false)));
