@@ -354,6 +354,7 @@ impl Env {
                         }],
                         summary: summary.into(),
                         institution: institution.into(),
+                        agreements: mosharekat_testkit::agreements_of(1),
                         ..Default::default()
                     }),
                 },

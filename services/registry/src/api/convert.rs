@@ -363,7 +363,12 @@ pub fn licence_terms(p: &pb::Licence, prefix: &str, now_us: i64) -> Result<Licen
     let judicial_district = if p.judicial_district.trim().is_empty() {
         String::new()
     } else {
-        name(&mut v, f("judicial_district"), &p.judicial_district, MAX_SHORT)
+        name(
+            &mut v,
+            f("judicial_district"),
+            &p.judicial_district,
+            MAX_SHORT,
+        )
     };
     v.into_result()?;
     Ok(LicenceTerms {
