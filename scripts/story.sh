@@ -111,11 +111,14 @@ call "$clerk" "$ref" $F/RegisterFiling "{\"name\": \"$complaint\", \"case_number
   | grep -q '"caseNumber": "1405-88"' || fail "the complaint was not registered"
 
 echo "story: the centre refers a dispute; two sessions; reconciled"
+# Both parties' agreement to reconciliation, with its document's digest (art. 82).
+agreed=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 refer() { # refer N
   call "$centre" "$ref" $F/CreateReferral "{\"request_id\": \"story-referral-$1\",
     \"referral\": {\"source\": \"REFERRAL_SOURCE_DISPUTE_RESOLUTION_CENTER\", \"source_case_number\": \"۹۹$1\",
       \"kind\": \"REFERRAL_KIND_RECONCILIATION\", \"activity_area\": \"ACTIVITY_AREA_FAMILY\", \"province\": \"اردبیل\",
       \"parties\": [{\"full_name\": \"حسن\", \"role\": \"PARTY_ROLE_DISPUTANT\"}, {\"full_name\": \"رضا\", \"role\": \"PARTY_ROLE_DISPUTANT\"}],
+      \"agreements\": [{\"party_index\": 0, \"given_by\": \"حسن\", \"time\": \"$(at "-1 day")\", \"document\": {\"title\": \"موافقت‌نامه\", \"sha256\": \"$agreed\"}}, {\"party_index\": 1, \"given_by\": \"رضا\", \"time\": \"$(at "-1 day")\", \"document\": {\"title\": \"موافقت‌نامه\", \"sha256\": \"$agreed\"}}],
       \"summary\": \"اختلاف خانوادگی\", \"institution\": \"$first\"}}" | field name
 }
 case=$(refer 1)

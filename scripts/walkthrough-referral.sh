@@ -58,11 +58,15 @@ call "$clerk" "$ref" mosharekat.referral.v1.ReferralService/RegisterFiling "{\"n
   | grep -q '"caseNumber": "1405-77"' || fail "not registered"
 
 # The centre refers a dispute for reconciliation; the institution takes it through.
+# Both parties agreed to reconciliation (art. 82): who, when, and the document's digest.
+doc='{"title": "موافقت‌نامه", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}'
+agreements="[{\"party_index\": 0, \"given_by\": \"حسن\", \"time\": \"$(now)\", \"document\": $doc}, {\"party_index\": 1, \"given_by\": \"رضا\", \"time\": \"$(now)\", \"document\": $doc}]"
 referral=$(call "$centre" "$ref" mosharekat.referral.v1.ReferralService/CreateReferral "{
   \"request_id\": \"walk-referral\",
   \"referral\": {\"source\": \"REFERRAL_SOURCE_DISPUTE_RESOLUTION_CENTER\", \"source_case_number\": \"۹۸۷\",
     \"kind\": \"REFERRAL_KIND_RECONCILIATION\", \"activity_area\": \"ACTIVITY_AREA_FAMILY\", \"province\": \"اردبیل\",
     \"parties\": [{\"full_name\": \"حسن\", \"role\": \"PARTY_ROLE_DISPUTANT\"}, {\"full_name\": \"رضا\", \"role\": \"PARTY_ROLE_DISPUTANT\"}],
+    \"agreements\": $agreements,
     \"summary\": \"اختلاف خانوادگی\", \"institution\": \"$inst\"}}" | field name)
 [ -n "$referral" ] || fail "no referral"
 call "$agent" "$ref" mosharekat.referral.v1.ReferralService/AcceptReferral "{\"name\": \"$referral\"}" | grep -q dueTime || fail "no due time"
@@ -92,6 +96,7 @@ open=$(call "$centre" "$ref" mosharekat.referral.v1.ReferralService/CreateReferr
   \"referral\": {\"source\": \"REFERRAL_SOURCE_DISPUTE_RESOLUTION_CENTER\", \"source_case_number\": \"۹۸۸\",
     \"kind\": \"REFERRAL_KIND_RECONCILIATION\", \"activity_area\": \"ACTIVITY_AREA_FAMILY\", \"province\": \"اردبیل\",
     \"parties\": [{\"full_name\": \"حسن\", \"role\": \"PARTY_ROLE_DISPUTANT\"}, {\"full_name\": \"رضا\", \"role\": \"PARTY_ROLE_DISPUTANT\"}],
+    \"agreements\": $agreements,
     \"summary\": \"اختلاف همسایگی\", \"institution\": \"$inst\"}}" | field name)
 [ -n "$open" ] || fail "no second referral"
 due=$(call "$agent" "$ref" mosharekat.referral.v1.ReferralService/AcceptReferral "{\"name\": \"$open\"}" | jq -r '.referral.due.lastDay // empty')

@@ -550,6 +550,8 @@ async fn tell_the_story(suite: &Suite) -> Told {
             ],
             summary: "اختلاف خانوادگی بر سر نفقه".into(),
             institution: first.clone(),
+            // Both parties agreed to reconciliation (art. 82).
+            agreements: mosharekat_testkit::agreements_of(2),
             ..Default::default()
         }),
     };

@@ -1206,6 +1206,20 @@ fn dispute(n: u64, institution: String) -> rf::CreateReferralRequest {
             ],
             summary: "اختلاف خانوادگی".into(),
             institution,
+            // Both parties agreed to reconciliation (art. 82).
+            agreements: (0..2)
+                .map(|i| rf::PartyAgreement {
+                    party_index: i,
+                    given_by: "طرف دعوا".into(),
+                    time: Some(ts(Duration::ZERO)),
+                    document: Some(DocumentRef {
+                        title: "موافقت‌نامه".into(),
+                        sha256: "ef".repeat(32),
+                        size_bytes: 10,
+                        media_type: "application/pdf".into(),
+                    }),
+                })
+                .collect(),
             ..Default::default()
         }),
     }

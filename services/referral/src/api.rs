@@ -21,8 +21,8 @@ use crate::app::{
 };
 use crate::model::{
     ActivityArea, Consent, ConsentBasis, Document, Filing, FilingKind, FilingState,
-    NotReconciledReason, Party, PartyRole, ProgressEntry, Referral, ReferralKind, ReferralOutcome,
-    ReferralSource, ReferralState, TimelineEntry, instant,
+    NotReconciledReason, Party, PartyAgreement, PartyRole, ProgressEntry, Referral, ReferralKind,
+    ReferralOutcome, ReferralSource, ReferralState, TimelineEntry, instant,
 };
 use crate::names::{FilingId, InstitutionId, ReferralId};
 use crate::reads::{self, ReadRecord};
@@ -262,6 +262,67 @@ fn consents(
         .collect()
 }
 
+/// The parties' agreements as sent (art. 82); `parties`, when known here, bounds their
+/// party index (else the rules check it against the referral's parties).
+fn agreements(
+    v: &mut Violations,
+    field: &str,
+    raw: &[pb::PartyAgreement],
+    parties: Option<usize>,
+) -> Vec<PartyAgreement> {
+    if raw.len() > MAX_PARTIES {
+        v.add(field, format!("must be at most {MAX_PARTIES}"));
+    }
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            let f = |s: &str| format!("{field}[{i}].{s}");
+            let index = usize::try_from(a.party_index).ok();
+            if index.is_none() || parties.is_some_and(|n| index.is_some_and(|i| i >= n)) {
+                v.add(
+                    f("party_index"),
+                    "must be the index of one of the referral's parties",
+                );
+            }
+            let time = match &a.time {
+                Some(t) => {
+                    let us = from_timestamp(t);
+                    if us.is_none() {
+                        v.add(f("time"), "must be a time between 1900 and 2200");
+                    }
+                    us.map(instant)
+                }
+                None => {
+                    v.add(f("time"), "is required");
+                    None
+                }
+            };
+            let given_by = name(v, f("given_by"), &a.given_by);
+            let document = match &a.document {
+                Some(d) => Some(document(v, &f("document"), d)),
+                None => {
+                    v.add(f("document"), "is required");
+                    None
+                }
+            };
+            Some(PartyAgreement {
+                party_index: index?,
+                given_by,
+                time: time?,
+                document: document?,
+            })
+        })
+        .collect()
+}
+
+/// An optional short name (a judicial district): empty when not given.
+fn optional_name(v: &mut Violations, field: String, raw: &str) -> String {
+    if raw.trim().is_empty() {
+        return String::new();
+    }
+    v.check(field, normalize_name(raw, 100)).unwrap_or_default()
+}
+
 /// The fields of a filing an institution writes, as `UpdateFiling` may change them.
 pub const FILING_FIELDS: &[&str] = &[
     "kind",
@@ -365,6 +426,13 @@ pub fn new_referral(src: &pb::Referral) -> Result<NewReferral, ApiError> {
     if src.parties.is_empty() {
         v.add(f("parties"), "must name at least one party");
     }
+    let judicial_district = optional_name(&mut v, f("judicial_district"), &src.judicial_district);
+    let agreements = agreements(
+        &mut v,
+        &f("agreements"),
+        &src.agreements,
+        Some(src.parties.len()),
+    );
     v.into_result()?;
     match (institution, source, kind, activity_area) {
         (Some(institution), Some(source), Some(kind), Some(activity_area)) => Ok(NewReferral {
@@ -376,6 +444,9 @@ pub fn new_referral(src: &pb::Referral) -> Result<NewReferral, ApiError> {
             parties,
             summary,
             institution,
+            judicial_district,
+            agreements,
+            chosen_by_parties: src.chosen_by_parties,
         }),
         // Each missing one added a violation above.
         _ => Err(ApiError::invalid("referral", "is not a valid referral")),
@@ -558,6 +629,28 @@ impl From<&Referral> for pb::Referral {
                 .filter(|_| r.state == ReferralState::Offered)
                 .map(Into::into),
             reference: r.reference as i64,
+            judicial_district: r.judicial_district.clone(),
+            agreements: r
+                .agreements
+                .iter()
+                .map(|a| pb::PartyAgreement {
+                    party_index: a.party_index as i32,
+                    given_by: a.given_by.clone(),
+                    time: Some(ts(a.time)),
+                    document: Some(document_ref(&a.document)),
+                })
+                .collect(),
+            chosen_by_parties: r.chosen_by_parties,
+            extension_request: r.extension_request.as_ref().map(|x| pb::ExtensionRequest {
+                reason: x.reason.clone(),
+                requested_by: x.requested_by.clone(),
+                request_time: Some(ts(x.request_time)),
+                state: x.state.code(),
+                answer_reason: x.answer_reason.clone(),
+                answered_by: x.answered_by.clone(),
+                answer_time: x.answer_time.map(ts),
+            }),
+            answer_overdue: false,
         }
     }
 }
@@ -611,10 +704,20 @@ fn referral(s: &Shown<Referral>) -> pb::Referral {
     r.etag = s.version.to_string();
     r.timeline = timeline(&s.timeline);
     r.overdue = s.overdue;
+    r.answer_overdue = s.answer_overdue;
     if !s.sees_sealed {
         let mut attendees: Vec<&mut Vec<String>> =
             r.progress.iter_mut().map(|p| &mut p.attendees).collect();
         mask_sealed(&mut r.parties, &mut [], &mut attendees);
+        // Whoever agreed for a sealed party is named no more than the party.
+        for a in r.agreements.iter_mut() {
+            if r.parties
+                .get(a.party_index as usize)
+                .is_some_and(|p| p.sealed)
+            {
+                a.given_by = SEALED_NAME.to_owned();
+            }
+        }
     }
     r
 }
@@ -629,6 +732,9 @@ fn suggestion(s: Suggestion) -> pb::Suggestion {
         resolved_referrals: s.resolved_referrals,
         has_unextended_overdue: s.has_unextended_overdue,
         reason: s.reason,
+        late_answers: s.late_answers,
+        in_district: s.in_district,
+        judicial_district: s.judicial_district,
     }
 }
 
@@ -969,6 +1075,7 @@ impl ReferralService for App {
                 area,
                 province: req.province.clone(),
                 overdue_only: req.overdue_only,
+                answer_overdue_only: req.answer_overdue_only,
                 due_within_days: match req.due_within_days {
                     None => None,
                     Some(d @ 0..=3660) => Some(d as u32),
@@ -1139,8 +1246,43 @@ impl ReferralService for App {
         rpc!(request, rules::REFERRERS, |ctx, req| {
             let id = ReferralId::parse(&req.name, "name")?;
             let to = InstitutionId::parse(&req.institution, "institution")?;
-            let s = self.reassign_referral(&ctx, &id, &req.etag, to).await?;
+            let mut v = Violations::new();
+            let agreements = agreements(&mut v, "agreements", &req.agreements, None);
+            v.into_result()?;
+            let s = self
+                .reassign_referral(&ctx, &id, &req.etag, to, agreements)
+                .await?;
             Ok(pb::ReassignReferralResponse {
+                referral: Some(referral(&s)),
+            })
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn request_extension(
+        &self,
+        request: Request<pb::RequestExtensionRequest>,
+    ) -> Result<Response<pb::RequestExtensionResponse>, Status> {
+        rpc!(request, rules::HANDLERS, |ctx, req| {
+            let id = ReferralId::parse(&req.name, "name")?;
+            let why = reason(&req.reason, true, "reason")?;
+            let s = self.request_extension(&ctx, &id, &req.etag, why).await?;
+            Ok(pb::RequestExtensionResponse {
+                referral: Some(referral(&s)),
+            })
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refuse_extension(
+        &self,
+        request: Request<pb::RefuseExtensionRequest>,
+    ) -> Result<Response<pb::RefuseExtensionResponse>, Status> {
+        rpc!(request, rules::REFERRERS, |ctx, req| {
+            let id = ReferralId::parse(&req.name, "name")?;
+            let why = reason(&req.reason, true, "reason")?;
+            let s = self.refuse_extension(&ctx, &id, &req.etag, why).await?;
+            Ok(pb::RefuseExtensionResponse {
                 referral: Some(referral(&s)),
             })
         })
@@ -1177,6 +1319,8 @@ impl ReferralService for App {
             if req.max_results < 0 {
                 v.add("max_results", "must not be negative");
             }
+            let district =
+                optional_name(&mut v, "judicial_district".into(), &req.judicial_district);
             v.into_result()?;
             let Some(area) = area else {
                 return Err(ApiError::invalid("activity_area", "is required").into());
@@ -1185,7 +1329,7 @@ impl ReferralService for App {
                 0 => 10,
                 n => n.min(50) as usize,
             };
-            let ranked = self.suggest(&ctx, area, &province, max).await?;
+            let ranked = self.suggest(&ctx, area, &province, &district, max).await?;
             Ok(pb::SuggestInstitutionsResponse {
                 suggestions: ranked.into_iter().map(suggestion).collect(),
             })
@@ -1246,6 +1390,7 @@ impl ReferralService for App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ExtensionRequestState;
 
     /// The domain's numbers are the API's, name for name.
     #[test]
@@ -1311,6 +1456,16 @@ mod tests {
                 pb::ReferralKind::try_from(c)
                     .ok()
                     .map(|x| trimmed(x.as_str_name(), "REFERRAL_KIND_"))
+            },
+        );
+        same(
+            ExtensionRequestState::ALL,
+            ExtensionRequestState::code,
+            ExtensionRequestState::as_str,
+            |c| {
+                pb::ExtensionRequestState::try_from(c)
+                    .ok()
+                    .map(|x| trimmed(x.as_str_name(), "EXTENSION_REQUEST_STATE_"))
             },
         );
         same(

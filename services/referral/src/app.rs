@@ -22,8 +22,8 @@ use mosharekat_registry_client::RegistryPeer;
 use crate::error::{ReferralError, Result};
 use crate::model::{
     ActivityArea, Consent, Contact, Document, Filing, FilingKind, FilingState, NotReconciledReason,
-    Party, Permission, ProgressEntry, Referral, ReferralKind, ReferralOutcome, ReferralSource,
-    ReferralState, TimelineEntry, Unknown, instant,
+    Party, PartyAgreement, Permission, ProgressEntry, Referral, ReferralKind, ReferralOutcome,
+    ReferralSource, ReferralState, TimelineEntry, Unknown, instant,
 };
 use crate::names::{FilingId, InstitutionId, ReferralId};
 use crate::notices::{self, Notify};
@@ -53,6 +53,8 @@ pub struct Shown<T> {
     pub sees_sealed: bool,
     /// Open and past its due time (referrals).
     pub overdue: bool,
+    /// Offered and past its answer time (referrals).
+    pub answer_overdue: bool,
 }
 
 /// The fields of a filing an institution writes; `None` for a field not being changed.
@@ -80,6 +82,10 @@ pub struct NewReferral {
     pub parties: Vec<Party>,
     pub summary: String,
     pub institution: InstitutionId,
+    /// Empty when not given.
+    pub judicial_district: String,
+    pub agreements: Vec<PartyAgreement>,
+    pub chosen_by_parties: bool,
 }
 
 /// A session as the institution reports it.
@@ -127,6 +133,8 @@ pub struct ReferralFilter {
     pub overdue_only: bool,
     /// Open, not passed, and the last day within this many days of today in Tehran.
     pub due_within_days: Option<u32>,
+    /// Offered and past its answer time.
+    pub answer_overdue_only: bool,
 }
 
 /// An institution ranked for a new referral.
@@ -139,6 +147,11 @@ pub struct Suggestion {
     pub reconciliation_rate: f64,
     pub resolved_referrals: i64,
     pub has_unextended_overdue: bool,
+    /// Offers answered late or never (art. 29).
+    pub late_answers: i64,
+    /// Its licence is of the referral's judicial district.
+    pub in_district: bool,
+    pub judicial_district: String,
     pub reason: String,
 }
 
@@ -147,6 +160,8 @@ pub struct Suggestion {
 pub struct Candidate {
     pub institution: InstitutionId,
     pub display_name: String,
+    /// The district of the licence its eligibility rests on ('' if unknown).
+    pub judicial_district: String,
 }
 
 /// The figures of a province over a period.
@@ -201,6 +216,7 @@ impl App {
         Shown {
             sees_sealed: rules::sees_sealed_filing_parties(ctx, &v.value),
             overdue: false,
+            answer_overdue: false,
             value: v.value,
             version: v.version,
             timeline,
@@ -216,6 +232,7 @@ impl App {
         Shown {
             sees_sealed: rules::sees_sealed_referral_parties(ctx, &v.value),
             overdue: rules::is_overdue(v.value.state, v.value.due_time, self.now()),
+            answer_overdue: rules::is_answer_overdue(&v.value, self.now()),
             value: v.value,
             version: v.version,
             timeline,
@@ -703,6 +720,14 @@ impl App {
         if let Some(r) = change::replayed(&self.db, ctx, request_id, request).await? {
             return Ok(r);
         }
+        // Never offered without every party's agreement (art. 82), before the registry
+        // is asked.
+        rules::require_agreements(
+            new.kind,
+            &new.parties,
+            &new.agreements,
+            "referral.agreements",
+        )?;
         let contact = self
             .eligible_contact(
                 ctx,
@@ -745,18 +770,22 @@ impl App {
             resolve_time: None,
             reference: store::next_reference(create.txn(), "referrals").await?,
             contact,
+            judicial_district: new.judicial_district,
+            agreements: new.agreements,
+            chosen_by_parties: new.chosen_by_parties,
+            extension_request: None,
+            source_office: Some(notices::office(ctx).as_stored()),
             unknown: Unknown::default(),
         };
         r.answer = Some(self.answer_deadline(&r, now)?);
         store::insert_referral(create.txn(), &r).await?;
         self.offered(create.txn(), ctx, &r, true).await?;
-        let offered = entry(
-            ctx,
-            "",
-            ReferralState::Offered.as_str(),
-            now,
-            &r.institution.name(),
-        );
+        let note = if r.chosen_by_parties {
+            format!("{} (chosen by the parties, art. 5)", r.institution.name())
+        } else {
+            r.institution.name()
+        };
+        let offered = entry(ctx, "", ReferralState::Offered.as_str(), now, &note);
         store::append_timeline(create.txn(), &r.id.name(), &offered).await?;
         let name = r.id.name();
         let shown = self.show_referral(
@@ -837,6 +866,10 @@ impl App {
         created: bool,
     ) -> Result<()> {
         if let Some(a) = &r.answer {
+            // The source is told if the answer time passes unanswered.
+            self.notify
+                .flag_late_answer(txn, ctx, r, a.ends_at, created)
+                .await?;
             if created {
                 // The notice and the reminders together: one statement fewer per offer.
                 self.notify
@@ -881,6 +914,36 @@ impl App {
         after: &Referral,
     ) -> Result<()> {
         let n = &self.notify;
+        let now = instant(txn.now_micros());
+        // An offer answered past its answer time, or taken back unanswered, counts against
+        // the institution in suggestions (art. 29).
+        if let Some(a) = before
+            .answer
+            .as_ref()
+            .filter(|_| rules::is_answer_overdue(before, now))
+        {
+            let answered = match action {
+                ReferralAction::Accept | ReferralAction::Decline => Some(Some(now)),
+                ReferralAction::Reassign => Some(None),
+                _ => None,
+            };
+            if let Some(answered) = answered {
+                store::record_late_answer(
+                    txn,
+                    &before.id,
+                    &before.institution,
+                    a.ends_at.timestamp_micros(),
+                    answered.map(|t| t.timestamp_micros()),
+                )
+                .await?;
+            }
+        }
+        match action {
+            ReferralAction::Accept | ReferralAction::Decline => {
+                n.cancel(txn, &notices::answer_late_key(before)).await?;
+            }
+            _ => {}
+        }
         match action {
             ReferralAction::Accept => {
                 n.cancel(txn, &notices::answer_key(before)).await?;
@@ -931,6 +994,14 @@ impl App {
             ReferralAction::Reassign => {
                 n.cancel_all(txn, before).await?;
                 self.offered(txn, ctx, after, false).await?;
+            }
+            ReferralAction::RequestExtension => {
+                n.to_source(txn, ctx, after, Template::ReferralExtensionRequested)
+                    .await?;
+            }
+            ReferralAction::RefuseExtension => {
+                n.referral(txn, ctx, after, Template::ReferralExtensionRefused, &[])
+                    .await?;
             }
             ReferralAction::Progress | ReferralAction::Seal => {}
         }
@@ -1069,13 +1140,14 @@ impl App {
     ) -> Result<Shown<Referral>> {
         let policy = self.due.clone();
         let calendar = self.calendar.clone();
+        let subject = ctx.principal.subject.clone();
         self.change_referral(
             ctx,
             id,
             etag,
             ReferralAction::Extend,
             &reason.clone(),
-            move |r, _| {
+            move |r, now| {
                 if r.extended {
                     return Err(ReferralError::AlreadyExtended);
                 }
@@ -1088,6 +1160,8 @@ impl App {
                 let d = calendar
                     .read(|c| c.deadline(last.end_instant(), Period::Days(days), &province))?;
                 rules::extend(r, d)?;
+                // The institution's request, if it made one, is answered by it.
+                rules::grant_requested_extension(r, &reason, &subject, now);
                 r.extension_reason = reason;
                 Ok(true)
             },
@@ -1101,6 +1175,7 @@ impl App {
         id: &ReferralId,
         etag: &str,
         to: InstitutionId,
+        agreements: Vec<PartyAgreement>,
     ) -> Result<Shown<Referral>> {
         let v = self
             .precheck(ctx, id, etag, ReferralAction::Reassign)
@@ -1112,6 +1187,17 @@ impl App {
                 "must be another institution than the current one",
             ));
         }
+        rules::check_reassign(r, self.now())?;
+        // Re-offered only with every party's agreement (art. 82), checked before the
+        // registry is asked and again under the write turn.
+        let mut agreed = r.clone();
+        rules::add_agreements(&mut agreed, agreements.clone());
+        rules::require_agreements(
+            agreed.kind,
+            &agreed.parties,
+            &agreed.agreements,
+            "agreements",
+        )?;
         let contact = self
             .eligible_contact(
                 ctx,
@@ -1131,8 +1217,12 @@ impl App {
             ReferralAction::Reassign,
             &note,
             move |r, now| {
+                rules::check_reassign(r, now)?;
+                rules::add_agreements(r, agreements);
+                rules::require_agreements(r.kind, &r.parties, &r.agreements, "agreements")?;
                 r.institution = to;
                 r.contact = contact;
+                r.extension_request = None;
                 r.accept_time = None;
                 r.due_time = None;
                 r.due = None;
@@ -1141,6 +1231,55 @@ impl App {
                 r.extension_reason.clear();
                 r.state_reason.clear();
                 r.progress.clear();
+                Ok(true)
+            },
+        )
+        .await
+    }
+
+    /// The institution asks its source for the one extension, with a reason (mediation
+    /// regulation art. 28); the source is told.
+    pub async fn request_extension(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+        reason: String,
+    ) -> Result<Shown<Referral>> {
+        let subject = ctx.principal.subject.clone();
+        let note = format!("extension requested: {reason}");
+        self.change_referral(
+            ctx,
+            id,
+            etag,
+            ReferralAction::RequestExtension,
+            &note,
+            move |r, now| {
+                rules::request_extension(r, reason, &subject, now)?;
+                Ok(true)
+            },
+        )
+        .await
+    }
+
+    /// The source refuses the extension asked for, with a reason; the institution is told.
+    pub async fn refuse_extension(
+        &self,
+        ctx: &CallContext,
+        id: &ReferralId,
+        etag: &str,
+        reason: String,
+    ) -> Result<Shown<Referral>> {
+        let subject = ctx.principal.subject.clone();
+        let note = format!("extension refused: {reason}");
+        self.change_referral(
+            ctx,
+            id,
+            etag,
+            ReferralAction::RefuseExtension,
+            &note,
+            move |r, now| {
+                rules::refuse_extension(r, &reason, &subject, now)?;
                 Ok(true)
             },
         )
@@ -1269,6 +1408,15 @@ impl App {
                 ],
             );
         }
+        if f.answer_overdue_only {
+            w.add(
+                "state = ? AND answer_us < ?",
+                [
+                    ReferralState::Offered.code().into(),
+                    self.db.now_micros().into(),
+                ],
+            );
+        }
         if let Some(days) = f.due_within_days {
             let now = self.now();
             let today =
@@ -1296,8 +1444,8 @@ impl App {
             "referrals",
             f.institution.as_ref().map_or("", |i| i.as_str()),
             &format!(
-                "{source:?}{kind:?}{state:?}{area:?}{}{:?}",
-                f.overdue_only, f.due_within_days
+                "{source:?}{kind:?}{state:?}{area:?}{}{:?}{}",
+                f.overdue_only, f.due_within_days, f.answer_overdue_only
             ),
             &fold_for_search(&f.province),
         ]);
@@ -1335,8 +1483,10 @@ impl App {
         ctx: &CallContext,
         area: ActivityArea,
         province: &str,
+        district: &str,
         max: usize,
     ) -> Result<Vec<Suggestion>> {
+        let district_key = fold_for_search(district);
         let candidates =
             crate::peers::licensed_institutions(&self.registry, ctx, province, area).await?;
         let eligible =
@@ -1358,6 +1508,10 @@ impl App {
                     },
                     resolved_referrals: load.resolved,
                     has_unextended_overdue: load.unextended_overdue > 0,
+                    late_answers: load.late_answers,
+                    in_district: !district_key.is_empty()
+                        && fold_for_search(&c.judicial_district) == district_key,
+                    judicial_district: c.judicial_district,
                     reason: String::new(),
                     institution: c.institution,
                     display_name: c.display_name,
@@ -1537,6 +1691,16 @@ impl App {
             self.notify
                 .move_reminders(saved.txn(), &key, m.after.ends_at)
                 .await?;
+            if topic == Topic::ReferralAnswer {
+                // The flag to the source moves with the answer time.
+                self.notify
+                    .move_reminders(
+                        saved.txn(),
+                        &notices::answer_late_key(&saved.saved().value),
+                        m.after.ends_at,
+                    )
+                    .await?;
+            }
             saved.commit().await?;
             moved += 1;
         }

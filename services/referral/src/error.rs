@@ -32,6 +32,15 @@ pub enum ReferralError {
     PartyNotSealable,
     /// The due time is extended once at most (mediation regulation art. 28).
     AlreadyExtended,
+    /// A mediation or reconciliation is offered only with every party's agreement
+    /// (Criminal Procedure Code art. 82); `party` is the first without one.
+    AgreementRequired { party: usize },
+    /// A referral still offered is reassigned only once its answer time has passed.
+    AnswerNotOverdue,
+    /// The one extension was already asked for (its request's state).
+    ExtensionAlreadyRequested(&'static str),
+    /// No extension is asked for and not yet answered.
+    NoExtensionRequested,
     /// The case number is already given at that authority.
     CaseNumberTaken {
         case_number: String,
@@ -73,6 +82,12 @@ impl ReferralError {
         }
     }
 }
+
+/// Reason codes of the rules of `domain.md` "Referrals: more of the law".
+pub const REASON_AGREEMENT_REQUIRED: &str = "PARTY_AGREEMENT_REQUIRED";
+pub const REASON_ANSWER_NOT_OVERDUE: &str = "ANSWER_NOT_OVERDUE";
+pub const REASON_EXTENSION_ALREADY_REQUESTED: &str = "EXTENSION_ALREADY_REQUESTED";
+pub const REASON_NO_EXTENSION_REQUESTED: &str = "NO_EXTENSION_REQUESTED";
 
 /// The one conversion.
 impl From<ReferralError> for ApiError {
@@ -122,6 +137,40 @@ impl From<ReferralError> for ApiError {
                 "ALREADY_EXTENDED",
                 "the due time may be extended only once (mediation regulation art. 28)",
                 "مهلت رسیدگی فقط یک بار قابل تمدید است.",
+            ),
+            E::AgreementRequired { party } => {
+                let mut e = ApiError::precondition(
+                    REASON_AGREEMENT_REQUIRED,
+                    format!(
+                        "every party's agreement to mediation or reconciliation is required \
+                         (Criminal Procedure Code art. 82): parties[{party}] has none recorded"
+                    ),
+                    format!(
+                        "ارجاع به میانجیگری یا صلح و سازش بدون موافقت همهٔ طرفین ممکن نیست؛ موافقت طرف {} ثبت نشده است.",
+                        mosharekat_persian::digits::to_persian_digits(&(party + 1).to_string())
+                    ),
+                );
+                if let ApiError::FailedPrecondition { metadata, .. } = &mut e {
+                    metadata.insert("party_index".into(), party.to_string());
+                }
+                e
+            }
+            E::AnswerNotOverdue => ApiError::precondition(
+                REASON_ANSWER_NOT_OVERDUE,
+                "an offered referral may be reassigned only once its answer time has passed",
+                "ارجاعی که هنوز مهلت پاسخ آن نگذشته است به نهاد دیگری سپرده نمی‌شود.",
+            ),
+            E::ExtensionAlreadyRequested(state) => ApiError::precondition(
+                REASON_EXTENSION_ALREADY_REQUESTED,
+                format!(
+                    "the one extension was already asked for (mediation regulation art. 28); the request is {state}"
+                ),
+                "درخواست تمدید مهلت پیش‌تر داده شده است.",
+            ),
+            E::NoExtensionRequested => ApiError::precondition(
+                REASON_NO_EXTENSION_REQUESTED,
+                "no extension is asked for and awaiting an answer",
+                "درخواست تمدیدی در انتظار پاسخ نیست.",
             ),
             E::CaseNumberTaken {
                 case_number,
@@ -180,6 +229,22 @@ mod tests {
             "PARTY_NOT_SEALABLE"
         );
         assert_eq!(reason(ReferralError::AlreadyExtended), "ALREADY_EXTENDED");
+        assert_eq!(
+            reason(ReferralError::AgreementRequired { party: 1 }),
+            "PARTY_AGREEMENT_REQUIRED"
+        );
+        assert_eq!(
+            reason(ReferralError::AnswerNotOverdue),
+            "ANSWER_NOT_OVERDUE"
+        );
+        assert_eq!(
+            reason(ReferralError::ExtensionAlreadyRequested("PENDING")),
+            "EXTENSION_ALREADY_REQUESTED"
+        );
+        assert_eq!(
+            reason(ReferralError::NoExtensionRequested),
+            "NO_EXTENSION_REQUESTED"
+        );
         assert_eq!(
             reason(ReferralError::Deadline("year 1700".into())),
             "DEADLINE_NOT_COMPUTABLE"

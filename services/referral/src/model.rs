@@ -110,6 +110,15 @@ domain_enum!(ReferralState {
     Withdrawn = 8 "WITHDRAWN",
 });
 
+domain_enum!(
+    /// Where the institution's request for the one extension stands (art. 28).
+    ExtensionRequestState {
+        Pending = 1 "PENDING",
+        Granted = 2 "GRANTED",
+        Refused = 3 "REFUSED",
+    }
+);
+
 domain_enum!(ReferralOutcome {
     Reconciled = 1 "RECONCILED",
     PartiallyReconciled = 2 "PARTIALLY_RECONCILED",
@@ -200,6 +209,34 @@ pub struct Consent {
     #[serde(with = "micros")]
     pub time: DateTime<Utc>,
     pub document: Document,
+}
+
+/// A party's agreement to mediation or reconciliation (Criminal Procedure Code art. 82).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartyAgreement {
+    /// The index of the party in the referral's parties.
+    pub party_index: usize,
+    /// The party, or its guardian or attorney.
+    pub given_by: String,
+    #[serde(with = "micros")]
+    pub time: DateTime<Utc>,
+    pub document: Document,
+}
+
+/// The institution's request for the one extension, and the source's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtensionRequest {
+    pub reason: String,
+    pub requested_by: String,
+    #[serde(with = "micros")]
+    pub request_time: DateTime<Utc>,
+    pub state: ExtensionRequestState,
+    #[serde(default)]
+    pub answer_reason: String,
+    #[serde(default)]
+    pub answered_by: String,
+    #[serde(default, with = "micros_opt")]
+    pub answer_time: Option<DateTime<Utc>>,
 }
 
 /// An institution as the registry showed it, asked outside the write transaction when
@@ -327,6 +364,23 @@ pub struct Referral {
     /// The short number people quote («ارجاع ۱۲»); see [`Filing::reference`].
     #[serde(skip)]
     pub reference: u64,
+    /// The judicial district (حوزهٔ قضایی) of the case; empty when not given.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub judicial_district: String,
+    /// Each party's agreement to mediation or reconciliation (art. 82).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agreements: Vec<PartyAgreement>,
+    /// The parties chose the institution (mediation regulation art. 5).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub chosen_by_parties: bool,
+    /// The institution's request for the one extension, if it made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension_request: Option<ExtensionRequest>,
+    /// The office that referred it (`notify::Office`'s stored form), told when the answer
+    /// time passes or an extension is asked; none on a referral from before it was kept
+    /// (the centre is told).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_office: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Utc};
 use mosharekat_calendar::SolarDate;
-use mosharekat_notify::reminders::{self, Addressee, ReminderPlan, STANDARD_OFFSETS};
+use mosharekat_notify::reminders::{self, Addressee, Offset, ReminderPlan, STANDARD_OFFSETS};
 use mosharekat_notify::{
     Delivery, NewNotification, NoticeDate, Office, Recipient, Reference, Template, Topic, content,
     enqueue_all,
@@ -121,6 +121,29 @@ pub fn answer_key(r: &Referral) -> String {
     format!("{}/answer/{}", r.id.name(), r.institution.as_str())
 }
 
+/// The key of the flag to the source when an offer's answer time passes unanswered: per
+/// institution, as the answer time's.
+pub fn answer_late_key(r: &Referral) -> String {
+    format!("{}/answer-late/{}", r.id.name(), r.institution.as_str())
+}
+
+/// The office that referred `r`: the one recorded when it was made, else the centre
+/// (which keeps the referrals).
+pub fn source_office(r: &Referral) -> Office {
+    r.source_office
+        .as_deref()
+        .and_then(Office::parse)
+        .unwrap_or(Office::Center)
+}
+
+/// The source, as a notice addresses an office.
+fn source(r: &Referral) -> Recipient {
+    Recipient::Office {
+        office: source_office(r),
+        name: ADDRESSEE.to_owned(),
+    }
+}
+
 /// The key of a due time: the extended one reminds afresh (each reminder fires once per
 /// key, and the first 7-days reminder may have fired before the extension).
 pub fn due_key(r: &Referral) -> String {
@@ -140,6 +163,83 @@ impl Notify {
             });
         }
         all
+    }
+
+    /// The channels a notice to an office goes out on: the judiciary's e-notice system
+    /// (an office has no telephone of its own here), when it is configured.
+    fn office_deliveries(&self) -> Vec<Delivery> {
+        self.deliveries
+            .iter()
+            .filter(|d| matches!(d, Delivery::ENotice))
+            .cloned()
+            .collect()
+    }
+
+    /// A notice about a referral, to its source (an extension asked for).
+    pub async fn to_source(
+        &self,
+        txn: &WriteTxn,
+        ctx: &CallContext,
+        r: &Referral,
+        template: Template,
+    ) -> Result<(), ApiError> {
+        let reference = referral_ref(r)?;
+        let notices: Vec<NewNotification> = self
+            .office_deliveries()
+            .into_iter()
+            .map(|delivery| NewNotification {
+                recipient: source(r),
+                resource: r.id.name(),
+                reference: reference.clone(),
+                office: office(ctx),
+                template,
+                dates: vec![],
+                delivery,
+            })
+            .collect();
+        if notices.is_empty() {
+            return Ok(());
+        }
+        enqueue_all(txn, notices).await?;
+        Ok(())
+    }
+
+    /// Schedules the flag to the source for when the offer's answer time (ending at `due`)
+    /// passes unanswered; `new_key` as for [`Notify::remind`].
+    pub async fn flag_late_answer(
+        &self,
+        txn: &WriteTxn,
+        ctx: &CallContext,
+        r: &Referral,
+        due: DateTime<Utc>,
+        new_key: bool,
+    ) -> Result<(), ApiError> {
+        let recipients: Vec<Addressee> = self
+            .office_deliveries()
+            .into_iter()
+            .map(|delivery| Addressee {
+                recipient: source(r),
+                delivery,
+            })
+            .collect();
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        let plan = ReminderPlan {
+            deadline_key: answer_late_key(r),
+            topic: Topic::ReferralAnswer,
+            resource: r.id.name(),
+            reference: referral_ref(r)?,
+            office: office(ctx),
+            recipients,
+            offsets: vec![Offset::Passed],
+        };
+        if new_key {
+            reminders::schedule_new(txn, &plan, due).await?;
+        } else {
+            reminders::schedule(txn, &plan, due).await?;
+        }
+        Ok(())
     }
 
     fn notices(
@@ -336,8 +436,13 @@ impl Notify {
         plain.extended = false;
         let mut extended = r.clone();
         extended.extended = true;
-        let keys = [answer_key(r), due_key(&plain), due_key(&extended)];
-        // One statement for the three.
+        let keys = [
+            answer_key(r),
+            answer_late_key(r),
+            due_key(&plain),
+            due_key(&extended),
+        ];
+        // One statement for them all.
         reminders::cancel_all(txn, &keys.each_ref().map(String::as_str)).await?;
         Ok(())
     }

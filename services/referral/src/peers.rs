@@ -74,6 +74,7 @@ pub async fn licensed_institutions(
             Some(Candidate {
                 institution: InstitutionId::from_name(&i.name)?,
                 display_name: i.display_name,
+                judicial_district: String::new(),
             })
         })
         .collect())
@@ -110,7 +111,11 @@ pub async fn eligible_candidates(
                 .into_iter()
                 .zip(answers)
                 .filter(|(_, a)| a.eligible)
-                .map(|(c, _)| c),
+                // The district of the licence the answer rests on (mediation regulation art. 9).
+                .map(|(c, a)| Candidate {
+                    judicial_district: a.licence_judicial_district,
+                    ..c
+                }),
         );
     }
     Ok(out)

@@ -11,8 +11,9 @@ use mosharekat_platform::ctx::CallContext;
 use crate::app::{FilingPatch, Suggestion};
 use crate::error::{ReferralError, Result};
 use crate::model::{
-    Consent, ConsentBasis, Filing, FilingKind, FilingState, Party, PartyRole, Permission, Referral,
-    ReferralKind, ReferralSource, ReferralState,
+    Consent, ConsentBasis, ExtensionRequest, ExtensionRequestState, Filing, FilingKind,
+    FilingState, Party, PartyAgreement, PartyRole, Permission, Referral, ReferralKind,
+    ReferralSource, ReferralState,
 };
 use crate::names::InstitutionId;
 
@@ -174,10 +175,14 @@ pub enum ReferralAction {
     Extend,
     /// Seal a party (the state stays).
     Seal,
+    /// The institution asks for the one extension (the state stays).
+    RequestExtension,
+    /// The source refuses the extension asked for (the state stays).
+    RefuseExtension,
 }
 
 impl ReferralAction {
-    pub const ALL: [ReferralAction; 10] = [
+    pub const ALL: [ReferralAction; 12] = [
         Self::Accept,
         Self::Decline,
         Self::Progress,
@@ -188,6 +193,8 @@ impl ReferralAction {
         Self::Reassign,
         Self::Extend,
         Self::Seal,
+        Self::RequestExtension,
+        Self::RefuseExtension,
     ];
 
     pub fn verb(self) -> &'static str {
@@ -202,6 +209,8 @@ impl ReferralAction {
             Self::Reassign => "reassign",
             Self::Extend => "extend",
             Self::Seal => "seal a party of",
+            Self::RequestExtension => "ask for an extension of",
+            Self::RefuseExtension => "refuse the extension of",
         }
     }
 
@@ -210,7 +219,7 @@ impl ReferralAction {
         use ReferralAction as A;
         matches!(
             self,
-            A::Accept | A::Decline | A::Progress | A::Resolve | A::Return
+            A::Accept | A::Decline | A::Progress | A::Resolve | A::Return | A::RequestExtension
         )
     }
 }
@@ -236,7 +245,11 @@ pub fn next_referral_state(from: ReferralState, action: ReferralAction) -> Optio
         (s, A::Recall) if is_open(s) => Some(S::Recalled),
         (s, A::Withdraw) if is_open(s) => Some(S::Withdrawn),
         (S::Declined | S::Returned | S::Recalled, A::Reassign) => Some(S::Offered),
-        (S::Accepted | S::InProgress, A::Extend) => Some(from),
+        // Only past its answer time: see [`check_reassign`].
+        (S::Offered, A::Reassign) => Some(S::Offered),
+        (S::Accepted | S::InProgress, A::Extend | A::RequestExtension | A::RefuseExtension) => {
+            Some(from)
+        }
         // Identities stay protected after the case is closed too.
         (s, A::Seal) => Some(s),
         _ => None,
@@ -377,6 +390,136 @@ impl DuePolicy {
 
 fn is_legal(kind: ReferralKind) -> bool {
     matches!(kind, ReferralKind::Mediation | ReferralKind::Reconciliation)
+}
+
+/// Whether a referral of `kind` needs every party's agreement before it is offered
+/// (Criminal Procedure Code art. 82: mediation and reconciliation).
+pub fn needs_agreement(kind: ReferralKind) -> bool {
+    is_legal(kind)
+}
+
+/// Refuses an offer of a mediation or reconciliation without every party's recorded
+/// agreement (who, when, a document); the first party without one is named. An agreement
+/// must name one of the parties (`field` names the list in errors).
+pub fn require_agreements(
+    kind: ReferralKind,
+    parties: &[Party],
+    agreements: &[PartyAgreement],
+    field: &str,
+) -> Result<()> {
+    if let Some(i) = agreements
+        .iter()
+        .position(|a| a.party_index >= parties.len())
+    {
+        return Err(ReferralError::invalid(
+            format!("{field}[{i}].party_index"),
+            "must be the index of one of the referral's parties",
+        ));
+    }
+    if !needs_agreement(kind) {
+        return Ok(());
+    }
+    for party in 0..parties.len() {
+        let agreed = agreements
+            .iter()
+            .any(|a| a.party_index == party && !a.document.sha256.is_empty());
+        if !agreed {
+            return Err(ReferralError::AgreementRequired { party });
+        }
+    }
+    Ok(())
+}
+
+/// Adds the agreements of parties that have none yet (a party's recorded agreement
+/// stands as it was given).
+pub fn add_agreements(r: &mut Referral, more: Vec<PartyAgreement>) {
+    for a in more {
+        if !r.agreements.iter().any(|x| x.party_index == a.party_index) {
+            r.agreements.push(a);
+        }
+    }
+    r.agreements.sort_by_key(|a| a.party_index);
+}
+
+/// Offered and past its answer time at `now`: flagged to the source, which may take it
+/// back and offer it to another institution.
+pub fn is_answer_overdue(r: &Referral, now: DateTime<Utc>) -> bool {
+    r.state == ReferralState::Offered && r.answer.as_ref().is_some_and(|a| a.ends_at < now)
+}
+
+/// A referral still offered may be reassigned only once its answer time has passed
+/// (the institution never answered); the others as the life cycle says.
+pub fn check_reassign(r: &Referral, now: DateTime<Utc>) -> Result<()> {
+    if r.state == ReferralState::Offered && !is_answer_overdue(r, now) {
+        return Err(ReferralError::AnswerNotOverdue);
+    }
+    Ok(())
+}
+
+/// The institution asks for the one extension (art. 28): not once extended, and only one
+/// request.
+pub fn request_extension(
+    r: &mut Referral,
+    reason: String,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if r.extended {
+        return Err(ReferralError::AlreadyExtended);
+    }
+    if let Some(x) = &r.extension_request {
+        return Err(ReferralError::ExtensionAlreadyRequested(x.state.as_str()));
+    }
+    r.extension_request = Some(ExtensionRequest {
+        reason,
+        requested_by: by.to_owned(),
+        request_time: now,
+        state: ExtensionRequestState::Pending,
+        answer_reason: String::new(),
+        answered_by: String::new(),
+        answer_time: None,
+    });
+    Ok(())
+}
+
+/// Answers a pending request: granted (by the extension) or refused, with the reason.
+fn answer_request(
+    r: &mut Referral,
+    state: ExtensionRequestState,
+    reason: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> bool {
+    match &mut r.extension_request {
+        Some(x) if x.state == ExtensionRequestState::Pending => {
+            x.state = state;
+            x.answer_reason = reason.to_owned();
+            x.answered_by = by.to_owned();
+            x.answer_time = Some(now);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The source refuses the extension asked for; refused when none is pending.
+pub fn refuse_extension(
+    r: &mut Referral,
+    reason: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if answer_request(r, ExtensionRequestState::Refused, reason, by, now) {
+        Ok(())
+    } else {
+        Err(ReferralError::NoExtensionRequested)
+    }
+}
+
+/// The extension granted answers a pending request (an extension the source gives
+/// unasked leaves none).
+pub fn grant_requested_extension(r: &mut Referral, reason: &str, by: &str, now: DateTime<Utc>) {
+    answer_request(r, ExtensionRequestState::Granted, reason, by, now);
 }
 
 /// The province a referral's deadlines are counted in (its weekly rest day and closures).
@@ -596,13 +739,21 @@ pub fn extend(r: &mut Referral, deadline: Deadline) -> Result<()> {
     Ok(())
 }
 
+/// Whether a suggestion ranks last (art. 29 lets the judge skip a mediator who let a
+/// referral run overdue without an extension, or was late in answering).
+fn ranks_last(s: &Suggestion) -> bool {
+    s.has_unextended_overdue || s.late_answers > 0
+}
+
 /// Orders suggestions best first and keeps `max`: one that let a referral run overdue
-/// without an extension last (art. 29), then the least open referrals, the best
-/// reconciliation rate, the most resolved; each with its rank and the reason for it.
+/// without an extension or answered an offer late (or never) last (art. 29), then those
+/// of the referral's judicial district first (art. 9), then the least open referrals, the
+/// best reconciliation rate, the most resolved; each with its rank and the reason for it.
 pub fn rank(ranked: &mut Vec<Suggestion>, max: usize) {
     ranked.sort_by(|a, b| {
-        a.has_unextended_overdue
-            .cmp(&b.has_unextended_overdue)
+        ranks_last(a)
+            .cmp(&ranks_last(b))
+            .then(b.in_district.cmp(&a.in_district))
             .then(a.open_referrals.cmp(&b.open_referrals))
             .then(b.reconciliation_rate.total_cmp(&a.reconciliation_rate))
             .then(b.resolved_referrals.cmp(&a.resolved_referrals))
@@ -611,11 +762,30 @@ pub fn rank(ranked: &mut Vec<Suggestion>, max: usize) {
     ranked.truncate(max);
     for (i, s) in ranked.iter_mut().enumerate() {
         s.rank = i as i32 + 1;
-        s.reason = if s.has_unextended_overdue {
-            "ranked last: let a referral run overdue without an extension (mediation regulation art. 29)".into()
+        let district = if s.in_district {
+            "in the referral's judicial district; "
+        } else {
+            ""
+        };
+        s.reason = if ranks_last(s) {
+            let mut why = Vec::new();
+            if s.has_unextended_overdue {
+                why.push("let a referral run overdue without an extension".to_owned());
+            }
+            if s.late_answers > 0 {
+                why.push(format!(
+                    "answered {} offer(s) late or never",
+                    s.late_answers
+                ));
+            }
+            format!(
+                "ranked last: {} (mediation regulation art. 29); {district}{} open referrals",
+                why.join(" and "),
+                s.open_referrals
+            )
         } else {
             format!(
-                "eligible now; {} open referrals; reconciled {:.0}% of {} resolved",
+                "eligible now; {district}{} open referrals; reconciled {:.0}% of {} resolved",
                 s.open_referrals,
                 s.reconciliation_rate * 100.0,
                 s.resolved_referrals
@@ -702,6 +872,11 @@ mod tests {
             (S::Recalled, A::Reassign, S::Offered),
             (S::Accepted, A::Extend, S::Accepted),
             (S::InProgress, A::Extend, S::InProgress),
+            (S::Offered, A::Reassign, S::Offered),
+            (S::Accepted, A::RequestExtension, S::Accepted),
+            (S::InProgress, A::RequestExtension, S::InProgress),
+            (S::Accepted, A::RefuseExtension, S::Accepted),
+            (S::InProgress, A::RefuseExtension, S::InProgress),
         ];
         let allowed: Vec<_> = allowed
             .into_iter()
@@ -865,6 +1040,217 @@ mod tests {
         let mut s = spec("");
         s.extension_days = 91;
         assert!(DuePolicy::parse(s).is_err());
+    }
+
+    fn agreement(index: usize, sha: &str) -> PartyAgreement {
+        PartyAgreement {
+            party_index: index,
+            given_by: "x".into(),
+            time: DateTime::from_timestamp(1, 0).unwrap(),
+            document: Document {
+                title: String::new(),
+                sha256: sha.into(),
+                size_bytes: 0,
+                media_type: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn agreement_rule_of_article_82() {
+        use ReferralKind as K;
+        let two = [party(PartyRole::Disputant), party(PartyRole::Disputant)];
+        let doc = "ab".repeat(32);
+        let both = [agreement(0, &doc), agreement(1, &doc)];
+        for kind in [K::Reconciliation, K::Mediation] {
+            assert!(require_agreements(kind, &two, &both, "a").is_ok());
+            assert!(matches!(
+                require_agreements(kind, &two, &[], "a"),
+                Err(ReferralError::AgreementRequired { party: 0 })
+            ));
+            assert!(matches!(
+                require_agreements(kind, &two, &both[..1], "a"),
+                Err(ReferralError::AgreementRequired { party: 1 })
+            ));
+            assert!(
+                matches!(
+                    require_agreements(kind, &two, &[agreement(0, &doc), agreement(1, "")], "a"),
+                    Err(ReferralError::AgreementRequired { party: 1 })
+                ),
+                "with its document"
+            );
+        }
+        for kind in [K::VictimSupport, K::LegalAid, K::SocialWork] {
+            assert!(require_agreements(kind, &two, &[], "a").is_ok(), "{kind:?}");
+        }
+        // An agreement names one of the parties, whatever the kind.
+        let stray = [agreement(0, &doc), agreement(2, &doc)];
+        match require_agreements(K::LegalAid, &two, &stray, "referral.agreements") {
+            Err(ReferralError::Invalid { field, .. }) => {
+                assert_eq!(field, "referral.agreements[1].party_index");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn offered(answer_ends: DateTime<Utc>) -> Referral {
+        let now = utc(2026, 5, 9, 6, 30);
+        let calendar = mosharekat_calendar::Calendar::shipped();
+        let province = Province::new("اردبیل").unwrap();
+        let mut answer = calendar.deadline(now, Period::Days(7), &province).unwrap();
+        answer.ends_at = answer_ends;
+        Referral {
+            id: crate::names::ReferralId::generate(),
+            source: ReferralSource::DisputeResolutionCenter,
+            source_case_number: "1".into(),
+            kind: ReferralKind::Reconciliation,
+            activity_area: crate::model::ActivityArea(1),
+            province: "اردبیل".into(),
+            parties: vec![party(PartyRole::Disputant)],
+            summary: String::new(),
+            institution: InstitutionId::from_id("i").unwrap(),
+            state: ReferralState::Offered,
+            due_time: None,
+            due: None,
+            answer: Some(answer),
+            extended: false,
+            extension_reason: String::new(),
+            progress: vec![],
+            outcome: None,
+            not_reconciled_reason: None,
+            settlement_text: String::new(),
+            state_reason: String::new(),
+            create_time: now,
+            update_time: now,
+            accept_time: None,
+            resolve_time: None,
+            contact: None,
+            reference: 1,
+            judicial_district: String::new(),
+            agreements: vec![],
+            chosen_by_parties: false,
+            extension_request: None,
+            source_office: None,
+            unknown: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_offer_is_reassigned_only_past_its_answer_time() {
+        let ends = utc(2026, 5, 16, 20, 29);
+        let r = offered(ends);
+        let before = ends - chrono::Duration::seconds(1);
+        let after = ends + chrono::Duration::seconds(1);
+        assert!(!is_answer_overdue(&r, before) && !is_answer_overdue(&r, ends));
+        assert!(is_answer_overdue(&r, after));
+        assert!(matches!(
+            check_reassign(&r, before),
+            Err(ReferralError::AnswerNotOverdue)
+        ));
+        assert!(check_reassign(&r, after).is_ok());
+        // Answered: no longer an offer whose answer is due.
+        let mut accepted = r.clone();
+        accepted.state = ReferralState::Accepted;
+        assert!(!is_answer_overdue(&accepted, after));
+        let mut declined = r;
+        declined.state = ReferralState::Declined;
+        assert!(check_reassign(&declined, before).is_ok());
+    }
+
+    #[test]
+    fn the_one_extension_is_asked_for_once_and_answered_once() {
+        let now = utc(2026, 6, 1, 6, 0);
+        let mut r = offered(now);
+        r.state = ReferralState::Accepted;
+        assert!(matches!(
+            refuse_extension(&mut r, "x", "c", now),
+            Err(ReferralError::NoExtensionRequested)
+        ));
+        request_extension(&mut r, "why".into(), "inst", now).unwrap();
+        let x = r.extension_request.clone().unwrap();
+        assert_eq!(
+            (x.state, x.requested_by.as_str()),
+            (ExtensionRequestState::Pending, "inst")
+        );
+        assert!(matches!(
+            request_extension(&mut r, "again".into(), "inst", now),
+            Err(ReferralError::ExtensionAlreadyRequested("PENDING"))
+        ));
+        let mut granted = r.clone();
+        grant_requested_extension(&mut granted, "ok", "c", now);
+        assert_eq!(
+            granted.extension_request.unwrap().state,
+            ExtensionRequestState::Granted
+        );
+        refuse_extension(&mut r, "no", "c", now).unwrap();
+        let x = r.extension_request.clone().unwrap();
+        assert_eq!(
+            (x.state, x.answer_reason.as_str()),
+            (ExtensionRequestState::Refused, "no")
+        );
+        assert!(
+            refuse_extension(&mut r, "no", "c", now).is_err(),
+            "answered once"
+        );
+        // Once extended, nothing more to ask for.
+        let mut extended = offered(now);
+        extended.extended = true;
+        assert!(matches!(
+            request_extension(&mut extended, "x".into(), "i", now),
+            Err(ReferralError::AlreadyExtended)
+        ));
+    }
+
+    fn suggestion(id: &str, open: i64) -> Suggestion {
+        Suggestion {
+            institution: InstitutionId::from_id(id).unwrap(),
+            display_name: String::new(),
+            rank: 0,
+            open_referrals: open,
+            reconciliation_rate: 0.0,
+            resolved_referrals: 0,
+            has_unextended_overdue: false,
+            late_answers: 0,
+            in_district: false,
+            judicial_district: String::new(),
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn lateness_ranks_last_and_the_district_first() {
+        let mut ranked = vec![
+            Suggestion {
+                late_answers: 2,
+                ..suggestion("late", 0)
+            },
+            Suggestion {
+                has_unextended_overdue: true,
+                in_district: true,
+                ..suggestion("overdue", 0)
+            },
+            suggestion("busy", 3),
+            Suggestion {
+                in_district: true,
+                ..suggestion("local", 5)
+            },
+        ];
+        rank(&mut ranked, 10);
+        let order: Vec<&str> = ranked.iter().map(|s| s.institution.as_str()).collect();
+        assert_eq!(order, ["local", "busy", "overdue", "late"]);
+        assert_eq!(
+            ranked.iter().map(|s| s.rank).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert!(ranked[0].reason.contains("judicial district"));
+        assert!(!ranked[1].reason.contains("judicial district"));
+        assert!(ranked[3].reason.starts_with("ranked last"));
+        assert!(
+            ranked[3]
+                .reason
+                .contains("answered 2 offer(s) late or never")
+        );
+        assert!(ranked[2].reason.contains("overdue without an extension"));
     }
 
     #[test]

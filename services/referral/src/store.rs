@@ -377,6 +377,9 @@ pub struct Load {
     pub reconciled: i64,
     /// Accepted or in progress, past due and never extended.
     pub unextended_overdue: i64,
+    /// Offers answered late or never answered (recorded), and those offered to it now
+    /// past their answer time.
+    pub late_answers: i64,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -386,6 +389,40 @@ struct LoadRow {
     resolved: i64,
     reconciled: i64,
     overdue: i64,
+    late: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct LateRow {
+    institution_id: String,
+    late: i64,
+}
+
+/// Records that `institution` answered the offer of `referral` late (`answered_us`) or
+/// never (`None`: the source took it back), its answer time having ended at
+/// `answer_due_us`. Once per referral and institution.
+pub async fn record_late_answer(
+    txn: &WriteTxn,
+    referral: &ReferralId,
+    institution: &InstitutionId,
+    answer_due_us: i64,
+    answered_us: Option<i64>,
+) -> Result<(), ApiError> {
+    txn.execute_raw(stmt(
+        txn,
+        "INSERT INTO referral_late_answers (referral_id, institution_id, answer_due_us, answered_us, recorded_us) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (referral_id, institution_id) DO NOTHING",
+        [
+            referral.as_str().into(),
+            institution.as_str().into(),
+            answer_due_us.into(),
+            answered_us.into(),
+            txn.now_micros().into(),
+        ],
+    ))
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }
 
 /// The load of each of `institutions` at `now_us`, in one aggregate query; an institution
@@ -410,7 +447,8 @@ pub async fn loads<C: ConnectionTrait>(
          SUM(CASE WHEN state IN ({o}, {a}, {p}) THEN 1 ELSE 0 END) AS open, \
          SUM(CASE WHEN state = {r} THEN 1 ELSE 0 END) AS resolved, \
          SUM(CASE WHEN state = {r} AND outcome = {rec} THEN 1 ELSE 0 END) AS reconciled, \
-         SUM(CASE WHEN state IN ({a}, {p}) AND due_us < $1 AND NOT extended THEN 1 ELSE 0 END) AS overdue \
+         SUM(CASE WHEN state IN ({a}, {p}) AND due_us < $1 AND NOT extended THEN 1 ELSE 0 END) AS overdue, \
+         SUM(CASE WHEN state = {o} AND answer_us < $1 THEN 1 ELSE 0 END) AS late \
          FROM referrals WHERE institution_id IN ({}) GROUP BY institution_id",
         marks.join(", "),
         o = S::Offered.code(),
@@ -419,11 +457,23 @@ pub async fn loads<C: ConnectionTrait>(
         r = S::Resolved.code(),
         rec = ReferralOutcome::Reconciled.code(),
     );
+    // The institutions again, without the time: $1 onwards.
+    let late_values: Vec<Value> = values[1..].to_vec();
+    let late_marks: Vec<String> = (1..=late_values.len()).map(|i| format!("${i}")).collect();
+    let late_sql = format!(
+        "SELECT institution_id, COUNT(*) AS late FROM referral_late_answers \
+         WHERE institution_id IN ({}) GROUP BY institution_id",
+        late_marks.join(", "),
+    );
     let rows = LoadRow::find_by_statement(stmt(c, &sql, values))
         .all(c)
         .await
         .map_err(db_error)?;
-    Ok(rows
+    let late = LateRow::find_by_statement(stmt(c, &late_sql, late_values))
+        .all(c)
+        .await
+        .map_err(db_error)?;
+    let mut out: HashMap<InstitutionId, Load> = rows
         .into_iter()
         .filter_map(|r| {
             Some((
@@ -433,10 +483,17 @@ pub async fn loads<C: ConnectionTrait>(
                     resolved: r.resolved,
                     reconciled: r.reconciled,
                     unextended_overdue: r.overdue,
+                    late_answers: r.late,
                 },
             ))
         })
-        .collect())
+        .collect();
+    for r in late {
+        if let Some(id) = InstitutionId::from_id(&r.institution_id) {
+            out.entry(id).or_default().late_answers += r.late;
+        }
+    }
+    Ok(out)
 }
 
 /// Referrals or filings of a province created in `[start, end)`.

@@ -52,6 +52,7 @@ fn eligibility_response(a: Answer) -> pb::CheckEligibilityResponse {
         reason: convert::reason_to_pb(a.reason) as i32,
         licence: a.licence.map(|l| l.to_string()).unwrap_or_default(),
         institution_province: a.institution_province,
+        licence_judicial_district: a.licence_judicial_district,
     }
 }
 

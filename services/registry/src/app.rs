@@ -99,6 +99,8 @@ pub struct Answer {
     pub licence: Option<LicenceName>,
     pub institution_province: String,
     pub display_name: String,
+    /// The judicial district of the licence it rests on ('' if none or not given).
+    pub licence_judicial_district: String,
 }
 
 /// A change of a licence's state asked by an officer.
@@ -694,8 +696,10 @@ impl Registry {
         let institutions = store::institutions_by_id(c, &ids).await?;
         let now = self.db.now_micros();
         let mut facts: HashMap<InstitutionId, Vec<rules::LicenceFacts>> = HashMap::new();
+        let mut districts: HashMap<LicenceId, String> = HashMap::new();
         for l in store::licences_of(c, &ids).await? {
             let f = l.value.facts(now);
+            districts.insert(l.value.name.id.clone(), l.value.terms.judicial_district);
             facts.entry(l.value.name.institution).or_default().push(f);
         }
         questions
@@ -712,7 +716,15 @@ impl Registry {
                     q.province_key.as_deref(),
                     now,
                 );
-                Ok(answer(inst, reason, licence))
+                let district = licence
+                    .as_ref()
+                    .and_then(|id| districts.get(id))
+                    .cloned()
+                    .unwrap_or_default();
+                Ok(Answer {
+                    licence_judicial_district: district,
+                    ..answer(inst, reason, licence)
+                })
             })
             .collect()
     }
@@ -779,5 +791,6 @@ fn answer(inst: &Institution, reason: EligibilityReason, licence: Option<Licence
         }),
         institution_province: inst.fields.province.clone(),
         display_name: inst.fields.display_name.clone(),
+        licence_judicial_district: String::new(),
     }
 }

@@ -177,6 +177,8 @@ pub struct LicenceTerms {
     pub province: String,
     pub valid_from_us: i64,
     pub valid_until_us: i64,
+    /// The judicial district (حوزهٔ قضایی) it lists the institution in; empty if not given.
+    pub judicial_district: String,
 }
 
 /// One change of a licence's state: who, when and why. An application has no `from`.
@@ -961,6 +963,7 @@ mod tests {
             province: "اردبیل".into(),
             valid_from_us: 0,
             valid_until_us: 100,
+            judicial_district: String::new(),
         };
         let l = Licence::apply(name, terms, "officer", 5);
         assert_eq!((l.state, l.history.len()), (S::Pending, 1));

@@ -472,10 +472,11 @@ struct LicenceRow {
     update_us: i64,
     version: i64,
     expiry_rule: Option<String>,
+    judicial_district: String,
 }
 
 const LICENCE_COLUMNS: &str = "id, institution_id, province, activity_areas, permitted_actions, \
-    valid_from_us, valid_until_us, state, create_us, update_us, version, expiry_rule";
+    valid_from_us, valid_until_us, state, create_us, update_us, version, expiry_rule, judicial_district";
 
 impl LicenceRow {
     /// The licence, without its history.
@@ -489,6 +490,7 @@ impl LicenceRow {
             province: self.province,
             valid_from_us: self.valid_from_us,
             valid_until_us: self.valid_until_us,
+            judicial_district: self.judicial_district,
         };
         let state = LicenceState::from_code(self.state).ok_or_else(|| bad("state"))?;
         let expiry = match &self.expiry_rule {
@@ -599,8 +601,8 @@ pub async fn insert_licence(txn: &WriteTxn, l: &Licence) -> Result<(), ApiError>
     txn.execute_raw(stmt(
         txn,
         "INSERT INTO licences (id, institution_id, province, province_key, activity_areas, permitted_actions, \
-         valid_from_us, valid_until_us, state, create_us, update_us, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)",
+         valid_from_us, valid_until_us, state, create_us, update_us, version, judicial_district) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12)",
         [
             l.name.id.as_str().into(),
             l.name.institution.as_str().into(),
@@ -613,6 +615,7 @@ pub async fn insert_licence(txn: &WriteTxn, l: &Licence) -> Result<(), ApiError>
             l.state.code().into(),
             l.create_us.into(),
             l.update_us.into(),
+            t.judicial_district.clone().into(),
         ],
     ))
     .await

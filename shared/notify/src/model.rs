@@ -396,6 +396,10 @@ pub enum Template {
     ReferralWithdrawn,
     ReferralRecalled,
     ReferralExtended,
+    /// To the source: the institution asks for the one extension.
+    ReferralExtensionRequested,
+    /// To the institution: the source refused the extension it asked for.
+    ReferralExtensionRefused,
     FilingRegistered,
     FilingRejected,
     FilingClosed,
@@ -426,6 +430,8 @@ impl Template {
             Self::ReferralWithdrawn => "REFERRAL_WITHDRAWN",
             Self::ReferralRecalled => "REFERRAL_RECALLED",
             Self::ReferralExtended => "REFERRAL_EXTENDED",
+            Self::ReferralExtensionRequested => "REFERRAL_EXTENSION_REQUESTED",
+            Self::ReferralExtensionRefused => "REFERRAL_EXTENSION_REFUSED",
             Self::FilingRegistered => "FILING_REGISTERED",
             Self::FilingRejected => "FILING_REJECTED",
             Self::FilingClosed => "FILING_CLOSED",
@@ -459,6 +465,14 @@ impl Template {
             Self::ReferralExtended => (
                 "{name} گرامی، مهلت {ref} تا پایان {date} تمدید شد.",
                 "تمدید مهلت {ref}",
+            ),
+            Self::ReferralExtensionRequested => (
+                "{name} گرامی، برای {ref} درخواست تمدید مهلت رسیده است.",
+                "درخواست تمدید مهلت {ref}",
+            ),
+            Self::ReferralExtensionRefused => (
+                "{name} گرامی، درخواست تمدید مهلت {ref} پذیرفته نشد.",
+                "رد درخواست تمدید مهلت {ref}",
             ),
             Self::FilingRegistered => ("{name} گرامی، {ref} ثبت شد.", "ثبت {ref}"),
             Self::FilingRejected => ("{name} گرامی، {ref} رد شد.", "رد {ref}"),
@@ -819,6 +833,8 @@ mod tests {
             Template::ReferralWithdrawn,
             Template::ReferralRecalled,
             Template::ReferralExtended,
+            Template::ReferralExtensionRequested,
+            Template::ReferralExtensionRefused,
             Template::FilingRegistered,
             Template::FilingRejected,
             Template::FilingClosed,

@@ -201,6 +201,24 @@ pub fn ardabil_working_group() -> mt::WorkingGroup {
     }
 }
 
+/// The recorded agreement (art. 82) of each of the first `parties` parties of a mediation
+/// or reconciliation, each with its document: what a referral of those kinds is offered with.
+pub fn agreements_of(parties: i32) -> Vec<mosharekat_api::referral::v1::PartyAgreement> {
+    (0..parties)
+        .map(|i| mosharekat_api::referral::v1::PartyAgreement {
+            party_index: i,
+            given_by: "طرف دعوا".into(),
+            time: Some(from_now(Duration::ZERO)),
+            document: Some(mosharekat_api::common::v1::DocumentRef {
+                title: "موافقت‌نامه".into(),
+                sha256: "ef".repeat(32),
+                size_bytes: 10,
+                media_type: "application/pdf".into(),
+            }),
+        })
+        .collect()
+}
+
 /// A complaint's parties: the victim `victim` (party 0) and an unnamed accused.
 pub fn victim_and_accused(victim: &str) -> Vec<Party> {
     vec![

@@ -356,6 +356,7 @@ impl Env {
                         }],
                         summary: summary.into(),
                         institution: institution.into(),
+                        agreements: mosharekat_testkit::agreements_of(1),
                         ..Default::default()
                     }),
                 },

@@ -162,6 +162,12 @@ pub fn referral(id: &str, r: &pb::Referral) -> Result<Referral, Bad> {
         resolve_time: opt_time(&r.resolve_time)?,
         reference: 0,
         contact: None,
+        // v1 recorded none of these.
+        judicial_district: String::new(),
+        agreements: vec![],
+        chosen_by_parties: false,
+        extension_request: None,
+        source_office: None,
         unknown: Unknown::default(),
     })
 }

@@ -8,6 +8,7 @@ mod m20261210_000006_read_log;
 mod m20261220_000007_referral_documents;
 mod m20261221_000008_referrals_by_institution;
 mod m20261222_000009_deadlines;
+mod m20261226_000010_late_answers;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261222_000009_deadlines::Migration),
             Box::new(mosharekat_notify::migrations::m20261202_000001_notifications::Migration),
             Box::new(mosharekat_notify::migrations::m20261223_000001_reminders_by_key::Migration),
+            Box::new(m20261226_000010_late_answers::Migration),
         ]
     }
 }

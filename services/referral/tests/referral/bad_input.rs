@@ -245,6 +245,7 @@ async fn bad_input_names_the_field(b: Backend) {
                 name: r.name.clone(),
                 etag: String::new(),
                 institution: "x".into(),
+                ..Default::default()
             },
         ))
         .await
@@ -331,6 +332,7 @@ async fn bad_input_names_the_field(b: Backend) {
                 activity_area: 0,
                 province: "اردبیل".into(),
                 max_results: 1,
+                ..Default::default()
             },
         ))
         .await

@@ -30,6 +30,7 @@ mod calendar_follow;
 mod deadlines;
 mod filings;
 mod idempotency;
+mod law;
 mod notifications;
 mod peers;
 mod read_log;
@@ -198,6 +199,7 @@ impl Env {
                     name: r.name.clone(),
                     etag: String::new(),
                     institution: to.name.clone(),
+                    ..Default::default()
                 },
             ))
             .await
@@ -318,8 +320,27 @@ fn dispute(to: &Inst) -> pb::Referral {
         parties: disputants(),
         summary: "اختلاف ملکی میان همسایگان".into(),
         institution: to.name.clone(),
+        // Reconciliation: offered only with every party's agreement (art. 82).
+        agreements: agreements(0..2),
         ..Default::default()
     }
+}
+
+/// The recorded agreement of each party of `parties` (by index), with its document.
+fn agreements(parties: std::ops::Range<i32>) -> Vec<pb::PartyAgreement> {
+    parties
+        .map(|i| pb::PartyAgreement {
+            party_index: i,
+            given_by: "طرف دعوا".into(),
+            time: Some(from_now(Duration::ZERO)),
+            document: Some(DocumentRef {
+                title: "موافقت‌نامه".into(),
+                sha256: "ef".repeat(32),
+                size_bytes: 10,
+                media_type: "application/pdf".into(),
+            }),
+        })
+        .collect()
 }
 
 fn complaint(kind: pb::FilingKind, with_consent: bool) -> pb::Filing {

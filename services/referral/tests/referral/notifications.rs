@@ -327,7 +327,21 @@ async fn reminders_fire_at_their_instants_once_and_stop_with_the_case(b: Backend
     assert!(with_text(&listed(&e, &offered.name).await, passed).is_empty());
     clock.advance(chrono::Duration::microseconds(1));
     app.fire_reminders().await.unwrap();
-    assert_eq!(with_text(&listed(&e, &offered.name).await, passed).len(), 2);
+    let ns = listed(&e, &offered.name).await;
+    let gone = with_text(&ns, passed);
+    // To the institution on both gateways, and flagged to the source (the centre) on the
+    // e-notice system.
+    assert_eq!(gone.len(), 3, "{ns:?}");
+    let to_centre: Vec<_> = gone
+        .iter()
+        .filter(|n| n.recipient_kind == common::RecipientKind::Office as i32)
+        .collect();
+    assert_eq!(to_centre.len(), 1, "{gone:?}");
+    assert_eq!(to_centre[0].recipient_id, "center");
+    assert_eq!(
+        to_centre[0].channel,
+        common::NotificationChannel::ENotice as i32
+    );
     // The accepted one answered: no answer reminders; its due time (17 Mordad) reminds
     // 7 days before, at 08:00 on 10 Mordad (1 August 2026, 04:30 UTC).
     let ns = listed(&e, &accepted.name).await;

@@ -157,6 +157,7 @@ async fn a_referral_is_offered_accepted_progressed_and_resolved(b: Backend) {
                 activity_area: ActivityArea::Family as i32,
                 province: "اردبیل".into(),
                 max_results: 5,
+                ..Default::default()
             },
         ))
         .await
@@ -247,6 +248,7 @@ async fn overdue_follows_the_services_clock(b: Backend) {
                 activity_area: ActivityArea::Family as i32,
                 province: "اردبیل".into(),
                 max_results: 5,
+                ..Default::default()
             },
         );
         let mut c = c.clone();

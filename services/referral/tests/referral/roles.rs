@@ -210,6 +210,8 @@ async fn every_rpc_against_every_role(b: Backend) {
         ("ExtendReferral", REFERRERS),
         ("WithdrawReferral", REFERRERS),
         ("ReassignReferral", REFERRERS),
+        ("RequestExtension", HANDLERS),
+        ("RefuseExtension", REFERRERS),
         ("SealReferralParty", REFERRERS),
         (
             "SuggestInstitutions",

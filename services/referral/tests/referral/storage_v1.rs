@@ -883,6 +883,7 @@ async fn generate(b: Backend) -> (TestDb, Answers) {
             name: reassigned.name.clone(),
             etag: String::new(),
             institution: b_name.clone(),
+            ..Default::default()
         },
     ))
     .await

@@ -359,6 +359,17 @@ pub fn licence_terms(p: &pb::Licence, prefix: &str, now_us: i64) -> Result<Licen
     if valid_until_us != 0 && valid_until_us <= valid_from_us {
         v.add(f("valid_until"), "must be after valid_from");
     }
+    // Optional: licences applied for before the district was asked have none.
+    let judicial_district = if p.judicial_district.trim().is_empty() {
+        String::new()
+    } else {
+        name(
+            &mut v,
+            f("judicial_district"),
+            &p.judicial_district,
+            MAX_SHORT,
+        )
+    };
     v.into_result()?;
     Ok(LicenceTerms {
         activity_areas: areas,
@@ -366,6 +377,7 @@ pub fn licence_terms(p: &pb::Licence, prefix: &str, now_us: i64) -> Result<Licen
         province,
         valid_from_us,
         valid_until_us,
+        judicial_district,
     })
 }
 
@@ -506,6 +518,7 @@ impl From<&Licence> for pb::Licence {
             update_time: Some(to_timestamp(l.update_us)),
             etag: String::new(),
             expiry: l.expiry.as_ref().map(Into::into),
+            judicial_district: l.terms.judicial_district.clone(),
         }
     }
 }

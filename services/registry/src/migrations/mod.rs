@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261129_000002_registry;
 mod m20261201_000005_licence_event_actor_role;
 mod m20261202_000010_calendar;
+mod m20261226_000011_licence_judicial_district;
 mod m20261231_000020_licence_codes;
 
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(mosharekat_notify::migrations::m20261202_000001_notifications::Migration),
             Box::new(mosharekat_notify::migrations::m20261223_000001_reminders_by_key::Migration),
             Box::new(m20261202_000010_calendar::Migration),
+            Box::new(m20261226_000011_licence_judicial_district::Migration),
             Box::new(m20261231_000020_licence_codes::Migration),
         ]
     }

@@ -271,6 +271,13 @@ async fn bad_input_names_the_field(b: Backend) {
             .map(|_| ()),
         "licence.province",
     );
+    // The judicial district is optional, but a name when given.
+    invalid_field(
+        c.create_licence(app.admin(lic(&|l| l.judicial_district = "ح".repeat(101))))
+            .await
+            .map(|_| ()),
+        "licence.judicial_district",
+    );
     invalid_field(
         c.create_licence(app.admin(lic(&|l| l.valid_until = None)))
             .await
