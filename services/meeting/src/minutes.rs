@@ -412,6 +412,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn numbers_are_written_as_a_persian_reader_reads_them() {
+        assert_eq!(persian_number("12.5"), "۱۲٫۵");
+        assert_eq!(persian_number("50%"), "۵۰٪");
+        // A dot that is not a decimal separator stays.
+        assert_eq!(persian_number("ن.م"), "ن.م");
+    }
+
+    #[test]
+    fn the_extract_shares_the_minutes_head_and_is_addressed() {
+        let g = pb::WorkingGroup {
+            title: "کارگروه".into(),
+            ..Default::default()
+        };
+        let m = pb::Meeting {
+            number: 2,
+            close_time: Some(prost_types::Timestamp {
+                seconds: 1_742_464_800,
+                nanos: 0,
+            }),
+            content_sha256: "ab".repeat(32),
+            minutes_hash_version: 3,
+            ..Default::default()
+        };
+        let r = pb::Resolution {
+            number: 3,
+            text: "متن مصوبه".into(),
+            responsible_body: "ادارهٔ کل بهزیستی".into(),
+            adopted: true,
+            ..Default::default()
+        };
+        let html = render_extract(&g, &m, &r, &[]);
+        let minutes = render(&g, &m, &[]);
+        let head_of = |h: &str| h[..h.find("</head>").unwrap()].replace(|c: char| c != '<', "");
+        assert_eq!(head_of(&html), head_of(&minutes), "one head for both");
+        assert!(html.contains("<style>"));
+        for want in [
+            "ابلاغیهٔ مصوبه",
+            "۲-۳",
+            "به: ادارهٔ کل بهزیستی",
+            "متن مصوبه",
+            "۱۴۰۳/۱۲/۳۰",
+            "SHA-256 (v3)",
+        ] {
+            assert!(html.contains(want), "{want}: {html}");
+        }
+    }
+
+    #[test]
     fn escapes_markup() {
         assert_eq!(escape("<script>\"'&"), "&lt;script&gt;&quot;&#39;&amp;");
     }
