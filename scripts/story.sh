@@ -147,6 +147,13 @@ for m in "${members[@]:0:9}"; do attendance+="{\"member\": \"$m\", \"status\": \
 attendance+="{\"member\": \"$secretary\", \"status\": \"ATTENDANCE_STATUS_PRESENT\"}"
 call "$sec" "$wg" $M/RecordAttendance "{\"name\": \"$meeting\", \"attendance\": [$attendance]}" | grep -q '"met": true' || fail "no quorum"
 call "$sec" "$wg" $M/StartMeeting "{\"name\": \"$meeting\"}" | grep -q MEETING_STATE_IN_SESSION || fail "not started"
+# The second item is the first institution's referral: its representative is recused for it.
+call "$sec" "$wg" $M/GetMeeting "{\"name\": \"$meeting\"}" | grep -q '"automatic": true' || fail "no recusal"
+if call "$sec" "$wg" $M/RecordResolution "{\"name\": \"$meeting\", \"text\": \"تقدیر از نهاد\",
+  \"responsible_body\": \"دبیرخانه\", \"agenda_item\": 2,
+  \"votes\": [{\"member\": \"${members[6]}\", \"vote\": \"VOTE_FOR\"}]}" >/dev/null 2>&1; then
+  fail "a recused member voted"
+fi
 votes=""
 for m in "${members[@]:0:9}"; do votes+="{\"member\": \"$m\", \"vote\": \"VOTE_FOR\"},"; done
 call "$sec" "$wg" $M/RecordResolution "{\"name\": \"$meeting\", \"request_id\": \"story-res-1\",
@@ -172,4 +179,8 @@ call "$sec" "$wg" $M/ApproveMinutes "{\"name\": \"$meeting\", \"discussion\": \"
 call "$sec" "$wg" $M/VerifyMinutes "{\"name\": \"$meeting\"}" | grep -q '"intact": true' || fail "minutes hash"
 html=$(call "$sec" "$wg" $M/ExportMinutes "{\"name\": \"$meeting\"}")
 grep -q 'dir=\\"rtl\\"' <<<"$html" || fail "the minutes are not right-to-left"
+sha=$(call "$sec" "$wg" $M/GetMeeting "{\"name\": \"$meeting\"}" | field contentSha256)
+chair=$(token --role MEMBER --member "${members[0]##*/}" --subject chair)
+call "$chair" "$wg" $M/SignMinutes "{\"name\": \"$meeting\", \"content_sha256\": \"$sha\"}" \
+  | grep -q '"signTime"' || fail "the chair did not sign"
 echo "story: OK ($meeting, $case recalled: $open)"

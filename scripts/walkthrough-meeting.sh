@@ -2,7 +2,9 @@
 # A walk-through of the meeting service with grpcurl, against a running suite: the
 # Ardabil working group is seated (chair, five officials, six representatives of licensed
 # institutions, a secretary) and holds its first meeting: agenda with the standing
-# report, attendance, quorum, a resolution, approved minutes, exported as Persian HTML.
+# report, attendance, quorum (a representative recused for the item about their
+# institution), a resolution, the draft minutes reviewed, approved and signed by the
+# chair, exported as Persian HTML.
 # Usage: scripts/walkthrough-meeting.sh [registry] [meeting] [data-dir] [token-command]
 set -euo pipefail
 reg=${1:-127.0.0.1:50051}
@@ -75,13 +77,26 @@ attendance+="{\"member\": \"$secretary\", \"status\": \"ATTENDANCE_STATUS_PRESEN
 call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/RecordAttendance "{\"name\": \"$meeting\", \"attendance\": [$attendance]}" \
   | grep -q '"met": true' || fail "no quorum"
 call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/StartMeeting "{\"name\": \"$meeting\"}" | grep -q MEETING_STATE_IN_SESSION || fail "not started"
+# The second item is about the first institution: its representative is recused for it.
+call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/GetMeeting "{\"name\": \"$meeting\"}" | grep -q '"automatic": true' || fail "no recusal"
 votes=""
 for m in "${members[@]:0:9}"; do votes+="{\"member\": \"$m\", \"vote\": \"VOTE_FOR\"},"; done
 call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/RecordResolution "{\"name\": \"$meeting\", \"request_id\": \"wg-res-1\",
   \"text\": \"ایجاد سامانهٔ ارجاع پرونده به نهادهای مردمی\", \"responsible_member\": \"${members[4]}\",
   \"deadline\": \"$deadline\", \"votes\": [${votes%,}]}" | grep -q '"adopted": true' || fail "resolution not adopted"
-call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/ApproveMinutes "{\"name\": \"$meeting\", \"discussion\": \"گزارش دبیر و بحث اعضا\"}" \
+# The draft is opened for comment, commented on by an attendee, closed; then approved.
+call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/OpenMinutesReview "{\"name\": \"$meeting\", \"discussion\": \"گزارش دبیر و بحث اعضا\"}" \
+  | grep -q MINUTES_REVIEW_STATE_OPEN || fail "the minutes were not opened for comment"
+member() { $mint --role MEMBER --member "${1##*/}" --subject "member-${1##*/}" --key "$data/signing.key.pem"; }
+call "$(member "${members[1]}")" "$wg" mosharekat.meeting.v1.MeetingService/CommentOnMinutes "{\"name\": \"$meeting\", \"text\": \"موافقم\"}" \
+  | grep -q '"comments"' || fail "no comment"
+call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/CloseMinutesReview "{\"name\": \"$meeting\"}" \
+  | grep -q MINUTES_REVIEW_STATE_CLOSED || fail "the comment window was not closed"
+call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/ApproveMinutes "{\"name\": \"$meeting\"}" \
   | grep -q MEETING_STATE_CLOSED || fail "minutes not approved"
+sha=$(call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/GetMeeting "{\"name\": \"$meeting\"}" | field contentSha256)
+call "$(member "${members[0]}")" "$wg" mosharekat.meeting.v1.MeetingService/SignMinutes "{\"name\": \"$meeting\", \"content_sha256\": \"$sha\"}" \
+  | grep -q '"signTime"' || fail "the chair did not sign"
 call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/VerifyMinutes "{\"name\": \"$meeting\"}" | grep -q '"intact": true' || fail "minutes hash"
 html=$(call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/ExportMinutes "{\"name\": \"$meeting\"}")
 grep -q 'dir=\\"rtl\\"' <<<"$html" || fail "the minutes are not right-to-left"

@@ -825,7 +825,7 @@ async fn tell_the_story(suite: &Suite) -> Told {
         .meeting
         .unwrap();
     assert!(present.quorum.unwrap().met);
-    meeting
+    let started = meeting
         .start_meeting(authed(
             &secretary,
             mt::StartMeetingRequest {
@@ -834,7 +834,42 @@ async fn tell_the_story(suite: &Suite) -> Told {
             },
         ))
         .await
+        .unwrap()
+        .into_inner()
+        .meeting
         .unwrap();
+    // The second item is the first institution's referral (as the referral service
+    // answers): its representative is recused for it, and their vote on it is refused.
+    assert!(
+        started
+            .recusals
+            .iter()
+            .any(|r| r.agenda_item == 2 && r.member == members[6] && r.automatic),
+        "{:?}",
+        started.recusals
+    );
+    let refused = meeting
+        .record_resolution(authed(
+            &secretary,
+            mt::RecordResolutionRequest {
+                name: m.clone(),
+                text: "تقدیر از نهاد".into(),
+                responsible_body: "دبیرخانه".into(),
+                agenda_item: 2,
+                votes: vec![mt::CastVote {
+                    member: members[6].clone(),
+                    vote: mt::Vote::For as i32,
+                }],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
     let resolution = meeting
         .record_resolution(authed(
             &secretary,
@@ -978,6 +1013,36 @@ async fn tell_the_story(suite: &Suite) -> Told {
         .html;
     assert!(html.contains(r#"dir="rtl""#));
     assert!(html.contains("ایجاد سامانهٔ ارجاع پرونده"));
+    // The chair signs the approved minutes (the hash they read): the export shows it.
+    let chair = k.bearer_with(Role::Member, |r| {
+        r.member = members[0].rsplit('/').next().map(str::to_owned)
+    });
+    let signed = meeting
+        .sign_minutes(authed(
+            &chair,
+            mt::SignMinutesRequest {
+                name: m.clone(),
+                etag: String::new(),
+                content_sha256: closed.content_sha256.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    assert_eq!(signed.signatures.len(), 1);
+    assert_eq!(signed.signatures[0].member, members[0]);
+    let html = meeting
+        .export_minutes(authed(
+            &secretary,
+            mt::ExportMinutesRequest { name: m.clone() },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .html;
+    assert!(html.contains("امضا شد") && html.contains("هنوز امضا نشده"));
 
     Told {
         national_codes,

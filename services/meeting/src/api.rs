@@ -84,6 +84,8 @@ impl From<&d::Group> for pb::WorkingGroup {
             create_time: ts(&g.create_time),
             update_time: ts(&g.update_time),
             etag: String::new(),
+            // As stored: 0 names the default.
+            minutes_comment_days: g.minutes_comment_days.unwrap_or(0) as i32,
         }
     }
 }
@@ -127,6 +129,54 @@ impl From<&d::AgendaItem> for pb::AgendaItem {
                     value: f.value.clone(),
                 })
                 .collect(),
+            subject_institution: a.subject_institution.clone(),
+        }
+    }
+}
+
+impl From<&d::Recusal> for pb::Recusal {
+    fn from(r: &d::Recusal) -> Self {
+        Self {
+            agenda_item: r.agenda_item as i32,
+            member: r.member.clone(),
+            automatic: r.automatic,
+            reason: r.reason.clone(),
+            declare_time: ts(&r.declare_time),
+        }
+    }
+}
+
+impl From<&d::MinutesReview> for pb::MinutesReview {
+    fn from(r: &d::MinutesReview) -> Self {
+        Self {
+            state: match r.state {
+                d::ReviewState::Open => pb::MinutesReviewState::Open,
+                d::ReviewState::Closed => pb::MinutesReviewState::Closed,
+            } as i32,
+            open_time: ts(&r.open_time),
+            window: Some((&r.window).into()),
+            close_time: ts(&r.close_time),
+            comments: r
+                .comments
+                .iter()
+                .map(|c| pb::MinutesComment {
+                    member: c.member.clone(),
+                    text: c.text.clone(),
+                    create_time: ts(&c.create_time),
+                })
+                .collect(),
+            draft_discussion: r.draft_discussion.clone(),
+        }
+    }
+}
+
+impl From<&d::Signature> for pb::MinutesSignature {
+    fn from(s: &d::Signature) -> Self {
+        Self {
+            member: s.member.clone(),
+            sign_time: ts(&s.sign_time),
+            content_sha256: s.content_sha256.clone(),
+            minutes_hash_version: s.minutes_hash_version,
         }
     }
 }
@@ -192,6 +242,9 @@ impl From<&d::Resolution> for pb::Resolution {
             overdue: false,
             etag: String::new(),
             legal_deadline: r.legal_deadline.as_ref().map(Into::into),
+            agenda_item: r.agenda_item as i32,
+            display_number: r.display_number(),
+            extract_send_time: ts(&r.extract_send_time),
         }
     }
 }
@@ -219,6 +272,9 @@ impl From<&d::Meeting> for pb::Meeting {
             etag: String::new(),
             roster: m.roster.iter().map(Into::into).collect(),
             minutes_hash_version: 0,
+            recusals: m.recusals.iter().map(Into::into).collect(),
+            review: m.review.as_ref().map(Into::into),
+            signatures: m.signatures.iter().map(Into::into).collect(),
         }
     }
 }
@@ -244,6 +300,7 @@ pub fn group_from(g: &pb::WorkingGroup, at: &str) -> Result<d::Group, ApiError> 
         founding_time: time(&g.founding_time, &join(at, "founding_time"))?,
         create_time: time(&g.create_time, &join(at, "create_time"))?,
         update_time: time(&g.update_time, &join(at, "update_time"))?,
+        minutes_comment_days: None,
     })
 }
 
@@ -314,6 +371,9 @@ pub fn resolution_from(r: &pb::Resolution, at: &str) -> Result<d::Resolution, Ap
                 })
             })
             .collect::<Result<_, ApiError>>()?,
+        // That release had neither.
+        agenda_item: 0,
+        extract_send_time: None,
     })
 }
 
@@ -342,6 +402,7 @@ pub fn meeting_from(m: &pb::Meeting, at: &str) -> Result<d::Meeting, ApiError> {
                         value: x.value.clone(),
                     })
                     .collect(),
+                subject_institution: String::new(),
             })
             .collect(),
         agenda_final: m.agenda_final,
@@ -388,6 +449,10 @@ pub fn meeting_from(m: &pb::Meeting, at: &str) -> Result<d::Meeting, ApiError> {
             .collect::<Result<_, ApiError>>()?,
         // Its own column, not the message's.
         minutes_hash_version: None,
+        // The releases this reads had no recusals, review or signatures.
+        recusals: Vec::new(),
+        review: None,
+        signatures: Vec::new(),
     })
 }
 
@@ -435,8 +500,20 @@ pub const READERS: &[Role] = &[
     Role::Auditor,
     Role::Service,
 ];
-/// Who reports a resolution's progress (a member only on their own, see the use case).
+/// Who reports a resolution's progress (a member only on their own, see the use case);
+/// who declares a conflict of interest (a member only for themself).
 pub const REPORTERS: &[Role] = &[Role::Admin, Role::Secretary, Role::Member];
+/// Who comments on draft minutes and signs approved ones: members, each for themself.
+pub const COMMENTERS: &[Role] = &[Role::Member];
+
+/// The calling member's id (from their token).
+fn own_member(ctx: &CallContext) -> Result<String, ApiError> {
+    ctx.principal
+        .member
+        .clone()
+        .filter(|m| valid_id(m))
+        .ok_or_else(|| ApiError::PermissionDenied("the token names no member".into()))
+}
 
 /// The caller, checked against the roles the RPC admits: the one role check of each RPC.
 fn caller<T>(request: &Request<T>, roles: &[Role]) -> Result<CallContext, ApiError> {
@@ -498,6 +575,21 @@ fn checked_time(
     }
 }
 
+/// The minutes' comment window a group asks for: 0 is the default; 1 to 30 days.
+fn comment_days(n: i32, v: &mut Violations) -> Option<u32> {
+    match n {
+        0 => None,
+        1..=30 => Some(n as u32),
+        _ => {
+            v.add(
+                "working_group.minutes_comment_days",
+                "must be from 1 to 30 days (0: the default, 3)",
+            );
+            None
+        }
+    }
+}
+
 fn required_reason(raw: &str, field: &str) -> Result<String, ApiError> {
     let r = normalize_text(raw, 2000).map_err(|e| ApiError::invalid(field, e.to_string()))?;
     if r.is_empty() {
@@ -549,6 +641,7 @@ fn agenda(items: &[pb::AgendaItem]) -> Result<Vec<d::AgendaItem>, ApiError> {
             subject,
             standing_report: it.standing_report,
             figures: Vec::new(),
+            subject_institution: String::new(),
         });
     }
     v.into_result()?;
@@ -688,6 +781,16 @@ fn new_resolution(req: &pb::RecordResolutionRequest) -> Result<NewResolution, Ap
             Err(_) => v.add(field, "must be FOR, AGAINST or ABSTAIN"),
         }
     }
+    let agenda_item = match u32::try_from(req.agenda_item) {
+        Ok(n) => n,
+        Err(_) => {
+            v.add(
+                "agenda_item",
+                "must be 0 (the meeting as a whole) or an item's position",
+            );
+            0
+        }
+    };
     v.into_result()?;
     Ok(NewResolution {
         text,
@@ -695,6 +798,7 @@ fn new_resolution(req: &pb::RecordResolutionRequest) -> Result<NewResolution, Ap
         responsible_body,
         deadline,
         votes,
+        agenda_item,
     })
 }
 
@@ -783,6 +887,7 @@ impl MeetingService for Meetings {
             .check("working_group.title", normalize_name(&src.title, 300))
             .unwrap_or_default();
         let founding_time = checked_time(&src.founding_time, "working_group.founding_time", &mut v);
+        let minutes_comment_days = comment_days(src.minutes_comment_days, &mut v);
         v.into_result()?;
         let out = self
             .create_group(
@@ -791,6 +896,7 @@ impl MeetingService for Meetings {
                     province,
                     title,
                     founding_time,
+                    minutes_comment_days,
                 },
                 CreateRequest {
                     request_id: &req.request_id,
@@ -867,9 +973,15 @@ impl MeetingService for Meetings {
                     change.founding_time =
                         checked_time(&src.founding_time, "working_group.founding_time", &mut v)
                 }
+                "minutes_comment_days" => {
+                    change.minutes_comment_days =
+                        Some(comment_days(src.minutes_comment_days, &mut v))
+                }
                 other => v.add(
                     format!("update_mask.paths[{i}]"),
-                    format!("{other:?} is not an updatable field; use title or founding_time"),
+                    format!(
+                        "{other:?} is not an updatable field; use title, founding_time or minutes_comment_days"
+                    ),
                 ),
             }
         }
@@ -1227,6 +1339,136 @@ impl MeetingService for Meetings {
             html: crate::minutes::render(&(&group).into(), &m, &members),
             content_sha256: m.content_sha256,
             minutes_hash_version: m.minutes_hash_version,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn declare_conflict(
+        &self,
+        request: Request<pb::DeclareConflictRequest>,
+    ) -> Result<Response<pb::DeclareConflictResponse>, Status> {
+        let ctx = caller(&request, REPORTERS)?;
+        let req = request.into_inner();
+        let name = MeetingName::parse(&req.name, "name")?;
+        let reason = required_reason(&req.reason, "reason")?;
+        let item = u32::try_from(req.agenda_item)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                ApiError::invalid("agenda_item", "must be an item's position, from 1")
+            })?;
+        // A member declares for themself; the secretariat for any member it names.
+        let member = if ctx.role() == Role::Member {
+            let own = MemberName::new(
+                name.group().clone(),
+                ctx.principal.member.clone().unwrap_or_default(),
+            )
+            .to_string();
+            if !req.member.is_empty() && req.member != own {
+                return Err(ApiError::PermissionDenied(
+                    "a member declares a conflict of interest for themself only".into(),
+                )
+                .into());
+            }
+            own
+        } else {
+            let m = MemberName::parse(&req.member, "member")?;
+            if m.group() != name.group() {
+                return Err(ApiError::invalid(
+                    "member",
+                    format!("must be a member of {}", name.group()),
+                )
+                .into());
+            }
+            m.to_string()
+        };
+        meeting_response(
+            Meetings::declare_conflict(self, &ctx, &name, &req.etag, item, member, reason).await,
+            |meeting| pb::DeclareConflictResponse { meeting },
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn open_minutes_review(
+        &self,
+        request: Request<pb::OpenMinutesReviewRequest>,
+    ) -> Result<Response<pb::OpenMinutesReviewResponse>, Status> {
+        let ctx = caller(&request, MANAGERS)?;
+        let req = request.into_inner();
+        let name = MeetingName::parse(&req.name, "name")?;
+        let discussion = normalize_text(&req.discussion, 50_000)
+            .map_err(|e| ApiError::invalid("discussion", e.to_string()))?;
+        meeting_response(
+            self.open_review(&ctx, &name, &req.etag, discussion).await,
+            |meeting| pb::OpenMinutesReviewResponse { meeting },
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn comment_on_minutes(
+        &self,
+        request: Request<pb::CommentOnMinutesRequest>,
+    ) -> Result<Response<pb::CommentOnMinutesResponse>, Status> {
+        let ctx = caller(&request, COMMENTERS)?;
+        let req = request.into_inner();
+        let name = MeetingName::parse(&req.name, "name")?;
+        let text = required_reason(&req.text, "text")?;
+        let member = own_member(&ctx)?;
+        meeting_response(
+            self.comment(&ctx, &name, &req.etag, &member, text).await,
+            |meeting| pb::CommentOnMinutesResponse { meeting },
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn close_minutes_review(
+        &self,
+        request: Request<pb::CloseMinutesReviewRequest>,
+    ) -> Result<Response<pb::CloseMinutesReviewResponse>, Status> {
+        let ctx = caller(&request, MANAGERS)?;
+        let req = request.into_inner();
+        let name = MeetingName::parse(&req.name, "name")?;
+        meeting_response(self.close_review(&ctx, &name, &req.etag).await, |meeting| {
+            pb::CloseMinutesReviewResponse { meeting }
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn sign_minutes(
+        &self,
+        request: Request<pb::SignMinutesRequest>,
+    ) -> Result<Response<pb::SignMinutesResponse>, Status> {
+        let ctx = caller(&request, COMMENTERS)?;
+        let req = request.into_inner();
+        let name = MeetingName::parse(&req.name, "name")?;
+        let sha = req.content_sha256.trim();
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::invalid(
+                "content_sha256",
+                "must be the 64 hex digits of the minutes' hash",
+            )
+            .into());
+        }
+        let member = own_member(&ctx)?;
+        meeting_response(
+            self.sign(&ctx, &name, &req.etag, &member, sha).await,
+            |meeting| pb::SignMinutesResponse { meeting },
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn export_resolution_extract(
+        &self,
+        request: Request<pb::ExportResolutionExtractRequest>,
+    ) -> Result<Response<pb::ExportResolutionExtractResponse>, Status> {
+        caller(&request, READERS)?;
+        let name = ResolutionName::parse(&request.get_ref().name, "name")?;
+        let (group, r, view, members) = self.export_extract(&name).await?;
+        let m = meeting_out(&view);
+        let members: Vec<pb::Member> = members.iter().map(Into::into).collect();
+        Ok(Response::new(pb::ExportResolutionExtractResponse {
+            html: crate::minutes::render_extract(&(&group).into(), &m, &(&r).into(), &members),
+            display_number: r.display_number(),
         }))
     }
 

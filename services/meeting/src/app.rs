@@ -87,6 +87,7 @@ pub struct NewGroup {
     pub province: String,
     pub title: String,
     pub founding_time: Option<Time>,
+    pub minutes_comment_days: Option<u32>,
 }
 
 /// What an update changes: the fields the mask names.
@@ -94,6 +95,8 @@ pub struct NewGroup {
 pub struct GroupChange {
     pub title: Option<String>,
     pub founding_time: Option<Time>,
+    /// `Some(None)`: back to the default.
+    pub minutes_comment_days: Option<Option<u32>>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +126,8 @@ pub struct NewResolution {
     pub deadline: Option<DeadlineAsked>,
     /// (index in the request, member, vote)
     pub votes: Vec<(usize, String, Vote)>,
+    /// 1-based; 0: the meeting as a whole.
+    pub agenda_item: u32,
 }
 
 /// Who a follow-up note written by the legal calendar is reported by.
@@ -176,6 +181,7 @@ impl Meetings {
             founding_time: new.founding_time.or(Some(now)),
             create_time: Some(now),
             update_time: Some(now),
+            minutes_comment_days: new.minutes_comment_days,
         };
         store::insert_group(create.txn(), &g).await?;
         let name = g.name.to_string();
@@ -234,6 +240,9 @@ impl Meetings {
         }
         if let Some(t) = change.founding_time {
             g.founding_time = Some(t);
+        }
+        if let Some(d) = change.minutes_comment_days {
+            g.minutes_comment_days = d;
         }
         g.update_time = Some(Time::from_micros(checked.txn().now_micros()));
         Ok(checked.save(g).await?.commit().await?.map(|k| k.value))
@@ -430,6 +439,12 @@ impl Meetings {
                     &m.roster
                 };
                 m.quorum = Some(rules::quorum(members, &m));
+                if m.roster.is_empty() {
+                    // Not started: the automatic recusals as the seats stand now (fixed
+                    // with the roster at the start).
+                    let auto = rules::automatic_recusals(members, &m.agenda);
+                    rules::merge_recusals(&mut m.recusals, auto);
+                }
                 let resolutions = resolutions
                     .remove(&store::row_id(&m.name))
                     .unwrap_or_default()
@@ -495,6 +510,9 @@ impl Meetings {
             content_sha256: String::new(),
             roster: Vec::new(),
             minutes_hash_version: None,
+            recusals: Vec::new(),
+            review: None,
+            signatures: Vec::new(),
         };
         store::insert_meeting(create.txn(), &m).await?;
         notices::meeting_changed(create.txn(), Template::MeetingScheduled, &m).await?;
@@ -631,27 +649,33 @@ impl Meetings {
         self.save_meeting_telling(checked, m, to, notice).await
     }
 
-    /// Checks each agenda pointer with the service that owns it (field `items[i].subject`).
-    async fn check_subjects(
+    /// Checks each agenda pointer with the service that owns it (field `items[i].subject`)
+    /// and records whose it is (`subject_institution`): the institution itself, or the
+    /// institution the referral service names for the filing or referral.
+    async fn resolve_subjects(
         &self,
         ctx: &CallContext,
-        items: &[AgendaItem],
+        items: &mut [AgendaItem],
     ) -> Result<(), ApiError> {
         let mut missing = Violations::new();
-        for (i, it) in items.iter().enumerate() {
+        for (i, it) in items.iter_mut().enumerate() {
             if it.subject.is_empty() {
                 continue;
             }
-            let found = if it.subject.starts_with("institutions/") {
-                self.registry.institution_exists(ctx, &it.subject).await?
+            let owner = if it.subject.starts_with("institutions/") {
+                self.registry
+                    .institution_exists(ctx, &it.subject)
+                    .await?
+                    .then(|| it.subject.clone())
             } else {
-                self.referral.case_exists(ctx, &it.subject).await?
+                self.referral.case_institution(ctx, &it.subject).await?
             };
-            if !found {
-                missing.add(
+            match owner {
+                Some(institution) => it.subject_institution = institution,
+                None => missing.add(
                     format!("items[{i}].subject"),
                     format!("{} does not exist", it.subject),
-                );
+                ),
             }
         }
         missing.into_result()
@@ -662,10 +686,10 @@ impl Meetings {
         ctx: &CallContext,
         name: &MeetingName,
         etag: &str,
-        items: Vec<AgendaItem>,
+        mut items: Vec<AgendaItem>,
     ) -> Result<MeetingView, ApiError> {
         // The pointers are checked with their services before the write transaction.
-        self.check_subjects(ctx, &items).await?;
+        self.resolve_subjects(ctx, &mut items).await?;
         let (checked, to, _) = self
             .open_meeting(ctx, name, etag, MeetingAction::EditAgenda)
             .await?;
@@ -817,6 +841,9 @@ impl Meetings {
         // The roster is fixed now: a seat falling vacant later changes later meetings, not
         // this one's attendance, quorum, votes or minutes.
         m.roster = rules::roster_snapshot(&members);
+        // Who is recused for which item is fixed with the roster.
+        let auto = rules::automatic_recusals(&m.roster, &m.agenda);
+        rules::merge_recusals(&mut m.recusals, auto);
         m.quorum = Some(q);
         m.start_time = Some(Time::from_micros(checked.txn().now_micros()));
         self.save_meeting(checked, m, to).await
@@ -844,15 +871,41 @@ impl Meetings {
             .value
             .value;
         rules::transition(m.state, MeetingAction::RecordResolution)?;
+        if m.review.is_some() {
+            return Err(MeetingError::MinutesUnderReview.into());
+        }
+        let item = new.agenda_item;
+        if item as usize > m.agenda.len() {
+            return Err(ApiError::invalid(
+                "agenda_item",
+                format!(
+                    "must be 0 (the meeting as a whole) or an item of the agenda, 1 to {}",
+                    m.agenda.len()
+                ),
+            ));
+        }
         // The votes are those of the meeting's roster, as it started, counted as the
-        // quorum counts them.
+        // quorum counts them; for an item, without the members recused for it.
         let members = Self::roster_of(txn, &m).await?;
-        let voters: Vec<String> = rules::present_voters(&members, &m)
+        let recused = rules::recused_for(&m, item);
+        let present: Vec<String> = rules::present_voters(&members, &m)
             .map(|x| x.name.to_string())
+            .collect();
+        let voters: Vec<String> = present
+            .iter()
+            .filter(|x| !recused.contains(x))
+            .cloned()
             .collect();
         let mut v = Violations::new();
         let mut seen = std::collections::HashSet::new();
         for (i, member, _) in &new.votes {
+            if recused.contains(member) && present.contains(member) {
+                return Err(MeetingError::RecusedVote {
+                    member: member.clone(),
+                    item,
+                }
+                .into());
+            }
             if !voters.contains(member) {
                 v.add(
                     format!("votes[{i}].member"),
@@ -876,6 +929,16 @@ impl Meetings {
             );
         }
         v.into_result()?;
+        let q = rules::item_quorum(&members, &m, item);
+        if item > 0 && !q.met {
+            return Err(MeetingError::NoItemQuorum {
+                item,
+                voting_present: q.voting_present,
+                required: q.required,
+                explanation: q.explanation,
+            }
+            .into());
+        }
         let legal_deadline = match new.deadline {
             Some(asked) => Some(self.resolution_deadline(txn, &m, asked).await?),
             None => None,
@@ -912,6 +975,8 @@ impl Meetings {
             },
             progress: 0,
             notes: Vec::new(),
+            agenda_item: item,
+            extract_send_time: None,
         };
         store::insert_resolution(txn, meeting, &r).await?;
         notices::resolution_assigned(txn, &r).await?;
@@ -928,6 +993,10 @@ impl Meetings {
         Ok(out)
     }
 
+    /// The chair's approval (through the secretary's hand, as before): the draft, once
+    /// opened for comment, must have had its window closed. `discussion` empty keeps the
+    /// draft's. The resolutions are copied into the minutes, the hash taken, the members
+    /// told, those present asked to sign, and each adopted resolution's extract sent.
     pub async fn approve_minutes(
         &self,
         ctx: &CallContext,
@@ -939,18 +1008,289 @@ impl Meetings {
             .open_meeting(ctx, name, etag, MeetingAction::ApproveMinutes)
             .await?;
         let mut m = checked.current().clone();
-        m.discussion = discussion;
+        match &m.review {
+            Some(r) if r.state == ReviewState::Open => {
+                return Err(MeetingError::ReviewStillOpen.into());
+            }
+            Some(r) if discussion.is_empty() => m.discussion = r.draft_discussion.clone(),
+            _ => m.discussion = discussion,
+        }
         // `members` is the roster the meeting started with.
         m.quorum = Some(rules::quorum(&members, &m));
-        m.close_time = Some(Time::from_micros(checked.txn().now_micros()));
+        let now = checked.txn().now_micros();
+        m.close_time = Some(Time::from_micros(now));
+        // The resolutions' extracts go out with the approval.
+        let mut sent = Vec::new();
+        for rec in store::resolutions_of(checked.txn(), name).await? {
+            if !rec.value.adopted || rec.value.extract_send_time.is_some() {
+                continue;
+            }
+            let c = change::open_in(checked.txn(), ctx, &store::Resolutions, &rec.value.name)
+                .await?
+                .authorise(|_| true)?
+                .check_etag(&rec.version.to_string())?;
+            let mut r = c.current().clone();
+            r.extract_send_time = Some(Time::from_micros(now));
+            let saved = c.save(r).await?;
+            notices::extract_sent(saved.txn(), &saved.saved().value.value).await?;
+            saved.commit().await?;
+            sent.push(rec.value.name.clone());
+        }
         // The minutes carry the resolutions as voted; follow-up lives on in the
         // resolutions themselves.
         m.resolutions = values(store::resolutions_of(checked.txn(), name).await?);
         m.state = to;
         m.content_sha256 = canonical::current_sha256(&m).map_err(ApiError::internal)?;
         m.minutes_hash_version = Some(MinutesHashVersion::CURRENT.number());
+        notices::signatures_requested(checked.txn(), &m, &members).await?;
         self.save_meeting_telling(checked, m, to, Some(Template::MinutesApproved))
             .await
+    }
+
+    /// A conflict of interest declared on agenda item `item` (1-based) for `member`, with
+    /// its reason: that member is recused for the item. Only on a final agenda, before the
+    /// draft minutes are opened for comment, and before the member voted on the item.
+    pub async fn declare_conflict(
+        &self,
+        ctx: &CallContext,
+        name: &MeetingName,
+        etag: &str,
+        item: u32,
+        member: String,
+        reason: String,
+    ) -> Result<MeetingView, ApiError> {
+        let (checked, to, members) = self
+            .open_meeting(ctx, name, etag, MeetingAction::DeclareConflict)
+            .await?;
+        let current = checked.current();
+        if !current.agenda_final && current.state != MeetingState::InSession {
+            return Err(MeetingError::AgendaNotFinal.into());
+        }
+        if current.review.is_some() {
+            return Err(MeetingError::MinutesUnderReview.into());
+        }
+        if item == 0 || item as usize > current.agenda.len() {
+            return Err(ApiError::invalid(
+                "agenda_item",
+                format!(
+                    "must be an item of the agenda, 1 to {}",
+                    current.agenda.len()
+                ),
+            ));
+        }
+        if !members.iter().any(|x| x.name.to_string() == member) {
+            return Err(ApiError::invalid(
+                "member",
+                "must be a seated member of this working group",
+            ));
+        }
+        let mut recusals = current.recusals.clone();
+        if current.roster.is_empty() {
+            // Not started: the automatic ones count already.
+            rules::merge_recusals(
+                &mut recusals,
+                rules::automatic_recusals(&members, &current.agenda),
+            );
+        }
+        if recusals
+            .iter()
+            .any(|r| r.agenda_item == item && r.member == member)
+        {
+            return Err(MeetingError::AlreadyRecused.into());
+        }
+        let voted = store::resolutions_of(checked.txn(), name)
+            .await?
+            .iter()
+            .any(|r| {
+                r.value.agenda_item == item && r.value.votes.iter().any(|v| v.member == member)
+            });
+        if voted {
+            return Err(MeetingError::ConflictAfterVote.into());
+        }
+        let mut m = current.clone();
+        m.recusals.push(Recusal {
+            agenda_item: item,
+            member,
+            automatic: false,
+            reason,
+            declare_time: Some(Time::from_micros(checked.txn().now_micros())),
+        });
+        self.save_meeting(checked, m, to).await
+    }
+
+    /// The secretary opens the draft minutes of a meeting in session for comment by the
+    /// members who attended, until the end of the group's window (counted on the legal
+    /// calendar from today), and tells them.
+    pub async fn open_review(
+        &self,
+        ctx: &CallContext,
+        name: &MeetingName,
+        etag: &str,
+        discussion: String,
+    ) -> Result<MeetingView, ApiError> {
+        let (checked, to, members) = self
+            .open_meeting(ctx, name, etag, MeetingAction::OpenReview)
+            .await?;
+        if checked.current().review.is_some() {
+            return Err(MeetingError::ReviewAlreadyOpened.into());
+        }
+        let group = store::group(checked.txn(), name.group())
+            .await?
+            .ok_or_else(|| not_found("working group", name.group()))?
+            .value
+            .value;
+        let province = mosharekat_calendar::Province::new(&group.province).map_err(|e| {
+            MeetingError::Deadline {
+                field: "name",
+                why: format!("the working group's province cannot be used: {e}"),
+            }
+        })?;
+        let now = checked.txn().clock().now();
+        let days = group.comment_days();
+        let window = self
+            .calendar
+            .read(|cal| cal.deadline(now, mosharekat_calendar::Period::Days(days), &province))
+            .map_err(|e| MeetingError::Deadline {
+                field: "name",
+                why: e.to_string(),
+            })?;
+        let mut m = checked.current().clone();
+        m.review = Some(MinutesReview {
+            state: ReviewState::Open,
+            open_time: Some(Time::from_chrono(now)),
+            window,
+            close_time: None,
+            comments: Vec::new(),
+            draft_discussion: discussion,
+        });
+        m.state = to;
+        let saved = checked.save(m).await?;
+        notices::review_opened(saved.txn(), &saved.saved().value, &members).await?;
+        let view = self.view(saved.txn(), saved.saved().clone()).await?;
+        saved.commit().await?;
+        Ok(view)
+    }
+
+    /// A comment on the draft minutes by `member` (a member id), who attended, while the
+    /// window is open.
+    pub async fn comment(
+        &self,
+        ctx: &CallContext,
+        name: &MeetingName,
+        etag: &str,
+        member: &str,
+        text: String,
+    ) -> Result<MeetingView, ApiError> {
+        let (checked, to, _) = self
+            .open_meeting(ctx, name, etag, MeetingAction::Comment)
+            .await?;
+        let member = MemberName::new(name.group().clone(), member.to_owned()).to_string();
+        let current = checked.current();
+        let Some(review) = current
+            .review
+            .as_ref()
+            .filter(|r| r.state == ReviewState::Open)
+        else {
+            return Err(MeetingError::ReviewNotOpen.into());
+        };
+        if review.window.is_passed(checked.txn().clock().now()) {
+            return Err(MeetingError::CommentWindowPassed.into());
+        }
+        if !rules::attended(current, &member) {
+            return Err(ApiError::PermissionDenied(
+                "only a member who attended the meeting comments on its minutes".into(),
+            ));
+        }
+        let mut m = current.clone();
+        if let Some(r) = m.review.as_mut() {
+            r.comments.push(MinutesComment {
+                member,
+                text,
+                create_time: Some(Time::from_micros(checked.txn().now_micros())),
+            });
+        }
+        self.save_meeting(checked, m, to).await
+    }
+
+    /// The secretary closes the comment window: the chair may approve.
+    pub async fn close_review(
+        &self,
+        ctx: &CallContext,
+        name: &MeetingName,
+        etag: &str,
+    ) -> Result<MeetingView, ApiError> {
+        let (checked, to, _) = self
+            .open_meeting(ctx, name, etag, MeetingAction::CloseReview)
+            .await?;
+        let mut m = checked.current().clone();
+        match m.review.as_mut() {
+            Some(r) if r.state == ReviewState::Open => {
+                r.state = ReviewState::Closed;
+                r.close_time = Some(Time::from_micros(checked.txn().now_micros()));
+            }
+            _ => return Err(MeetingError::ReviewNotOpen.into()),
+        }
+        notices::review_closed(checked.txn(), &m).await?;
+        self.save_meeting(checked, m, to).await
+    }
+
+    /// `member` (a member id), present at the meeting, signs its approved minutes:
+    /// `sha256` must be the hash they carry.
+    pub async fn sign(
+        &self,
+        ctx: &CallContext,
+        name: &MeetingName,
+        etag: &str,
+        member: &str,
+        sha256: &str,
+    ) -> Result<MeetingView, ApiError> {
+        let (checked, to, _) = self
+            .open_meeting(ctx, name, etag, MeetingAction::Sign)
+            .await?;
+        let member = MemberName::new(name.group().clone(), member.to_owned()).to_string();
+        let current = checked.current();
+        if !rules::attended(current, &member) {
+            return Err(ApiError::PermissionDenied(
+                "only a member present at the meeting signs its minutes".into(),
+            ));
+        }
+        if current.signatures.iter().any(|x| x.member == member) {
+            return Err(MeetingError::AlreadySigned.into());
+        }
+        if !sha256.eq_ignore_ascii_case(&current.content_sha256) {
+            return Err(MeetingError::SignedHashMismatch.into());
+        }
+        let mut m = current.clone();
+        m.signatures.push(Signature {
+            member,
+            sign_time: Some(Time::from_micros(checked.txn().now_micros())),
+            content_sha256: current.content_sha256.clone(),
+            minutes_hash_version: current.minutes_hash_version.unwrap_or(0),
+        });
+        self.save_meeting(checked, m, to).await
+    }
+
+    /// What a resolution's extract shows: the group, the resolution, its meeting as
+    /// approved, and everyone it may name. Of an adopted resolution whose minutes are
+    /// approved.
+    pub async fn export_extract(
+        &self,
+        name: &ResolutionName,
+    ) -> Result<(Group, Resolution, MeetingView, Vec<Member>), ApiError> {
+        let r = store::resolution(self.db.conn(), name)
+            .await?
+            .ok_or_else(|| not_found("resolution", name))?
+            .value
+            .value;
+        if !r.adopted {
+            return Err(MeetingError::ResolutionNotAdopted.into());
+        }
+        let meeting = MeetingName::parse(&r.meeting, "name")?;
+        let (group, view, members) = self.export_minutes(&meeting).await?;
+        if view.meeting.state != MeetingState::Closed {
+            return Err(MeetingError::MinutesNotApproved.into());
+        }
+        Ok((group, r, view, members))
     }
 
     /// The stored hash, the hash recomputed in the form the record names, and that form.
@@ -969,7 +1309,7 @@ impl Meetings {
             .ok_or(MeetingError::MinutesHashVersionUnknown(number))?;
         let kept = match form {
             MinutesHashVersion::V1ProstEncoding => store::minutes_v1(self.db.conn(), name).await?,
-            MinutesHashVersion::V2CanonicalJson => None,
+            MinutesHashVersion::V2CanonicalJson | MinutesHashVersion::V3WithRecusals => None,
         };
         let computed = canonical::recompute(form, &m, kept.as_deref());
         Ok((m.content_sha256, computed, form))
@@ -1096,6 +1436,35 @@ impl Meetings {
             notices::deadline_moved(saved.txn(), &saved.saved().value.value).await?;
             saved.commit().await?;
             names.push(mv.key);
+        }
+        // The minutes' comment windows ending on those days move the same way, their
+        // attendees told and their reminders moved.
+        let reviews: Vec<(MeetingName, mosharekat_calendar::Deadline)> =
+            store::open_reviews_due_between(&txn, from, to)
+                .await?
+                .into_iter()
+                .filter_map(|r| {
+                    let m = r.value.value;
+                    m.review.map(|v| (m.name, v.window))
+                })
+                .collect();
+        let moved = self
+            .calendar
+            .read(|cal| cal.moved_by(publication, reviews.iter().map(|(k, d)| (k.clone(), d))))
+            .map_err(|e| ApiError::invalid("publication", e.to_string()))?;
+        for mv in moved {
+            let checked = change::open_in(&txn, &ctx, &store::Meetings, &mv.key)
+                .await?
+                .authorise(|_| true)?
+                .check_etag("")?;
+            let mut m = checked.current().clone();
+            if let Some(r) = m.review.as_mut() {
+                r.window = mv.after;
+            }
+            let roster = Self::roster_of(&txn, &m).await?;
+            let saved = checked.save(m).await?;
+            notices::review_window_moved(saved.txn(), &saved.saved().value, &roster).await?;
+            saved.commit().await?;
         }
         mosharekat_platform::db::commit(txn).await?;
         if !names.is_empty() {

@@ -78,6 +78,25 @@
 //!   "discussion": string }
 //! ```
 //!
+//! # Version 3
+//!
+//! Version 3 (every approval since issue 17) is version 2's document with `"form"` set to
+//! `"mosharekat.meeting.minutes.v3"` and three additions, written by the same rules:
+//!
+//! ```text
+//!   "agenda": [ { ...as version 2, "subject_institution": string } ],
+//!   "resolutions": [ { ...as version 2, "agenda_item": integer } ],
+//!   "recusals": [ { "agenda_item": integer, "member": string, "automatic": bool,
+//!                   "reason": string, "declare_time": time } ]
+//! ```
+//!
+//! Who was recused for which item decides each item's quorum and votes, so it is part of
+//! what the minutes say. The draft's **review** (its comment window and the comments) is
+//! not: comments are review material, kept with the minutes but not in them (what they
+//! changed is in the approved text itself). The **signatures** are not either: they come
+//! after approval and each records the hash it signed, so a hash covering them could not
+//! be signed. Versions 1 and 2 cover none of the three additions and verify as before.
+//!
 //! It covers what version 1 covers, except the roster's national codes and etags, which the
 //! roster never holds (see [`crate::rules::roster_snapshot`]; the minutes must not carry
 //! personal data).
@@ -99,16 +118,19 @@ pub enum MinutesHashVersion {
     V1ProstEncoding = 1,
     /// The canonical JSON of [`MinutesContent`].
     V2CanonicalJson = 2,
+    /// The canonical JSON of [`MinutesContentV3`]: version 2 with the recusals.
+    V3WithRecusals = 3,
 }
 
 impl MinutesHashVersion {
     /// The form new approvals use.
-    pub const CURRENT: Self = Self::V2CanonicalJson;
+    pub const CURRENT: Self = Self::V3WithRecusals;
 
     pub fn from_number(n: i32) -> Option<Self> {
         match n {
             1 => Some(Self::V1ProstEncoding),
             2 => Some(Self::V2CanonicalJson),
+            3 => Some(Self::V3WithRecusals),
             _ => None,
         }
     }
@@ -122,6 +144,7 @@ impl MinutesHashVersion {
         match self {
             Self::V1ProstEncoding => Ok(v1_prost_sha256(meeting)),
             Self::V2CanonicalJson => Ok(MinutesContent::of(meeting)?.sha256()),
+            Self::V3WithRecusals => Ok(MinutesContentV3::of(meeting)?.sha256()),
         }
     }
 }
@@ -145,7 +168,9 @@ pub fn recompute(
         MinutesHashVersion::V1ProstEncoding => kept_v1
             .and_then(|kept| verify_v1(kept, &m))
             .unwrap_or_default(),
-        MinutesHashVersion::V2CanonicalJson => version.sha256(&m).unwrap_or_default(),
+        MinutesHashVersion::V2CanonicalJson | MinutesHashVersion::V3WithRecusals => {
+            version.sha256(&m).unwrap_or_default()
+        }
     }
 }
 
@@ -191,7 +216,17 @@ fn v1_form(meeting: &pb::Meeting) -> pb::Meeting {
     m.etag.clear();
     m.content_sha256.clear();
     m.minutes_hash_version = 0;
+    // Fields the message gained after version 1 (issue 17).
+    m.recusals.clear();
+    m.review = None;
+    m.signatures.clear();
+    for a in &mut m.agenda {
+        a.subject_institution.clear();
+    }
     for r in &mut m.resolutions {
+        r.agenda_item = 0;
+        r.display_number.clear();
+        r.extract_send_time = None;
         r.etag.clear();
         r.overdue = false;
         r.state = 0;
@@ -504,8 +539,12 @@ impl MinutesContent {
     }
 
     fn to_json(&self) -> Json {
+        Json::Object(self.members())
+    }
+
+    fn members(&self) -> Vec<(&'static str, Json)> {
         use Json::*;
-        Object(vec![
+        vec![
             ("form", text(FORM)),
             ("name", text(&self.name)),
             ("number", Int(self.number.into())),
@@ -638,7 +677,115 @@ impl MinutesContent {
                 ),
             ),
             ("discussion", text(&self.discussion)),
-        ])
+        ]
+    }
+}
+
+/// The identifier of version 3's form.
+pub const FORM_V3: &str = "mosharekat.meeting.minutes.v3";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecusalEntry {
+    pub agenda_item: i32,
+    pub member: String,
+    pub automatic: bool,
+    pub reason: String,
+    pub declare_time: Option<Time>,
+}
+
+/// What version 3 covers: version 2's content, each item's subject institution, each
+/// resolution's agenda item, and the recusals (see the module's comment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinutesContentV3 {
+    pub v2: MinutesContent,
+    /// One per agenda item, in order.
+    pub subject_institutions: Vec<String>,
+    /// One per resolution, in order.
+    pub resolution_items: Vec<i32>,
+    pub recusals: Vec<RecusalEntry>,
+}
+
+impl MinutesContentV3 {
+    pub fn of(m: &pb::Meeting) -> Result<Self, NoCanonicalForm> {
+        Ok(Self {
+            v2: MinutesContent::of(m)?,
+            subject_institutions: m
+                .agenda
+                .iter()
+                .map(|a| a.subject_institution.clone())
+                .collect(),
+            resolution_items: m.resolutions.iter().map(|r| r.agenda_item).collect(),
+            recusals: m
+                .recusals
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    Ok(RecusalEntry {
+                        agenda_item: r.agenda_item,
+                        member: r.member.clone(),
+                        automatic: r.automatic,
+                        reason: r.reason.clone(),
+                        declare_time: Time::of(
+                            &r.declare_time,
+                            &format!("recusals[{i}].declare_time"),
+                        )?,
+                    })
+                })
+                .collect::<Result<_, NoCanonicalForm>>()?,
+        })
+    }
+
+    pub fn canonical_json(&self) -> String {
+        let mut out = String::new();
+        self.to_json().write(&mut out);
+        out
+    }
+
+    pub fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_json().as_bytes()))
+    }
+
+    fn to_json(&self) -> Json {
+        use Json::*;
+        let mut members = self.v2.members();
+        for (k, v) in members.iter_mut() {
+            match (*k, v) {
+                ("form", v) => *v = text(FORM_V3),
+                ("agenda", List(items)) => {
+                    for (item, si) in items.iter_mut().zip(&self.subject_institutions) {
+                        if let Object(fields) = item {
+                            fields.push(("subject_institution", text(si)));
+                        }
+                    }
+                }
+                ("resolutions", List(items)) => {
+                    for (item, n) in items.iter_mut().zip(&self.resolution_items) {
+                        if let Object(fields) = item {
+                            fields.push(("agenda_item", Int((*n).into())));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        members.push((
+            "recusals",
+            List(
+                self.recusals
+                    .iter()
+                    .map(|r| {
+                        Object(vec![
+                            ("agenda_item", Int(r.agenda_item.into())),
+                            ("member", text(&r.member)),
+                            ("automatic", Bool(r.automatic)),
+                            ("reason", text(&r.reason)),
+                            ("declare_time", r.declare_time.into()),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ));
+        Object(members)
     }
 }
 
@@ -759,6 +906,7 @@ mod tests {
                     label: "ارجاع‌ها".into(),
                     value: "۱۲".into(),
                 }],
+                subject_institution: String::new(),
             }],
             agenda_final: true,
             attendance: vec![
@@ -820,12 +968,18 @@ mod tests {
                     progress: 100,
                     ..Default::default()
                 }],
+                agenda_item: 0,
+                display_number: String::new(),
+                extract_send_time: None,
             }],
             discussion: "گزارش دبیر".into(),
             start_time: at(1_742_465_000, 500_000),
             close_time: at(1_742_472_000, 0),
             content_sha256: "ab".repeat(32),
             state_reason: String::new(),
+            recusals: vec![],
+            review: None,
+            signatures: vec![],
             etag: "7".into(),
             roster: vec![
                 pb::Member {
@@ -927,22 +1081,83 @@ mod tests {
     #[test]
     fn versions_are_numbered_as_stored() {
         use MinutesHashVersion as V;
-        assert_eq!(V::CURRENT, V::V2CanonicalJson);
-        for v in [V::V1ProstEncoding, V::V2CanonicalJson] {
+        assert_eq!(V::CURRENT, V::V3WithRecusals);
+        for v in [V::V1ProstEncoding, V::V2CanonicalJson, V::V3WithRecusals] {
             assert_eq!(V::from_number(v.number()), Some(v));
         }
         assert_eq!(
-            (V::V1ProstEncoding.number(), V::V2CanonicalJson.number()),
-            (1, 2)
+            (
+                V::V1ProstEncoding.number(),
+                V::V2CanonicalJson.number(),
+                V::V3WithRecusals.number()
+            ),
+            (1, 2, 3)
         );
         assert_eq!(V::from_number(0), None);
-        assert_eq!(V::from_number(3), None);
+        assert_eq!(V::from_number(4), None);
         // The two forms of the same minutes differ.
         let m = fixture();
         assert_ne!(
             V::V1ProstEncoding.sha256(&m).unwrap(),
             V::V2CanonicalJson.sha256(&m).unwrap()
         );
+    }
+
+    /// Version 3 is version 2's document with the recusals, each item's subject
+    /// institution and each resolution's item; the review and the signatures are outside
+    /// every version, so signing approved minutes leaves their hash as it was.
+    #[test]
+    fn version_3_covers_the_recusals_not_the_review_or_signatures() {
+        use MinutesHashVersion as V;
+        let m = fixture();
+        let v2 = V::V2CanonicalJson.sha256(&m).unwrap();
+        let v3 = V::V3WithRecusals.sha256(&m).unwrap();
+        assert_ne!(v2, v3, "the form is named in the document");
+        let text = MinutesContentV3::of(&m).unwrap().canonical_json();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["form"], FORM_V3);
+        assert_eq!(doc["recusals"], serde_json::json!([]));
+        assert_eq!(doc["resolutions"][0]["agenda_item"], 0);
+        assert_eq!(doc["agenda"][0]["subject_institution"], "");
+        // Everything version 2 says, version 3 says the same way.
+        let two: serde_json::Value =
+            serde_json::from_str(&MinutesContent::of(&m).unwrap().canonical_json()).unwrap();
+        for (k, v) in two.as_object().unwrap() {
+            if !["form", "agenda", "resolutions"].contains(&k.as_str()) {
+                assert_eq!(&doc[k], v, "{k}");
+            }
+        }
+        // A recusal changes version 3, not version 2.
+        let mut recused = m.clone();
+        recused.recusals.push(pb::Recusal {
+            agenda_item: 1,
+            member: "working-groups/x/members/m1".into(),
+            automatic: true,
+            reason: "نهاد متبوع".into(),
+            declare_time: None,
+        });
+        recused.resolutions[0].agenda_item = 1;
+        assert_ne!(V::V3WithRecusals.sha256(&recused).unwrap(), v3);
+        assert_eq!(V::V2CanonicalJson.sha256(&recused).unwrap(), v2);
+        // Review and signatures: no version covers them.
+        let mut signed = m.clone();
+        signed.review = Some(pb::MinutesReview {
+            comments: vec![pb::MinutesComment {
+                member: "m".into(),
+                text: "اصلاح بند دو".into(),
+                create_time: None,
+            }],
+            ..Default::default()
+        });
+        signed.signatures.push(pb::MinutesSignature {
+            member: "m".into(),
+            sign_time: at(1_742_480_000, 0),
+            content_sha256: v3.clone(),
+            minutes_hash_version: 3,
+        });
+        for v in [V::V1ProstEncoding, V::V2CanonicalJson, V::V3WithRecusals] {
+            assert_eq!(v.sha256(&signed).unwrap(), v.sha256(&m).unwrap(), "{v:?}");
+        }
     }
 
     /// Any JSON parser reads the text back to the same text: it is JSON, written compactly

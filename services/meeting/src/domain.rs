@@ -148,6 +148,19 @@ pub struct Group {
     pub founding_time: Option<Time>,
     pub create_time: Option<Time>,
     pub update_time: Option<Time>,
+    /// The minutes' comment window in days; `None`: [`DEFAULT_COMMENT_DAYS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes_comment_days: Option<u32>,
+}
+
+/// The minutes' comment window when the group names none: three days on the legal
+/// calendar (`domain.md`, "The working group: more of its practice").
+pub const DEFAULT_COMMENT_DAYS: u32 = 3;
+
+impl Group {
+    pub fn comment_days(&self) -> u32 {
+        self.minutes_comment_days.unwrap_or(DEFAULT_COMMENT_DAYS)
+    }
 }
 
 /// A seat held (or, in a meeting's roster, as it was held when the meeting started).
@@ -184,6 +197,55 @@ pub struct AgendaItem {
     pub subject: String,
     pub standing_report: bool,
     pub figures: Vec<Figure>,
+    /// The institution the subject is of, as its owning service answered when the agenda
+    /// was set (`institutions/{id}`; empty without a subject).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject_institution: String,
+}
+
+/// A member left out of one agenda item's quorum and votes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recusal {
+    /// 1-based position in the agenda.
+    pub agenda_item: u32,
+    pub member: String,
+    /// The item is about the member's own institution (else declared by them).
+    pub automatic: bool,
+    pub reason: String,
+    pub declare_time: Option<Time>,
+}
+
+stored_enum!(
+    /// The draft minutes' review.
+    ReviewState { Open, Closed }
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MinutesComment {
+    pub member: String,
+    pub text: String,
+    pub create_time: Option<Time>,
+}
+
+/// The draft minutes opened for comment by the members who attended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MinutesReview {
+    pub state: ReviewState,
+    pub open_time: Option<Time>,
+    /// The comment window through the legal calendar, with its rule and any late moves.
+    pub window: mosharekat_calendar::Deadline,
+    pub close_time: Option<Time>,
+    pub comments: Vec<MinutesComment>,
+    pub draft_discussion: String,
+}
+
+/// A present member's signature of the approved minutes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    pub member: String,
+    pub sign_time: Option<Time>,
+    pub content_sha256: String,
+    pub minutes_hash_version: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,6 +305,20 @@ pub struct Resolution {
     pub state: ResolutionState,
     pub progress: i32,
     pub notes: Vec<ProgressNote>,
+    /// 1-based position of its agenda item; 0: the meeting as a whole.
+    #[serde(default)]
+    pub agenda_item: u32,
+    /// When its extract was sent to the body responsible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract_send_time: Option<Time>,
+}
+
+impl Resolution {
+    /// `{meeting}-{n}` in Persian digits, as documents print it (e.g. ۱-۳).
+    pub fn display_number(&self) -> String {
+        let meeting = self.meeting.rsplit('/').next().unwrap_or_default();
+        mosharekat_persian::digits::to_persian_digits(&format!("{meeting}-{}", self.number))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,4 +349,12 @@ pub struct Meeting {
     /// this release does not know is kept as it is.
     #[serde(skip)]
     pub minutes_hash_version: Option<i32>,
+    /// Who is recused for which item: declared ones as declared, the automatic ones fixed
+    /// when the meeting starts (with its roster).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recusals: Vec<Recusal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<MinutesReview>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<Signature>,
 }

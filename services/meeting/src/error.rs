@@ -47,6 +47,40 @@ pub enum MeetingError {
         field: &'static str,
         why: String,
     },
+    /// A vote by a member recused for the resolution's agenda item.
+    RecusedVote {
+        member: String,
+        item: u32,
+    },
+    /// Not enough voting members present for the item once its recused members are left out.
+    NoItemQuorum {
+        item: u32,
+        voting_present: i32,
+        required: i32,
+        explanation: String,
+    },
+    /// The member is recused for that item already.
+    AlreadyRecused,
+    /// The member has voted on that item already: a conflict is declared before voting.
+    ConflictAfterVote,
+    /// The draft minutes are under review (or reviewed): what they record is fixed.
+    MinutesUnderReview,
+    /// The minutes were opened for comment already (once per meeting).
+    ReviewAlreadyOpened,
+    /// The minutes are not open for comment.
+    ReviewNotOpen,
+    /// The comment window is still open: the secretary closes it before approval.
+    ReviewStillOpen,
+    /// The comment window has ended.
+    CommentWindowPassed,
+    /// The member has signed these minutes already.
+    AlreadySigned,
+    /// The hash signed is not the minutes' own.
+    SignedHashMismatch,
+    /// An extract is of an adopted resolution only.
+    ResolutionNotAdopted,
+    /// A conflict is declared on an item of a final agenda (its items no longer move).
+    AgendaNotFinal,
 }
 
 fn state_text(s: MeetingState) -> String {
@@ -185,6 +219,92 @@ impl From<MeetingError> for ApiError {
                 "فقط مصوبهٔ باز لغو می‌شود.",
             ),
             E::Deadline { field, why } => ApiError::invalid(field, why),
+            E::RecusedVote { member, item } => {
+                let mut e = p(
+                    "RECUSED_MEMBER_VOTE",
+                    format!("{member} is recused for agenda item {item} and cannot vote on it"),
+                    "عضو در این بند از دستور جلسه به سبب تعارض منافع کنار گذاشته شده و رأی نمی‌دهد.",
+                );
+                if let ApiError::FailedPrecondition { metadata, .. } = &mut e {
+                    metadata.insert("member".into(), member);
+                    metadata.insert("agenda_item".into(), item.to_string());
+                }
+                e
+            }
+            E::NoItemQuorum {
+                item,
+                voting_present,
+                required,
+                explanation,
+            } => {
+                let mut e = p(
+                    "NO_QUORUM_FOR_ITEM",
+                    format!(
+                        "agenda item {item} has no quorum without its recused members: {explanation}"
+                    ),
+                    "این بند از دستور جلسه بدون اعضای کنارگذاشته به حد نصاب نمی‌رسد.",
+                );
+                if let ApiError::FailedPrecondition { metadata, .. } = &mut e {
+                    metadata.insert("voting_present".into(), voting_present.to_string());
+                    metadata.insert("required".into(), required.to_string());
+                }
+                e
+            }
+            E::AlreadyRecused => p(
+                "ALREADY_RECUSED",
+                "the member is already recused for this agenda item",
+                "این عضو در این بند پیش‌تر کنار گذاشته شده است.",
+            ),
+            E::ConflictAfterVote => p(
+                "CONFLICT_AFTER_VOTE",
+                "the member has already voted on this agenda item",
+                "این عضو پیش‌تر در این بند رأی داده است.",
+            ),
+            E::MinutesUnderReview => p(
+                "MINUTES_UNDER_REVIEW",
+                "the draft minutes are open for comment: what they record is fixed",
+                "پیش‌نویس صورتجلسه برای اظهارنظر گشوده شده و محتوای آن تغییر نمی‌کند.",
+            ),
+            E::ReviewAlreadyOpened => p(
+                "MINUTES_REVIEW_ALREADY_OPENED",
+                "the minutes were already opened for comment",
+                "صورتجلسه پیش‌تر برای اظهارنظر گشوده شده است.",
+            ),
+            E::ReviewNotOpen => p(
+                "MINUTES_REVIEW_NOT_OPEN",
+                "the minutes are not open for comment",
+                "صورتجلسه برای اظهارنظر باز نیست.",
+            ),
+            E::ReviewStillOpen => p(
+                "MINUTES_REVIEW_OPEN",
+                "the comment window is open: the secretary closes it before approval",
+                "مهلت اظهارنظر باز است؛ دبیر پیش از تأیید آن را می‌بندد.",
+            ),
+            E::CommentWindowPassed => p(
+                "COMMENT_WINDOW_PASSED",
+                "the comment window has ended",
+                "مهلت اظهارنظر دربارهٔ صورتجلسه به سر رسیده است.",
+            ),
+            E::AlreadySigned => p(
+                "ALREADY_SIGNED",
+                "the member has already signed these minutes",
+                "این عضو پیش‌تر صورتجلسه را امضا کرده است.",
+            ),
+            E::SignedHashMismatch => p(
+                "SIGNED_HASH_MISMATCH",
+                "the hash signed is not the approved minutes' hash",
+                "درهم‌نگار امضاشده با صورتجلسهٔ تأییدشده یکی نیست.",
+            ),
+            E::AgendaNotFinal => p(
+                "AGENDA_NOT_FINAL",
+                "a conflict is declared on an item of a final agenda",
+                "تعارض منافع پس از نهایی شدن دستور جلسه اعلام می‌شود.",
+            ),
+            E::ResolutionNotAdopted => p(
+                "RESOLUTION_NOT_ADOPTED",
+                "an extract is issued for an adopted resolution only",
+                "ابلاغیه فقط برای مصوبهٔ تصویب‌شده صادر می‌شود.",
+            ),
         }
     }
 }
@@ -234,6 +354,33 @@ mod tests {
                 "MINUTES_HASH_VERSION_UNKNOWN",
             ),
             (E::CancelRefused, "RESOLUTION_STATE_CONFLICT"),
+            (
+                E::RecusedVote {
+                    member: "m".into(),
+                    item: 1,
+                },
+                "RECUSED_MEMBER_VOTE",
+            ),
+            (
+                E::NoItemQuorum {
+                    item: 1,
+                    voting_present: 1,
+                    required: 2,
+                    explanation: String::new(),
+                },
+                "NO_QUORUM_FOR_ITEM",
+            ),
+            (E::AlreadyRecused, "ALREADY_RECUSED"),
+            (E::ConflictAfterVote, "CONFLICT_AFTER_VOTE"),
+            (E::MinutesUnderReview, "MINUTES_UNDER_REVIEW"),
+            (E::ReviewAlreadyOpened, "MINUTES_REVIEW_ALREADY_OPENED"),
+            (E::ReviewNotOpen, "MINUTES_REVIEW_NOT_OPEN"),
+            (E::ReviewStillOpen, "MINUTES_REVIEW_OPEN"),
+            (E::CommentWindowPassed, "COMMENT_WINDOW_PASSED"),
+            (E::AlreadySigned, "ALREADY_SIGNED"),
+            (E::SignedHashMismatch, "SIGNED_HASH_MISMATCH"),
+            (E::ResolutionNotAdopted, "RESOLUTION_NOT_ADOPTED"),
+            (E::AgendaNotFinal, "AGENDA_NOT_FINAL"),
         ] {
             assert_eq!(reason(e), want);
         }

@@ -14,8 +14,12 @@
 //! («جلسه ۳», «مصوبه ۳۰۲»), fixed text. The place of a meeting is not in the fixed texts of
 //! `mosharekat_notify` (see the report of issue 16): the SMS names date and time only.
 //!
-//! The minutes have no comment stage yet (issue 17): there is no comment window to compute
-//! or announce, and `MinutesOpenForComment` is not sent.
+//! - the draft minutes opened for comment: to the members who attended, with the window's
+//!   last day, and the window's reminders (moved with it by a late closure, cancelled when
+//!   the secretary closes it);
+//! - the approved minutes awaiting signature: to the members present;
+//! - a resolution's extract sent: to the responsible member, when one is (a body that is no
+//!   member is written to on paper: the extract records when it was sent).
 
 use chrono::{DateTime, Utc};
 use mosharekat_notify::{
@@ -26,6 +30,7 @@ use mosharekat_platform::db::WriteTxn;
 use mosharekat_platform::error::ApiError;
 
 use crate::domain::{Meeting, Member, Resolution, ResolutionState};
+use crate::rules;
 use crate::store;
 
 /// How an SMS addresses a member whose recorded name the SMS rules refuse (a digit in it,
@@ -212,4 +217,150 @@ pub async fn resolution_followed_up(
         reminders::cancel(txn, &deadline_key(after)).await?;
     }
     Ok(())
+}
+
+/// The key a meeting's comment window reminders are kept under.
+pub fn comment_window_key(m: &Meeting) -> String {
+    format!("{}/comment-window", m.name)
+}
+
+/// The members of `roster` who attended `m` (in person or by a substitute).
+fn attendees<'a>(m: &'a Meeting, roster: &'a [Member]) -> impl Iterator<Item = &'a Member> + 'a {
+    roster.iter().filter(move |x| {
+        let name = x.name.to_string();
+        m.attendance
+            .iter()
+            .any(|a| a.member == name && rules::counts_present(a.status))
+    })
+}
+
+fn comment_plan(m: &Meeting, roster: &[Member]) -> Result<ReminderPlan, ApiError> {
+    Ok(ReminderPlan {
+        deadline_key: comment_window_key(m),
+        topic: Topic::MinutesComment,
+        resource: m.name.to_string(),
+        reference: minutes_reference(m.name.number())?,
+        office: Office::Secretariat,
+        recipients: attendees(m, roster)
+            .map(|x| Addressee {
+                recipient: recipient(x),
+                delivery: Delivery::Sms,
+            })
+            .collect(),
+        offsets: STANDARD_OFFSETS.to_vec(),
+    })
+}
+
+/// The draft minutes opened for comment: each attendee told until when, and reminded
+/// before the window ends. Returns how many were told.
+pub async fn review_opened(
+    txn: &WriteTxn,
+    m: &Meeting,
+    roster: &[Member],
+) -> Result<usize, ApiError> {
+    let Some(review) = &m.review else {
+        return Ok(0);
+    };
+    let plan = comment_plan(m, roster)?;
+    for a in &plan.recipients {
+        enqueue(
+            txn,
+            NewNotification {
+                recipient: a.recipient.clone(),
+                resource: m.name.to_string(),
+                reference: plan.reference.clone(),
+                office: Office::Secretariat,
+                template: Template::MinutesOpenForComment,
+                dates: vec![NoticeDate::Day(review.window.last_day)],
+                delivery: Delivery::Sms,
+            },
+        )
+        .await?;
+    }
+    reminders::schedule(txn, &plan, review.window.ends_at).await?;
+    Ok(plan.recipients.len())
+}
+
+/// The comment window moved by a late holiday or closure: the attendees told, the
+/// reminders moved.
+pub async fn review_window_moved(
+    txn: &WriteTxn,
+    m: &Meeting,
+    roster: &[Member],
+) -> Result<(), ApiError> {
+    let Some(review) = &m.review else {
+        return Ok(());
+    };
+    reminders::reschedule(txn, &comment_window_key(m), review.window.ends_at).await?;
+    for x in attendees(m, roster) {
+        enqueue(
+            txn,
+            NewNotification {
+                recipient: recipient(x),
+                resource: m.name.to_string(),
+                reference: minutes_reference(m.name.number())?,
+                office: Office::Secretariat,
+                template: Template::DeadlineMoved(Topic::MinutesComment),
+                dates: vec![NoticeDate::Day(review.window.last_day)],
+                delivery: Delivery::Sms,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The window closed by the secretary: nobody is reminded of it any more.
+pub async fn review_closed(txn: &WriteTxn, m: &Meeting) -> Result<(), ApiError> {
+    reminders::cancel(txn, &comment_window_key(m))
+        .await
+        .map(|_| ())
+}
+
+/// The approved minutes: each member present asked to sign. Returns how many were asked.
+pub async fn signatures_requested(
+    txn: &WriteTxn,
+    m: &Meeting,
+    roster: &[Member],
+) -> Result<usize, ApiError> {
+    let mut n = 0;
+    for x in attendees(m, roster).filter(|x| !x.vacant) {
+        enqueue(
+            txn,
+            NewNotification {
+                recipient: recipient(x),
+                resource: m.name.to_string(),
+                reference: minutes_reference(m.name.number())?,
+                office: Office::Secretariat,
+                template: Template::MinutesSignatureRequested,
+                dates: Vec::new(),
+                delivery: Delivery::Sms,
+            },
+        )
+        .await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A resolution's extract sent: told to its responsible member, when one is seated.
+/// Returns whether one was told.
+pub async fn extract_sent(txn: &WriteTxn, r: &Resolution) -> Result<bool, ApiError> {
+    let Some(who) = responsible(txn, r).await? else {
+        return Ok(false);
+    };
+    enqueue(
+        txn,
+        NewNotification {
+            recipient: recipient(&who),
+            resource: r.name.to_string(),
+            reference: resolution_reference(r)?,
+            office: Office::Secretariat,
+            template: Template::ResolutionExtractSent,
+            dates: Vec::new(),
+            delivery: Delivery::Sms,
+        },
+    )
+    .await?;
+    Ok(true)
 }

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use mosharekat_calendar::{Calendar, Deadline, Period, Province, SolarDate};
 
 use crate::domain::{
-    AttendanceStatus, DeadlineAsked, Meeting, MeetingState, Member, Quorum, ResolutionState, Seat,
-    Time, Vote,
+    AgendaItem, AttendanceStatus, DeadlineAsked, Meeting, MeetingState, Member, Quorum, Recusal,
+    ResolutionState, Seat, Time, Vote,
 };
 use crate::error::MeetingError;
 
@@ -72,6 +72,11 @@ fn attends(meeting: &Meeting, member: &str, counts: impl Fn(AttendanceStatus) ->
         .any(|a| a.member == member && counts(a.status))
 }
 
+/// Whether `member` attended `meeting`: present in person or by a substitute.
+pub fn attended(meeting: &Meeting, member: &str) -> bool {
+    attends(meeting, member, counts_present)
+}
+
 /// The voting members of `members` who count as present at `meeting`: voting seats not
 /// vacant, present in person or by a substitute. Quorum and votes both count these.
 pub fn present_voters<'a>(
@@ -88,9 +93,26 @@ pub fn present_voters<'a>(
 /// a named substitute), the chair — or the designated deputy, if the chair is absent —
 /// among them. Vacant seats do not count.
 pub fn quorum(members: &[Member], meeting: &Meeting) -> Quorum {
+    quorum_without(members, meeting, &[])
+}
+
+/// The quorum of agenda item `item` (1-based; 0: the meeting as a whole): the meeting's,
+/// with the members recused for that item not counted as present. They still hold their
+/// seats, so the number of voting members (and so the number required) stays the group's:
+/// a recusal can cost an item its quorum, never lower the bar.
+pub fn item_quorum(members: &[Member], meeting: &Meeting, item: u32) -> Quorum {
+    let recused = recused_for(meeting, item);
+    quorum_without(members, meeting, &recused)
+}
+
+fn quorum_without(members: &[Member], meeting: &Meeting, recused: &[String]) -> Quorum {
     let voting: Vec<&Member> = members.iter().filter(|m| m.voting && !m.vacant).collect();
-    let in_person = |name: &str| attends(meeting, name, |s| s == AttendanceStatus::Present);
-    let voting_present = present_voters(members, meeting).count() as i32;
+    let counted = |name: &str| !recused.iter().any(|r| r == name);
+    let in_person =
+        |name: &str| counted(name) && attends(meeting, name, |s| s == AttendanceStatus::Present);
+    let voting_present = present_voters(members, meeting)
+        .filter(|m| counted(&m.name.to_string()))
+        .count() as i32;
     let voting_members = voting.len() as i32;
     let required = voting_members / 2 + 1;
     let chair_present = members
@@ -103,7 +125,7 @@ pub fn quorum(members: &[Member], meeting: &Meeting) -> Quorum {
         && in_person(&meeting.deputy_chair);
     let enough = voting_members > 0 && voting_present >= required;
     let chaired = chair_present || deputy_present;
-    let explanation = format!(
+    let mut explanation = format!(
         "{voting_present} of {voting_members} voting members present; more than half needs {required}; {}",
         if chair_present {
             "the chair is present"
@@ -113,6 +135,12 @@ pub fn quorum(members: &[Member], meeting: &Meeting) -> Quorum {
             "neither the chair nor a designated deputy is present"
         }
     );
+    if !recused.is_empty() {
+        let _ = std::fmt::Write::write_fmt(
+            &mut explanation,
+            format_args!("; {} recused for this item, not counted", recused.len()),
+        );
+    }
     Quorum {
         met: enough && chaired,
         voting_members,
@@ -121,6 +149,59 @@ pub fn quorum(members: &[Member], meeting: &Meeting) -> Quorum {
         chair_present,
         deputy_present,
         explanation,
+    }
+}
+
+/// The members recused for item `item` (none for 0, the meeting as a whole).
+pub fn recused_for(meeting: &Meeting, item: u32) -> Vec<String> {
+    if item == 0 {
+        return Vec::new();
+    }
+    meeting
+        .recusals
+        .iter()
+        .filter(|r| r.agenda_item == item)
+        .map(|r| r.member.clone())
+        .collect()
+}
+
+/// Why a representative is recused without declaring it.
+pub const OWN_INSTITUTION: &str = "موضوع این بند نهاد متبوع عضو است";
+
+/// The automatic recusals: each seated (not vacant) member whose own institution is the
+/// subject of an item (the item points at it, or at one of its filings or referrals, as
+/// the owning service answered). Items are numbered from 1.
+pub fn automatic_recusals(members: &[Member], agenda: &[AgendaItem]) -> Vec<Recusal> {
+    let mut out = Vec::new();
+    for (i, item) in agenda.iter().enumerate() {
+        if item.subject_institution.is_empty() {
+            continue;
+        }
+        for m in members
+            .iter()
+            .filter(|m| !m.vacant && m.institution == item.subject_institution)
+        {
+            out.push(Recusal {
+                agenda_item: i as u32 + 1,
+                member: m.name.to_string(),
+                automatic: true,
+                reason: OWN_INSTITUTION.into(),
+                declare_time: None,
+            });
+        }
+    }
+    out
+}
+
+/// `recusals` with `more` added, one per member and item (the first recorded kept).
+pub fn merge_recusals(recusals: &mut Vec<Recusal>, more: Vec<Recusal>) {
+    for r in more {
+        if !recusals
+            .iter()
+            .any(|x| x.agenda_item == r.agenda_item && x.member == r.member)
+        {
+            recusals.push(r);
+        }
     }
 }
 
@@ -184,10 +265,15 @@ pub enum MeetingAction {
     Start,
     RecordResolution,
     ApproveMinutes,
+    DeclareConflict,
+    OpenReview,
+    Comment,
+    CloseReview,
+    Sign,
 }
 
 impl MeetingAction {
-    pub const ALL: [MeetingAction; 8] = [
+    pub const ALL: [MeetingAction; 13] = [
         Self::Reschedule,
         Self::Postpone,
         Self::Cancel,
@@ -196,6 +282,11 @@ impl MeetingAction {
         Self::Start,
         Self::RecordResolution,
         Self::ApproveMinutes,
+        Self::DeclareConflict,
+        Self::OpenReview,
+        Self::Comment,
+        Self::CloseReview,
+        Self::Sign,
     ];
 
     pub fn verb(self) -> &'static str {
@@ -208,6 +299,11 @@ impl MeetingAction {
             Self::Start => "start",
             Self::RecordResolution => "record a resolution in",
             Self::ApproveMinutes => "approve the minutes of",
+            Self::DeclareConflict => "declare a conflict in",
+            Self::OpenReview => "open for comment the minutes of",
+            Self::Comment => "comment on the minutes of",
+            Self::CloseReview => "close the comment window of",
+            Self::Sign => "sign the minutes of",
         }
     }
 }
@@ -225,6 +321,10 @@ pub fn next_meeting_state(from: MeetingState, action: MeetingAction) -> Option<M
         (S::Scheduled, A::Start) => Some(S::InSession),
         (S::InSession, A::RecordResolution) => Some(S::InSession),
         (S::InSession, A::ApproveMinutes) => Some(S::Closed),
+        (S::Scheduled | S::Postponed | S::InSession, A::DeclareConflict) => Some(from),
+        (S::InSession, A::OpenReview | A::Comment | A::CloseReview) => Some(S::InSession),
+        // Signatures come after approval and change nothing the hash covers.
+        (S::Closed, A::Sign) => Some(S::Closed),
         _ => None,
     }
 }
@@ -357,6 +457,9 @@ mod tests {
             content_sha256: String::new(),
             roster: vec![],
             minutes_hash_version: None,
+            recusals: vec![],
+            review: None,
+            signatures: vec![],
         };
         for n in present {
             m.attendance.push(Attendance {
@@ -387,6 +490,82 @@ mod tests {
         let q = quorum(&g, &meeting_with(&[0, 1, 2, 3, 4, 5], &[], None));
         assert!(!q.met);
         assert_eq!(q.voting_present, 6);
+    }
+
+    fn item(subject_institution: &str) -> AgendaItem {
+        AgendaItem {
+            title: "بند".into(),
+            description: String::new(),
+            subject: String::new(),
+            standing_report: false,
+            figures: vec![],
+            subject_institution: subject_institution.into(),
+        }
+    }
+
+    #[test]
+    fn a_representative_is_recused_for_an_item_about_their_institution() {
+        let g = seed_group();
+        // Member 6 represents institutions/6; the second item is about it.
+        let agenda = [item(""), item("institutions/6"), item("institutions/99")];
+        let r = automatic_recusals(&g, &agenda);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(
+            (r[0].agenda_item, r[0].member.as_str()),
+            (2, "working-groups/g/members/m6")
+        );
+        assert!(r[0].automatic);
+        // A vacant seat is not recused: it does not sit.
+        let mut g2 = g.clone();
+        g2[6].vacant = true;
+        assert!(automatic_recusals(&g2, &agenda).is_empty());
+    }
+
+    #[test]
+    fn a_recused_member_is_left_out_of_that_items_quorum_only() {
+        let g = seed_group();
+        // Seven of twelve present: the meeting's quorum exactly.
+        let mut m = meeting_with(&[0, 1, 2, 3, 4, 5, 6], &[], None);
+        merge_recusals(
+            &mut m.recusals,
+            automatic_recusals(&g, &[item("institutions/6")]),
+        );
+        assert!(quorum(&g, &m).met);
+        let q = item_quorum(&g, &m, 1);
+        assert!(!q.met, "member 6 would have made the quorum: {q:?}");
+        assert_eq!((q.voting_members, q.voting_present, q.required), (12, 6, 7));
+        // The meeting as a whole (item 0) counts everyone.
+        assert!(item_quorum(&g, &m, 0).met);
+        // A recused chair does not chair that item.
+        let mut m = meeting_with(&[0, 1, 2, 3, 4, 5, 6, 7], &[], None);
+        m.recusals.push(Recusal {
+            agenda_item: 1,
+            member: mname(0),
+            automatic: false,
+            reason: "خویشاوندی".into(),
+            declare_time: None,
+        });
+        let q = item_quorum(&g, &m, 1);
+        assert!(!q.chair_present && !q.met, "{q:?}");
+    }
+
+    #[test]
+    fn recusals_merge_one_per_member_and_item() {
+        let mut r = vec![Recusal {
+            agenda_item: 1,
+            member: mname(6),
+            automatic: false,
+            reason: "اعلام شخصی".into(),
+            declare_time: None,
+        }];
+        let g = seed_group();
+        merge_recusals(
+            &mut r,
+            automatic_recusals(&g, &[item("institutions/6"), item("institutions/6")]),
+        );
+        assert_eq!(r.len(), 2);
+        assert!(!r[0].automatic, "the declared one is kept");
+        assert_eq!((r[1].agenda_item, r[1].automatic), (2, true));
     }
 
     #[test]
@@ -528,6 +707,13 @@ mod tests {
             (S::Scheduled, A::Start, S::InSession),
             (S::InSession, A::RecordResolution, S::InSession),
             (S::InSession, A::ApproveMinutes, S::Closed),
+            (S::Scheduled, A::DeclareConflict, S::Scheduled),
+            (S::Postponed, A::DeclareConflict, S::Postponed),
+            (S::InSession, A::DeclareConflict, S::InSession),
+            (S::InSession, A::OpenReview, S::InSession),
+            (S::InSession, A::Comment, S::InSession),
+            (S::InSession, A::CloseReview, S::InSession),
+            (S::Closed, A::Sign, S::Closed),
         ];
         for from in [
             S::Scheduled,
@@ -544,7 +730,9 @@ mod tests {
                 assert_eq!(next_meeting_state(from, a), expected, "{from:?} {a:?}");
             }
         }
-        for a in MeetingAction::ALL {
+        // Closed is immutable: only signing its approved content, which the hash does not
+        // cover, is left.
+        for a in MeetingAction::ALL.into_iter().filter(|a| *a != A::Sign) {
             assert_eq!(
                 next_meeting_state(S::Closed, a),
                 None,

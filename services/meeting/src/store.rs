@@ -509,16 +509,40 @@ async fn save_meeting(
     version: i64,
     m: &Kept<Meeting>,
 ) -> Result<bool, ApiError> {
-    let sql = "UPDATE meetings SET minutes_hash_version = COALESCE($1, minutes_hash_version), record = $2, \
-               version = version + 1 WHERE id = $3 AND working_group_id = $4 AND version = $5";
+    let sql = "UPDATE meetings SET minutes_hash_version = COALESCE($1, minutes_hash_version), \
+               review_due_us = $2, record = $3, \
+               version = version + 1 WHERE id = $4 AND working_group_id = $5 AND version = $6";
     let key = [meeting_row_id(id).into(), id.group().id().into()];
     update(
         txn,
         sql,
-        vec![m.minutes_hash_version.into()],
+        vec![m.minutes_hash_version.into(), review_due_us(m).into()],
         m,
         key,
         version,
+    )
+    .await
+}
+
+/// The end of an open comment window (the column a late publication finds it by).
+fn review_due_us(m: &Meeting) -> Option<i64> {
+    m.review
+        .as_ref()
+        .filter(|r| r.state == domain::ReviewState::Open)
+        .map(|r| r.window.ends_at.timestamp_micros())
+}
+
+/// The meetings, of every group, whose open comment window ends between `from_us` and
+/// `to_us` (inclusive): those a holiday or closure on those days may move.
+pub async fn open_reviews_due_between<C: ConnectionTrait>(
+    c: &C,
+    from_us: i64,
+    to_us: i64,
+) -> Result<Vec<Record<Meeting>>, ApiError> {
+    meetings_where(
+        c,
+        "review_due_us >= $1 AND review_due_us <= $2 ORDER BY id",
+        vec![from_us.into(), to_us.into()],
     )
     .await
 }

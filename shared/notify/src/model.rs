@@ -414,6 +414,10 @@ pub enum Template {
     ResolutionAssigned,
     MinutesOpenForComment,
     MinutesApproved,
+    /// Approved minutes awaiting the member's signature.
+    MinutesSignatureRequested,
+    /// A resolution's extract sent to the member responsible.
+    ResolutionExtractSent,
     /// A deadline approaching (7 or 1 days before, or 30 for a licence).
     DeadlineApproaching(Topic),
     /// A deadline passed.
@@ -446,6 +450,8 @@ impl Template {
             Self::ResolutionAssigned => "RESOLUTION_ASSIGNED",
             Self::MinutesOpenForComment => "MINUTES_OPEN_FOR_COMMENT",
             Self::MinutesApproved => "MINUTES_APPROVED",
+            Self::MinutesSignatureRequested => "MINUTES_SIGNATURE_REQUESTED",
+            Self::ResolutionExtractSent => "RESOLUTION_EXTRACT_SENT",
             Self::DeadlineApproaching(t) => return format!("DEADLINE_APPROACHING:{}", t.as_str()),
             Self::DeadlinePassed(t) => return format!("DEADLINE_PASSED:{}", t.as_str()),
             Self::DeadlineMoved(t) => return format!("DEADLINE_MOVED:{}", t.as_str()),
@@ -500,6 +506,14 @@ impl Template {
                 "اظهارنظر درباره {ref}",
             ),
             Self::MinutesApproved => ("{name} گرامی، {ref} تصویب شد.", "تصویب {ref}"),
+            Self::MinutesSignatureRequested => (
+                "{name} گرامی، {ref} تأیید شد و منتظر امضای شماست.",
+                "امضای {ref}",
+            ),
+            Self::ResolutionExtractSent => (
+                "{name} گرامی، ابلاغیهٔ {ref} برای شما فرستاده شد.",
+                "ابلاغیهٔ {ref}",
+            ),
             Self::DeadlineApproaching(_) => (
                 "{name} گرامی، {topic} {ref} پایان {date} به سر می‌رسد.",
                 "یادآوری {topic} {ref}",
@@ -849,6 +863,8 @@ mod tests {
             Template::ResolutionAssigned,
             Template::MinutesOpenForComment,
             Template::MinutesApproved,
+            Template::MinutesSignatureRequested,
+            Template::ResolutionExtractSent,
         ];
         for t in Topic::ALL {
             all.extend([

@@ -7,6 +7,7 @@ mod m20261129_000004_meeting;
 mod m20261210_000006_minutes_hash_version;
 mod m20261220_000007_own_records;
 mod m20261230_000008_deadlines;
+mod m20270105_000009_minutes_review;
 
 pub struct Migrator;
 
@@ -26,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(mosharekat_notify::migrations::m20261202_000001_notifications::Migration),
             Box::new(mosharekat_notify::migrations::m20261223_000001_reminders_by_key::Migration),
             Box::new(m20261230_000008_deadlines::Migration),
+            // issue 17: the minutes' comment window
+            Box::new(m20270105_000009_minutes_review::Migration),
         ]
     }
 }

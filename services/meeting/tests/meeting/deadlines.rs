@@ -511,11 +511,11 @@ async fn due_within_and_overdue_filter_as_the_clock_moves(b: Backend) {
     }
 }
 
-fn ardabil() -> Province {
+pub(super) fn ardabil() -> Province {
     Province::new("اردبیل").unwrap()
 }
 
-fn closure(scope: Scope, y: i32, m: u8, d: u8) -> Publication {
+pub(super) fn closure(scope: Scope, y: i32, m: u8, d: u8) -> Publication {
     Publication::Closure(Closure {
         scope,
         first_day: SolarDate::new(y, m, d).unwrap(),

@@ -270,6 +270,7 @@ async fn write_story(e: &Env) -> Names {
         subject: subject.into(),
         standing_report: standing,
         figures: vec![],
+        subject_institution: String::new(),
     };
     let attendance = |rows: &[(usize, A)]| -> Vec<pb::Attendance> {
         rows.iter()
@@ -609,29 +610,61 @@ pub fn compare(expected: &[Answer], got: &[Answer]) {
                 )
             };
         }
+        // Fields added since the fixture's release (issue 17) are left out of the
+        // comparison: the resolution's printed number, derived from what it had.
+        macro_rules! cmp_without_new {
+            ($t:ty, $f:expr) => {{
+                let mut got = <$t as prost::Message>::decode(bytes.as_slice()).unwrap();
+                let clear: fn(&mut $t) = $f;
+                clear(&mut got);
+                same(want, &got)
+            }};
+        }
+        fn clear_resolution(r: &mut pb::Resolution) {
+            r.display_number.clear();
+        }
+        fn clear_meeting(m: &mut pb::Meeting) {
+            m.resolutions.iter_mut().for_each(clear_resolution);
+        }
         match want.rpc.as_str() {
             "ListWorkingGroups" => cmp!(pb::ListWorkingGroupsResponse),
             "GetWorkingGroup" => cmp!(pb::GetWorkingGroupResponse),
             "ListMembers" | "ListMembers+vacant" => cmp!(pb::ListMembersResponse),
-            "ListMeetings" => cmp!(pb::ListMeetingsResponse),
-            "ListResolutions" => cmp!(pb::ListResolutionsResponse),
-            "GetMeeting" => cmp!(pb::GetMeetingResponse),
+            "ListMeetings" => cmp_without_new!(pb::ListMeetingsResponse, |r| r
+                .meetings
+                .iter_mut()
+                .for_each(clear_meeting)),
+            "ListResolutions" => cmp_without_new!(pb::ListResolutionsResponse, |r| r
+                .resolutions
+                .iter_mut()
+                .for_each(clear_resolution)),
+            "GetMeeting" => cmp_without_new!(pb::GetMeetingResponse, |r| r
+                .meeting
+                .iter_mut()
+                .for_each(clear_meeting)),
             "VerifyMinutes" => cmp!(pb::VerifyMinutesResponse),
+            // The printed minutes changed by design (issue 17: the document kit, Persian
+            // numbering, the recusals and signatures blocks): their hash and its form must not.
             "ExportMinutes" => {
-                // The document is a rendering, not stored data: its markup follows the
-                // document kit (shared/document). Its hash and the hash's form must not move.
-                let text = |r: &str| {
-                    let mut m = <pb::ExportMinutesResponse as prost::Message>::decode(
-                        hex::decode(r).unwrap().as_slice(),
-                    )
+                let want_m = <pb::ExportMinutesResponse as prost::Message>::decode(
+                    hex::decode(&want.response).unwrap().as_slice(),
+                )
+                .unwrap();
+                let got = <pb::ExportMinutesResponse as prost::Message>::decode(bytes.as_slice())
                     .unwrap();
-                    (std::mem::take(&mut m.html), m)
-                };
-                let ((_, was), (html, is)) = (text(&want.response), text(&have.response));
-                assert_eq!(was, is, "{} {}", want.rpc, want.name);
-                assert!(html.contains(&is.content_sha256), "{html}");
+                assert_eq!(
+                    (&want_m.content_sha256, want_m.minutes_hash_version),
+                    (&got.content_sha256, got.minutes_hash_version),
+                    "{}",
+                    want.name
+                );
+                assert!(got.html.contains("dir=\"rtl\""));
+                assert!(got.html.contains(&got.content_sha256), "{}", got.html);
             }
-            "GetResolution" => cmp!(pb::GetResolutionResponse),
+            "GetResolution" => cmp_without_new!(pb::GetResolutionResponse, |r| r
+                .resolution
+                .iter_mut()
+                .for_each(clear_resolution)),
             other => panic!("unknown rpc {other}"),
         }
     }

@@ -65,20 +65,20 @@ async fn the_minutes_hash_names_its_form_and_shows_tampering(b: Backend) {
         .await
         .unwrap();
     let closed = e.approve(&m.name, "گزارش دبیر").await;
-    assert_eq!(closed.minutes_hash_version, 2);
+    assert_eq!(closed.minutes_hash_version, 3);
     // The hash is of the canonical form of the minutes the API returns.
     assert_eq!(
         closed.content_sha256,
-        MinutesContent::of(&closed).unwrap().sha256()
+        MinutesContentV3::of(&closed).unwrap().sha256()
     );
     let v = e.verify(&m.name).await.unwrap();
     assert!(v.intact, "{v:?}");
-    assert_eq!(v.minutes_hash_version, 2);
+    assert_eq!(v.minutes_hash_version, 3);
     assert_eq!(
         (&v.stored_sha256, &v.computed_sha256),
         (&closed.content_sha256, &closed.content_sha256)
     );
-    assert_eq!(e.get(&m.name).await.minutes_hash_version, 2);
+    assert_eq!(e.get(&m.name).await.minutes_hash_version, 3);
     let listed =
         e.wg.clone()
             .list_meetings(e.sec(pb::ListMeetingsRequest {
@@ -91,15 +91,15 @@ async fn the_minutes_hash_names_its_form_and_shows_tampering(b: Backend) {
             .into_inner()
             .meetings;
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].minutes_hash_version, 2);
+    assert_eq!(listed[0].minutes_hash_version, 3);
     let x = e.export(&m.name).await;
     assert_eq!(
         (x.minutes_hash_version, &x.content_sha256),
-        (2, &closed.content_sha256)
+        (3, &closed.content_sha256)
     );
     assert!(
         x.html.contains(&format!(
-            "<span data-latin>SHA-256</span> (v۲): <code data-latin>{}</code>",
+            "<span data-latin>SHA-256</span> (v۳): <code data-latin>{}</code>",
             closed.content_sha256
         )),
         "{}",
@@ -142,7 +142,7 @@ async fn the_minutes_hash_names_its_form_and_shows_tampering(b: Backend) {
     let err = e.verify(&m.name).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason(&err), "MINUTES_HASH_VERSION_UNKNOWN");
-    set_hash_version(&db, &m.name, 2).await;
+    set_hash_version(&db, &m.name, 3).await;
     assert!(e.verify(&m.name).await.unwrap().intact);
 }
 
@@ -345,9 +345,9 @@ async fn minutes_approved_before_the_canonical_form_still_verify(b: Backend) {
 
     // The meeting in session during the upgrade is approved in the canonical form.
     let closed = e.approve(&in_session.name, "بحث اعضا").await;
-    assert_eq!(closed.minutes_hash_version, 2);
+    assert_eq!(closed.minutes_hash_version, 3);
     let v = e.verify(&in_session.name).await.unwrap();
-    assert!(v.intact && v.minutes_hash_version == 2, "{v:?}");
+    assert!(v.intact && v.minutes_hash_version == 3, "{v:?}");
     assert_eq!(e.get(&approved.name).await.minutes_hash_version, 1);
 
     // The old minutes stay tamper-evident in their own form.

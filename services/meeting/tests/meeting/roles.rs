@@ -6,7 +6,7 @@ on_both_databases!(every_rpc_against_every_role);
 
 /// Every RPC of the meeting service and of the common services it serves (from the
 /// descriptors, so that a new RPC without a row fails) × every role: the roles of
-/// `api.rs` (MANAGERS, READERS, REPORTERS), of the audit log and of the stalled events
+/// `api.rs` (MANAGERS, READERS, REPORTERS, COMMENTERS), of the audit log and of the stalled events
 /// get past the role check, every other role is PERMISSION_DENIED.
 async fn every_rpc_against_every_role(b: Backend) {
     use Role::*;
@@ -36,6 +36,12 @@ async fn every_rpc_against_every_role(b: Backend) {
         ("ApproveMinutes", MANAGERS),
         ("VerifyMinutes", READERS),
         ("ExportMinutes", READERS),
+        ("DeclareConflict", REPORTERS),
+        ("OpenMinutesReview", MANAGERS),
+        ("CommentOnMinutes", &[Member]),
+        ("CloseMinutesReview", MANAGERS),
+        ("SignMinutes", &[Member]),
+        ("ExportResolutionExtract", READERS),
         ("GetResolution", READERS),
         ("ListResolutions", READERS),
         ("ReportResolutionProgress", REPORTERS),

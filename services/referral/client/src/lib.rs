@@ -41,6 +41,17 @@ impl ReferralPeer {
 
     /// Whether a filing or referral (`filings/{id}`, `referrals/{id}`) exists.
     pub async fn case_exists(&self, ctx: &CallContext, name: &str) -> Result<bool, ApiError> {
+        Ok(self.case_institution(ctx, name).await?.is_some())
+    }
+
+    /// The institution (`institutions/{id}`) a filing or referral is of, as the referral
+    /// service answers: the filing institution, or the referral's assignee (empty while it
+    /// has none). `None` when the case does not exist.
+    pub async fn case_institution(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+    ) -> Result<Option<String>, ApiError> {
         use mosharekat_api::referral::v1 as rf;
         let r = if name.starts_with("filings/") {
             let msg = rf::GetFilingRequest {
@@ -59,7 +70,7 @@ impl ReferralPeer {
                 },
             )
             .await
-            .map(|_| ())
+            .map(|r| r.filing.map(|f| f.institution).unwrap_or_default())
         } else {
             let msg = rf::GetReferralRequest {
                 name: name.to_owned(),
@@ -77,9 +88,12 @@ impl ReferralPeer {
                 },
             )
             .await
-            .map(|_| ())
+            .map(|r| r.referral.map(|f| f.institution).unwrap_or_default())
         };
-        found(r, "the referral service")
+        match r {
+            Ok(institution) => Ok(Some(institution)),
+            Err(s) => found(Err::<(), _>(s), "the referral service").map(|_| None),
+        }
     }
 
     /// The referral service's statistics for a province and period.
