@@ -368,6 +368,14 @@ async fn no_personal_data_on_any_public_path(b: Backend) {
                     }],
                     summary: canary("خلاصهٔ پرونده"),
                     institution: licensed.name().into(),
+                    // Who gave the party's agreement is a person too.
+                    agreements: mosharekat_testkit::agreements_of(1)
+                        .into_iter()
+                        .map(|a| rf::PartyAgreement {
+                            given_by: canary("وکیل طرف"),
+                            ..a
+                        })
+                        .collect(),
                     ..Default::default()
                 }),
             },
