@@ -114,6 +114,9 @@ fn ensure_local_pki(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often the local suite's services fire due reminders.
+const LOCAL_REMINDER_INTERVAL: Duration = Duration::from_secs(2);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -147,9 +150,15 @@ async fn main() -> anyhow::Result<()> {
     );
     registry_args.service_signing_key = Some(private_key.clone());
     registry_args.log_format = cli.log_format;
+    // The local suite is for trying things: its reminders fire within seconds of falling
+    // due (a deployment's services default to 30-60 s), so a walk-through sees them.
+    let reminders_every: humantime::Duration = LOCAL_REMINDER_INTERVAL.into();
     let registry = mosharekat_registry::Application::build(mosharekat_registry::Settings {
         server: registry_args,
-        registry: Default::default(),
+        registry: mosharekat_registry::RegistryArgs {
+            reminder_interval: reminders_every,
+            ..Default::default()
+        },
     })
     .await?;
     let registry_addr = registry.local_addr();
@@ -165,7 +174,10 @@ async fn main() -> anyhow::Result<()> {
     referral_args.log_format = cli.log_format;
     let referral = mosharekat_referral::Application::build(mosharekat_referral::Settings {
         server: referral_args,
-        referral: mosharekat_referral::ReferralArgs::new(format!("{scheme}://{registry_addr}")),
+        referral: mosharekat_referral::ReferralArgs {
+            reminder_interval: reminders_every,
+            ..mosharekat_referral::ReferralArgs::new(format!("{scheme}://{registry_addr}"))
+        },
     })
     .await?;
     let referral_addr = referral.local_addr();
@@ -181,10 +193,13 @@ async fn main() -> anyhow::Result<()> {
     meeting_args.log_format = cli.log_format;
     let meeting = mosharekat_meeting::Application::build(mosharekat_meeting::Settings {
         server: meeting_args,
-        meeting: mosharekat_meeting::MeetingArgs::new(
-            format!("{scheme}://{registry_addr}"),
-            format!("{scheme}://{referral_addr}"),
-        ),
+        meeting: mosharekat_meeting::MeetingArgs {
+            reminder_interval: reminders_every,
+            ..mosharekat_meeting::MeetingArgs::new(
+                format!("{scheme}://{registry_addr}"),
+                format!("{scheme}://{referral_addr}"),
+            )
+        },
     })
     .await?;
     let meeting_addr = meeting.local_addr();
