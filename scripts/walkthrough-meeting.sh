@@ -4,7 +4,8 @@
 # institutions, a secretary) and holds its first meeting: agenda with the standing
 # report, attendance, quorum (a representative recused for the item about their
 # institution), a resolution, the draft minutes reviewed, approved and signed by the
-# chair, exported as Persian HTML.
+# chair, exported as Persian HTML; and a licence for two days only, whose end's reminder
+# is sent at once.
 # Usage: scripts/walkthrough-meeting.sh [registry] [meeting] [data-dir] [token-command]
 set -euo pipefail
 reg=${1:-127.0.0.1:50051}
@@ -100,4 +101,30 @@ call "$(member "${members[0]}")" "$wg" mosharekat.meeting.v1.MeetingService/Sign
 call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/VerifyMinutes "{\"name\": \"$meeting\"}" | grep -q '"intact": true' || fail "minutes hash"
 html=$(call "$sec" "$wg" mosharekat.meeting.v1.MeetingService/ExportMinutes "{\"name\": \"$meeting\"}")
 grep -q 'dir=\\"rtl\\"' <<<"$html" || fail "the minutes are not right-to-left"
+
+# A reminder: a seventh institution is licensed for two days only (its end counted on the
+# legal calendar), so every "days before" reminder of its end has already gone by and the
+# most urgent, seven days before, is sent at once by the registry's reminder loop
+# (REMINDER_INTERVAL) to the institution; the registry's officers see it.
+ten=1707234567
+brief=$(call "$officer" "$reg" mosharekat.registry.v1.RegistryService/CreateInstitution "{
+  \"request_id\": \"wg-inst-7\",
+  \"institution\": {\"display_name\": \"نهاد همکار ۷\", \"kind\": \"INSTITUTION_KIND_CHARITY\",
+    \"national_id\": \"$ten$(check_digit "$ten")\", \"registration_number\": \"7\", \"registering_authority\": \"اداره ثبت\",
+    \"province\": \"اردبیل\", \"city\": \"اردبیل\", \"activity_areas\": [\"ACTIVITY_AREA_FAMILY\"]}}" | field name)
+short=$(call "$officer" "$reg" mosharekat.registry.v1.RegistryService/CreateLicence "{\"parent\": \"$brief\", \"request_id\": \"wg-lic-7\",
+  \"licence\": {\"activity_areas\": [\"ACTIVITY_AREA_FAMILY\"], \"permitted_actions\": [\"PERMITTED_ACTION_ACCEPT_REFERRALS\"],
+  \"province\": \"اردبیل\", \"valid_until\": \"$(date -u -d '+2 days' +%Y-%m-%dT%H:%M:%SZ)\"}}" | field name)
+[ -n "$short" ] || fail "the two-day licence was not created"
+call "$officer" "$reg" mosharekat.registry.v1.RegistryService/ApproveLicence "{\"name\": \"$short\"}" | grep -q '"lastDay"' \
+  || fail "the approved licence has no end on the legal calendar"
+reminded=""
+for _ in $(seq 100); do
+  reminded=$(call "$officer" "$reg" mosharekat.common.v1.NotificationService/ListNotifications "{\"resource\": \"$short\"}" \
+    | grep -o '"text": "[^"]*به سر می‌رسد[^"]*"' || true)
+  [ -n "$reminded" ] && break
+  sleep 0.2
+done
+[ -n "$reminded" ] || fail "no reminder of the end of $short within 20 s"
+echo "walk-through: reminder sent: $reminded"
 echo "walk-through: meeting OK ($meeting)"

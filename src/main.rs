@@ -131,6 +131,9 @@ fn ensure_local_pki(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often the local suite's services fire due reminders.
+const LOCAL_REMINDER_INTERVAL: Duration = Duration::from_secs(2);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -164,10 +167,14 @@ async fn main() -> anyhow::Result<()> {
     );
     registry_args.service_signing_key = Some(private_key.clone());
     registry_args.log_format = cli.log_format;
+    // The local suite is for trying things: its reminders fire within seconds of falling
+    // due (a deployment's services default to 30-60 s), so a walk-through sees them.
+    let reminders_every: humantime::Duration = LOCAL_REMINDER_INTERVAL.into();
     let registry = mosharekat_registry::Application::build(mosharekat_registry::Settings {
         server: registry_args,
         registry: mosharekat_registry::RegistryArgs {
             public: public(&cli, cli.public_port),
+            reminder_interval: reminders_every,
             ..Default::default()
         },
     })
@@ -185,7 +192,10 @@ async fn main() -> anyhow::Result<()> {
     referral_args.log_format = cli.log_format;
     let referral = mosharekat_referral::Application::build(mosharekat_referral::Settings {
         server: referral_args,
-        referral: mosharekat_referral::ReferralArgs::new(format!("{scheme}://{registry_addr}")),
+        referral: mosharekat_referral::ReferralArgs {
+            reminder_interval: reminders_every,
+            ..mosharekat_referral::ReferralArgs::new(format!("{scheme}://{registry_addr}"))
+        },
     })
     .await?;
     let referral_addr = referral.local_addr();
@@ -209,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
                     p => p + 2,
                 },
             ),
+            reminder_interval: reminders_every,
             ..mosharekat_meeting::MeetingArgs::new(
                 format!("{scheme}://{registry_addr}"),
                 format!("{scheme}://{referral_addr}"),
