@@ -76,7 +76,7 @@ pub struct Certificate<'a> {
 /// at the page's far side with the text beside it, the table below both.
 const CERTIFICATE_CSS: &str = ".code{font-family:monospace;font-size:1.6em;letter-spacing:.1em}\
      .qr{float:left;margin:0 1em 1em 0}.qr figcaption{text-align:center;font-size:1em}\
-     #licence{clear:both}th{width:30%}";
+     #licence{clear:both}th{width:30%}td ul{margin:0}";
 
 /// The certificate as a printable HTML document. Its numbers are written in Persian by the
 /// kit; the verification code alone stays Latin (`data-latin`): it is typed into the

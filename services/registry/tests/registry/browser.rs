@@ -74,7 +74,11 @@ async fn the_certificate_reads_in_persian_prints_on_a4_and_its_qr_code_verifies(
 
     // The one QR code, as a phone reads it off the page, is the printed code, and the public
     // record takes it for this licence, in force.
-    assert_eq!(qr_codes, [cert.verification_code.clone()], "{text}");
+    assert_eq!(
+        qr_codes,
+        std::slice::from_ref(&cert.verification_code),
+        "{text}"
+    );
     let verified = PublicRecordServiceClient::new(mosharekat_testkit::lazy(&app.reg.uri()))
         .verify_licence(pb::VerifyLicenceRequest {
             code: qr_codes[0].clone(),

@@ -208,7 +208,10 @@ async fn the_certificate_shows_the_code_and_its_qr_code(b: Backend) {
     let persian = mosharekat_persian::digits::to_persian_digits;
     assert!(html.contains(&persian(&inst.display_name)), "{html}");
     assert!(html.contains(&format!("id=\"code\">{}<", cert.verification_code)));
-    assert!(html.contains("data-latin id=\"code\""), "the code marked Latin");
+    assert!(
+        html.contains("data-latin id=\"code\""),
+        "the code marked Latin"
+    );
     assert!(
         html.contains("<svg") && html.contains("</svg>"),
         "the QR code inline"
