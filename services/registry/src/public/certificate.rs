@@ -158,6 +158,73 @@ mod tests {
     }
 
     #[test]
+    fn the_code_alone_stays_latin() {
+        use crate::names::{InstitutionId, InstitutionName, LicenceId, LicenceName};
+        use crate::rules::{InstitutionFields, InstitutionKind, LicenceState, LicenceTerms};
+        let inst_id = InstitutionId::generate();
+        let institution = Institution::register(
+            InstitutionName(inst_id.clone()),
+            crate::rules::NewInstitution {
+                national_id: mosharekat_persian::LegalEntityId::parse("10380284790").unwrap(),
+                fields: InstitutionFields {
+                    display_name: "کانون شماره 12".into(),
+                    kind: InstitutionKind::Ngo,
+                    registration_number: "1234".into(),
+                    registering_authority: String::new(),
+                    province: "اردبیل".into(),
+                    city: String::new(),
+                    address: String::new(),
+                    phone: String::new(),
+                    email: String::new(),
+                    activity_areas: vec![ActivityArea::Mediation],
+                    representatives: vec![],
+                },
+            },
+            0,
+        );
+        let licence = Licence {
+            name: LicenceName {
+                institution: inst_id,
+                id: LicenceId::generate(),
+            },
+            terms: LicenceTerms {
+                activity_areas: vec![ActivityArea::Mediation],
+                permitted_actions: vec![PermittedAction::FileComplaint],
+                province: "اردبیل".into(),
+                valid_from_us: 0,
+                valid_until_us: 86_400_000_000,
+            },
+            state: LicenceState::Active,
+            history: vec![],
+            create_us: 0,
+            update_us: 0,
+            expiry: None,
+        };
+        let code = VerificationCode::from_bits(12345);
+        let html = render(&Certificate {
+            institution: &institution,
+            licence: &licence,
+            number: 12,
+            code: &code,
+            granted_us: None,
+        })
+        .unwrap();
+        let printed = code.to_string();
+        assert!(printed.chars().any(|c| c.is_ascii_digit()), "{printed}");
+        // Printed twice (under the QR code and in the text), each time marked and Latin.
+        assert_eq!(html.matches(&format!("{LATIN}>{printed}<")).count(), 1);
+        assert!(html.contains(&format!("{LATIN} id=\"code\">{printed}<")));
+        for persian in ["کانون شماره ۱۲", "۱۰۳۸۰۲۸۴۷۹۰", "۱۲۳۴", "<td>۱۲</td>"]
+        {
+            assert!(html.contains(persian), "no {persian}");
+        }
+        // In the body: the head's embedded font is base64, digits and all.
+        let body = &html[html.find("<body>").unwrap()..];
+        assert!(!body.contains("1234") && !body.contains("10380284790"));
+        assert!(html.contains("<title>گواهی مجوز شمارهٔ ۱۲ — کانون شماره ۱۲</title>"));
+    }
+
+    #[test]
     fn days_are_solar_hijri_in_persian_digits() {
         // 2027-03-21 00:00 UTC is 1406/01/01 in Tehran.
         let us = chrono::DateTime::parse_from_rfc3339("2027-03-21T00:00:00Z")
