@@ -1,11 +1,13 @@
-//! A licence's certificate (گواهی مجوز): a printable right-to-left Persian HTML document
-//! with Solar Hijri dates in Persian digits, the licence's verification code, and that
-//! code's QR code drawn inline as SVG ([`qr_svg`], the one place it is drawn).
+//! A licence's certificate (گواهی مجوز): a printable right-to-left Persian HTML document on
+//! the suite's document kit (`mosharekat_document`: the head and style, the embedded font,
+//! A4, Persian numerals in the text), with Solar Hijri dates, the licence's verification
+//! code and that code's QR code (the kit's inline SVG).
 
 use std::fmt::Write as _;
 
 use mosharekat_calendar::SolarDate;
-use mosharekat_persian::digits::to_persian_digits;
+use mosharekat_document::{LATIN, qr_svg};
+pub use mosharekat_document::{QrError, escape};
 
 use super::code::VerificationCode;
 use crate::rules::{ActivityArea, Institution, Licence, PermittedAction};
@@ -50,43 +52,6 @@ pub fn action_label(a: PermittedAction) -> &'static str {
     }
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The QR code of `text` as an inline `<svg>` element (black on white, with its quiet
-/// zone, at least 160 px square, error correction M). The certificate's only drawing: a
-/// shared document kit may take this function over as it is.
-pub fn qr_svg(text: &str) -> Result<String, qrcode::types::QrError> {
-    use qrcode::render::svg;
-    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)?;
-    let doc = code
-        .render::<svg::Color<'_>>()
-        .min_dimensions(160, 160)
-        .dark_color(svg::Color("#000"))
-        .light_color(svg::Color("#fff"))
-        .quiet_zone(true)
-        .build();
-    // The renderer writes a standalone document; inline in HTML the XML declaration
-    // has no place.
-    Ok(match doc.find("<svg") {
-        Some(i) => doc[i..].to_owned(),
-        None => doc,
-    })
-}
-
 /// A day in Tehran, Solar Hijri, long form in Persian digits (`۱۱ دی ۱۴۰۶`).
 pub fn persian_day(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
@@ -107,11 +72,20 @@ pub struct Certificate<'a> {
     pub granted_us: Option<i64>,
 }
 
-/// The certificate as a printable HTML document.
-pub fn render(c: &Certificate<'_>) -> Result<String, qrcode::types::QrError> {
-    let printed = c.code.to_string();
-    let qr = qr_svg(&printed)?;
+/// The certificate's own rules, after the kit's: the code large and monospace, the QR code
+/// at the page's far side with the text beside it, the table below both.
+const CERTIFICATE_CSS: &str = ".code{font-family:monospace;font-size:1.6em;letter-spacing:.1em}\
+     .qr{float:left;margin:0 1em 1em 0}.qr figcaption{text-align:center;font-size:1em}\
+     #licence{clear:both}th{width:30%}td ul{margin:0}";
+
+/// The certificate as a printable HTML document. Its numbers are written in Persian by the
+/// kit; the verification code alone stays Latin (`data-latin`): it is typed into the
+/// public record's checker as printed, and the QR code holds the same text.
+pub fn render(c: &Certificate<'_>) -> Result<String, QrError> {
+    let printed = escape(&c.code.to_string());
+    let qr = qr_svg(&c.code.to_string())?;
     let t = &c.licence.terms;
+    let name = escape(&c.institution.fields.display_name);
     let list = |items: Vec<&str>| {
         items
             .iter()
@@ -121,22 +95,10 @@ pub fn render(c: &Certificate<'_>) -> Result<String, qrcode::types::QrError> {
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"fa\" dir=\"rtl\">\n<head>\n<meta charset=\"utf-8\">\n<title>گواهی مجوز شمارهٔ {num} — {name}</title>\n\
-         <style>body{{font-family:Vazirmatn,Tahoma,sans-serif;margin:2cm;line-height:1.9}}table{{border-collapse:collapse;width:100%}}\
-         th,td{{border:1px solid #444;padding:4px 8px;text-align:right;vertical-align:top}}th{{width:30%}}\
-         .code{{font-family:monospace;font-size:1.6em;letter-spacing:.1em;direction:ltr;unicode-bidi:embed}}\
-         .qr{{float:left;margin:0 1em 1em 0}}@media print{{body{{margin:1cm}}}}</style>\n</head>\n<body>\n",
-        num = to_persian_digits(&c.number.to_string()),
-        name = escape(&c.institution.fields.display_name),
-    );
-    let _ = write!(
-        h,
         "<header>\n<h1>قوه قضائیه — معاونت اجتماعی و پیشگیری از وقوع جرم</h1>\n<h2>گواهی مجوز فعالیت نهاد مردمی</h2>\n</header>\n\
-         <section id=\"verification\">\n<figure class=\"qr\" id=\"qr\" data-code=\"{printed_attr}\">{qr}<figcaption class=\"code\">{printed_text}</figcaption></figure>\n\
-         <p>کد رهگیری این گواهی: <span class=\"code\" id=\"code\">{printed_text}</span></p>\n\
+         <section id=\"verification\">\n<figure class=\"qr\" id=\"qr\" data-code=\"{printed}\">{qr}<figcaption class=\"code\" {LATIN}>{printed}</figcaption></figure>\n\
+         <p>کد رهگیری این گواهی: <span class=\"code\" {LATIN} id=\"code\">{printed}</span></p>\n\
          <p>اعتبار این مجوز را هر کس می‌تواند با این کد یا شناسهٔ ملی نهاد، در سامانهٔ استعلام عمومی مجوزها بررسی کند.</p>\n</section>\n",
-        printed_attr = escape(&printed),
-        printed_text = escape(&printed),
     );
     let _ = write!(
         h,
@@ -152,12 +114,11 @@ pub fn render(c: &Certificate<'_>) -> Result<String, qrcode::types::QrError> {
          <tr><th>اعتبار از</th><td>{from}</td></tr>\n\
          <tr><th>اعتبار تا</th><td>{until}</td></tr>\n\
          </table>\n</section>\n",
-        name = escape(&c.institution.fields.display_name),
-        nid = to_persian_digits(c.institution.national_id.as_str()),
-        reg = escape(&to_persian_digits(
-            &c.institution.fields.registration_number
-        )),
-        num = to_persian_digits(&c.number.to_string()),
+        // The national ID is read back in any digits (the public record's checker takes
+        // Persian ones), so it is printed in Persian like every other number.
+        nid = escape(c.institution.national_id.as_str()),
+        reg = escape(&c.institution.fields.registration_number),
+        num = c.number,
         province = escape(&t.province),
         areas = list(t.activity_areas.iter().map(|a| area_label(*a)).collect()),
         actions = list(
@@ -172,22 +133,18 @@ pub fn render(c: &Certificate<'_>) -> Result<String, qrcode::types::QrError> {
     );
     h.push_str(
         "<footer>\n<p>این گواهی به استناد تبصرهٔ ۳ مادهٔ ۶۶ قانون آیین دادرسی کیفری صادر شده است. \
-         وضعیت مجوز ممکن است پس از صدور گواهی تغییر کند: اعتبار آن را با کد رهگیری بررسی کنید.</p>\n</footer>\n</body>\n</html>\n",
+         وضعیت مجوز ممکن است پس از صدور گواهی تغییر کند: اعتبار آن را با کد رهگیری بررسی کنید.</p>\n</footer>\n",
     );
-    Ok(h)
+    let title = format!(
+        "گواهی مجوز شمارهٔ {} — {}",
+        c.number, c.institution.fields.display_name
+    );
+    Ok(mosharekat_document::page(&title, CERTIFICATE_CSS, &h))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_qr_code_is_inline_svg() {
-        let svg = qr_svg("K7Q-M2X-9PB").unwrap();
-        assert!(svg.starts_with("<svg"), "{svg}");
-        assert!(svg.trim_end().ends_with("</svg>"));
-        assert!(!svg.contains("<?xml"));
-    }
 
     #[test]
     fn every_area_has_its_persian_label() {
@@ -198,6 +155,73 @@ mod tests {
         for a in PermittedAction::ALL {
             assert!(!action_label(*a).is_ascii());
         }
+    }
+
+    #[test]
+    fn the_code_alone_stays_latin() {
+        use crate::names::{InstitutionId, InstitutionName, LicenceId, LicenceName};
+        use crate::rules::{InstitutionFields, InstitutionKind, LicenceState, LicenceTerms};
+        let inst_id = InstitutionId::generate();
+        let institution = Institution::register(
+            InstitutionName(inst_id.clone()),
+            crate::rules::NewInstitution {
+                national_id: mosharekat_persian::LegalEntityId::parse("10380284790").unwrap(),
+                fields: InstitutionFields {
+                    display_name: "کانون شماره 12".into(),
+                    kind: InstitutionKind::Ngo,
+                    registration_number: "1234".into(),
+                    registering_authority: String::new(),
+                    province: "اردبیل".into(),
+                    city: String::new(),
+                    address: String::new(),
+                    phone: String::new(),
+                    email: String::new(),
+                    activity_areas: vec![ActivityArea::Mediation],
+                    representatives: vec![],
+                },
+            },
+            0,
+        );
+        let licence = Licence {
+            name: LicenceName {
+                institution: inst_id,
+                id: LicenceId::generate(),
+            },
+            terms: LicenceTerms {
+                activity_areas: vec![ActivityArea::Mediation],
+                permitted_actions: vec![PermittedAction::FileComplaint],
+                province: "اردبیل".into(),
+                valid_from_us: 0,
+                valid_until_us: 86_400_000_000,
+            },
+            state: LicenceState::Active,
+            history: vec![],
+            create_us: 0,
+            update_us: 0,
+            expiry: None,
+        };
+        let code = VerificationCode::from_bits(12345);
+        let html = render(&Certificate {
+            institution: &institution,
+            licence: &licence,
+            number: 12,
+            code: &code,
+            granted_us: None,
+        })
+        .unwrap();
+        let printed = code.to_string();
+        assert!(printed.chars().any(|c| c.is_ascii_digit()), "{printed}");
+        // Printed twice (under the QR code and in the text), each time marked and Latin.
+        assert_eq!(html.matches(&format!("{LATIN}>{printed}<")).count(), 1);
+        assert!(html.contains(&format!("{LATIN} id=\"code\">{printed}<")));
+        for persian in ["کانون شماره ۱۲", "۱۰۳۸۰۲۸۴۷۹۰", "۱۲۳۴", "<td>۱۲</td>"]
+        {
+            assert!(html.contains(persian), "no {persian}");
+        }
+        // In the body: the head's embedded font is base64, digits and all.
+        let body = &html[html.find("<body>").unwrap()..];
+        assert!(!body.contains("1234") && !body.contains("10380284790"));
+        assert!(html.contains("<title>گواهی مجوز شمارهٔ ۱۲ — کانون شماره ۱۲</title>"));
     }
 
     #[test]

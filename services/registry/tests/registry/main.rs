@@ -21,6 +21,7 @@ use tonic_types::StatusExt;
 
 mod audit;
 mod bad_input;
+mod browser;
 mod calendar;
 mod eligibility;
 mod events;

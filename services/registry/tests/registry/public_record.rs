@@ -204,8 +204,14 @@ async fn the_certificate_shows_the_code_and_its_qr_code(b: Backend) {
         .into_inner();
     let html = &cert.html;
     assert!(html.contains("<html lang=\"fa\" dir=\"rtl\">"), "{html}");
-    assert!(html.contains(&inst.display_name));
+    // The name typed with a Latin digit reads in Persian; the code stays as it is typed.
+    let persian = mosharekat_persian::digits::to_persian_digits;
+    assert!(html.contains(&persian(&inst.display_name)), "{html}");
     assert!(html.contains(&format!("id=\"code\">{}<", cert.verification_code)));
+    assert!(
+        html.contains("data-latin id=\"code\""),
+        "the code marked Latin"
+    );
     assert!(
         html.contains("<svg") && html.contains("</svg>"),
         "the QR code inline"
