@@ -219,9 +219,11 @@ async fn recusals_leave_members_out_of_an_items_quorum_and_votes(b: Backend) {
     let html = e.export(&m.name).await.html;
     assert!(html.contains("کناره‌گیری به سبب تعارض منافع"), "{html}");
     // Names are printed as a Persian reader reads them (the document kit's numerals).
-    assert!(html.contains(&mosharekat_persian::digits::to_persian_digits(
-        &members[6].full_name
-    )));
+    assert!(
+        html.contains(&mosharekat_persian::digits::to_persian_digits(
+            &members[6].full_name
+        ))
+    );
     assert!(html.contains("۱. گزارش نهاد یکم") && html.contains("۳. برنامهٔ سال"));
     assert!(!html.contains("<li>1."));
 }

@@ -191,6 +191,7 @@ mod tests {
                 activity_areas: vec![ActivityArea::Mediation],
                 permitted_actions: vec![PermittedAction::FileComplaint],
                 province: "اردبیل".into(),
+                judicial_district: String::new(),
                 valid_from_us: 0,
                 valid_until_us: 86_400_000_000,
             },
