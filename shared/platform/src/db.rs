@@ -61,7 +61,7 @@ impl Default for DbOptions {
 #[derive(Debug)]
 struct StorageState {
     epoch: Instant,
-    /// Microseconds after `epoch` of the last storage fault, plus one; 0 for none yet.
+    /// Microseconds after `epoch` of the last storage fault or recovery, plus one; 0 for none.
     last_fault_us: AtomicU64,
     writable: AtomicBool,
     changed: tokio::sync::Notify,
@@ -89,6 +89,15 @@ impl StorageState {
                 self.changed.notify_waiters();
             }
         }
+    }
+
+    /// Records that a probe write committed. Every connection opened until now is
+    /// replaced as if a fault had just been seen: one SQLite opened while its file could
+    /// not be written fell back to read-only, and stays so after the file is writable.
+    fn recovered(&self) {
+        let at = self.epoch.elapsed().as_micros() as u64 + 1;
+        self.last_fault_us.store(at, Ordering::Release);
+        self.writable.store(true, Ordering::Release);
     }
 
     /// Whether a pooled connection of age `age` was opened before the last storage fault:
@@ -387,7 +396,7 @@ impl Db {
         };
         match tokio::time::timeout(Duration::from_secs(2), probe).await {
             Ok(Ok(())) => {
-                self.storage.writable.store(true, Ordering::Release);
+                self.storage.recovered();
                 tracing::info!("a probe write committed: the database takes writes again");
                 true
             }
