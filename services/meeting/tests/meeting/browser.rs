@@ -1,15 +1,34 @@
 //! The minutes looked at in headless Chromium (Debian's `chromium`): a realistic meeting of
 //! the seed's group — the standing report's figures (decimals, a percentage), several agenda
 //! items, attendance of every kind, resolutions with mixed votes, Solar Hijri dates — exported
-//! by the service and checked as rendered and printed (`mosharekat_testkit::browser`).
+//! by the service and checked as rendered and printed (`mosharekat_testkit::browser`);
+//! then the extract of each adopted resolution, the document sent to the body responsible.
 
 use mosharekat_testkit::browser::{Expect, Looked, look_at};
 
 use super::*;
 
-on_both_databases!(the_minutes_read_right_to_left_in_persian_and_print_on_a4,);
+on_both_databases!(the_minutes_and_extracts_read_right_to_left_in_persian_and_print_on_a4,);
 
-async fn the_minutes_read_right_to_left_in_persian_and_print_on_a4(b: Backend) {
+/// Opens `html` in Chromium; fails the test on any problem found, else gives its text.
+async fn looked_at(html: String) -> String {
+    let Looked { problems, text, .. } =
+        tokio::task::spawn_blocking(move || look_at(&html, &Expect::default()))
+            .await
+            .unwrap();
+    assert!(
+        problems.is_empty(),
+        "{}",
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    text
+}
+
+async fn the_minutes_and_extracts_read_right_to_left_in_persian_and_print_on_a4(b: Backend) {
     let e = env(b).await;
     let mut wg = e.wg.clone();
     let (g, members, institutions) = e.seed_group().await;
@@ -82,6 +101,7 @@ async fn the_minutes_read_right_to_left_in_persian_and_print_on_a4(b: Backend) {
     .unwrap();
     let m = e.start(&m.name).await;
     let voters = 0..10usize;
+    let mut resolutions = Vec::new();
     for (text, against) in [
         ("ایجاد سامانهٔ ارجاع پرونده به نهادهای مردمی", 2usize),
         ("برگزاری دورهٔ آموزشی برای 30 میانجی", 6),
@@ -99,18 +119,23 @@ async fn the_minutes_read_right_to_left_in_persian_and_print_on_a4(b: Backend) {
                 } as i32,
             })
             .collect();
-        wg.record_resolution(e.sec(pb::RecordResolutionRequest {
-            name: m.name.clone(),
-            request_id: String::new(),
-            text: text.into(),
-            responsible_member: members[4].name.clone(),
-            responsible_body: String::new(),
-            deadline: Some(secs_from_now(45 * 86400)),
-            votes,
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+        let recorded = wg
+            .record_resolution(e.sec(pb::RecordResolutionRequest {
+                name: m.name.clone(),
+                request_id: String::new(),
+                text: text.into(),
+                responsible_member: members[4].name.clone(),
+                responsible_body: String::new(),
+                deadline: Some(secs_from_now(45 * 86400)),
+                votes,
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .resolution
+            .unwrap();
+        resolutions.push(recorded);
     }
     let m = e
         .approve(
@@ -123,21 +148,31 @@ async fn the_minutes_read_right_to_left_in_persian_and_print_on_a4(b: Backend) {
         chrono::DateTime::from_timestamp(m.scheduled_time.unwrap().seconds, 0).unwrap(),
     );
 
-    let Looked { problems, text, .. } =
-        tokio::task::spawn_blocking(move || look_at(&html, &Expect::default()))
-            .await
-            .unwrap();
-    assert!(
-        problems.is_empty(),
-        "{}",
-        problems
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let text = looked_at(html).await;
     // What a reader sees: the Solar Hijri date, the hash as printed, the votes.
     assert!(text.contains(&jalali), "no {jalali} in {text}");
     assert!(text.contains(&m.content_sha256), "{text}");
     assert!(text.contains("موافق ۷، مخالف ۲، ممتنع ۱"), "{text}");
+
+    // Each adopted resolution's extract: its number, the deadline's Persian last day and
+    // the hash of the minutes it comes from, as a reader sees them.
+    let adopted: Vec<&pb::Resolution> = resolutions
+        .iter()
+        .filter(|r| r.state() != pb::ResolutionState::NotAdopted)
+        .collect();
+    assert_eq!(adopted.len(), 1, "{resolutions:?}");
+    for r in adopted {
+        let x = wg
+            .export_resolution_extract(e.sec(pb::ExportResolutionExtractRequest {
+                name: r.name.clone(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let last_day = r.legal_deadline.as_ref().unwrap().last_day_persian.clone();
+        let text = looked_at(x.html).await;
+        for want in [&x.display_number, &last_day, &m.content_sha256] {
+            assert!(text.contains(want.as_str()), "no {want} in {text}");
+        }
+    }
 }
