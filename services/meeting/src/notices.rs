@@ -11,8 +11,8 @@
 //!
 //! Each goes by SMS (the gateways of the judiciary resolve a member to a number), under
 //! the content rules of `mosharekat_notify`: the member's own name, a short reference
-//! («جلسه ۳», «مصوبه ۳۰۲»), fixed text. The place of a meeting is not in the fixed texts of
-//! `mosharekat_notify` (see the report of issue 16): the SMS names date and time only.
+//! («جلسه ۳», «مصوبه ۳۰۲»), fixed text, and for a meeting's time its date, time and place
+//! (the venue, under `mosharekat_notify::content::check_place`).
 //!
 //! - the draft minutes opened for comment: to the members who attended, with the window's
 //!   last day, and the window's reminders (moved with it by a late closure, cancelled when
@@ -80,13 +80,17 @@ fn at(t: Option<crate::domain::Time>) -> Option<DateTime<Utc>> {
 }
 
 /// A meeting's change, told to every member seated now: `MeetingScheduled` and
-/// `MeetingMoved` with its date and time, `MeetingPostponed`, `MeetingCancelled`,
+/// `MeetingMoved` with its date, time and place, `MeetingPostponed`, `MeetingCancelled`,
 /// `MinutesApproved`. Returns how many were queued.
 pub async fn meeting_changed(
     txn: &WriteTxn,
     template: Template,
     m: &Meeting,
 ) -> Result<usize, ApiError> {
+    let with_time = matches!(
+        template,
+        Template::MeetingScheduled | Template::MeetingMoved
+    );
     let dates = match template {
         Template::MeetingScheduled | Template::MeetingMoved => match at(m.scheduled_time) {
             Some(t) => vec![NoticeDate::At(t)],
@@ -112,6 +116,7 @@ pub async fn meeting_changed(
                 office: Office::Secretariat,
                 template,
                 dates: dates.clone(),
+                place: with_time.then(|| m.place.clone()),
                 delivery: Delivery::Sms,
             },
         )
@@ -170,6 +175,7 @@ pub async fn resolution_assigned(txn: &WriteTxn, r: &Resolution) -> Result<bool,
             office: Office::Secretariat,
             template: Template::ResolutionAssigned,
             dates: vec![NoticeDate::Day(deadline.last_day)],
+            place: None,
             delivery: Delivery::Sms,
         },
     )
@@ -195,6 +201,7 @@ pub async fn deadline_moved(txn: &WriteTxn, r: &Resolution) -> Result<(), ApiErr
                 office: Office::Secretariat,
                 template: Template::DeadlineMoved(Topic::ResolutionDeadline),
                 dates: vec![NoticeDate::Day(deadline.last_day)],
+                place: None,
                 delivery: Delivery::Sms,
             },
         )
@@ -272,6 +279,7 @@ pub async fn review_opened(
                 office: Office::Secretariat,
                 template: Template::MinutesOpenForComment,
                 dates: vec![NoticeDate::Day(review.window.last_day)],
+                place: None,
                 delivery: Delivery::Sms,
             },
         )
@@ -302,6 +310,7 @@ pub async fn review_window_moved(
                 office: Office::Secretariat,
                 template: Template::DeadlineMoved(Topic::MinutesComment),
                 dates: vec![NoticeDate::Day(review.window.last_day)],
+                place: None,
                 delivery: Delivery::Sms,
             },
         )
@@ -334,6 +343,7 @@ pub async fn signatures_requested(
                 office: Office::Secretariat,
                 template: Template::MinutesSignatureRequested,
                 dates: Vec::new(),
+                place: None,
                 delivery: Delivery::Sms,
             },
         )
@@ -358,6 +368,7 @@ pub async fn extract_sent(txn: &WriteTxn, r: &Resolution) -> Result<bool, ApiErr
             office: Office::Secretariat,
             template: Template::ResolutionExtractSent,
             dates: Vec::new(),
+            place: None,
             delivery: Delivery::Sms,
         },
     )

@@ -194,6 +194,7 @@ impl Notify {
                 office: office(ctx),
                 template,
                 dates: vec![],
+                place: None,
                 delivery,
             })
             .collect();
@@ -260,6 +261,7 @@ impl Notify {
                 office: office.clone(),
                 template,
                 dates: dates.clone(),
+                place: None,
                 delivery,
             })
             .collect()

@@ -45,6 +45,8 @@ pub enum ContentError {
     Office(String),
     #[error("a date {0}")]
     Date(String),
+    #[error("the meeting's place {0}")]
+    Place(String),
     #[error("the e-mail's further text {0}")]
     More(String),
 }
@@ -63,6 +65,7 @@ impl ContentError {
             Self::Resource(_) => "notification.resource",
             Self::Office(_) => "notification.office",
             Self::More(_) => "notification.more",
+            Self::Place(_) => "notification.place",
         }
     }
 }
@@ -256,6 +259,28 @@ pub fn check_name(raw: &str) -> Result<String, ContentError> {
         ));
     }
     Ok(name)
+}
+
+/// A meeting's place as an SMS names it: the venue the secretariat recorded, normalised,
+/// short, with no link, address sign or number long enough to be a phone number. That it
+/// names no person is the secretariat's to keep: a venue is an office, not a home.
+pub fn check_place(raw: &str) -> Result<String, ContentError> {
+    let place = mosharekat_persian::text::normalize_text(raw, 120)
+        .map_err(|e| ContentError::Place(e.to_string()))?;
+    if place.contains('\n') {
+        return Err(ContentError::Place("must be one line".into()));
+    }
+    if find_link(&place).is_some() || place.contains(['@', '/', '\\']) {
+        return Err(ContentError::Place(
+            "may not contain a link or an address".into(),
+        ));
+    }
+    if digit_runs(&place).iter().any(|r| r.len() >= 5) {
+        return Err(ContentError::Place(
+            "may not contain a number of five or more digits".into(),
+        ));
+    }
+    Ok(place)
 }
 
 #[cfg(test)]

@@ -388,8 +388,9 @@ impl Topic {
 }
 
 /// The fixed texts a notification is built from. The free fields are only `{name}` (the
-/// recipient's own), `{ref}` (the short reference) and `{date}`s; so no text can carry
-/// another person's name, a number or a link.
+/// recipient's own), `{ref}` (the short reference), `{date}`s and a meeting's `{place}`
+/// (the venue, checked by [`content::check_place`]); so no text can carry another person's
+/// name, a long number or a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Template {
     ReferralOffered,
@@ -488,11 +489,11 @@ impl Template {
             Self::LicenceReinstated => ("{name} گرامی، تعلیق {ref} برداشته شد.", "رفع تعلیق {ref}"),
             Self::LicenceRevoked => ("{name} گرامی، {ref} لغو شد.", "لغو {ref}"),
             Self::MeetingScheduled => (
-                "{name} گرامی، {ref} در {date} برگزار می‌شود.",
+                "{name} گرامی، {ref} در {date}{place} برگزار می‌شود.",
                 "برگزاری {ref}",
             ),
             Self::MeetingMoved => (
-                "{name} گرامی، {ref} به {date} منتقل شد.",
+                "{name} گرامی، {ref} به {date}{place} منتقل شد.",
                 "تغییر زمان {ref}",
             ),
             Self::MeetingPostponed => ("{name} گرامی، {ref} به تعویق افتاد.", "تعویق {ref}"),
@@ -543,12 +544,15 @@ impl Template {
         self.text().0.matches("{date}").count()
     }
 
-    /// The text and subject for `name`, `reference` and `dates`.
+    /// The text and subject for `name`, `reference`, `dates` and `place` (only the texts of
+    /// a meeting's time name it, as « در {place}»; none, an empty one or one that
+    /// [`content::check_place`] refuses leaves it out).
     pub fn render(
         self,
         name: &str,
         reference: &Reference,
         dates: &[NoticeDate],
+        place: Option<&str>,
     ) -> Result<(String, String), ContentError> {
         if dates.len() != self.dates() {
             return Err(ContentError::Dates {
@@ -558,10 +562,23 @@ impl Template {
             });
         }
         let reference = reference.to_string();
+        // A place the SMS rules refuse is left out, not the notice: the members are still
+        // told when, and the change that notifies them is not refused for its venue.
+        let place = match place.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) if self.text().0.contains("{place}") => match content::check_place(p) {
+                Ok(p) => format!(" در {p}"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a meeting's place left out of its notice");
+                    String::new()
+                }
+            },
+            _ => String::new(),
+        };
         let fill = |t: &str| -> Result<String, ContentError> {
             let mut s = t
                 .replace("{name}", name)
                 .replace("{ref}", &reference)
+                .replace("{place}", &place)
                 .replace("{topic}", self.topic().map_or("", Topic::persian));
             for d in dates {
                 s = s.replacen("{date}", &d.to_persian()?, 1);
@@ -584,6 +601,9 @@ pub struct NewNotification {
     pub office: Office,
     pub template: Template,
     pub dates: Vec<NoticeDate>,
+    /// Where a meeting is held, for the texts of its time (`MeetingScheduled`,
+    /// `MeetingMoved`); `None` for every other notice.
+    pub place: Option<String>,
     pub delivery: Delivery,
 }
 
@@ -642,9 +662,12 @@ impl NewNotification {
         {
             return Err(ContentError::Office("is not valid".into()));
         }
-        let (text, subject) =
-            self.template
-                .render(recipient.name(), &self.reference, &self.dates)?;
+        let (text, subject) = self.template.render(
+            recipient.name(),
+            &self.reference,
+            &self.dates,
+            self.place.as_deref(),
+        )?;
         let reference = self.reference.to_string();
         let channel = self.delivery.channel();
         let (address, subject, text) = match &self.delivery {
@@ -703,6 +726,7 @@ mod tests {
             office: Office::Center,
             template: Template::ReferralOffered,
             dates: vec![NoticeDate::Day(SolarDate::new(1404, 1, 14).unwrap())],
+            place: None,
             delivery,
         }
     }
@@ -779,6 +803,42 @@ mod tests {
         )];
         let b = n.build().unwrap();
         assert!(b.text.contains("۱۴ فروردین ۱۴۰۴ ساعت ۱۰:۳۰"), "{}", b.text);
+    }
+
+    #[test]
+    fn a_meeting_notice_names_its_place_unless_the_sms_rules_refuse_it() {
+        let mut n = offered(Delivery::Sms);
+        n.template = Template::MeetingMoved;
+        n.reference = Reference::new("جلسه", 3).unwrap();
+        n.dates = vec![NoticeDate::At(
+            DateTime::parse_from_rfc3339("2025-04-03T07:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        )];
+        n.place = Some("دادگستری استان اردبیل، سالن ۲".into());
+        assert_eq!(
+            n.build().unwrap().text,
+            "موسسه خیریه مهر گرامی، جلسه ۳ به ۱۴ فروردین ۱۴۰۴ ساعت ۱۰:۳۰ در دادگستری استان اردبیل، سالن ۲ منتقل شد."
+        );
+        for refused in [
+            "سالن adliran.ir",
+            "تلفن ۰۹۱۲۳۴۵۶۷۸۹",
+            "دفتر 45678",
+            "a@b.ir",
+            "سالن\nدوم",
+        ] {
+            n.place = Some(refused.into());
+            let text = n.build().unwrap().text;
+            assert!(
+                text.ends_with("ساعت ۱۰:۳۰ منتقل شد."),
+                "{refused:?} gave {text}"
+            );
+            assert!(content::check_place(refused).is_err(), "{refused:?}");
+        }
+        // Only the texts of a meeting's time take it.
+        let mut other = offered(Delivery::Sms);
+        other.place = Some("دادگستری".into());
+        assert!(!other.build().unwrap().text.contains("دادگستری"));
     }
 
     #[test]

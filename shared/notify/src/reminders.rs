@@ -133,6 +133,7 @@ fn notification(
         office: plan.office.clone(),
         template: offset.template(plan.topic),
         dates: vec![NoticeDate::Day(last_day)],
+        place: None,
         delivery: who.delivery.clone(),
     })
 }

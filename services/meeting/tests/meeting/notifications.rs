@@ -110,7 +110,12 @@ async fn every_meeting_change_is_told_to_every_member(b: Backend) {
     for n in &ns {
         check_sms(n, &members, &codes);
         assert!(n.text.contains("جلسه ۱"), "{}", n.text);
-        assert!(n.text.contains("۱۵ اردیبهشت ۱۴۰۴ ساعت ۱۰:۳۰"), "{}", n.text);
+        assert!(
+            n.text
+                .contains("۱۵ اردیبهشت ۱۴۰۴ ساعت ۱۰:۳۰ در دادگستری استان اردبیل برگزار"),
+            "date, time and place: {}",
+            n.text
+        );
         assert_eq!(n.state, common::NotificationState::Queued as i32);
         assert_eq!(n.office, "secretariat");
         assert_eq!(n.queue_time, Some(pbts(tehran(2025, 5, 3, 9, 0))));
@@ -147,7 +152,13 @@ async fn every_meeting_change_is_told_to_every_member(b: Backend) {
     assert_eq!(told(&ns, "منتقل شد"), every);
     for n in ns.iter().filter(|n| n.text.contains("منتقل شد")) {
         check_sms(n, &members, &codes);
-        assert!(n.text.contains("۱۶ اردیبهشت ۱۴۰۴ ساعت ۰۹:۰۰"), "{}", n.text);
+        // The place kept from the schedule, as the SMS names it.
+        assert!(
+            n.text
+                .contains("۱۶ اردیبهشت ۱۴۰۴ ساعت ۰۹:۰۰ در دادگستری استان اردبیل منتقل"),
+            "{}",
+            n.text
+        );
     }
     e.wg.clone()
         .postpone_meeting(e.sec(pb::PostponeMeetingRequest {

@@ -96,6 +96,7 @@ pub async fn notify(
             office: Office::Registry,
             template,
             dates: dates.clone(),
+            place: None,
             delivery,
         };
         if let Err(e) = n.build() {
@@ -137,6 +138,7 @@ pub async fn schedule_expiry(
                     office: Office::Registry,
                     template: Template::LicenceApproved,
                     dates: vec![],
+                    place: None,
                     delivery: d.clone(),
                 }
                 .build()

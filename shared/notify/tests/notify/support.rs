@@ -81,6 +81,7 @@ pub fn offered(number: u64, delivery: Delivery) -> NewNotification {
         office: Office::Center,
         template: Template::ReferralOffered,
         dates: vec![NoticeDate::Day(SolarDate::new(1404, 12, 20).unwrap())],
+        place: None,
         delivery,
     }
 }
