@@ -71,7 +71,7 @@ coded_enum! {
     /// What happened to a licence, as its event and history say.
     pub enum LicenceEventKind {
         Applied = 1, Approved = 2, Rejected = 3, Suspended = 4, Reinstated = 5, Revoked = 6,
-        Renewed = 7, Expired = 8,
+        Renewed = 7, Expired = 8, ExpiryMoved = 9,
     }
 }
 

@@ -91,7 +91,7 @@ impl Registry {
                     .map(|mv| mv.explain_persian())
                     .unwrap_or_default();
                 let entry = HistoryEntry {
-                    kind: LicenceEventKind::Renewed,
+                    kind: LicenceEventKind::ExpiryMoved,
                     from: Some(lic.state),
                     to: lic.state,
                     actor: ctx.principal.subject.clone(),

@@ -613,7 +613,7 @@ async fn a_late_closure_moves_an_open_expiry(b: Backend) {
     );
     // The event stream carries the move, for the services that follow licences.
     let evs = events(&app, 0, 3).await;
-    assert_eq!(evs[2].kind, pb::LicenceEventKind::Renewed as i32);
+    assert_eq!(evs[2].kind, pb::LicenceEventKind::ExpiryMoved as i32);
     // The calendar holds it: a licence approved now to end that day ends the day after.
     let (_, l2) = approved_until(&app, 32, until).await;
     assert_eq!(l2.expiry.unwrap().last_day, to.to_string());
