@@ -110,6 +110,8 @@ impl Suite {
                     format!("{scheme}://127.0.0.1:{}", ports[REFERRAL]),
                 )
                 .env("SHUTDOWN_DRAIN_DELAY", "1s")
+                // Due reminders fire within a second (the story's two-day licence below).
+                .env("REMINDER_INTERVAL", "1s")
                 // The public record on (the registry's licence verification below); the
                 // referral service has none and reads neither.
                 .env("PUBLIC_RECORD", "true")
@@ -1043,6 +1045,86 @@ async fn tell_the_story(suite: &Suite) -> Told {
         .into_inner()
         .html;
     assert!(html.contains("امضا شد") && html.contains("هنوز امضا نشده"));
+
+    // A reminder: a seventh institution licensed for two days only. Every "days before"
+    // reminder of its end has gone by, so the most urgent is due at once, and the
+    // registry's reminder loop sends it to the institution; its officers list it.
+    let brief = registry
+        .create_institution(authed(
+            &officer,
+            reg::CreateInstitutionRequest {
+                request_id: "story-inst-7".into(),
+                institution: Some(families_ngo(
+                    7,
+                    legal_entity_id("1707234567"),
+                    vec![ActivityArea::Family as i32],
+                )),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    let short = registry
+        .create_licence(authed(
+            &officer,
+            reg::CreateLicenceRequest {
+                parent: brief.name.clone(),
+                request_id: "story-lic-7".into(),
+                licence: Some(reg::Licence {
+                    activity_areas: vec![ActivityArea::Family as i32],
+                    permitted_actions: vec![reg::PermittedAction::AcceptReferrals as i32],
+                    province: PROVINCE.into(),
+                    valid_until: Some(ts(2 * DAY, true)),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .licence
+        .unwrap();
+    registry
+        .approve_licence(authed(
+            &officer,
+            reg::ApproveLicenceRequest {
+                name: short.name.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let mut registry_notices = NotificationServiceClient::new(suite.channel(REGISTRY).await);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reminder = loop {
+        let listed = registry_notices
+            .list_notifications(authed(
+                &officer,
+                cm::ListNotificationsRequest {
+                    resource: short.name.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .notifications;
+        if let Some(n) = listed.into_iter().find(|n| n.text.contains("به سر می‌رسد")) {
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reminder of the end of {} within 20 s",
+            short.name
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        !reminder.recipient_id.is_empty() && brief.name.ends_with(&reminder.recipient_id),
+        "the reminder is for the institution: {reminder:?}"
+    );
 
     Told {
         national_codes,
