@@ -1297,13 +1297,20 @@ impl MeetingService for Meetings {
         &self,
         request: Request<pb::ApproveMinutesRequest>,
     ) -> Result<Response<pb::ApproveMinutesResponse>, Status> {
-        let ctx = caller(&request, MANAGERS)?;
+        // The chair approves; the secretariat may for them (the chair's seat is checked
+        // against the meeting's roster).
+        let ctx = caller(&request, REPORTERS)?;
+        let chair = match ctx.role() {
+            Role::Member => Some(own_member(&ctx)?),
+            _ => None,
+        };
         let req = request.into_inner();
         let discussion = normalize_text(&req.discussion, 50_000)
             .map_err(|e| ApiError::invalid("discussion", e.to_string()))?;
         let name = MeetingName::parse(&req.name, "name")?;
         meeting_response(
-            Meetings::approve_minutes(self, &ctx, &name, &req.etag, discussion).await,
+            Meetings::approve_minutes(self, &ctx, &name, &req.etag, chair.as_deref(), discussion)
+                .await,
             |meeting| pb::ApproveMinutesResponse { meeting },
         )
     }

@@ -1002,11 +1002,24 @@ impl Meetings {
         ctx: &CallContext,
         name: &MeetingName,
         etag: &str,
+        chair: Option<&str>,
         discussion: String,
     ) -> Result<MeetingView, ApiError> {
         let (checked, to, members) = self
             .open_meeting(ctx, name, etag, MeetingAction::ApproveMinutes)
             .await?;
+        if let Some(member) = chair {
+            let member = MemberName::new(name.group().clone(), member.to_owned());
+            if !members
+                .iter()
+                .any(|m| m.name == member && m.seat == Seat::Chair && !m.vacant)
+            {
+                return Err(ApiError::PermissionDenied(
+                    "only the chair of the meeting, or the secretariat for them, approves its minutes"
+                        .into(),
+                ));
+            }
+        }
         let mut m = checked.current().clone();
         match &m.review {
             Some(r) if r.state == ReviewState::Open => {

@@ -390,8 +390,14 @@ async fn the_minutes_are_reviewed_then_signed(b: Backend) {
         .await
         .unwrap_err();
     assert_eq!(code(&err), precondition("MINUTES_REVIEW_NOT_OPEN"));
+    // The chair approves (the secretariat may, for them); no other member.
+    let err = wg
+        .approve_minutes(e.member_req(attendee, approve()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     let closed = wg
-        .approve_minutes(e.sec(approve()))
+        .approve_minutes(e.member_req(chair, approve()))
         .await
         .unwrap()
         .into_inner()

@@ -33,7 +33,7 @@ async fn every_rpc_against_every_role(b: Backend) {
         ("RecordAttendance", MANAGERS),
         ("StartMeeting", MANAGERS),
         ("RecordResolution", MANAGERS),
-        ("ApproveMinutes", MANAGERS),
+        ("ApproveMinutes", REPORTERS),
         ("VerifyMinutes", READERS),
         ("ExportMinutes", READERS),
         ("DeclareConflict", REPORTERS),
