@@ -7,7 +7,8 @@
 # and resolves as reconciled; the statistics show it; the institution's licence is
 # suspended and its open referral is recalled (and its licence no longer verifies as in
 # force, without a token, by the code on its certificate); the minutes are approved and
-# exported.
+# exported. On the legal calendar: a closure of Ardabil's courts published late moves an
+# open referral's last day, and a licence granted for two days gets its end's reminder.
 # (tests/story.rs tells the same story to the three binaries as separate processes.)
 # Usage: scripts/story.sh [registry] [referral] [meeting] [data-dir] [token-command]
 set -euo pipefail
@@ -62,6 +63,21 @@ for i in 1 2 3 4 5 6; do
 done
 first=${institutions[0]}
 agent=$(token --role INSTITUTION --institution "${first#institutions/}" --subject agent)
+
+# A seventh institution licensed for two days only: every "days before" reminder of its
+# end has gone by, so the most urgent is due at once. The registry's reminder loop sends it
+# within REMINDER_INTERVAL (2 s in the local suite, 30 s by default); checked at the end.
+brief=$(call "$officer" "$reg" $R/CreateInstitution "{\"request_id\": \"story-inst-7\",
+  \"institution\": {\"display_name\": \"انجمن همیاران خانواده ۷\", \"kind\": \"INSTITUTION_KIND_NGO\",
+    \"national_id\": \"$(legal_id 1807234567)\", \"registration_number\": \"7\",
+    \"registering_authority\": \"اداره ثبت\", \"province\": \"اردبیل\", \"city\": \"اردبیل\",
+    \"activity_areas\": [\"ACTIVITY_AREA_FAMILY\"]}}" | field name)
+short=$(call "$officer" "$reg" $R/CreateLicence "{\"parent\": \"$brief\", \"request_id\": \"story-lic-7\",
+  \"licence\": {\"activity_areas\": [\"ACTIVITY_AREA_FAMILY\"], \"permitted_actions\": [\"PERMITTED_ACTION_ACCEPT_REFERRALS\"],
+    \"province\": \"اردبیل\", \"valid_until\": \"$(at '+2 days')\"}}" | field name)
+[ -n "$short" ] || fail "the two-day licence was not created"
+call "$officer" "$reg" $R/ApproveLicence "{\"name\": \"$short\"}" | grep -q '"lastDay"' \
+  || fail "the two-day licence has no end on the legal calendar"
 
 echo "story: anyone verifies the first licence by the code on its certificate, without a token"
 code=$(call "$agent" "$reg" $R/ExportLicenceCertificate "{\"name\": \"${licences[0]}\"}" | field verificationCode)
@@ -162,7 +178,20 @@ call "$sec" "$wg" $M/RecordResolution "{\"name\": \"$meeting\", \"request_id\": 
 
 echo "story: the licence is suspended; the open referral is recalled"
 open=$(refer 2)
-call "$agent" "$ref" $F/AcceptReferral "{\"name\": \"$open\"}" >/dev/null
+due=$(call "$agent" "$ref" $F/AcceptReferral "{\"name\": \"$open\"}" | jq -r '.referral.due.lastDay // empty')
+[ -n "$due" ] || fail "the accepted referral has no last day"
+# Ardabil's courts closed on that day, published late: the referral service follows the
+# registry's calendar and moves the last day to the next open day, saying why.
+call "$admin" "$reg" mosharekat.registry.v1.CalendarService/PublishClosure "{\"request_id\": \"story-closure\",
+  \"province\": \"اردبیل\", \"first_day\": \"$due\", \"last_day\": \"$due\", \"reason\": \"گرمای شدید هوا\"}" >/dev/null
+for _ in $(seq 100); do
+  moved=$(call "$centre" "$ref" $F/GetReferral "{\"name\": \"$open\"}" | jq -r '.referral.due.lastDay')
+  [ "$moved" != "$due" ] && break
+  sleep 0.2
+done
+[ "$moved" != "$due" ] || fail "the last day $due did not move for the closure"
+call "$centre" "$ref" $F/GetReferral "{\"name\": \"$open\"}" | grep -q 'گرمای شدید هوا' || fail "the move does not say why"
+echo "story: the closure moved the referral's last day from $due to $moved"
 call "$officer" "$reg" $R/SuspendLicence "{\"name\": \"${licences[0]}\", \"reason\": \"عدم ارائهٔ گزارش سالانه\"}" \
   | grep -q LICENCE_STATE_SUSPENDED || fail "not suspended"
 for _ in $(seq 100); do
@@ -183,4 +212,14 @@ sha=$(call "$sec" "$wg" $M/GetMeeting "{\"name\": \"$meeting\"}" | field content
 chair=$(token --role MEMBER --member "${members[0]##*/}" --subject chair)
 call "$chair" "$wg" $M/SignMinutes "{\"name\": \"$meeting\", \"content_sha256\": \"$sha\"}" \
   | grep -q '"signTime"' || fail "the chair did not sign"
+echo "story: the two-day licence's reminder"
+reminded=""
+for _ in $(seq 300); do
+  reminded=$(call "$officer" "$reg" mosharekat.common.v1.NotificationService/ListNotifications "{\"resource\": \"$short\"}" \
+    | grep -o '"text": "[^"]*به سر می‌رسد[^"]*"' || true)
+  [ -n "$reminded" ] && break
+  sleep 0.2
+done
+[ -n "$reminded" ] || fail "no reminder of the end of $short within 60 s"
+echo "story: reminder sent: $reminded"
 echo "story: OK ($meeting, $case recalled: $open)"
