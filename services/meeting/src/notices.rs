@@ -91,13 +91,11 @@ pub async fn meeting_changed(
         template,
         Template::MeetingScheduled | Template::MeetingMoved
     );
-    let dates = match template {
-        Template::MeetingScheduled | Template::MeetingMoved => match at(m.scheduled_time) {
-            Some(t) => vec![NoticeDate::At(t)],
-            // No time to announce: the notice would say nothing true.
-            None => return Ok(0),
-        },
-        _ => Vec::new(),
+    let dates = match (with_time, at(m.scheduled_time)) {
+        (true, Some(t)) => vec![NoticeDate::At(t)],
+        // No time to announce: the notice would say nothing true.
+        (true, None) => return Ok(0),
+        (false, _) => Vec::new(),
     };
     let reference = if template == Template::MinutesApproved {
         minutes_reference(m.name.number())?

@@ -649,6 +649,22 @@ pub struct Looked {
     pub qr_codes: Vec<String>,
 }
 
+impl Looked {
+    /// Fails the test with every problem found, one a line; else gives the page back.
+    pub fn without_problems(self) -> Self {
+        assert!(
+            self.problems.is_empty(),
+            "{}",
+            self.problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        self
+    }
+}
+
 /// Opens `html` in a fresh headless Chromium: its problems, its text and its QR codes.
 /// Blocking: from an async test, call it in `tokio::task::spawn_blocking`. Panics (failing
 /// the test, naming the package) when Chromium is not installed or cannot be driven.

@@ -44,22 +44,11 @@ async fn the_certificate_reads_in_persian_prints_on_a4_and_its_qr_code_verifies(
     .to_persian_long();
 
     let html = cert.html;
-    let Looked {
-        problems,
-        text,
-        qr_codes,
-    } = tokio::task::spawn_blocking(move || look_at(&html, &Expect::default()))
-        .await
-        .unwrap();
-    assert!(
-        problems.is_empty(),
-        "{}",
-        problems
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let Looked { text, qr_codes, .. } =
+        tokio::task::spawn_blocking(move || look_at(&html, &Expect::default()))
+            .await
+            .unwrap()
+            .without_problems();
     // What a reader sees: the name and the number in Persian digits, the day the licence
     // ends in Solar Hijri, the code as printed (Latin: it is typed as it is).
     let persian = mosharekat_persian::digits::to_persian_digits;
