@@ -866,26 +866,18 @@ impl App {
         created: bool,
     ) -> Result<()> {
         if let Some(a) = &r.answer {
-            // The source is told if the answer time passes unanswered.
-            self.notify
-                .flag_late_answer(txn, ctx, r, a.ends_at, created)
-                .await?;
             if created {
-                // The notice and the reminders together: one statement fewer per offer.
+                // The notice, the reminders and the late flag together: the fewest
+                // statements for the commonest notifying change.
                 self.notify
-                    .created(
-                        txn,
-                        ctx,
-                        r,
-                        Template::ReferralOffered,
-                        &[a.last_day],
-                        Topic::ReferralAnswer,
-                        notices::answer_key(r),
-                        a.ends_at,
-                    )
+                    .offered_new(txn, ctx, r, a.last_day, a.ends_at)
                     .await?;
                 return Ok(());
             }
+            // The source is told if the answer time passes unanswered.
+            self.notify
+                .flag_late_answer(txn, ctx, r, a.ends_at, false)
+                .await?;
             self.notify
                 .referral(txn, ctx, r, Template::ReferralOffered, &[a.last_day])
                 .await?;

@@ -215,6 +215,24 @@ impl Notify {
         due: DateTime<Utc>,
         new_key: bool,
     ) -> Result<(), ApiError> {
+        let Some(plan) = self.late_answer_plan(ctx, r)? else {
+            return Ok(());
+        };
+        if new_key {
+            reminders::schedule_new(txn, &plan, due).await?;
+        } else {
+            reminders::schedule(txn, &plan, due).await?;
+        }
+        Ok(())
+    }
+
+    /// The source's flag of an offer's answer time passing unanswered, if its office is
+    /// told (on the e-notice channel).
+    fn late_answer_plan(
+        &self,
+        ctx: &CallContext,
+        r: &Referral,
+    ) -> Result<Option<ReminderPlan>, ApiError> {
         let recipients: Vec<Addressee> = self
             .office_deliveries()
             .into_iter()
@@ -224,9 +242,9 @@ impl Notify {
             })
             .collect();
         if recipients.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let plan = ReminderPlan {
+        Ok(Some(ReminderPlan {
             deadline_key: answer_late_key(r),
             topic: Topic::ReferralAnswer,
             resource: r.id.name(),
@@ -234,13 +252,7 @@ impl Notify {
             office: office(ctx),
             recipients,
             offsets: vec![Offset::Passed],
-        };
-        if new_key {
-            reminders::schedule_new(txn, &plan, due).await?;
-        } else {
-            reminders::schedule(txn, &plan, due).await?;
-        }
-        Ok(())
+        }))
     }
 
     fn notices(
@@ -294,34 +306,32 @@ impl Notify {
         })
     }
 
-    /// A notice about a referral created in `txn` and the reminders of the deadline it
-    /// sets (`key`, ending at `due`), written together: one statement on PostgreSQL.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn created(
+    /// The offer's notice of a referral created in `txn`, the reminders of its answer
+    /// time (ending at `due`) and the source's flag of that time passing unanswered,
+    /// written together: one statement on PostgreSQL, two on SQLite.
+    pub async fn offered_new(
         &self,
         txn: &WriteTxn,
         ctx: &CallContext,
         r: &Referral,
-        template: Template,
-        days: &[SolarDate],
-        topic: Topic,
-        key: String,
+        last_day: SolarDate,
         due: DateTime<Utc>,
     ) -> Result<(), ApiError> {
         if self.is_off() {
             return Ok(());
         }
-        let dates = days.iter().copied().map(NoticeDate::Day).collect();
         let notices = self.notices(
             &office(ctx),
             &addressee(&r.institution, r.contact.as_ref()),
             r.id.name(),
             referral_ref(r)?,
-            template,
-            dates,
+            Template::ReferralOffered,
+            vec![NoticeDate::Day(last_day)],
         );
-        reminders::enqueue_with_new_reminders(txn, notices, &self.plan(ctx, r, topic, key)?, due)
-            .await?;
+        let late = self.late_answer_plan(ctx, r)?;
+        let answer = self.plan(ctx, r, Topic::ReferralAnswer, answer_key(r))?;
+        let plans: Vec<_> = late.iter().chain([&answer]).map(|p| (p, due)).collect();
+        reminders::enqueue_with_new_reminders(txn, notices, &plans).await?;
         Ok(())
     }
 

@@ -167,7 +167,7 @@ async fn store_plan(
     due: DateTime<Utc>,
     new_key: bool,
 ) -> Result<usize, ApiError> {
-    let Some((sql, values, n)) = reminder_insert(txn, plan, due, new_key, 1).await? else {
+    let Some((sql, values, n)) = reminder_insert(txn, &[(plan, due)], new_key, 1).await? else {
         return Ok(0);
     };
     txn.execute_raw(stmt(txn, &sql, values))
@@ -176,21 +176,20 @@ async fn store_plan(
     Ok(n)
 }
 
-/// The notice of a change and the reminders of the deadline it sets on a resource created
-/// in the same transaction (as [`schedule_new`]), written together: on PostgreSQL one
-/// statement (the reminders' INSERT a data-modifying WITH of the notices'), on SQLite two.
-/// The notices' sequences, in order.
+/// The notice of a change and the reminders of the deadlines it sets on a resource created
+/// in the same transaction (as [`schedule_new`], each plan with the instant its deadline
+/// ends), written together: on PostgreSQL one statement (the reminders' INSERT a
+/// data-modifying WITH of the notices'), on SQLite two. The notices' sequences, in order.
 pub async fn enqueue_with_new_reminders(
     txn: &WriteTxn,
     notices: Vec<NewNotification>,
-    plan: &ReminderPlan,
-    due: DateTime<Utc>,
+    plans: &[(&ReminderPlan, DateTime<Utc>)],
 ) -> Result<Vec<Sequence>, ApiError> {
     let built = notices
         .iter()
         .map(NewNotification::build)
         .collect::<Result<Vec<_>, _>>()?;
-    let reminders = reminder_insert(txn, plan, due, true, 1).await?;
+    let reminders = reminder_insert(txn, plans, true, 1).await?;
     if built.is_empty() {
         if let Some((sql, values, _)) = reminders {
             txn.execute_raw(stmt(txn, &sql, values))
@@ -218,16 +217,50 @@ pub async fn enqueue_with_new_reminders(
     }
 }
 
-/// The INSERT of a plan's reminders (parameters from `$first`) and how many rows it
-/// writes, or none when there is nothing to write; after the checks, and (unless
-/// `new_key`) after replacing the key's unfired reminders.
+/// The parameters of a reminder's row.
+const PER_ROW: usize = 14;
+
+/// The one INSERT of the plans' reminders (each plan with the instant its deadline ends;
+/// parameters from `$first`) and how many rows it writes, or none when there is nothing to
+/// write; after the checks, and (unless `new_key`) after replacing each key's unfired
+/// reminders.
 async fn reminder_insert(
+    txn: &WriteTxn,
+    plans: &[(&ReminderPlan, DateTime<Utc>)],
+    new_key: bool,
+    first: usize,
+) -> Result<Option<(String, Vec<sea_orm::Value>, usize)>, ApiError> {
+    let mut rows = Vec::new();
+    let mut values: Vec<sea_orm::Value> = Vec::new();
+    for (plan, due) in plans {
+        plan_rows(txn, plan, *due, new_key, first, &mut rows, &mut values).await?;
+    }
+    debug_assert_eq!(values.len(), rows.len() * PER_ROW);
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    // One statement for all of them: scheduling is in every change that sets a deadline.
+    let sql = format!(
+        "INSERT INTO notification_reminder (id, state, deadline_key, offset_code, due_us, \
+         fire_us, topic, resource, reference_label, reference_number, office, \
+         recipient_kind, recipient_id, recipient_name, channel, address, fired_seq, \
+         done_us, note) {}",
+        rows.join(" UNION ALL ")
+    );
+    Ok(Some((sql, values, rows.len())))
+}
+
+/// The rows (`SELECT`s, numbered on from those in `rows`) and parameters of one plan's
+/// reminders, after its checks and (unless `new_key`) the replacing of its unfired ones.
+async fn plan_rows(
     txn: &WriteTxn,
     plan: &ReminderPlan,
     due: DateTime<Utc>,
     new_key: bool,
     first: usize,
-) -> Result<Option<(String, Vec<sea_orm::Value>, usize)>, ApiError> {
+    rows: &mut Vec<String>,
+    values: &mut Vec<sea_orm::Value>,
+) -> Result<(), ApiError> {
     check_key(&plan.deadline_key)?;
     let due_us = due_micros(due)?;
     if plan.recipients.is_empty() {
@@ -294,9 +327,6 @@ async fn reminder_insert(
     if one_ahead {
         urgent = None;
     }
-    const PER_ROW: usize = 14;
-    let mut rows = Vec::new();
-    let mut values: Vec<sea_orm::Value> = Vec::new();
     for who in &plan.recipients {
         let (channel, address) = match &who.delivery {
             Delivery::Email { address, .. } => ("EMAIL", address.trim().to_string()),
@@ -351,18 +381,7 @@ async fn reminder_insert(
             ]);
         }
     }
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    // One statement for all of them: scheduling is in every change that sets a deadline.
-    let sql = format!(
-        "INSERT INTO notification_reminder (id, state, deadline_key, offset_code, due_us, \
-         fire_us, topic, resource, reference_label, reference_number, office, \
-         recipient_kind, recipient_id, recipient_name, channel, address, fired_seq, \
-         done_us, note) {}",
-        rows.join(" UNION ALL ")
-    );
-    Ok(Some((sql, values, rows.len())))
+    Ok(())
 }
 
 #[derive(Debug, FromQueryResult)]
