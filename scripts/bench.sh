@@ -5,6 +5,6 @@
 # Extra arguments go to mosharekat-bench (`--help` lists them; `--smoke` is a few seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --workspace --bins
+cargo build --release --workspace --bins --exclude mosharekat-testkit
 if [ "$#" -eq 0 ]; then set -- --markdown BENCHMARKS.md; fi
 exec target/release/mosharekat-bench "$@"

@@ -13,8 +13,8 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// The folder of this executable: `cargo build --release --workspace --bins` puts the
-/// service binaries there too.
+/// The folder of this executable: `cargo build --release --workspace --bins --exclude
+/// mosharekat-testkit` puts the service binaries there too.
 pub fn bin_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     Ok(exe
@@ -52,7 +52,7 @@ impl Proc {
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             binary.exists(),
-            "{} is missing: run `cargo build --release --workspace --bins` first (scripts/bench.sh does)",
+            "{} is missing: run `cargo build --release --workspace --bins --exclude mosharekat-testkit` first (scripts/bench.sh does)",
             binary.display()
         );
         let started = Instant::now();
