@@ -23,7 +23,8 @@
 #      each as `docker run` with what deploy/manifest-to-docker.py reads from the base
 #      manifests (user, read-only root, capabilities, limits, env files of the ConfigMaps,
 #      Secret and emptyDir volumes, command, grace period); start-up time to SERVING
-#   7. the seed's story (scripts/story.sh) against the containers; health, metrics, JSON
+#   7. the seed's story (scripts/story.sh) against the containers (the registry's public
+#      record turned on, as an overlay would); health, metrics, JSON
 #      logs, the processes' credentials as the kernel sees them
 #   8. `docker stop` (SIGTERM): health NOT_SERVING during the drain, exit 0 within the grace
 #      period less the preStop sleep (which docker does not run)
@@ -170,6 +171,21 @@ left=$(psql -qAtX -d postgres -c "SELECT datname FROM pg_database WHERE datname 
 # The containers' settings, read from the base manifests.
 plan=$("$PY" deploy/manifest-to-docker.py "$work/secrets" "${SERVICES[@]}") || fail "deploy/manifest-to-docker.py"
 eval "$plan"
+# The registry's public record on, as an overlay that turns it on would (deploy/README.md,
+# "The public record"), so that the story verifies a licence without a token. Its env file
+# is copied with the switch turned: an --env after it would not override it (both would
+# reach the container, and the first is read).
+public_record=
+for i in "${!registry_serve_flags[@]}"; do
+  f=${registry_serve_flags[$i]}
+  case $f in --env-file=*/registry.env)
+    sed 's/^PUBLIC_RECORD=.*/PUBLIC_RECORD=true/' "${f#--env-file=}" >"$work/registry.env"
+    grep -qx PUBLIC_RECORD=true "$work/registry.env" && public_record=on
+    registry_serve_flags[i]=--env-file=$work/registry.env ;;
+  esac
+done
+[ -n "$public_record" ] || fail "no PUBLIC_RECORD in the registry's env file to turn on"
+ports+=(8051) # the open-data CSV's default PUBLIC_LISTEN
 busy=()
 for p in "${ports[@]}"; do
   [ -z "$(ss -Hltn "sport = :$p")" ] || busy+=("$p")
