@@ -46,6 +46,7 @@ use mosharekat_api::meeting::v1::public_record_service_server::PublicRecordServi
 use mosharekat_calendar::SharedCalendar;
 use mosharekat_notify::NotificationApi;
 use mosharekat_notify::email::SmtpArgs;
+use mosharekat_platform::add_limited;
 use mosharekat_platform::audit::AuditApi;
 use mosharekat_platform::auth::{TokenSigner, TokenVerifier};
 use mosharekat_platform::client::ServiceToken;
@@ -202,7 +203,6 @@ impl Application {
         };
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
-        let max = server.max_message_bytes();
         // A licence event that keeps failing: recorded here, reported, and resolved
         // through the StalledEventService.
         let stalls = Stalls::new(
@@ -213,38 +213,16 @@ impl Application {
             Some(server.health()),
         );
         server.peer_rpcs(PEER_RPCS);
-        server.add_service(
-            MeetingServiceServer::new(meetings.clone())
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        );
-        server.add_service(
-            stalls
-                .api()
-                .into_server()
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        );
-        server.add_service(
-            NotificationApi::new(db.clone())
-                .into_server()
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        );
-        server.add_service(
-            AuditApi::new(db)
-                .into_server()
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
+        add_limited!(&mut server;
+            MeetingServiceServer::new(meetings.clone()),
+            stalls.api().into_server(),
+            NotificationApi::new(db.clone()).into_server(),
+            AuditApi::new(db).into_server(),
         );
         // The public register: served, and let through without a token, only when on.
         let mut public_addr = None;
         if let Some(listen) = settings.meeting.public.listen(public::PUBLIC_HTTP_PORT) {
-            server.add_service(
-                PublicRecordServiceServer::new(meetings.clone())
-                    .max_decoding_message_size(max)
-                    .max_encoding_message_size(max),
-            );
+            add_limited!(&mut server; PublicRecordServiceServer::new(meetings.clone()));
             public_addr = Some(
                 server
                     .public(public::methods(), listen, public::router(meetings.clone()))

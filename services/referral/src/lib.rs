@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use mosharekat_api::referral::v1::referral_service_server::ReferralServiceServer;
 use mosharekat_calendar::SharedCalendar;
+use mosharekat_platform::add_limited;
 use mosharekat_platform::audit::AuditApi;
 use mosharekat_platform::auth::{TokenSigner, TokenVerifier};
 use mosharekat_platform::client::ServiceToken;
@@ -223,7 +224,6 @@ impl Application {
         };
         let metrics = Metrics::new(DEFAULTS.name);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
-        let max = server.max_message_bytes();
         // A licence event that keeps failing: recorded here, reported, and resolved
         // through the StalledEventService.
         let stalls = Stalls::new(
@@ -234,29 +234,11 @@ impl Application {
             Some(server.health()),
         );
         server.peer_rpcs(PEER_RPCS);
-        server.add_service(
-            ReferralServiceServer::new(app.clone())
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        );
-        server.add_service(
-            stalls
-                .api()
-                .into_server()
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        );
-        server.add_service(
-            AuditApi::new(db.clone())
-                .into_server()
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        );
-        server.add_service(
-            mosharekat_notify::NotificationApi::new(db)
-                .into_server()
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
+        add_limited!(&mut server;
+            ReferralServiceServer::new(app.clone()),
+            stalls.api().into_server(),
+            AuditApi::new(db.clone()).into_server(),
+            mosharekat_notify::NotificationApi::new(db).into_server(),
         );
         Ok(Self {
             server,

@@ -45,6 +45,7 @@ use mosharekat_api::registry::v1::public_record_service_server::PublicRecordServ
 use mosharekat_api::registry::v1::registry_service_server::RegistryServiceServer;
 use mosharekat_notify::NotificationApi;
 use mosharekat_notify::email::{Mailer, RetryPolicy, SmtpArgs};
+use mosharekat_platform::add_limited;
 use mosharekat_platform::audit::AuditApi;
 use mosharekat_platform::auth::TokenVerifier;
 use mosharekat_platform::clock::Clock;
@@ -167,38 +168,17 @@ impl Application {
         );
         let mut server =
             GrpcServer::bind(&server_args, verifier, Metrics::new(DEFAULTS.name), &tls).await?;
-        let max = server.max_message_bytes();
         server.peer_rpcs(PEER_RPCS);
-        server.add_service(
-            RegistryServiceServer::new(registry.clone())
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        );
-        server.add_service(
-            CalendarServiceServer::new(registry.clone())
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        );
-        server.add_service(
-            NotificationApi::new(db.clone())
-                .into_server()
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        );
-        server.add_service(
-            AuditApi::new(db)
-                .into_server()
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
+        add_limited!(&mut server;
+            RegistryServiceServer::new(registry.clone()),
+            CalendarServiceServer::new(registry.clone()),
+            NotificationApi::new(db.clone()).into_server(),
+            AuditApi::new(db).into_server(),
         );
         // The public record: served, and let through without a token, only when on.
         let mut public_addr = None;
         if let Some(listen) = settings.registry.public.listen(public::PUBLIC_HTTP_PORT) {
-            server.add_service(
-                PublicRecordServiceServer::new(registry.clone())
-                    .max_decoding_message_size(max)
-                    .max_encoding_message_size(max),
-            );
+            add_limited!(&mut server; PublicRecordServiceServer::new(registry.clone()));
             public_addr = Some(
                 server
                     .public(

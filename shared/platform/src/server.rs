@@ -1053,3 +1053,20 @@ impl Drop for Running {
         }
     }
 }
+
+/// Adds tonic-generated services to a [`GrpcServer`], each held to the server's message
+/// size limit both ways: `add_limited!(server; ServiceServer::new(app), other.into_server())`.
+/// A macro because the generated servers share no trait for their limits.
+#[macro_export]
+macro_rules! add_limited {
+    ($server:expr; $($svc:expr),+ $(,)?) => {{
+        let server: &mut $crate::server::GrpcServer = $server;
+        let max = server.max_message_bytes();
+        $(
+            server.add_service(
+                $svc.max_decoding_message_size(max)
+                    .max_encoding_message_size(max),
+            );
+        )+
+    }};
+}
