@@ -244,6 +244,62 @@ struct Told {
     some_institution: String,
 }
 
+/// Institution `i` (working in `areas`) registered by `officer`, given `licence` in the
+/// story's province, and the licence approved.
+async fn licensed(
+    registry: &mut RegistryServiceClient<Channel>,
+    officer: &str,
+    i: usize,
+    areas: Vec<i32>,
+    licence: reg::Licence,
+) -> (reg::Institution, reg::Licence) {
+    let inst = registry
+        .create_institution(authed(
+            officer,
+            reg::CreateInstitutionRequest {
+                request_id: format!("story-inst-{i}"),
+                institution: Some(families_ngo(
+                    i,
+                    legal_entity_id(&format!("170{i}234567")),
+                    areas,
+                )),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .institution
+        .unwrap();
+    let lic = registry
+        .create_licence(authed(
+            officer,
+            reg::CreateLicenceRequest {
+                parent: inst.name.clone(),
+                request_id: format!("story-lic-{i}"),
+                licence: Some(reg::Licence {
+                    province: PROVINCE.into(),
+                    ..licence
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .licence
+        .unwrap();
+    registry
+        .approve_licence(authed(
+            officer,
+            reg::ApproveLicenceRequest {
+                name: lic.name.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    (inst, lic)
+}
+
 /// The story of the seed document, over gRPC.
 async fn tell_the_story(suite: &Suite) -> Told {
     let k = &suite.keys;
@@ -273,23 +329,6 @@ async fn tell_the_story(suite: &Suite) -> Told {
         } else {
             vec![ActivityArea::Family as i32]
         };
-        let inst = registry
-            .create_institution(authed(
-                &officer,
-                reg::CreateInstitutionRequest {
-                    request_id: format!("story-inst-{i}"),
-                    institution: Some(families_ngo(
-                        i,
-                        legal_entity_id(&format!("170{i}234567")),
-                        areas.clone(),
-                    )),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .institution
-            .unwrap();
         let actions = if first {
             vec![
                 reg::PermittedAction::FileComplaint as i32,
@@ -299,40 +338,24 @@ async fn tell_the_story(suite: &Suite) -> Told {
         } else {
             vec![reg::PermittedAction::AcceptReferrals as i32]
         };
-        let lic = registry
-            .create_licence(authed(
-                &officer,
-                reg::CreateLicenceRequest {
-                    parent: inst.name.clone(),
-                    request_id: format!("story-lic-{i}"),
-                    licence: Some(reg::Licence {
-                        activity_areas: if first {
-                            vec![ActivityArea::Women as i32, ActivityArea::Family as i32]
-                        } else {
-                            areas
-                        },
-                        permitted_actions: actions,
-                        province: PROVINCE.into(),
-                        valid_until: Some(ts(3 * 365 * DAY, true)),
-                        ..Default::default()
-                    }),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .licence
-            .unwrap();
-        registry
-            .approve_licence(authed(
-                &officer,
-                reg::ApproveLicenceRequest {
-                    name: lic.name.clone(),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap();
+        let licence_areas = if first {
+            vec![ActivityArea::Women as i32, ActivityArea::Family as i32]
+        } else {
+            areas.clone()
+        };
+        let (inst, lic) = licensed(
+            &mut registry,
+            &officer,
+            i,
+            areas,
+            reg::Licence {
+                activity_areas: licence_areas,
+                permitted_actions: actions,
+                valid_until: Some(ts(3 * 365 * DAY, true)),
+                ..Default::default()
+            },
+        )
+        .await;
         let state = registry
             .get_licence(authed(
                 &officer,
@@ -1049,53 +1072,19 @@ async fn tell_the_story(suite: &Suite) -> Told {
     // A reminder: a seventh institution licensed for two days only. Every "days before"
     // reminder of its end has gone by, so the most urgent is due at once, and the
     // registry's reminder loop sends it to the institution; its officers list it.
-    let brief = registry
-        .create_institution(authed(
-            &officer,
-            reg::CreateInstitutionRequest {
-                request_id: "story-inst-7".into(),
-                institution: Some(families_ngo(
-                    7,
-                    legal_entity_id("1707234567"),
-                    vec![ActivityArea::Family as i32],
-                )),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .institution
-        .unwrap();
-    let short = registry
-        .create_licence(authed(
-            &officer,
-            reg::CreateLicenceRequest {
-                parent: brief.name.clone(),
-                request_id: "story-lic-7".into(),
-                licence: Some(reg::Licence {
-                    activity_areas: vec![ActivityArea::Family as i32],
-                    permitted_actions: vec![reg::PermittedAction::AcceptReferrals as i32],
-                    province: PROVINCE.into(),
-                    valid_until: Some(ts(2 * DAY, true)),
-                    ..Default::default()
-                }),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .licence
-        .unwrap();
-    registry
-        .approve_licence(authed(
-            &officer,
-            reg::ApproveLicenceRequest {
-                name: short.name.clone(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
+    let (brief, short) = licensed(
+        &mut registry,
+        &officer,
+        7,
+        vec![ActivityArea::Family as i32],
+        reg::Licence {
+            activity_areas: vec![ActivityArea::Family as i32],
+            permitted_actions: vec![reg::PermittedAction::AcceptReferrals as i32],
+            valid_until: Some(ts(2 * DAY, true)),
+            ..Default::default()
+        },
+    )
+    .await;
     let mut registry_notices = NotificationServiceClient::new(suite.channel(REGISTRY).await);
     let deadline = Instant::now() + Duration::from_secs(20);
     let reminder = loop {
