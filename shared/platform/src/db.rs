@@ -602,6 +602,37 @@ pub(crate) mod tests {
     use crate::testing::PlatformTables;
     use tonic_types::StatusExt as _;
 
+    /// The rule of the recovery (`faults::read_only_store_sqlite` shows it end to end): a
+    /// probe's commit retires every pooled connection opened before it, those opened while
+    /// the fault lasted too, which the fault's own mark does not retire.
+    #[test]
+    fn a_recovery_retires_the_connections_opened_during_the_fault() {
+        let ago = |s| Duration::from_secs(s);
+        let s = StorageState {
+            epoch: Instant::now().checked_sub(ago(10)).unwrap(),
+            ..StorageState::new()
+        };
+        assert!(
+            !s.predates_last_fault(ago(3600)),
+            "no fault: none is retired"
+        );
+        // A storage fault seen ten seconds ago (at the epoch).
+        s.last_fault_us.store(1, Ordering::Release);
+        s.writable.store(false, Ordering::Release);
+        assert!(s.predates_last_fault(ago(20)), "opened before the fault");
+        assert!(
+            !s.predates_last_fault(ago(5)),
+            "opened after the fault was seen"
+        );
+        s.recovered();
+        assert!(s.writable.load(Ordering::Acquire));
+        assert!(
+            s.predates_last_fault(ago(5)),
+            "opened while the fault lasted"
+        );
+        assert!(s.predates_last_fault(ago(20)));
+    }
+
     /// A write transaction dropped without a commit (an error path) is rolled back, and
     /// the next writer gets its turn; on both databases.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
