@@ -497,8 +497,8 @@ impl GrpcServer {
         let tls_config = self.tls.server_config()?;
         let mut routes = self.routes.clone();
         if self.args.reflection {
-            let v1 = reflection().build_v1()?;
-            let v1alpha = reflection().build_v1alpha()?;
+            let v1 = reflection(&self.service_names).build_v1()?;
+            let v1alpha = reflection(&self.service_names).build_v1alpha()?;
             routes.add_service(v1);
             routes.add_service(v1alpha);
         }
@@ -646,12 +646,22 @@ impl GrpcServer {
 }
 
 /// Reflection over the suite's API, and the error-detail and health types grpcurl needs
-/// to decode.
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
+/// to decode. It lists only the services this server serves (`names`), health and
+/// reflection: not the other services of the suite's descriptors, nor the public record
+/// where it is off.
+fn reflection(names: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(mosharekat_api::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    names
+        .iter()
+        .chain(&[
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ])
+        .fold(builder, |b, name| b.with_service_name(*name))
 }
 
 /// Keeps each service's health in step with the database: `NOT_SERVING` while it does not

@@ -401,6 +401,34 @@ pub async fn every_rpc_against_every_role(
 
 // ---------- the public record ----------
 
+/// The services a server lists by reflection (v1), sorted.
+pub async fn listed_services(channel: Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1 as refl;
+    let req = refl::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            refl::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let answer = refl::server_reflection_client::ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::once(req))
+        .await
+        .expect("reflection answers")
+        .into_inner()
+        .message()
+        .await
+        .expect("a reflection answer")
+        .expect("one message");
+    let Some(refl::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer.message_response
+    else {
+        panic!("not a list of services: {answer:?}");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    names
+}
+
 /// Calls every method (`/package.Service/Method`) of `public` with an empty request and
 /// no token. With the public record `on`, each must get past the edge: any code but
 /// UNAUTHENTICATED, PERMISSION_DENIED or UNIMPLEMENTED (the empty request then fails

@@ -55,13 +55,35 @@ async fn the_public_record_is_off_by_default(b: Backend) {
         ]
     );
     let ch = mosharekat_testkit::lazy(&app.reg.uri());
-    mosharekat_testkit::public_methods_without_a_token(ch, &app.keys, &methods, false).await;
+    mosharekat_testkit::public_methods_without_a_token(ch.clone(), &app.keys, &methods, false)
+        .await;
+    // Reflection lists what this registry serves: not the public record, nor the other
+    // services of the suite's descriptors.
+    assert_eq!(
+        mosharekat_testkit::listed_services(ch).await,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "mosharekat.common.v1.AuditService",
+            "mosharekat.common.v1.NotificationService",
+            "mosharekat.registry.v1.CalendarService",
+            "mosharekat.registry.v1.RegistryService",
+        ]
+    );
 }
 
 async fn public_methods_without_a_token_when_on(b: Backend) {
     let app = public_app(b).await;
     assert!(app.reg.public_addr.is_some());
     let ch = mosharekat_testkit::lazy(&app.reg.uri());
+    let listed = mosharekat_testkit::listed_services(ch.clone()).await;
+    assert!(
+        listed
+            .iter()
+            .any(|s| s == "mosharekat.registry.v1.PublicRecordService"),
+        "{listed:?}"
+    );
     let n = mosharekat_testkit::public_methods_without_a_token(
         ch,
         &app.keys,
