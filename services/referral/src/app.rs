@@ -875,9 +875,7 @@ impl App {
                 return Ok(());
             }
             // The source is told if the answer time passes unanswered.
-            self.notify
-                .flag_late_answer(txn, ctx, r, a.ends_at, false)
-                .await?;
+            self.notify.flag_late_answer(txn, ctx, r, a.ends_at).await?;
             self.notify
                 .referral(txn, ctx, r, Template::ReferralOffered, &[a.last_day])
                 .await?;
@@ -889,7 +887,7 @@ impl App {
                     Topic::ReferralAnswer,
                     notices::answer_key(r),
                     a.ends_at,
-                    created,
+                    false,
                 )
                 .await?;
         }

@@ -205,22 +205,17 @@ impl Notify {
         Ok(())
     }
 
-    /// Schedules the flag to the source for when the offer's answer time (ending at `due`)
-    /// passes unanswered; `new_key` as for [`Notify::remind`].
+    /// Schedules the flag to the source for when the answer time (ending at `due`) of a
+    /// referral offered again passes unanswered (a new referral's is in
+    /// [`Notify::offered_new`]).
     pub async fn flag_late_answer(
         &self,
         txn: &WriteTxn,
         ctx: &CallContext,
         r: &Referral,
         due: DateTime<Utc>,
-        new_key: bool,
     ) -> Result<(), ApiError> {
-        let Some(plan) = self.late_answer_plan(ctx, r)? else {
-            return Ok(());
-        };
-        if new_key {
-            reminders::schedule_new(txn, &plan, due).await?;
-        } else {
+        if let Some(plan) = self.late_answer_plan(ctx, r)? {
             reminders::schedule(txn, &plan, due).await?;
         }
         Ok(())

@@ -167,7 +167,7 @@ async fn store_plan(
     due: DateTime<Utc>,
     new_key: bool,
 ) -> Result<usize, ApiError> {
-    let Some((sql, values, n)) = reminder_insert(txn, &[(plan, due)], new_key, 1).await? else {
+    let Some((sql, values, n)) = reminder_insert(txn, &[(plan, due)], new_key).await? else {
         return Ok(0);
     };
     txn.execute_raw(stmt(txn, &sql, values))
@@ -189,7 +189,7 @@ pub async fn enqueue_with_new_reminders(
         .iter()
         .map(NewNotification::build)
         .collect::<Result<Vec<_>, _>>()?;
-    let reminders = reminder_insert(txn, plans, true, 1).await?;
+    let reminders = reminder_insert(txn, plans, true).await?;
     if built.is_empty() {
         if let Some((sql, values, _)) = reminders {
             txn.execute_raw(stmt(txn, &sql, values))
@@ -221,19 +221,18 @@ pub async fn enqueue_with_new_reminders(
 const PER_ROW: usize = 14;
 
 /// The one INSERT of the plans' reminders (each plan with the instant its deadline ends;
-/// parameters from `$first`) and how many rows it writes, or none when there is nothing to
+/// parameters from `$1`) and how many rows it writes, or none when there is nothing to
 /// write; after the checks, and (unless `new_key`) after replacing each key's unfired
 /// reminders.
 async fn reminder_insert(
     txn: &WriteTxn,
     plans: &[(&ReminderPlan, DateTime<Utc>)],
     new_key: bool,
-    first: usize,
 ) -> Result<Option<(String, Vec<sea_orm::Value>, usize)>, ApiError> {
     let mut rows = Vec::new();
     let mut values: Vec<sea_orm::Value> = Vec::new();
     for (plan, due) in plans {
-        plan_rows(txn, plan, *due, new_key, first, &mut rows, &mut values).await?;
+        plan_rows(txn, plan, *due, new_key, &mut rows, &mut values).await?;
     }
     debug_assert_eq!(values.len(), rows.len() * PER_ROW);
     if rows.is_empty() {
@@ -257,7 +256,6 @@ async fn plan_rows(
     plan: &ReminderPlan,
     due: DateTime<Utc>,
     new_key: bool,
-    first: usize,
     rows: &mut Vec<String>,
     values: &mut Vec<sea_orm::Value>,
 ) -> Result<(), ApiError> {
@@ -352,7 +350,7 @@ async fn plan_rows(
             }
             let i = rows.len();
             let ps = (0..PER_ROW)
-                .map(|k| format!("${}", first + i * PER_ROW + k))
+                .map(|k| format!("${}", 1 + i * PER_ROW + k))
                 .collect::<Vec<_>>()
                 .join(", ");
             // The id is the last one plus the row's place, read in the statement (the

@@ -657,9 +657,9 @@ fn reflection(names: &[&'static str]) -> tonic_reflection::server::Builder<'stat
     names
         .iter()
         .chain(&[
-            "grpc.health.v1.Health",
-            "grpc.reflection.v1.ServerReflection",
-            "grpc.reflection.v1alpha.ServerReflection",
+            tonic_health::pb::health_server::SERVICE_NAME,
+            tonic_reflection::pb::v1::server_reflection_server::SERVICE_NAME,
+            tonic_reflection::pb::v1alpha::server_reflection_server::SERVICE_NAME,
         ])
         .fold(builder, |b, name| b.with_service_name(*name))
 }
