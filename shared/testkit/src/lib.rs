@@ -399,7 +399,7 @@ pub async fn every_rpc_against_every_role(
     checked
 }
 
-// ---------- the public record ----------
+// ---------- reflection ----------
 
 /// The services a server lists by reflection (v1), sorted.
 pub async fn listed_services(channel: Channel) -> Vec<String> {
@@ -428,6 +428,8 @@ pub async fn listed_services(channel: Channel) -> Vec<String> {
     names.sort();
     names
 }
+
+// ---------- the public record ----------
 
 /// Calls every method (`/package.Service/Method`) of `public` with an empty request and
 /// no token. With the public record `on`, each must get past the edge: any code but
