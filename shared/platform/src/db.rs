@@ -7,6 +7,9 @@
 //!   lock, which serialises writers across replicas (the audit chain and event sequences
 //!   are gap-free because of it).
 //! - Migrations run under the same lock, so replicas starting together both succeed.
+//! - Group commit: writers that queue for their turn together share one transaction, each
+//!   in its own savepoint, and one commit (see [`WriteGate`]); each is answered once the
+//!   commit has made its write durable.
 //! - A connection is never handed out again in a state its driver does not know: after a
 //!   failed COMMIT, SQLite may already have rolled the transaction back itself (disk full,
 //!   I/O error), so the driver's ROLLBACK fails and its count of open transactions stays at
@@ -18,7 +21,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::ConnectOptions as _;
@@ -43,6 +46,8 @@ pub struct DbOptions {
     pub busy_timeout: Duration,
     /// Key of the advisory lock that serialises writers on PostgreSQL.
     pub lock_key: i64,
+    /// How many writers may share one commit, and for how long.
+    pub batch: BatchLimits,
 }
 
 impl Default for DbOptions {
@@ -52,6 +57,7 @@ impl Default for DbOptions {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(10),
             lock_key: 0x6d6f_7368,
+            batch: BatchLimits::default(),
         }
     }
 }
@@ -123,20 +129,230 @@ pub struct Db {
     storage: Arc<StorageState>,
     lock_key: i64,
     /// Writers queue here, in the process, before they ask the database for its write
-    /// lock: SQLite's busy handler otherwise polls with sleeps of up to 100 ms, and on
-    /// PostgreSQL every waiter would hold a pooled connection that readers need.
-    write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// lock (SQLite's busy handler otherwise polls with sleeps of up to 100 ms, and on
+    /// PostgreSQL every waiter would hold a pooled connection that readers need); and
+    /// writers that queue together share one commit.
+    gate: Arc<WriteGate>,
     clock: Clock,
 }
 
-/// A write transaction holding this process's write turn until it commits or rolls back.
-/// Derefs to the transaction, and is a [`ConnectionTrait`] itself. Dropped without a
-/// commit (an error, an early answer), it rolls back before it gives the turn up: the
-/// database's own lock is only released by the rollback, and the next writer should not
-/// wait for it while holding a pooled connection.
+/// Group commit. Writers take turns, as before; but a writer that finishes while others
+/// wait for their turn does not commit: it leaves the transaction open for the next one
+/// and waits, and the last writer of the batch commits for all of them, so that a batch
+/// pays one commit (one fsync, and on PostgreSQL one advisory lock) instead of one each.
+/// Every writer after the first works inside its own savepoint, so one that fails rolls
+/// back alone. Nobody is answered before the commit that makes their write durable, and
+/// a commit that fails fails every writer of its batch.
+#[derive(Debug)]
+struct WriteGate {
+    /// The turn, and the batch left open between its writers.
+    turn: Arc<tokio::sync::Mutex<Option<Batch>>>,
+    /// Writers waiting for the turn: a finished writer leaves the batch open only for them.
+    waiting: AtomicUsize,
+    next_batch: AtomicU64,
+    /// Every batch up to this id has ended (committed or failed).
+    ended: AtomicU64,
+    /// Writes committed, and the commits that carried them.
+    committed_writes: AtomicU64,
+    commits: AtomicU64,
+    limits: BatchLimits,
+}
+
+/// How many writes this process has committed, and in how many commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    pub writes: u64,
+    pub commits: u64,
+}
+
+/// How large a batch may grow: each writer of a batch waits for its last one, so these
+/// bound the latency batching adds.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_writers: usize,
+    pub max_age: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            // PostgreSQL keeps up to 64 subtransactions of a transaction in shared memory.
+            max_writers: 32,
+            max_age: Duration::from_millis(10),
+        }
+    }
+}
+
+/// A database transaction shared by the writers of one batch.
+#[derive(Debug)]
+struct Batch {
+    id: u64,
+    txn: DatabaseTransaction,
+    began: Instant,
+    /// The writers that finished and wait for the commit.
+    parked: Vec<tokio::sync::oneshot::Sender<Result<(), DbErr>>>,
+}
+
+/// The name of each writer's savepoint. It is never released: a rollback goes to the
+/// newest savepoint of the name, which is the failing writer's own, and the commit takes
+/// every one.
+const SAVEPOINT: &str = "mosharekat_write";
+
+type Turn = tokio::sync::OwnedMutexGuard<Option<Batch>>;
+
+impl WriteGate {
+    fn new(limits: BatchLimits) -> Self {
+        Self {
+            turn: Arc::new(tokio::sync::Mutex::new(None)),
+            waiting: AtomicUsize::new(0),
+            next_batch: AtomicU64::new(1),
+            ended: AtomicU64::new(0),
+            committed_writes: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            limits,
+        }
+    }
+
+    /// Whether a writer that just finished should leave `batch` open for the next one.
+    fn keeps_open(&self, batch: &Batch) -> bool {
+        self.waiting.load(Ordering::Acquire) > 0
+            && batch.parked.len() + 1 < self.limits.max_writers
+            && batch.began.elapsed() < self.limits.max_age
+    }
+
+    /// Commits the batch in `turn`, answers its parked writers, and gives the turn up;
+    /// `own` is 1 when the writer holding the turn has a write in it.
+    async fn flush(&self, mut turn: Turn, own: u64, storage: &StorageState) -> Result<(), DbErr> {
+        let Some(batch) = turn.take() else {
+            return Ok(());
+        };
+        let r = batch.txn.commit().await;
+        storage.observe(&r);
+        if r.is_ok() {
+            let writes = batch.parked.len() as u64 + own;
+            self.committed_writes.fetch_add(writes, Ordering::Relaxed);
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        self.end(batch.id, batch.parked, &r);
+        drop(turn);
+        r
+    }
+
+    /// Ends the batch in `turn` without committing it (`cause` is why), answering its
+    /// parked writers with the cause.
+    async fn fail(&self, mut turn: Turn, cause: &DbErr) {
+        if let Some(batch) = turn.take() {
+            let _ = batch.txn.rollback().await;
+            self.end(batch.id, batch.parked, &Err(cause.clone()));
+        }
+    }
+
+    fn end(
+        &self,
+        id: u64,
+        parked: Vec<tokio::sync::oneshot::Sender<Result<(), DbErr>>>,
+        r: &Result<(), DbErr>,
+    ) {
+        self.ended.fetch_max(id, Ordering::AcqRel);
+        for writer in parked {
+            let _ = writer.send(r.clone());
+        }
+    }
+
+    /// Parks the writer holding `turn` in its batch and waits for the batch's commit.
+    async fn park(
+        self: &Arc<Self>,
+        mut turn: Turn,
+        storage: &Arc<StorageState>,
+    ) -> Result<(), DbErr> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let Some(batch) = turn.as_mut() else {
+            return Ok(());
+        };
+        batch.parked.push(tx);
+        if batch.parked.len() == 1 {
+            // The writers it was left open for may give up waiting (their callers gone):
+            // then nobody would commit it.
+            tokio::spawn(self.clone().watch(batch.id, storage.clone()));
+        }
+        drop(turn);
+        rx.await
+            .unwrap_or_else(|_| Err(DbErr::Custom("a write batch ended unanswered".into())))
+    }
+
+    /// Commits batch `id` if it is still open and nobody has the turn after its age limit.
+    async fn watch(self: Arc<Self>, id: u64, storage: Arc<StorageState>) {
+        // Bounded: a batch ends once its age limit has passed and its current writer finishes.
+        loop {
+            tokio::time::sleep(self.limits.max_age).await;
+            if self.ended.load(Ordering::Acquire) >= id {
+                return;
+            }
+            if let Ok(turn) = self.turn.clone().try_lock_owned() {
+                if turn.as_ref().is_some_and(|b| b.id == id) {
+                    let _ = self.flush(turn, 0, &storage).await;
+                }
+                return;
+            }
+        }
+    }
+
+    /// What a writer that gives up leaves behind: its work undone, and the batch going
+    /// on (or committed) for the others.
+    async fn abandon(&self, mut turn: Turn, joined: bool, storage: &StorageState) {
+        if !joined {
+            // The first writer of its batch: nobody else is in it.
+            if let Some(batch) = turn.take() {
+                let _ = batch.txn.rollback().await;
+                self.end(batch.id, batch.parked, &Ok(()));
+            }
+            return;
+        }
+        let Some(batch) = turn.as_ref() else { return };
+        let undone = batch
+            .txn
+            .execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))
+            .await;
+        storage.observe(&undone);
+        match undone {
+            // The database may have rolled the whole transaction back itself (SQLite,
+            // on a full disk or an I/O error): the batch is lost, and its writers are told.
+            Err(e) => self.fail(turn, &e).await,
+            Ok(_) if self.keeps_open(batch) => drop(turn),
+            Ok(_) => {
+                let _ = self.flush(turn, 0, storage).await;
+            }
+        }
+    }
+}
+
+/// Counts a writer as waiting for the turn until it has it, or gives up.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::AcqRel);
+        Self(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One writer's turn at the database: a write transaction, or, in a batch, a savepoint of
+/// one (see [`WriteGate`]). Derefs to the transaction, and is a [`ConnectionTrait`]
+/// itself. Dropped without a commit (an error, an early answer), its work is rolled back
+/// before the turn passes on: the database's own lock is only released by the rollback,
+/// and the next writer should not wait for it while holding a pooled connection.
 #[derive(Debug)]
 pub struct WriteTxn {
-    inner: Option<(DatabaseTransaction, tokio::sync::OwnedMutexGuard<()>)>,
+    turn: Option<Turn>,
+    /// Whether earlier writers of the batch wait in it (this one has a savepoint).
+    joined: bool,
+    gate: Arc<WriteGate>,
     storage: Arc<StorageState>,
     clock: Clock,
 }
@@ -153,32 +369,32 @@ impl WriteTxn {
     }
 
     fn txn(&self) -> &DatabaseTransaction {
-        match &self.inner {
-            Some((txn, _)) => txn,
+        match self.turn.as_deref() {
+            Some(Some(batch)) => &batch.txn,
             // Only `commit`/`rollback` (which consume the value) and `drop` take it.
-            None => unreachable!("a WriteTxn is used after it ended"),
+            _ => unreachable!("a WriteTxn is used after it ended"),
         }
     }
 
-    /// Commits. An error means nothing of the transaction is durable (the caller must
-    /// not acknowledge it); the connection is then rolled back or closed, never reused
-    /// inside a transaction.
+    /// Commits: returns once this write is durable, with the writes of its batch. An
+    /// error means none of it is (the caller must not acknowledge it); the connection is
+    /// then rolled back or closed, never reused inside a transaction.
     pub async fn commit(mut self) -> Result<(), DbErr> {
-        match self.inner.take() {
-            Some((txn, _turn)) => {
-                let r = txn.commit().await;
-                self.storage.observe(&r);
-                r
-            }
-            None => Ok(()),
+        let Some(turn) = self.turn.take() else {
+            return Ok(());
+        };
+        match turn.as_ref() {
+            Some(batch) if self.gate.keeps_open(batch) => self.gate.park(turn, &self.storage).await,
+            _ => self.gate.flush(turn, 1, &self.storage).await,
         }
     }
 
+    /// Undoes this writer's work (the batch it is in goes on).
     pub async fn rollback(mut self) -> Result<(), DbErr> {
-        match self.inner.take() {
-            Some((txn, _turn)) => txn.rollback().await,
-            None => Ok(()),
+        if let Some(turn) = self.turn.take() {
+            self.gate.abandon(turn, self.joined, &self.storage).await;
         }
+        Ok(())
     }
 
     fn observed<T>(&self, r: Result<T, DbErr>) -> Result<T, DbErr> {
@@ -189,15 +405,15 @@ impl WriteTxn {
 
 impl Drop for WriteTxn {
     fn drop(&mut self) {
-        if let Some((txn, turn)) = self.inner.take() {
+        if let Some(mut turn) = self.turn.take() {
+            let (gate, storage, joined) = (self.gate.clone(), self.storage.clone(), self.joined);
             match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
-                    rt.spawn(async move {
-                        let _ = txn.rollback().await;
-                        drop(turn);
-                    });
+                    rt.spawn(async move { gate.abandon(turn, joined, &storage).await });
                 }
-                Err(_) => drop((txn, turn)),
+                // No runtime left (the process is ending): the batch is dropped whole,
+                // its transaction rolled back by the driver and its writers unanswered.
+                Err(_) => drop(turn.take()),
             }
         }
     }
@@ -284,7 +500,7 @@ impl Db {
             conn,
             storage,
             lock_key: opts.lock_key,
-            write_gate: Arc::new(tokio::sync::Mutex::new(())),
+            gate: Arc::new(WriteGate::new(opts.batch)),
             clock: Clock::system(),
         })
     }
@@ -313,14 +529,43 @@ impl Db {
         self.conn.get_database_backend()
     }
 
-    /// Begins a write transaction, serialised with every other writer of this database:
-    /// first in this process, then (the database's lock) across processes.
+    /// Begins a write, serialised with every other writer of this database: first in
+    /// this process, then (the database's lock) across processes. It joins the batch the
+    /// writer before it left open, if any (see [`WriteGate`]).
     pub async fn begin_write(&self) -> Result<WriteTxn, ApiError> {
-        let turn = self.write_gate.clone().lock_owned().await;
-        let begun = self.begin_locked().await;
-        self.storage.observe(&begun);
+        let mut turn = {
+            let _waiting = Waiting::new(&self.gate.waiting);
+            self.gate.turn.clone().lock_owned().await
+        };
+        let joined = match turn.as_ref() {
+            Some(batch) => {
+                let r = batch
+                    .txn
+                    .execute_unprepared(&format!("SAVEPOINT {SAVEPOINT}"))
+                    .await;
+                self.storage.observe(&r);
+                if let Err(e) = r {
+                    self.gate.fail(turn, &e).await;
+                    return Err(db_error(e));
+                }
+                true
+            }
+            None => {
+                let begun = self.begin_locked().await;
+                self.storage.observe(&begun);
+                *turn = Some(Batch {
+                    id: self.gate.next_batch.fetch_add(1, Ordering::AcqRel),
+                    txn: begun.map_err(db_error)?,
+                    began: Instant::now(),
+                    parked: Vec::new(),
+                });
+                false
+            }
+        };
         Ok(WriteTxn {
-            inner: Some((begun.map_err(db_error)?, turn)),
+            turn: Some(turn),
+            joined,
+            gate: self.gate.clone(),
             storage: self.storage.clone(),
             clock: self.clock.clone(),
         })
@@ -347,6 +592,14 @@ impl Db {
                 txn
             }
         })
+    }
+
+    /// How many writes have been committed, and in how many commits.
+    pub fn write_stats(&self) -> WriteStats {
+        WriteStats {
+            writes: self.gate.committed_writes.load(Ordering::Relaxed),
+            commits: self.gate.commits.load(Ordering::Relaxed),
+        }
     }
 
     /// Whether the database answers now.
@@ -668,6 +921,261 @@ pub(crate) mod tests {
             let ns: Vec<i64> = rows.iter().map(|r| r.try_get("", "n").unwrap()).collect();
             assert_eq!(ns, vec![2], "{backend:?}");
         }
+    }
+
+    /// A database with a table `t (n)`, on `backend`; `children` adds a table whose rows
+    /// must name a row of `t` by the commit (a deferred foreign key: its check runs at
+    /// the commit, so one writer can make a whole batch's commit fail).
+    async fn table_db(backend: crate::testing::Backend) -> (crate::testing::TestDb, Db) {
+        let t = crate::testing::TestDb::new(backend).await.unwrap();
+        let opts = DbOptions {
+            // Long enough that a test's writers queue into one batch.
+            batch: BatchLimits {
+                max_age: Duration::from_secs(2),
+                ..BatchLimits::default()
+            },
+            ..DbOptions::default()
+        };
+        let db = Db::connect(&t.url, &opts).await.unwrap();
+        db.conn()
+            .execute_unprepared("CREATE TABLE t (n BIGINT PRIMARY KEY)")
+            .await
+            .unwrap();
+        db.conn()
+            .execute_unprepared(
+                "CREATE TABLE children (n BIGINT NOT NULL \
+                 REFERENCES t (n) DEFERRABLE INITIALLY DEFERRED)",
+            )
+            .await
+            .unwrap();
+        (t, db)
+    }
+
+    async fn stored(db: &Db, table: &str) -> Vec<i64> {
+        let rows = db
+            .conn()
+            .query_all_raw(db.stmt(&format!("SELECT n FROM {table} ORDER BY n"), []))
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.try_get("", "n").unwrap()).collect()
+    }
+
+    /// Holds the turn while `n` other writers queue behind it, so that they are one batch;
+    /// the answers, the first writer's first.
+    async fn queue_behind(
+        db: &Db,
+        first: WriteTxn,
+        n: usize,
+        writers: Vec<tokio::task::JoinHandle<Result<(), ApiError>>>,
+    ) -> Vec<Result<(), ApiError>> {
+        wait_for_waiting(db, n).await;
+        assert_eq!(
+            db.gate.waiting.load(Ordering::Acquire),
+            n,
+            "the writers queued"
+        );
+        let mut out = vec![commit(first).await];
+        for w in writers {
+            out.push(w.await.unwrap());
+        }
+        out
+    }
+
+    async fn wait_for_waiting(db: &Db, n: usize) {
+        // Bounded: ten seconds of 1 ms polls.
+        for _ in 0..10_000 {
+            if db.gate.waiting.load(Ordering::Acquire) == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Inserts `n` into `t` (and, with `child`, a child row naming `child`) in one write.
+    fn writer(
+        db: &Db,
+        n: i64,
+        child: Option<i64>,
+    ) -> tokio::task::JoinHandle<Result<(), ApiError>> {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let txn = db.begin_write().await?;
+            txn.execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [n.into()]))
+                .await
+                .map_err(db_error)?;
+            if let Some(c) = child {
+                txn.execute_raw(db.stmt("INSERT INTO children (n) VALUES ($1)", [c.into()]))
+                    .await
+                    .map_err(db_error)?;
+            }
+            commit(txn).await
+        })
+    }
+
+    /// Writers that queue behind one another share one commit, and each is answered only
+    /// once it is durable; on both databases.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writers_share_one_commit() {
+        for backend in [
+            crate::testing::Backend::Sqlite,
+            crate::testing::Backend::Postgres,
+        ] {
+            let (_t, db) = table_db(backend).await;
+            let first = db.begin_write().await.unwrap();
+            first
+                .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [0i64.into()]))
+                .await
+                .unwrap();
+            let writers = (1..=10).map(|n| writer(&db, n, None)).collect();
+            let answers = queue_behind(&db, first, 10, writers).await;
+            assert!(
+                answers.iter().all(Result::is_ok),
+                "{backend:?}: {answers:?}"
+            );
+            assert_eq!(stored(&db, "t").await, (0..=10).collect::<Vec<_>>());
+            assert_eq!(
+                db.write_stats(),
+                WriteStats {
+                    writes: 11,
+                    commits: 1
+                },
+                "{backend:?}: eleven writes, one commit"
+            );
+        }
+    }
+
+    /// A writer of a batch that fails (here on a duplicate key, after a first insert of
+    /// its own) rolls back alone: the writers before and after it commit, and nothing of
+    /// it is stored. On PostgreSQL the failed statement aborts the whole transaction but
+    /// for the writer's savepoint.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_writer_of_a_batch_rolls_back_alone() {
+        for backend in [
+            crate::testing::Backend::Sqlite,
+            crate::testing::Backend::Postgres,
+        ] {
+            let (_t, db) = table_db(backend).await;
+            let first = db.begin_write().await.unwrap();
+            first
+                .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [0i64.into()]))
+                .await
+                .unwrap();
+            let mut writers = Vec::new();
+            for n in [1, 2, 3, -1, 4, 5] {
+                writers.push(if n > 0 {
+                    writer(&db, n, None)
+                } else {
+                    // Its first insert lands, its second repeats writer 1's key.
+                    let db = db.clone();
+                    tokio::spawn(async move {
+                        let txn = db.begin_write().await?;
+                        for n in [33i64, 1] {
+                            txn.execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [n.into()]))
+                                .await
+                                .map_err(db_error)?;
+                        }
+                        commit(txn).await
+                    })
+                });
+                // Queued in this order: the turn is first come, first served.
+                wait_for_waiting(&db, writers.len()).await;
+            }
+            let answers = queue_behind(&db, first, 6, writers).await;
+            let failed: Vec<usize> = (0..answers.len())
+                .filter(|i| answers[*i].is_err())
+                .collect();
+            assert_eq!(
+                failed,
+                vec![4],
+                "{backend:?}: only the duplicate fails: {answers:?}"
+            );
+            assert_eq!(
+                stored(&db, "t").await,
+                vec![0, 1, 2, 3, 4, 5],
+                "{backend:?}"
+            );
+            assert_eq!(
+                db.write_stats(),
+                WriteStats {
+                    writes: 6,
+                    commits: 1
+                }
+            );
+        }
+    }
+
+    /// A batch whose commit fails fails every writer in it, those whose own work was
+    /// sound too: none is acknowledged, none is stored, and the next write succeeds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_fails_every_writer_of_its_batch() {
+        for backend in [
+            crate::testing::Backend::Sqlite,
+            crate::testing::Backend::Postgres,
+        ] {
+            let (_t, db) = table_db(backend).await;
+            let first = db.begin_write().await.unwrap();
+            first
+                .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [0i64.into()]))
+                .await
+                .unwrap();
+            // Writer 3's child names a row nobody writes: the commit's check fails.
+            let writers = (1..=5)
+                .map(|n| writer(&db, n, (n == 3).then_some(999)))
+                .collect();
+            let answers = queue_behind(&db, first, 5, writers).await;
+            assert!(
+                answers.iter().all(Result::is_err),
+                "{backend:?}: {answers:?}"
+            );
+            assert_eq!(stored(&db, "t").await, Vec::<i64>::new(), "{backend:?}");
+            assert_eq!(db.write_stats().commits, 0);
+            writer(&db, 7, None).await.unwrap().unwrap();
+            assert_eq!(stored(&db, "t").await, vec![7], "{backend:?}");
+        }
+    }
+
+    /// A batch left open for a writer that then gives up waiting (its caller gone before
+    /// its turn came) is still committed, by the batch's watch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_whose_next_writer_gives_up_still_commits() {
+        let (_t, db) = table_db(crate::testing::Backend::Sqlite).await;
+        let first = db.begin_write().await.unwrap();
+        first
+            .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [1i64.into()]))
+            .await
+            .unwrap();
+        // A writer counted as waiting, that never takes its turn.
+        let phantom = Waiting::new(&db.gate.waiting);
+        let committing = tokio::spawn(commit(first));
+        // Bounded: ten seconds of 1 ms polls.
+        for _ in 0..10_000 {
+            let parked = db
+                .gate
+                .turn
+                .try_lock()
+                .is_ok_and(|b| b.as_ref().is_some_and(|b| !b.parked.is_empty()));
+            if parked {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(
+            !committing.is_finished(),
+            "the writer parked for the phantom"
+        );
+        drop(phantom);
+        let answered = tokio::time::timeout(Duration::from_secs(10), committing)
+            .await
+            .expect("the parked writer is answered");
+        answered.unwrap().unwrap();
+        assert_eq!(stored(&db, "t").await, vec![1]);
+        assert_eq!(
+            db.write_stats(),
+            WriteStats {
+                writes: 1,
+                commits: 1
+            }
+        );
     }
 
     /// A folder on its own small tmpfs, unmounted when dropped; `None` where mounting is
