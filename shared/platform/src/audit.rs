@@ -105,22 +105,28 @@ impl Row {
 }
 
 /// Appends `entry` to the log inside `txn`, a write transaction (so appends are
-/// serialised), at the time of the database's clock.
+/// serialised), at the time of the database's clock. The chain's head is read from the
+/// log once per write batch, then kept by the batch.
 pub async fn append(txn: &WriteTxn, entry: &AuditEntry) -> Result<i64, ApiError> {
     let backend = txn.get_database_backend();
-    let last = txn
-        .query_one_raw(sea_orm::Statement::from_string(
-            backend,
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-        ))
-        .await
-        .map_err(db_error)?;
-    let (prev_seq, prev_hash) = match last {
-        Some(r) => (
-            r.try_get::<i64>("", "seq").map_err(db_error)?,
-            r.try_get::<String>("", "hash").map_err(db_error)?,
-        ),
-        None => (0, String::new()),
+    let (prev_seq, prev_hash) = match txn.audit_head() {
+        Some(head) => head,
+        None => {
+            let last = txn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    backend,
+                    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                ))
+                .await
+                .map_err(db_error)?;
+            match last {
+                Some(r) => (
+                    r.try_get::<i64>("", "seq").map_err(db_error)?,
+                    r.try_get::<String>("", "hash").map_err(db_error)?,
+                ),
+                None => (0, String::new()),
+            }
+        }
     };
     let seq = prev_seq + 1;
     let time_us = txn.now_micros();
@@ -139,11 +145,12 @@ pub async fn append(txn: &WriteTxn, entry: &AuditEntry) -> Result<i64, ApiError>
             entry.trace_id.clone().into(),
             entry.on_behalf_of.clone().into(),
             prev_hash.into(),
-            hash.into(),
+            hash.clone().into(),
         ],
     ))
     .await
     .map_err(db_error)?;
+    txn.set_audit_head((seq, hash));
     Ok(seq)
 }
 

@@ -191,6 +191,25 @@ struct Batch {
     began: Instant,
     /// The writers that finished and wait for the commit.
     parked: Vec<tokio::sync::oneshot::Sender<Result<(), DbErr>>>,
+    /// The audit chain's head as this batch's writers left it, once one has appended:
+    /// the batch holds the database's write lock, so no other writer can move it, and
+    /// the next writer need not read it again.
+    audit_head: std::sync::Mutex<Option<AuditHead>>,
+}
+
+/// The newest record of the audit chain: its sequence number and hash.
+pub(crate) type AuditHead = (i64, String);
+
+impl Batch {
+    fn audit_head(&self) -> Option<AuditHead> {
+        self.audit_head.lock().ok().and_then(|h| h.clone())
+    }
+
+    fn set_audit_head(&self, head: Option<AuditHead>) {
+        if let Ok(mut h) = self.audit_head.lock() {
+            *h = head;
+        }
+    }
 }
 
 /// The name of each writer's savepoint. It is never released: a rollback goes to the
@@ -299,15 +318,20 @@ impl WriteGate {
 
     /// What a writer that gives up leaves behind: its work undone, and the batch going
     /// on (or committed) for the others.
-    async fn abandon(&self, mut turn: Turn, joined: bool, storage: &StorageState) {
-        if !joined {
+    async fn abandon(
+        &self,
+        mut turn: Turn,
+        joined: Option<Option<AuditHead>>,
+        storage: &StorageState,
+    ) {
+        let Some(audit_head_before) = joined else {
             // The first writer of its batch: nobody else is in it.
             if let Some(batch) = turn.take() {
                 let _ = batch.txn.rollback().await;
                 self.end(batch.id, batch.parked, &Ok(()));
             }
             return;
-        }
+        };
         let Some(batch) = turn.as_ref() else { return };
         let undone = batch
             .txn
@@ -318,7 +342,10 @@ impl WriteGate {
             // The database may have rolled the whole transaction back itself (SQLite,
             // on a full disk or an I/O error): the batch is lost, and its writers are told.
             Err(e) => self.fail(turn, &e).await,
-            Ok(_) if self.keeps_open(batch) => drop(turn),
+            Ok(_) if self.keeps_open(batch) => {
+                batch.set_audit_head(audit_head_before);
+                drop(turn)
+            }
             Ok(_) => {
                 let _ = self.flush(turn, 0, storage).await;
             }
@@ -352,6 +379,8 @@ pub struct WriteTxn {
     turn: Option<Turn>,
     /// Whether earlier writers of the batch wait in it (this one has a savepoint).
     joined: bool,
+    /// The batch's audit head when this writer joined it, restored if it rolls back.
+    audit_head_before: Option<AuditHead>,
     gate: Arc<WriteGate>,
     storage: Arc<StorageState>,
     clock: Clock,
@@ -392,9 +421,30 @@ impl WriteTxn {
     /// Undoes this writer's work (the batch it is in goes on).
     pub async fn rollback(mut self) -> Result<(), DbErr> {
         if let Some(turn) = self.turn.take() {
-            self.gate.abandon(turn, self.joined, &self.storage).await;
+            self.gate.abandon(turn, self.joined(), &self.storage).await;
         }
         Ok(())
+    }
+
+    /// With a savepoint, the audit head to go back to when it is rolled back to.
+    fn joined(&self) -> Option<Option<AuditHead>> {
+        self.joined.then(|| self.audit_head_before.clone())
+    }
+
+    fn batch(&self) -> Option<&Batch> {
+        self.turn.as_deref().and_then(Option::as_ref)
+    }
+
+    /// The audit chain's head as this transaction last moved it, if it has.
+    pub(crate) fn audit_head(&self) -> Option<AuditHead> {
+        self.batch().and_then(Batch::audit_head)
+    }
+
+    /// Records the record this transaction just appended to the audit chain.
+    pub(crate) fn set_audit_head(&self, head: AuditHead) {
+        if let Some(batch) = self.batch() {
+            batch.set_audit_head(Some(head));
+        }
     }
 
     fn observed<T>(&self, r: Result<T, DbErr>) -> Result<T, DbErr> {
@@ -406,7 +456,7 @@ impl WriteTxn {
 impl Drop for WriteTxn {
     fn drop(&mut self) {
         if let Some(mut turn) = self.turn.take() {
-            let (gate, storage, joined) = (self.gate.clone(), self.storage.clone(), self.joined);
+            let (gate, storage, joined) = (self.gate.clone(), self.storage.clone(), self.joined());
             match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
                     rt.spawn(async move { gate.abandon(turn, joined, &storage).await });
@@ -537,8 +587,10 @@ impl Db {
             let _waiting = Waiting::new(&self.gate.waiting);
             self.gate.turn.clone().lock_owned().await
         };
+        let mut audit_head_before = None;
         let joined = match turn.as_ref() {
             Some(batch) => {
+                audit_head_before = batch.audit_head();
                 let r = batch
                     .txn
                     .execute_unprepared(&format!("SAVEPOINT {SAVEPOINT}"))
@@ -558,6 +610,7 @@ impl Db {
                     txn: begun.map_err(db_error)?,
                     began: Instant::now(),
                     parked: Vec::new(),
+                    audit_head: std::sync::Mutex::new(None),
                 });
                 false
             }
@@ -565,6 +618,7 @@ impl Db {
         Ok(WriteTxn {
             turn: Some(turn),
             joined,
+            audit_head_before,
             gate: self.gate.clone(),
             storage: self.storage.clone(),
             clock: self.clock.clone(),
@@ -1131,6 +1185,60 @@ pub(crate) mod tests {
             assert_eq!(db.write_stats().commits, 0);
             writer(&db, 7, None).await.unwrap().unwrap();
             assert_eq!(stored(&db, "t").await, vec![7], "{backend:?}");
+        }
+    }
+
+    /// The batch keeps the audit chain's head for its writers, and a writer that rolls
+    /// back takes its record back from the head too: the chain verifies whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_keeps_the_audit_chain_whole() {
+        for backend in [
+            crate::testing::Backend::Sqlite,
+            crate::testing::Backend::Postgres,
+        ] {
+            let (_t, db) = table_db(backend).await;
+            db.migrate::<PlatformTables>().await.unwrap();
+            let entry = |n: i64| crate::audit::AuditEntry {
+                actor: format!("writer {n}"),
+                role: "ADMIN".into(),
+                method: "/test".into(),
+                resource: format!("t/{n}"),
+                trace_id: String::new(),
+                on_behalf_of: String::new(),
+            };
+            let audited = |n: i64, fails: bool| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let txn = db.begin_write().await?;
+                    crate::audit::append(&txn, &entry(n)).await?;
+                    if fails {
+                        return Err(ApiError::Aborted("this writer gives up".into()));
+                    }
+                    commit(txn).await
+                })
+            };
+            let first = db.begin_write().await.unwrap();
+            crate::audit::append(&first, &entry(0)).await.unwrap();
+            let mut writers = Vec::new();
+            for (n, fails) in [(1, false), (2, true), (3, false)] {
+                writers.push(audited(n, fails));
+                wait_for_waiting(&db, writers.len()).await;
+            }
+            let answers = queue_behind(&db, first, 3, writers).await;
+            let failed: Vec<usize> = (0..answers.len())
+                .filter(|i| answers[*i].is_err())
+                .collect();
+            assert_eq!(failed, vec![2], "{backend:?}: {answers:?}");
+            let v = crate::audit::verify(&db).await.unwrap();
+            assert_eq!((v.checked, v.first_broken), (3, None), "{backend:?}");
+            assert_eq!(
+                db.write_stats(),
+                WriteStats {
+                    writes: 4,
+                    commits: 2
+                },
+                "{backend:?}: the migration, then one batch"
+            );
         }
     }
 
