@@ -133,7 +133,9 @@ EOF
 
 - `acked_*`: writes answered OK; `in_flight_at_kill`: writes sent and not answered when
   the process was killed; `committed_unacked`: of those, the ones the database held after
-  the restart (their retries must find them, not write them again).
+  the restart (their retries must find them, not write them again). Writers share
+  commits (group commit), so a kill between a batch's commit and its answers leaves
+  several of these at once.
 - `lost`, `duplicated`, `never_acked`: the accounting above (all must be 0);
   `rows`: rows listed (fixtures included); `audit_records`: records the chain verification
   checked; `events`: licence events read, `events_gap_free`: sequences 1..n.

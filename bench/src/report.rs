@@ -90,7 +90,10 @@ impl Row {
             // A failed baseline measures nothing; no target can be judged against it.
             (None, None)
         } else if at_least > 0.0 {
-            let mut t = format!("≥ {at_least}× {base_name}");
+            // Two decimals at most: 1/1.2 reads 0.83, not 0.833333333333333.
+            let shown = format!("{at_least:.2}");
+            let shown = shown.trim_end_matches('0').trim_end_matches('.');
+            let mut t = format!("≥ {shown}× {base_name}");
             let mut ok = ratio >= at_least;
             if let Some(p99) = p99_under_ms {
                 let _ = write!(t, ", p99 < {p99} ms");

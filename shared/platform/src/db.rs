@@ -381,6 +381,10 @@ pub struct WriteTxn {
     joined: bool,
     /// The batch's audit head when this writer joined it, restored if it rolls back.
     audit_head_before: Option<AuditHead>,
+    /// Whether a statement of this writer failed. PostgreSQL then refuses every statement
+    /// until a rollback, and answers a COMMIT with a silent ROLLBACK, which would take
+    /// the whole batch with it; so such a writer's commit rolls it back instead.
+    failed: AtomicBool,
     gate: Arc<WriteGate>,
     storage: Arc<StorageState>,
     clock: Clock,
@@ -412,6 +416,12 @@ impl WriteTxn {
         let Some(turn) = self.turn.take() else {
             return Ok(());
         };
+        if self.failed.load(Ordering::Acquire) {
+            self.gate.abandon(turn, self.joined(), &self.storage).await;
+            return Err(DbErr::Custom(
+                "a statement of this write failed, so it was rolled back, not committed".into(),
+            ));
+        }
         match turn.as_ref() {
             Some(batch) if self.gate.keeps_open(batch) => self.gate.park(turn, &self.storage).await,
             _ => self.gate.flush(turn, 1, &self.storage).await,
@@ -449,6 +459,13 @@ impl WriteTxn {
 
     fn observed<T>(&self, r: Result<T, DbErr>) -> Result<T, DbErr> {
         self.storage.observe(&r);
+        self.noted(r)
+    }
+
+    fn noted<T>(&self, r: Result<T, DbErr>) -> Result<T, DbErr> {
+        if r.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
         r
     }
 }
@@ -488,10 +505,10 @@ impl ConnectionTrait for WriteTxn {
         self.observed(self.txn().execute_unprepared(sql).await)
     }
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
-        self.txn().query_one_raw(stmt).await
+        self.noted(self.txn().query_one_raw(stmt).await)
     }
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
-        self.txn().query_all_raw(stmt).await
+        self.noted(self.txn().query_all_raw(stmt).await)
     }
 }
 
@@ -619,6 +636,7 @@ impl Db {
             turn: Some(turn),
             joined,
             audit_head_before,
+            failed: AtomicBool::new(false),
             gate: self.gate.clone(),
             storage: self.storage.clone(),
             clock: self.clock.clone(),
@@ -1155,6 +1173,51 @@ pub(crate) mod tests {
                     commits: 1
                 }
             );
+        }
+    }
+
+    /// A writer that meets a failed statement and still commits (a caller's mistake) is
+    /// rolled back and told so, and the batch around it commits: on PostgreSQL its COMMIT
+    /// would otherwise have been a silent ROLLBACK of the whole batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_that_commits_after_a_failed_statement_is_rolled_back() {
+        for backend in [
+            crate::testing::Backend::Sqlite,
+            crate::testing::Backend::Postgres,
+        ] {
+            let (_t, db) = table_db(backend).await;
+            let first = db.begin_write().await.unwrap();
+            first
+                .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [0i64.into()]))
+                .await
+                .unwrap();
+            let mut writers = Vec::new();
+            for n in [1, -1, 2] {
+                writers.push(if n > 0 {
+                    writer(&db, n, None)
+                } else {
+                    let db = db.clone();
+                    tokio::spawn(async move {
+                        let txn = db.begin_write().await?;
+                        txn.execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [44i64.into()]))
+                            .await
+                            .map_err(db_error)?;
+                        // A duplicate of writer 1's key, its error ignored.
+                        let ignored = txn
+                            .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [1i64.into()]))
+                            .await;
+                        assert!(ignored.is_err());
+                        commit(txn).await
+                    })
+                });
+                wait_for_waiting(&db, writers.len()).await;
+            }
+            let answers = queue_behind(&db, first, 3, writers).await;
+            let failed: Vec<usize> = (0..answers.len())
+                .filter(|i| answers[*i].is_err())
+                .collect();
+            assert_eq!(failed, vec![2], "{backend:?}: {answers:?}");
+            assert_eq!(stored(&db, "t").await, vec![0, 1, 2], "{backend:?}");
         }
     }
 
