@@ -372,6 +372,9 @@ pub async fn begin_create<'a, Req: prost::Message, Resp: prost::Message + Defaul
     if let Some(key) = &key
         && let Some(answer) = key.lookup(&txn).await?
     {
+        // The answer may be another writer's of this write batch, not yet committed: it
+        // is given only once the batch's commit has made it durable.
+        crate::db::commit(txn).await?;
         return Ok(Begun::Replay(answer));
     }
     Ok(Begun::Fresh(Create { txn, ctx, key }))
@@ -659,6 +662,73 @@ mod tests {
                 .unwrap_err();
             assert_eq!(bad.code(), tonic::Code::InvalidArgument);
             assert_eq!(audit_count(&db).await, 1, "{backend:?}");
+        }
+    }
+
+    /// A retry answered from its first copy's answer in the same write batch is answered
+    /// only once that batch has committed: when the commit fails, the retry fails too,
+    /// instead of naming a resource that was never stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_in_the_same_batch_waits_for_its_commit() {
+        let req = prost_types::Timestamp {
+            seconds: 1,
+            nanos: 0,
+        };
+        let answer = prost_types::Duration {
+            seconds: 7,
+            nanos: 0,
+        };
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let (_t, db) = setup(backend).await;
+            db.conn()
+                .execute_unprepared(
+                    "CREATE TABLE things_children (id TEXT NOT NULL \
+                     REFERENCES things (id) DEFERRABLE INITIALLY DEFERRED)",
+                )
+                .await
+                .unwrap();
+            let ctx = ctx();
+            let Begun::Fresh(first) =
+                begin_create::<_, prost_types::Duration>(&db, &ctx, "r-1", &req)
+                    .await
+                    .unwrap()
+            else {
+                panic!("nothing was created yet");
+            };
+            // A child naming no thing: the batch's commit fails.
+            first
+                .txn()
+                .execute_raw(db.stmt(
+                    "INSERT INTO things_children (id) VALUES ($1)",
+                    ["none".into()],
+                ))
+                .await
+                .unwrap();
+            let retry = {
+                let (db, ctx) = (db.clone(), ctx.clone());
+                tokio::spawn(async move {
+                    begin_create::<_, prost_types::Duration>(&db, &ctx, "r-1", &req)
+                        .await
+                        .map(|b| matches!(b, Begun::Replay(_)))
+                })
+            };
+            // Bounded: ten seconds of 1 ms polls.
+            for _ in 0..10_000 {
+                if db.waiting_writers() == 1 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            assert_eq!(db.waiting_writers(), 1, "the retry queued behind the first");
+            assert!(
+                first.commit("things/b", &answer).await.is_err(),
+                "{backend:?}"
+            );
+            let retried = retry.await.unwrap();
+            assert!(
+                retried.is_err(),
+                "{backend:?}: the retry was answered from a commit that failed: {retried:?}"
+            );
         }
     }
 }

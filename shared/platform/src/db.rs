@@ -353,6 +353,16 @@ impl WriteGate {
     }
 }
 
+/// Runs `work` to its end even if the caller's future is dropped (its client gone, a
+/// timeout): a batch's commit, or a writer's rollback to its savepoint, must not stop
+/// half-way, leaving the other writers of the batch told the wrong thing or a failed
+/// writer's work in the batch. `None` if the task itself failed.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    tokio::spawn(work).await.ok()
+}
+
 /// Counts a writer as waiting for the turn until it has it, or gives up.
 struct Waiting<'a>(&'a AtomicUsize);
 
@@ -416,22 +426,26 @@ impl WriteTxn {
         let Some(turn) = self.turn.take() else {
             return Ok(());
         };
+        let (gate, storage, joined) = (self.gate.clone(), self.storage.clone(), self.joined());
         if self.failed.load(Ordering::Acquire) {
-            self.gate.abandon(turn, self.joined(), &self.storage).await;
+            detached(async move { gate.abandon(turn, joined, &storage).await }).await;
             return Err(DbErr::Custom(
                 "a statement of this write failed, so it was rolled back, not committed".into(),
             ));
         }
         match turn.as_ref() {
-            Some(batch) if self.gate.keeps_open(batch) => self.gate.park(turn, &self.storage).await,
-            _ => self.gate.flush(turn, 1, &self.storage).await,
+            Some(batch) if gate.keeps_open(batch) => gate.park(turn, &storage).await,
+            _ => detached(async move { gate.flush(turn, 1, &storage).await })
+                .await
+                .unwrap_or_else(|| Err(DbErr::Custom("the commit's task ended".into()))),
         }
     }
 
     /// Undoes this writer's work (the batch it is in goes on).
     pub async fn rollback(mut self) -> Result<(), DbErr> {
         if let Some(turn) = self.turn.take() {
-            self.gate.abandon(turn, self.joined(), &self.storage).await;
+            let (gate, storage, joined) = (self.gate.clone(), self.storage.clone(), self.joined());
+            detached(async move { gate.abandon(turn, joined, &storage).await }).await;
         }
         Ok(())
     }
@@ -614,7 +628,9 @@ impl Db {
                     .await;
                 self.storage.observe(&r);
                 if let Err(e) = r {
-                    self.gate.fail(turn, &e).await;
+                    let gate = self.gate.clone();
+                    let cause = e.clone();
+                    detached(async move { gate.fail(turn, &cause).await }).await;
                     return Err(db_error(e));
                 }
                 true
@@ -664,6 +680,12 @@ impl Db {
                 txn
             }
         })
+    }
+
+    /// Writers waiting for their turn now (tests use it to queue writers into one batch).
+    #[cfg(test)]
+    pub(crate) fn waiting_writers(&self) -> usize {
+        self.gate.waiting.load(Ordering::Acquire)
     }
 
     /// How many writes have been committed, and in how many commits.
