@@ -140,9 +140,29 @@ impl Suite {
             _dir: dir,
         };
         for (i, grpc) in GRPC_NAMES.iter().enumerate() {
-            wait_serving(&suite.health_uri(i), grpc, Duration::from_secs(60)).await;
+            let uri = suite.health_uri(i);
+            // wait_serving's own limit is longer: this one fails first, saying why.
+            let serving = wait_serving(&uri, grpc, Duration::from_secs(120));
+            if tokio::time::timeout(Duration::from_secs(60), serving)
+                .await
+                .is_err()
+            {
+                suite.not_serving(i);
+            }
         }
         suite
+    }
+
+    /// Fails the test for service `i`, with why: whether it exited, and its log's end.
+    fn not_serving(mut self, i: usize) -> ! {
+        let exited = self.procs[i].child.try_wait().ok().flatten();
+        let log = std::fs::read_to_string(&self.procs[i].log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        panic!(
+            "{} is not SERVING; exited: {exited:?}; the end of its log, newest first:\n{}",
+            NAMES[i],
+            tail.join("\n")
+        );
     }
 
     fn uri(&self, i: usize) -> String {

@@ -498,10 +498,12 @@ mod tests {
     }
 
     async fn setup(backend: Backend) -> (TestDb, Db) {
+        setup_with(backend, crate::db::DbOptions::default()).await
+    }
+
+    async fn setup_with(backend: Backend, opts: crate::db::DbOptions) -> (TestDb, Db) {
         let t = TestDb::new(backend).await.unwrap();
-        let db = Db::connect(&t.url, &crate::db::DbOptions::default())
-            .await
-            .unwrap();
+        let db = Db::connect(&t.url, &opts).await.unwrap();
         db.migrate::<crate::testing::PlatformTables>()
             .await
             .unwrap();
@@ -678,8 +680,17 @@ mod tests {
             seconds: 7,
             nanos: 0,
         };
+        // Long enough that the retry joins the first copy's batch however loaded the
+        // machine is.
+        let opts = crate::db::DbOptions {
+            batch: crate::db::BatchLimits {
+                max_age: std::time::Duration::from_secs(5),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         for backend in [Backend::Sqlite, Backend::Postgres] {
-            let (_t, db) = setup(backend).await;
+            let (_t, db) = setup_with(backend, opts.clone()).await;
             db.conn()
                 .execute_unprepared(
                     "CREATE TABLE things_children (id TEXT NOT NULL \
