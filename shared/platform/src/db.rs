@@ -321,10 +321,10 @@ impl WriteGate {
     async fn abandon(
         &self,
         mut turn: Turn,
-        joined: Option<Option<AuditHead>>,
+        savepoint: Option<Option<AuditHead>>,
         storage: &StorageState,
     ) {
-        let Some(audit_head_before) = joined else {
+        let Some(audit_head_before) = savepoint else {
             // The first writer of its batch: nobody else is in it.
             if let Some(batch) = turn.take() {
                 let _ = batch.txn.rollback().await;
@@ -387,10 +387,9 @@ impl Drop for Waiting<'_> {
 #[derive(Debug)]
 pub struct WriteTxn {
     turn: Option<Turn>,
-    /// Whether earlier writers of the batch wait in it (this one has a savepoint).
-    joined: bool,
-    /// The batch's audit head when this writer joined it, restored if it rolls back.
-    audit_head_before: Option<AuditHead>,
+    /// Set when earlier writers of the batch wait in it, so that this one has a
+    /// savepoint: the batch's audit head when it joined, restored if it rolls back.
+    savepoint: Option<Option<AuditHead>>,
     /// Whether a statement of this writer failed. PostgreSQL then refuses every statement
     /// until a rollback, and answers a COMMIT with a silent ROLLBACK, which would take
     /// the whole batch with it; so such a writer's commit rolls it back instead.
@@ -426,13 +425,13 @@ impl WriteTxn {
         let Some(turn) = self.turn.take() else {
             return Ok(());
         };
-        let (gate, storage, joined) = (self.gate.clone(), self.storage.clone(), self.joined());
         if self.failed.load(Ordering::Acquire) {
-            detached(async move { gate.abandon(turn, joined, &storage).await }).await;
+            detached(self.abandoning(turn)).await;
             return Err(DbErr::Custom(
                 "a statement of this write failed, so it was rolled back, not committed".into(),
             ));
         }
+        let (gate, storage) = (self.gate.clone(), self.storage.clone());
         match turn.as_ref() {
             Some(batch) if gate.keeps_open(batch) => gate.park(turn, &storage).await,
             _ => detached(async move { gate.flush(turn, 1, &storage).await })
@@ -444,15 +443,19 @@ impl WriteTxn {
     /// Undoes this writer's work (the batch it is in goes on).
     pub async fn rollback(mut self) -> Result<(), DbErr> {
         if let Some(turn) = self.turn.take() {
-            let (gate, storage, joined) = (self.gate.clone(), self.storage.clone(), self.joined());
-            detached(async move { gate.abandon(turn, joined, &storage).await }).await;
+            detached(self.abandoning(turn)).await;
         }
         Ok(())
     }
 
-    /// With a savepoint, the audit head to go back to when it is rolled back to.
-    fn joined(&self) -> Option<Option<AuditHead>> {
-        self.joined.then(|| self.audit_head_before.clone())
+    /// Undoing this writer's work, as a task of its own to spawn.
+    fn abandoning(&self, turn: Turn) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (gate, storage, savepoint) = (
+            self.gate.clone(),
+            self.storage.clone(),
+            self.savepoint.clone(),
+        );
+        async move { gate.abandon(turn, savepoint, &storage).await }
     }
 
     fn batch(&self) -> Option<&Batch> {
@@ -487,10 +490,9 @@ impl WriteTxn {
 impl Drop for WriteTxn {
     fn drop(&mut self) {
         if let Some(mut turn) = self.turn.take() {
-            let (gate, storage, joined) = (self.gate.clone(), self.storage.clone(), self.joined());
             match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
-                    rt.spawn(async move { gate.abandon(turn, joined, &storage).await });
+                    rt.spawn(self.abandoning(turn));
                 }
                 // No runtime left (the process is ending): the batch is dropped whole,
                 // its transaction rolled back by the driver and its writers unanswered.
@@ -618,10 +620,8 @@ impl Db {
             let _waiting = Waiting::new(&self.gate.waiting);
             self.gate.turn.clone().lock_owned().await
         };
-        let mut audit_head_before = None;
-        let joined = match turn.as_ref() {
+        let savepoint = match turn.as_ref() {
             Some(batch) => {
-                audit_head_before = batch.audit_head();
                 let r = batch
                     .txn
                     .execute_unprepared(&format!("SAVEPOINT {SAVEPOINT}"))
@@ -633,7 +633,7 @@ impl Db {
                     detached(async move { gate.fail(turn, &cause).await }).await;
                     return Err(db_error(e));
                 }
-                true
+                Some(batch.audit_head())
             }
             None => {
                 let begun = self.begin_locked().await;
@@ -645,13 +645,12 @@ impl Db {
                     parked: Vec::new(),
                     audit_head: std::sync::Mutex::new(None),
                 });
-                false
+                None
             }
         };
         Ok(WriteTxn {
             turn: Some(turn),
-            joined,
-            audit_head_before,
+            savepoint,
             failed: AtomicBool::new(false),
             gate: self.gate.clone(),
             storage: self.storage.clone(),
@@ -1075,6 +1074,23 @@ pub(crate) mod tests {
         out
     }
 
+    /// The first writer of a batch, holding the turn with row 0 inserted.
+    async fn first_writer(db: &Db) -> WriteTxn {
+        let first = db.begin_write().await.unwrap();
+        first
+            .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [0i64.into()]))
+            .await
+            .unwrap();
+        first
+    }
+
+    /// The places of the answers that are errors.
+    fn failed(answers: &[Result<(), ApiError>]) -> Vec<usize> {
+        (0..answers.len())
+            .filter(|i| answers[*i].is_err())
+            .collect()
+    }
+
     async fn wait_for_waiting(db: &Db, n: usize) {
         // Bounded: ten seconds of 1 ms polls.
         for _ in 0..10_000 {
@@ -1115,11 +1131,7 @@ pub(crate) mod tests {
             crate::testing::Backend::Postgres,
         ] {
             let (_t, db) = table_db(backend).await;
-            let first = db.begin_write().await.unwrap();
-            first
-                .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [0i64.into()]))
-                .await
-                .unwrap();
+            let first = first_writer(&db).await;
             let writers = (1..=10).map(|n| writer(&db, n, None)).collect();
             let answers = queue_behind(&db, first, 10, writers).await;
             assert!(
@@ -1149,11 +1161,7 @@ pub(crate) mod tests {
             crate::testing::Backend::Postgres,
         ] {
             let (_t, db) = table_db(backend).await;
-            let first = db.begin_write().await.unwrap();
-            first
-                .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [0i64.into()]))
-                .await
-                .unwrap();
+            let first = first_writer(&db).await;
             let mut writers = Vec::new();
             for n in [1, 2, 3, -1, 4, 5] {
                 writers.push(if n > 0 {
@@ -1175,9 +1183,7 @@ pub(crate) mod tests {
                 wait_for_waiting(&db, writers.len()).await;
             }
             let answers = queue_behind(&db, first, 6, writers).await;
-            let failed: Vec<usize> = (0..answers.len())
-                .filter(|i| answers[*i].is_err())
-                .collect();
+            let failed = failed(&answers);
             assert_eq!(
                 failed,
                 vec![4],
@@ -1208,11 +1214,7 @@ pub(crate) mod tests {
             crate::testing::Backend::Postgres,
         ] {
             let (_t, db) = table_db(backend).await;
-            let first = db.begin_write().await.unwrap();
-            first
-                .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [0i64.into()]))
-                .await
-                .unwrap();
+            let first = first_writer(&db).await;
             let mut writers = Vec::new();
             for n in [1, -1, 2] {
                 writers.push(if n > 0 {
@@ -1235,9 +1237,7 @@ pub(crate) mod tests {
                 wait_for_waiting(&db, writers.len()).await;
             }
             let answers = queue_behind(&db, first, 3, writers).await;
-            let failed: Vec<usize> = (0..answers.len())
-                .filter(|i| answers[*i].is_err())
-                .collect();
+            let failed = failed(&answers);
             assert_eq!(failed, vec![2], "{backend:?}: {answers:?}");
             assert_eq!(stored(&db, "t").await, vec![0, 1, 2], "{backend:?}");
         }
@@ -1252,11 +1252,7 @@ pub(crate) mod tests {
             crate::testing::Backend::Postgres,
         ] {
             let (_t, db) = table_db(backend).await;
-            let first = db.begin_write().await.unwrap();
-            first
-                .execute_raw(db.stmt("INSERT INTO t (n) VALUES ($1)", [0i64.into()]))
-                .await
-                .unwrap();
+            let first = first_writer(&db).await;
             // Writer 3's child names a row nobody writes: the commit's check fails.
             let writers = (1..=5)
                 .map(|n| writer(&db, n, (n == 3).then_some(999)))
@@ -1310,9 +1306,7 @@ pub(crate) mod tests {
                 wait_for_waiting(&db, writers.len()).await;
             }
             let answers = queue_behind(&db, first, 3, writers).await;
-            let failed: Vec<usize> = (0..answers.len())
-                .filter(|i| answers[*i].is_err())
-                .collect();
+            let failed = failed(&answers);
             assert_eq!(failed, vec![2], "{backend:?}: {answers:?}");
             let v = crate::audit::verify(&db).await.unwrap();
             assert_eq!((v.checked, v.first_broken), (3, None), "{backend:?}");
