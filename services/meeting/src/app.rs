@@ -152,7 +152,7 @@ impl Meetings {
         Ok(
             match change::begin_create(&self.db, ctx, request_id, request).await? {
                 Begun::Replay(r) => Err(r),
-                Begun::Fresh(c) => Ok(c),
+                Begun::Fresh(c) => Ok(*c),
             },
         )
     }

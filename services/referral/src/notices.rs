@@ -303,7 +303,7 @@ impl Notify {
 
     /// The offer's notice of a referral created in `txn`, the reminders of its answer
     /// time (ending at `due`) and the source's flag of that time passing unanswered,
-    /// written together: one statement on PostgreSQL, two on SQLite.
+    /// deferred with the create's other tail statements (see `WriteTxn::defer`).
     pub async fn offered_new(
         &self,
         txn: &WriteTxn,
@@ -343,7 +343,7 @@ impl Notify {
             return Ok(());
         }
         let dates = days.iter().copied().map(NoticeDate::Day).collect();
-        // One statement for the notices of all channels.
+        // One deferred statement for the notices of all channels.
         enqueue_all(
             txn,
             self.notices(
@@ -370,7 +370,7 @@ impl Notify {
         if self.is_off() {
             return Ok(());
         }
-        // One statement for the notices of all channels.
+        // One deferred statement for the notices of all channels.
         enqueue_all(
             txn,
             self.notices(

@@ -278,13 +278,14 @@ fn referral_columns(r: &Referral) -> Result<Vec<Value>, ApiError> {
     ])
 }
 
-/// Inserts a new referral at version 1.
+/// Inserts a new referral at version 1, deferred (see [`WriteTxn::defer`]): nothing in
+/// it can clash (its id is new, its reference number taken under the write turn).
 pub async fn insert_referral(txn: &WriteTxn, r: &Referral) -> Result<(), ApiError> {
     let mut values: Vec<Value> = vec![r.id.as_str().into()];
     values.extend(referral_columns(r)?);
     values.push(micros(r.create_time).into());
     values.push((r.reference as i64).into());
-    txn.execute_raw(stmt(
+    txn.defer(stmt(
         txn,
         "INSERT INTO referrals (id, institution_id, source, kind, area, province_key, state, due_us, extended, \
          accept_us, resolve_us, outcome, update_us, doc, answer_us, create_us, ref_no, version) \
@@ -518,12 +519,13 @@ pub async fn in_period<C: ConnectionTrait, T: Stored>(
 
 // ---- timelines ----
 
+/// Appends `entry` to the timeline of `resource`, deferred (see [`WriteTxn::defer`]).
 pub async fn append_timeline(
     txn: &WriteTxn,
     resource: &str,
     entry: &TimelineEntry,
 ) -> Result<(), ApiError> {
-    txn.execute_raw(stmt(
+    txn.defer(stmt(
         txn,
         "INSERT INTO timeline (resource, seq, from_state, to_state, actor, time_us, note) VALUES \
          ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM timeline WHERE resource = $1), $2, $3, $4, $5, $6)",

@@ -231,28 +231,45 @@ pub async fn institution_by_national_id<C: ConnectionTrait>(
     .map_err(db_error)
 }
 
-async fn replace_areas<C: ConnectionTrait>(
-    c: &C,
+async fn replace_areas(
+    txn: &WriteTxn,
     id: &InstitutionId,
     areas: &[ActivityArea],
 ) -> Result<(), ApiError> {
-    c.execute_raw(stmt(
-        c,
+    txn.execute_raw(stmt(
+        txn,
         "DELETE FROM institution_areas WHERE institution_id = $1",
         [id.as_str().into()],
     ))
     .await
     .map_err(db_error)?;
-    for a in areas {
-        c.execute_raw(stmt(
-            c,
-            "INSERT INTO institution_areas (area, institution_id) VALUES ($1, $2)",
-            [a.code().into(), id.as_str().into()],
-        ))
-        .await
-        .map_err(db_error)?;
+    insert_areas(txn, id, areas).await
+}
+
+/// The area index rows of a new institution (or one whose rows were just deleted), in one
+/// deferred INSERT (see [`WriteTxn::defer`]).
+async fn insert_areas(
+    txn: &WriteTxn,
+    id: &InstitutionId,
+    areas: &[ActivityArea],
+) -> Result<(), ApiError> {
+    if areas.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let rows = (0..areas.len())
+        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let values = areas
+        .iter()
+        .flat_map(|a| [a.code().into(), id.as_str().into()]);
+    txn.defer(stmt(
+        txn,
+        &format!("INSERT INTO institution_areas (area, institution_id) VALUES {rows}"),
+        values,
+    ))
+    .await
+    .map_err(db_error)
 }
 
 /// Writes a new institution at version 1.
@@ -296,7 +313,7 @@ pub async fn insert_institution(txn: &WriteTxn, i: &Institution) -> Result<(), A
             db_error(e)
         }
     })?;
-    replace_areas(txn, i.name.id(), &f.activity_areas).await
+    insert_areas(txn, i.name.id(), &f.activity_areas).await
 }
 
 mosharekat_platform::repository! {
@@ -827,7 +844,7 @@ pub async fn append_event(
     traceparent: &str,
 ) -> Result<i64, ApiError> {
     let seq = last_event_seq(txn).await? + 1;
-    txn.execute_raw(stmt(
+    txn.defer(stmt(
         txn,
         "INSERT INTO licence_events (seq, licence_id, institution_id, kind, from_state, to_state, actor, actor_role, \
          reason, time_us, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
+use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use mosharekat_calendar::SolarDate;
 use mosharekat_platform::db::{Db, WriteTxn, db_error};
@@ -176,45 +176,28 @@ async fn store_plan(
     Ok(n)
 }
 
-/// The notice of a change and the reminders of the deadlines it sets on a resource created
-/// in the same transaction (as [`schedule_new`], each plan with the instant its deadline
-/// ends), written together: on PostgreSQL one statement (the reminders' INSERT a
-/// data-modifying WITH of the notices'), on SQLite two. The notices' sequences, in order.
+/// The notices of a change and the reminders of the deadlines it sets on a resource
+/// created in the same transaction (as [`schedule_new`], each plan with the instant its
+/// deadline ends), after their checks, written deferred (see [`WriteTxn::defer`]): with
+/// the change's other tail statements, not as two hand-offs of their own. A failure of
+/// theirs fails the change's commit.
 pub async fn enqueue_with_new_reminders(
     txn: &WriteTxn,
     notices: Vec<NewNotification>,
     plans: &[(&ReminderPlan, DateTime<Utc>)],
-) -> Result<Vec<Sequence>, ApiError> {
+) -> Result<(), ApiError> {
     let built = notices
         .iter()
         .map(NewNotification::build)
         .collect::<Result<Vec<_>, _>>()?;
-    let reminders = reminder_insert(txn, plans, true).await?;
-    if built.is_empty() {
-        if let Some((sql, values, _)) = reminders {
-            txn.execute_raw(stmt(txn, &sql, values))
-                .await
-                .map_err(db_error)?;
-        }
-        return Ok(vec![]);
+    if let Some((sql, values, _)) = reminder_insert(txn, plans, true).await? {
+        txn.defer(stmt(txn, &sql, values)).await.map_err(db_error)?;
     }
-    let now = txn.now_micros();
-    match reminders {
-        Some((r_sql, mut values, _)) if txn.get_database_backend() == DbBackend::Postgres => {
-            let (n_sql, n_values) = store::insert_sql(&built, now, values.len() + 1);
-            values.extend(n_values);
-            store::returned_seqs(txn, format!("WITH reminders AS ({r_sql}) {n_sql}"), values).await
-        }
-        reminders => {
-            if let Some((sql, values, _)) = reminders {
-                txn.execute_raw(stmt(txn, &sql, values))
-                    .await
-                    .map_err(db_error)?;
-            }
-            let (sql, values) = store::insert_sql(&built, now, 1);
-            store::returned_seqs(txn, sql, values).await
-        }
+    if !built.is_empty() {
+        let (sql, values) = store::insert_sql(&built, txn.now_micros(), false);
+        txn.defer(stmt(txn, &sql, values)).await.map_err(db_error)?;
     }
+    Ok(())
 }
 
 /// The parameters of a reminder's row.

@@ -116,18 +116,20 @@ pub async fn enqueue(txn: &WriteTxn, n: NewNotification) -> Result<Sequence, Api
     insert(txn, &built).await
 }
 
-/// As [`enqueue`] for the notices of one change (one per channel, say), written in one
-/// statement: a change that notifies costs its transaction two statements, not two per
-/// notice. All pass the content rules or none is written. Their sequences, in order.
-pub async fn enqueue_all(
-    txn: &WriteTxn,
-    ns: Vec<NewNotification>,
-) -> Result<Vec<Sequence>, ApiError> {
+/// As [`enqueue`] for the notices of one change (one per channel, say), in one INSERT
+/// deferred (see [`WriteTxn::defer`]): with the change's other tail statements, not a
+/// hand-off of its own; a failure of it fails the change's commit. All pass the content
+/// rules or none is written.
+pub async fn enqueue_all(txn: &WriteTxn, ns: Vec<NewNotification>) -> Result<(), ApiError> {
     let built = ns
         .iter()
         .map(NewNotification::build)
         .collect::<Result<Vec<_>, _>>()?;
-    insert_all(txn, &built).await
+    if built.is_empty() {
+        return Ok(());
+    }
+    let (sql, values) = insert_sql(&built, txn.now_micros(), false);
+    txn.defer(stmt(txn, &sql, values)).await.map_err(db_error)
 }
 
 /// Writes an already built notification (the reminders build theirs when they fire).
@@ -142,7 +144,7 @@ async fn insert_all(txn: &WriteTxn, bs: &[Built]) -> Result<Vec<Sequence>, ApiEr
     if bs.is_empty() {
         return Ok(vec![]);
     }
-    let (sql, values) = insert_sql(bs, txn.now_micros(), 1);
+    let (sql, values) = insert_sql(bs, txn.now_micros(), true);
     returned_seqs(txn, sql, values).await
 }
 
@@ -165,17 +167,17 @@ pub(crate) async fn returned_seqs(
     Ok(seqs)
 }
 
-/// The INSERT of `bs` (`RETURNING seq`), its parameters numbered from `$first`. Each row's
+/// The INSERT of `bs` (`RETURNING seq` if `returning`), its parameters from `$1`. Each row's
 /// sequence is the last one written plus its place, read in the statement itself: no
 /// SELECT before it, and no gap, as the write turn serialises every writer of the table
 /// (one statement also reads its own snapshot, so the rows cannot collide).
-pub(crate) fn insert_sql(bs: &[Built], now: i64, first: usize) -> (String, Vec<Value>) {
+pub(crate) fn insert_sql(bs: &[Built], now: i64, returning: bool) -> (String, Vec<Value>) {
     const PER_ROW: usize = 13;
     let mut rows = Vec::with_capacity(bs.len());
     let mut values: Vec<Value> = Vec::with_capacity(bs.len() * PER_ROW);
     for (i, b) in bs.iter().enumerate() {
         let ps = (0..PER_ROW)
-            .map(|k| format!("${}", first + i * PER_ROW + k))
+            .map(|k| format!("${}", 1 + i * PER_ROW + k))
             .collect::<Vec<_>>()
             .join(", ");
         rows.push(format!(
@@ -205,8 +207,9 @@ pub(crate) fn insert_sql(bs: &[Built], now: i64, first: usize) -> (String, Vec<V
             "INSERT INTO notification (seq, version, recipient_kind, recipient_id, \
              recipient_name, channel, address, resource, reference, office, template, subject, \
              body, queued_us, next_attempt_us, state, failure_reason, attempts, sent_us, \
-             delivered_us, failed_us) {} RETURNING seq",
-            rows.join(" UNION ALL ")
+             delivered_us, failed_us) {}{}",
+            rows.join(" UNION ALL "),
+            if returning { " RETURNING seq" } else { "" }
         ),
         values,
     )

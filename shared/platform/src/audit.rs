@@ -106,7 +106,8 @@ impl Row {
 
 /// Appends `entry` to the log inside `txn`, a write transaction (so appends are
 /// serialised), at the time of the database's clock. The chain's head is read from the
-/// log once per write batch, then kept by the batch.
+/// log once per write batch, then kept by the batch. The INSERT is deferred (see
+/// [`WriteTxn::defer`]): a refusal of it fails the write's commit.
 pub async fn append(txn: &WriteTxn, entry: &AuditEntry) -> Result<i64, ApiError> {
     let backend = txn.get_database_backend();
     let (prev_seq, prev_hash) = match txn.audit_head() {
@@ -131,7 +132,8 @@ pub async fn append(txn: &WriteTxn, entry: &AuditEntry) -> Result<i64, ApiError>
     let seq = prev_seq + 1;
     let time_us = txn.now_micros();
     let hash = chain_hash(&prev_hash, seq, time_us, entry);
-    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+    // Deferred: the record is the last statement of nearly every write.
+    txn.defer(sea_orm::Statement::from_sql_and_values(
         backend,
         "INSERT INTO audit_log (seq, time_us, actor, role, method, resource, trace_id, \
          on_behalf_of, previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

@@ -344,8 +344,8 @@ impl<R: Repository> Saved<'_, R> {
 pub enum Begun<'a, Resp> {
     /// The caller sent this request before: its answer, as it was.
     Replay(Resp),
-    /// A first request: create it.
-    Fresh(Create<'a>),
+    /// A first request: create it (boxed: a write turn is large, an answer small).
+    Fresh(Box<Create<'a>>),
 }
 
 /// A create under way, holding the write turn.
@@ -377,7 +377,7 @@ pub async fn begin_create<'a, Req: prost::Message, Resp: prost::Message + Defaul
         crate::db::commit(txn).await?;
         return Ok(Begun::Replay(answer));
     }
-    Ok(Begun::Fresh(Create { txn, ctx, key }))
+    Ok(Begun::Fresh(Box::new(Create { txn, ctx, key })))
 }
 
 /// The answer to a request this caller sent before, read without the write turn: for a

@@ -38,6 +38,8 @@ use sea_orm_migration::MigratorTrait;
 use crate::clock::Clock;
 use crate::error::{ApiError, StorageFault};
 
+mod deferred;
+
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
@@ -380,8 +382,8 @@ impl Drop for Waiting<'_> {
 }
 
 /// One writer's turn at the database: a write transaction, or, in a batch, a savepoint of
-/// one (see [`WriteGate`]). Derefs to the transaction, and is a [`ConnectionTrait`]
-/// itself. Dropped without a commit (an error, an early answer), its work is rolled back
+/// one (see [`WriteGate`]); a [`ConnectionTrait`], which runs its deferred statements
+/// (see [`WriteTxn::defer`]) before whatever may depend on them. Dropped without a commit (an error, an early answer), its work is rolled back
 /// before the turn passes on: the database's own lock is only released by the rollback,
 /// and the next writer should not wait for it while holding a pooled connection.
 #[derive(Debug)]
@@ -394,6 +396,8 @@ pub struct WriteTxn {
     /// until a rollback, and answers a COMMIT with a silent ROLLBACK, which would take
     /// the whole batch with it; so such a writer's commit rolls it back instead.
     failed: AtomicBool,
+    /// Statements run later, together (see [`WriteTxn::defer`]).
+    deferred: deferred::Queue,
     gate: Arc<WriteGate>,
     storage: Arc<StorageState>,
     clock: Clock,
@@ -422,9 +426,18 @@ impl WriteTxn {
     /// error means none of it is (the caller must not acknowledge it); the connection is
     /// then rolled back or closed, never reused inside a transaction.
     pub async fn commit(mut self) -> Result<(), DbErr> {
+        // A failed writer's transaction (on PostgreSQL) takes no more statements.
+        let flushed = match self.turn {
+            Some(_) if !self.failed.load(Ordering::Acquire) => self.flush().await,
+            _ => Ok(()),
+        };
         let Some(turn) = self.turn.take() else {
             return Ok(());
         };
+        if let Err(e) = flushed {
+            detached(self.abandoning(turn)).await;
+            return Err(e);
+        }
         if self.failed.load(Ordering::Acquire) {
             detached(self.abandoning(turn)).await;
             return Err(DbErr::Custom(
@@ -474,6 +487,44 @@ impl WriteTxn {
         }
     }
 
+    /// Runs `stmt`, an INSERT that no rule of the change refuses and whose result nobody
+    /// reads (an audit record, an idempotency answer, a timeline entry, a notice), with
+    /// this writer's other deferred ones in as few hand-offs as the database allows: before
+    /// its next statement that is not deferred, before a query naming a table they write,
+    /// and at the latest on commit, which then fails with their error. It is this writer's
+    /// like any other of its statements, undone with it. A statement whose form the queue
+    /// does not take (see [`deferred`]) runs at once.
+    pub async fn defer(&self, stmt: Statement) -> Result<(), DbErr> {
+        match self.deferred.push(stmt) {
+            None => Ok(()),
+            Some(stmt) => self.execute_raw(stmt).await.map(drop),
+        }
+    }
+
+    /// Runs the deferred statements.
+    async fn flush(&self) -> Result<(), DbErr> {
+        for stmt in self.deferred.take(self.txn().get_database_backend()) {
+            self.observed(self.txn().execute_raw(stmt).await)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the deferred statements before another statement (`sql`, if a query: only
+    /// when it may read or write what they touch). Their key clash is not that
+    /// statement's (which a caller may map to "already exists"), so it is told apart.
+    async fn flush_before(&self, sql: Option<&str>) -> Result<(), DbErr> {
+        if sql.is_some_and(|sql| !self.deferred.blocks(sql)) {
+            return Ok(());
+        }
+        self.flush().await.map_err(|e| {
+            if is_unique_violation(&e) {
+                DbErr::Custom(format!("a deferred insert of this write failed: {e}"))
+            } else {
+                e
+            }
+        })
+    }
+
     fn observed<T>(&self, r: Result<T, DbErr>) -> Result<T, DbErr> {
         self.storage.observe(&r);
         self.noted(r)
@@ -502,28 +553,25 @@ impl Drop for WriteTxn {
     }
 }
 
-impl std::ops::Deref for WriteTxn {
-    type Target = DatabaseTransaction;
-    fn deref(&self) -> &DatabaseTransaction {
-        self.txn()
-    }
-}
-
 #[async_trait::async_trait]
 impl ConnectionTrait for WriteTxn {
     fn get_database_backend(&self) -> DbBackend {
         self.txn().get_database_backend()
     }
     async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.flush_before(None).await?;
         self.observed(self.txn().execute_raw(stmt).await)
     }
     async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.flush_before(None).await?;
         self.observed(self.txn().execute_unprepared(sql).await)
     }
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        self.flush_before(Some(&stmt.sql)).await?;
         self.noted(self.txn().query_one_raw(stmt).await)
     }
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        self.flush_before(Some(&stmt.sql)).await?;
         self.noted(self.txn().query_all_raw(stmt).await)
     }
 }
@@ -652,6 +700,7 @@ impl Db {
             turn: Some(turn),
             savepoint,
             failed: AtomicBool::new(false),
+            deferred: deferred::Queue::default(),
             gate: self.gate.clone(),
             storage: self.storage.clone(),
             clock: self.clock.clone(),
@@ -752,11 +801,18 @@ impl Db {
 
     /// Applies `M`'s migrations under the write lock.
     pub async fn migrate<M: MigratorTrait>(&self) -> anyhow::Result<()> {
+        self.migrate_first::<M>(None).await
+    }
+
+    /// Applies the first `steps` of `M`'s migrations not yet applied (all of them with
+    /// `None`), as [`Db::migrate`]: a test's "previous release" schema.
+    pub async fn migrate_first<M: MigratorTrait>(&self, steps: Option<u32>) -> anyhow::Result<()> {
         let txn = self
             .begin_write()
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        M::up(&*txn, None).await?;
+        // Nothing is deferred yet: the migrations run on the transaction itself.
+        M::up(txn.txn(), steps).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -828,7 +884,16 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
 
 /// Commits a write transaction.
 pub async fn commit(txn: WriteTxn) -> Result<(), ApiError> {
-    txn.commit().await.map_err(db_error)
+    txn.commit().await.map_err(|e| {
+        // A request id recorded meanwhile (its deferred INSERT runs at the commit): a
+        // concurrent copy of the request, as `idempotency::Key::record` says. Any other
+        // key clash is a bug, not the caller's to retry.
+        if is_unique_violation(&e) && e.to_string().contains("idempotency") {
+            ApiError::Aborted("the same request_id is being processed concurrently".into())
+        } else {
+            db_error(e)
+        }
+    })
 }
 
 /// Refuses with `ABORTED` when the caller sent an etag and it is not the resource's
@@ -1201,6 +1266,116 @@ pub(crate) mod tests {
                     commits: 1
                 }
             );
+        }
+    }
+
+    /// Defers an insert of each of `rows` (table, n) in one write, and commits it.
+    fn deferring_writer(
+        db: &Db,
+        rows: &'static [(&'static str, i64)],
+    ) -> tokio::task::JoinHandle<Result<(), ApiError>> {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let txn = db.begin_write().await?;
+            for (table, n) in rows {
+                txn.defer(db.stmt(
+                    &format!("INSERT INTO {table} (n) VALUES ($1)"),
+                    [(*n).into()],
+                ))
+                .await
+                .map_err(db_error)?;
+            }
+            commit(txn).await
+        })
+    }
+
+    /// Deferred inserts wait: for a query of a table they write (which then sees them),
+    /// else for the commit; a rollback or a drop discards them. On PostgreSQL a child
+    /// row's foreign key may name a parent row of its own combined statement.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deferred_inserts_run_before_what_reads_them_or_at_the_commit() {
+        for backend in [
+            crate::testing::Backend::Sqlite,
+            crate::testing::Backend::Postgres,
+        ] {
+            let (_t, db) = table_db(backend).await;
+            db.conn()
+                .execute_unprepared("CREATE TABLE kids (n BIGINT NOT NULL REFERENCES t (n))")
+                .await
+                .unwrap();
+            let insert = |table: &str, n: i64| {
+                db.stmt(&format!("INSERT INTO {table} (n) VALUES ($1)"), [n.into()])
+            };
+            let txn = db.begin_write().await.unwrap();
+            txn.defer(insert("t", 7)).await.unwrap();
+            txn.rollback().await.unwrap();
+            let txn = db.begin_write().await.unwrap();
+            txn.defer(insert("t", 8)).await.unwrap();
+            drop(txn);
+
+            let txn = db.begin_write().await.unwrap();
+            for (table, n) in [("t", 1), ("kids", 1), ("t", 2), ("children", 2)] {
+                txn.defer(insert(table, n)).await.unwrap();
+            }
+            txn.query_one_raw(db.stmt("SELECT 1 AS one", []))
+                .await
+                .unwrap();
+            assert_eq!(
+                txn.deferred.len(),
+                4,
+                "{backend:?}: a query of no such table"
+            );
+            let seen = txn
+                .query_all_raw(db.stmt("SELECT n FROM t ORDER BY n", []))
+                .await
+                .unwrap();
+            let seen: Vec<i64> = seen.iter().map(|r| r.try_get("", "n").unwrap()).collect();
+            assert_eq!(seen, [1, 2], "{backend:?}: the query saw them");
+            assert_eq!(txn.deferred.len(), 0);
+            // The parent and its child in one statement on PostgreSQL.
+            txn.defer(insert("t", 3)).await.unwrap();
+            txn.defer(insert("kids", 3)).await.unwrap();
+            commit(txn).await.unwrap();
+            assert_eq!(stored(&db, "t").await, [1, 2, 3], "{backend:?}");
+            assert_eq!(stored(&db, "kids").await, [1, 3], "{backend:?}");
+            assert_eq!(stored(&db, "children").await, [2], "{backend:?}");
+            // A statement after deferred ones runs after them.
+            let txn = db.begin_write().await.unwrap();
+            txn.defer(insert("t", 4)).await.unwrap();
+            txn.execute_raw(db.stmt("UPDATE t SET n = n * 10 WHERE n = 4", []))
+                .await
+                .unwrap();
+            commit(txn).await.unwrap();
+            assert_eq!(stored(&db, "t").await, [1, 2, 3, 40], "{backend:?}");
+        }
+    }
+
+    /// A writer of a batch whose deferred insert fails at its commit (a duplicate key: a
+    /// bug, so `INTERNAL`) is refused and rolled back alone; the batch's other writers
+    /// commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_deferred_insert_fails_its_writer_alone() {
+        for backend in [
+            crate::testing::Backend::Sqlite,
+            crate::testing::Backend::Postgres,
+        ] {
+            let (_t, db) = table_db(backend).await;
+            let first = first_writer(&db).await;
+            let writers = vec![
+                deferring_writer(&db, &[("t", 1), ("children", 1)]),
+                // Its first row is new, its second writer 0's.
+                deferring_writer(&db, &[("t", 11), ("t", 0)]),
+                deferring_writer(&db, &[("t", 2)]),
+            ];
+            let answers = queue_behind(&db, first, 3, writers).await;
+            assert_eq!(failed(&answers), [2], "{backend:?}: {answers:?}");
+            assert!(
+                matches!(answers[2], Err(ApiError::Internal(_))),
+                "{backend:?}: {answers:?}"
+            );
+            assert_eq!(stored(&db, "t").await, [0, 1, 2], "{backend:?}");
+            assert_eq!(stored(&db, "children").await, [1], "{backend:?}");
+            assert_eq!(db.write_stats().commits, 1, "{backend:?}");
         }
     }
 

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 use crate::ctx::CallContext;
-use crate::db::{db_error, is_unique_violation};
+use crate::db::{WriteTxn, db_error, is_unique_violation};
 use crate::error::ApiError;
 
 /// Checks a request id's form: 1 to 100 printable ASCII characters (UUIDs fit).
@@ -117,14 +117,15 @@ impl Key {
     }
 
     /// Stores the response of the first request under this key, in the write's own
-    /// transaction.
+    /// transaction, deferred (see [`WriteTxn::defer`]): the key taken meanwhile by a
+    /// concurrent writer (of another replica) fails the commit with `ABORTED`.
     pub async fn record<R: prost::Message>(
         &self,
-        conn: &impl ConnectionTrait,
+        txn: &WriteTxn,
         response: &R,
     ) -> Result<(), ApiError> {
-        conn.execute_raw(sea_orm::Statement::from_sql_and_values(
-            conn.get_database_backend(),
+        txn.defer(sea_orm::Statement::from_sql_and_values(
+            txn.get_database_backend(),
             "INSERT INTO idempotency \
              (method, caller, request_id, request_hash, response, create_us) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -144,8 +145,7 @@ impl Key {
             } else {
                 db_error(e)
             }
-        })?;
-        Ok(())
+        })
     }
 }
 

@@ -157,7 +157,6 @@ async fn minutes_approved_before_the_canonical_form_still_verify(b: Backend) {
     use mosharekat_meeting::migrations::Migrator;
     use prost::Message as _;
     use sea_orm::ConnectionTrait as _;
-    use sea_orm_migration::MigratorTrait as _;
 
     let gid = "0190f5c2-7a1e-7000-8000-0000000000aa";
     let group = format!("working-groups/{gid}");
@@ -284,11 +283,9 @@ async fn minutes_approved_before_the_canonical_form_still_verify(b: Backend) {
     {
         let db = Db::connect(&mdb.url, &DbOptions::default()).await.unwrap();
         // In one write transaction, as the service migrates.
-        let txn = db.begin_write().await.unwrap();
-        Migrator::up(&*txn, Some(PREVIOUS_RELEASE_MIGRATIONS))
+        db.migrate_first::<Migrator>(Some(PREVIOUS_RELEASE_MIGRATIONS))
             .await
             .unwrap();
-        txn.commit().await.unwrap();
         let wg = pb::WorkingGroup {
             name: group.clone(),
             title: "کارگروه استانی مشارکت".into(),

@@ -190,7 +190,7 @@ impl Registry {
             .into());
         }
         self.record_created(
-            create,
+            *create,
             ctx,
             Change::HolidayPublished { holiday },
             &reason,
@@ -274,7 +274,7 @@ impl Registry {
         closure.published_at = create.txn().clock().now();
         let reason = closure.reason.clone();
         self.record_created(
-            create,
+            *create,
             ctx,
             Change::ClosurePublished { closure },
             &reason,

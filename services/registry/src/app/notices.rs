@@ -88,6 +88,7 @@ pub async fn notify(
     more: &str,
 ) -> Result<(), ApiError> {
     let reference = reference(txn, licence).await?;
+    let mut notices = Vec::new();
     for delivery in deliveries(inst, more) {
         let n = NewNotification {
             recipient: recipient(inst),
@@ -108,9 +109,9 @@ pub async fn notify(
                 "a licence notice breaks the content rules: {e}"
             )));
         }
-        mosharekat_notify::enqueue(txn, n).await?;
+        notices.push(n);
     }
-    Ok(())
+    mosharekat_notify::enqueue_all(txn, notices).await
 }
 
 /// Schedules (or replaces) the reminders of `licence`'s expiry ending at `ends`.
