@@ -17,9 +17,8 @@
 //! let filing = saved.commit().await?;                                // audit, commit
 //! ```
 //!
-//! A create goes: begin the write → a retried `request_id` answers what it answered the
-//! first time → insert → effects → remember the answer → audit → commit
-//! ([`begin_create`]).
+//! A create goes: a retried `request_id` answers what it answered the first time → begin
+//! the write → insert → effects → remember the answer → audit → commit ([`begin_create`]).
 
 use std::future::Future;
 
@@ -358,9 +357,13 @@ pub struct Create<'a> {
 }
 
 /// Begins the create that `req` asks for: checks its `request_id` (field `request_id`),
-/// takes the write turn, and answers a retry of a request this caller sent before from
-/// what it answered then (the lookup is under the write turn, so two copies of one
-/// request cannot both create).
+/// answers a retry of a request this caller sent before from what it answered then, and
+/// takes the write turn. The answer is looked for before the turn, on a read connection,
+/// and again under it only if a writer of the turn's batch recorded that request (its
+/// answer is not committed, so only the batch sees it): the turn is not held for a
+/// read that nearly always finds nothing. A copy of the request committed between the two
+/// (a concurrent call) makes this one's commit fail with `ABORTED` (the key is unique),
+/// and its retry is answered: two copies never both create.
 pub async fn begin_create<'a, Req: prost::Message, Resp: prost::Message + Default>(
     db: &Db,
     ctx: &'a CallContext,
@@ -368,12 +371,18 @@ pub async fn begin_create<'a, Req: prost::Message, Resp: prost::Message + Defaul
     req: &Req,
 ) -> Result<Begun<'a, Resp>, ApiError> {
     let key = key_of(ctx, request_id, req)?;
+    if let Some(key) = &key
+        && let Some(answer) = key.lookup(db.conn()).await?
+    {
+        return Ok(Begun::Replay(answer));
+    }
     let txn = db.begin_write().await?;
     if let Some(key) = &key
+        && txn.may_hold_request(&key.id())
         && let Some(answer) = key.lookup(&txn).await?
     {
-        // The answer may be another writer's of this write batch, not yet committed: it
-        // is given only once the batch's commit has made it durable.
+        // Another writer's of this write batch, not yet committed: it is given only
+        // once the batch's commit has made it durable.
         crate::db::commit(txn).await?;
         return Ok(Begun::Replay(answer));
     }
@@ -382,7 +391,7 @@ pub async fn begin_create<'a, Req: prost::Message, Resp: prost::Message + Defaul
 
 /// The answer to a request this caller sent before, read without the write turn: for a
 /// create that must call a peer before it writes, so that a retry does not call it again.
-/// [`begin_create`] still decides under the write turn.
+/// [`begin_create`] still decides (it reads again).
 pub async fn replayed<Req: prost::Message, Resp: prost::Message + Default>(
     db: &Db,
     ctx: &CallContext,
@@ -740,6 +749,91 @@ mod tests {
                 retried.is_err(),
                 "{backend:?}: the retry was answered from a commit that failed: {retried:?}"
             );
+        }
+    }
+
+    /// A copy of a request whose first copy commits in an earlier batch while it waits
+    /// for its turn (so that its read before the turn found nothing) does not create
+    /// again: its commit is refused `ABORTED`, and its retry answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_copy_racing_its_first_commit_is_refused_then_answered() {
+        let req = prost_types::Timestamp {
+            seconds: 2,
+            nanos: 0,
+        };
+        let answer = prost_types::Duration {
+            seconds: 9,
+            nanos: 0,
+        };
+        // One writer a batch: the copy cannot join the first's.
+        let opts = crate::db::DbOptions {
+            batch: crate::db::BatchLimits {
+                max_writers: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let (_t, db) = setup_with(backend, opts.clone()).await;
+            let ctx = ctx();
+            let create = |id: &'static str| {
+                let (db, ctx) = (db.clone(), ctx.clone());
+                tokio::spawn(async move {
+                    match begin_create::<_, prost_types::Duration>(&db, &ctx, "r-2", &req).await? {
+                        Begun::Replay(a) => Ok(Some(a)),
+                        Begun::Fresh(c) => {
+                            c.txn()
+                                .execute_raw(db.stmt(
+                                    "INSERT INTO things (id, version, n) VALUES ($1, 1, 0)",
+                                    [id.into()],
+                                ))
+                                .await
+                                .map_err(crate::db::db_error)?;
+                            c.commit(format!("things/{id}"), &answer).await?;
+                            Ok::<_, ApiError>(None)
+                        }
+                    }
+                })
+            };
+            let Begun::Fresh(first) =
+                begin_create::<_, prost_types::Duration>(&db, &ctx, "r-2", &req)
+                    .await
+                    .unwrap()
+            else {
+                panic!("nothing was created yet");
+            };
+            first
+                .txn()
+                .execute_raw(db.stmt("INSERT INTO things (id, version, n) VALUES ('x', 1, 0)", []))
+                .await
+                .unwrap();
+            let copy = create("y");
+            // Bounded: ten seconds of 1 ms polls.
+            for _ in 0..10_000 {
+                if db.waiting_writers() == 1 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            assert_eq!(db.waiting_writers(), 1, "the copy read, then queued");
+            first.commit("things/x", &answer).await.unwrap();
+            let copied = copy.await.unwrap();
+            assert!(
+                matches!(copied, Err(ApiError::Aborted(_))),
+                "{backend:?}: {copied:?}"
+            );
+            let retried = create("z").await.unwrap().unwrap();
+            assert_eq!(retried, Some(answer), "{backend:?}");
+            let things = db
+                .conn()
+                .query_all_raw(db.stmt("SELECT id FROM things WHERE id IN ('x', 'y', 'z')", []))
+                .await
+                .unwrap();
+            let ids: Vec<String> = things
+                .iter()
+                .map(|r| r.try_get("", "id").unwrap())
+                .collect();
+            assert_eq!(ids, ["x"], "{backend:?}: one thing created");
         }
     }
 }

@@ -197,6 +197,10 @@ struct Batch {
     /// the batch holds the database's write lock, so no other writer can move it, and
     /// the next writer need not read it again.
     audit_head: std::sync::Mutex<Option<AuditHead>>,
+    /// The request ids (idempotency keys, see [`crate::idempotency::Key`]) this batch's
+    /// writers recorded: their answers are not committed, so only a writer of this batch
+    /// can see them.
+    request_keys: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The newest record of the audit chain: its sequence number and hash.
@@ -480,6 +484,29 @@ impl WriteTxn {
         self.batch().and_then(Batch::audit_head)
     }
 
+    /// Notes that this transaction recorded the answer of request `key`.
+    pub(crate) fn note_request(&self, key: String) {
+        if let Some(batch) = self.batch() {
+            batch
+                .request_keys
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key);
+        }
+    }
+
+    /// Whether a writer of this transaction's batch may have recorded the answer of
+    /// request `key` (one that rolled back may have).
+    pub(crate) fn may_hold_request(&self, key: &str) -> bool {
+        self.batch().is_some_and(|batch| {
+            batch
+                .request_keys
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(key)
+        })
+    }
+
     /// Records the record this transaction just appended to the audit chain.
     pub(crate) fn set_audit_head(&self, head: AuditHead) {
         if let Some(batch) = self.batch() {
@@ -692,6 +719,7 @@ impl Db {
                     began: Instant::now(),
                     parked: Vec::new(),
                     audit_head: std::sync::Mutex::new(None),
+                    request_keys: Default::default(),
                 });
                 None
             }

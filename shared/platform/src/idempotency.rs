@@ -83,6 +83,13 @@ impl Key {
         })
     }
 
+    /// The key as one string: method, caller and request id, each length-prefixed.
+    pub(crate) fn id(&self) -> String {
+        [&self.method, &self.caller, &self.request_id]
+            .map(|part| format!("{}:{part}", part.len()))
+            .concat()
+    }
+
     /// The stored response, if this caller sent this request before. Works on the write
     /// transaction (authoritative) or, as an early answer, on a read connection.
     pub async fn lookup<R: prost::Message + Default>(
@@ -145,7 +152,9 @@ impl Key {
             } else {
                 db_error(e)
             }
-        })
+        })?;
+        txn.note_request(self.id());
+        Ok(())
     }
 }
 
