@@ -278,9 +278,11 @@ impl Meetings {
                 .into());
             }
         }
-        let create = match self.begin(ctx, req.request_id, req.request).await? {
-            Ok(c) => c,
-            Err(replay) => return Ok(replay),
+        let create = match change::begin_create_replayed(&self.db, ctx, req.request_id, req.request)
+            .await?
+        {
+            Begun::Fresh(c) => c,
+            Begun::Replay(replay) => return Ok(replay),
         };
         let now = create.txn().now_micros();
         let m = Member {

@@ -738,7 +738,8 @@ impl App {
                 "take referrals in this area",
             )
             .await?;
-        let create = match change::begin_create(&self.db, ctx, request_id, request).await? {
+        let create = match change::begin_create_replayed(&self.db, ctx, request_id, request).await?
+        {
             Begun::Replay(r) => return Ok(r),
             Begun::Fresh(c) => c,
         };

@@ -376,6 +376,26 @@ pub async fn begin_create<'a, Req: prost::Message, Resp: prost::Message + Defaul
     {
         return Ok(Begun::Replay(answer));
     }
+    begin_looked_up(db, ctx, key).await
+}
+
+/// As [`begin_create`] for a create whose caller asked [`replayed`] already (before a
+/// peer call): the read before the turn is not made again.
+pub async fn begin_create_replayed<'a, Req: prost::Message, Resp: prost::Message + Default>(
+    db: &Db,
+    ctx: &'a CallContext,
+    request_id: &str,
+    req: &Req,
+) -> Result<Begun<'a, Resp>, ApiError> {
+    begin_looked_up(db, ctx, key_of(ctx, request_id, req)?).await
+}
+
+/// Takes the write turn for a create whose answer was looked for before it.
+async fn begin_looked_up<'a, Resp: prost::Message + Default>(
+    db: &Db,
+    ctx: &'a CallContext,
+    key: Option<Key>,
+) -> Result<Begun<'a, Resp>, ApiError> {
     let txn = db.begin_write().await?;
     if let Some(key) = &key
         && txn.may_hold_request(&key.id())
