@@ -321,6 +321,9 @@ impl Browser {
 
     /// The whole page (not only the viewport) as PNG.
     pub fn screenshot(&mut self) -> Result<Vec<u8>> {
+        // Painted first: after a print to PDF the page is laid out again for the screen,
+        // and a loaded machine once caught it before its QR code was drawn.
+        self.eval("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")?;
         let m = self.call("Page.getLayoutMetrics", json!({}))?;
         let size = &m["cssContentSize"];
         let r = self.call(
