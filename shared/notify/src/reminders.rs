@@ -186,15 +186,8 @@ pub async fn enqueue_with_new_reminders(
     notices: Vec<NewNotification>,
     plans: &[(&ReminderPlan, DateTime<Utc>)],
 ) -> Result<(), ApiError> {
-    let built = notices
-        .iter()
-        .map(NewNotification::build)
-        .collect::<Result<Vec<_>, _>>()?;
+    store::enqueue_all(txn, notices).await?;
     if let Some((sql, values, _)) = reminder_insert(txn, plans, true).await? {
-        txn.defer(stmt(txn, &sql, values)).await.map_err(db_error)?;
-    }
-    if !built.is_empty() {
-        let (sql, values) = store::insert_sql(&built, txn.now_micros(), false);
         txn.defer(stmt(txn, &sql, values)).await.map_err(db_error)?;
     }
     Ok(())

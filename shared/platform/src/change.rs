@@ -752,13 +752,7 @@ mod tests {
                         .map(|b| matches!(b, Begun::Replay(_)))
                 })
             };
-            // Bounded: ten seconds of 1 ms polls.
-            for _ in 0..10_000 {
-                if db.waiting_writers() == 1 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            }
+            crate::db::tests::wait_for_waiting(&db, 1).await;
             assert_eq!(db.waiting_writers(), 1, "the retry queued behind the first");
             assert!(
                 first.commit("things/b", &answer).await.is_err(),
@@ -828,13 +822,7 @@ mod tests {
                 .await
                 .unwrap();
             let copy = create("y");
-            // Bounded: ten seconds of 1 ms polls.
-            for _ in 0..10_000 {
-                if db.waiting_writers() == 1 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            }
+            crate::db::tests::wait_for_waiting(&db, 1).await;
             assert_eq!(db.waiting_writers(), 1, "the copy read, then queued");
             first.commit("things/x", &answer).await.unwrap();
             let copied = copy.await.unwrap();

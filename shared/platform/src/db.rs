@@ -387,8 +387,8 @@ impl Drop for Waiting<'_> {
 
 /// One writer's turn at the database: a write transaction, or, in a batch, a savepoint of
 /// one (see [`WriteGate`]); a [`ConnectionTrait`], which runs its deferred statements
-/// (see [`WriteTxn::defer`]) before whatever may depend on them. Dropped without a commit (an error, an early answer), its work is rolled back
-/// before the turn passes on: the database's own lock is only released by the rollback,
+/// (see [`WriteTxn::defer`]) before whatever may depend on them. Dropped without a commit
+/// (an error, an early answer), its work is rolled back before the turn passes on: the database's own lock is only released by the rollback,
 /// and the next writer should not wait for it while holding a pooled connection.
 #[derive(Debug)]
 pub struct WriteTxn {
@@ -438,15 +438,16 @@ impl WriteTxn {
         let Some(turn) = self.turn.take() else {
             return Ok(());
         };
-        if let Err(e) = flushed {
+        let refused = match flushed {
+            Err(e) => Some(e),
+            Ok(()) if self.failed.load(Ordering::Acquire) => Some(DbErr::Custom(
+                "a statement of this write failed, so it was rolled back, not committed".into(),
+            )),
+            Ok(()) => None,
+        };
+        if let Some(e) = refused {
             detached(self.abandoning(turn)).await;
             return Err(e);
-        }
-        if self.failed.load(Ordering::Acquire) {
-            detached(self.abandoning(turn)).await;
-            return Err(DbErr::Custom(
-                "a statement of this write failed, so it was rolled back, not committed".into(),
-            ));
         }
         let (gate, storage) = (self.gate.clone(), self.storage.clone());
         match turn.as_ref() {
@@ -912,16 +913,8 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
 
 /// Commits a write transaction.
 pub async fn commit(txn: WriteTxn) -> Result<(), ApiError> {
-    txn.commit().await.map_err(|e| {
-        // A request id recorded meanwhile (its deferred INSERT runs at the commit): a
-        // concurrent copy of the request, as `idempotency::Key::record` says. Any other
-        // key clash is a bug, not the caller's to retry.
-        if is_unique_violation(&e) && e.to_string().contains("idempotency") {
-            ApiError::Aborted("the same request_id is being processed concurrently".into())
-        } else {
-            db_error(e)
-        }
-    })
+    // The deferred idempotency INSERT runs here: its key clash is the caller's to retry.
+    txn.commit().await.map_err(crate::idempotency::commit_error)
 }
 
 /// Refuses with `ABORTED` when the caller sent an etag and it is not the resource's
@@ -1184,7 +1177,8 @@ pub(crate) mod tests {
             .collect()
     }
 
-    async fn wait_for_waiting(db: &Db, n: usize) {
+    /// Waits (ten seconds at the most) until `n` writers wait for their turn.
+    pub(crate) async fn wait_for_waiting(db: &Db, n: usize) {
         // Bounded: ten seconds of 1 ms polls.
         for _ in 0..10_000 {
             if db.gate.waiting.load(Ordering::Acquire) == n {

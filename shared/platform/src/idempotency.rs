@@ -7,7 +7,7 @@
 //! is calling. The same id from another caller is another key: it is neither answered with
 //! someone else's result nor refused.
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DbErr};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
@@ -146,15 +146,21 @@ impl Key {
             ],
         ))
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                ApiError::Aborted("the same request_id is being processed concurrently".into())
-            } else {
-                db_error(e)
-            }
-        })?;
+        .map_err(commit_error)?;
         txn.note_request(self.id());
         Ok(())
+    }
+}
+
+/// What a write whose idempotency INSERT may have run (deferred, at the latest on the
+/// commit) answers for database error `e`: a clash of the idempotency key is a concurrent
+/// copy of the request (`ABORTED`, whose retry is answered); any other key clash is a
+/// bug, not the caller's to retry.
+pub(crate) fn commit_error(e: DbErr) -> ApiError {
+    if is_unique_violation(&e) && e.to_string().contains("idempotency") {
+        ApiError::Aborted("the same request_id is being processed concurrently".into())
+    } else {
+        db_error(e)
     }
 }
 
