@@ -1375,6 +1375,17 @@ async fn the_story_as_separate_processes(backend: Backend, tls: bool) {
                 NAMES[i]
             );
         }
+        // Every service has written during the story: its commits and the writes they
+        // carried are exported.
+        let commits = text
+            .lines()
+            .find(|l| l.starts_with("mosharekat_db_write_batch_size_count"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+        assert!(
+            commits.is_some_and(|n| n > 0),
+            "{} metrics lack the commits:\n{text}",
+            NAMES[i]
+        );
     }
 
     // Operations: health follows the database (PostgreSQL can be taken away and given

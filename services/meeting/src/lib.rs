@@ -202,6 +202,7 @@ impl Application {
             calendar,
         };
         let metrics = Metrics::new(DEFAULTS.name);
+        metrics.watch_writes(&db);
         let mut server = GrpcServer::bind(&server_args, verifier, metrics.clone(), &tls).await?;
         // A licence event that keeps failing: recorded here, reported, and resolved
         // through the StalledEventService.

@@ -166,8 +166,9 @@ impl Application {
             last_event,
             calendar::LiveCalendar::new(&changes),
         );
-        let mut server =
-            GrpcServer::bind(&server_args, verifier, Metrics::new(DEFAULTS.name), &tls).await?;
+        let metrics = Metrics::new(DEFAULTS.name);
+        metrics.watch_writes(&db);
+        let mut server = GrpcServer::bind(&server_args, verifier, metrics, &tls).await?;
         server.peer_rpcs(PEER_RPCS);
         add_limited!(&mut server;
             RegistryServiceServer::new(registry.clone()),

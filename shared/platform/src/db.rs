@@ -157,6 +157,8 @@ struct WriteGate {
     /// Writes committed, and the commits that carried them.
     committed_writes: AtomicU64,
     commits: AtomicU64,
+    /// Writes per commit, for the service's metrics (unregistered until a service adds it).
+    batch_sizes: prometheus::Histogram,
     limits: BatchLimits,
 }
 
@@ -234,6 +236,14 @@ impl WriteGate {
             ended: AtomicU64::new(0),
             committed_writes: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            batch_sizes: prometheus::Histogram::with_opts(
+                prometheus::HistogramOpts::new(
+                    "db_write_batch_size",
+                    "writes committed together in one database commit (group commit)",
+                )
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0]),
+            )
+            .expect("valid metric"),
             limits,
         }
     }
@@ -257,6 +267,7 @@ impl WriteGate {
             let writes = batch.parked.len() as u64 + own;
             self.committed_writes.fetch_add(writes, Ordering::Relaxed);
             self.commits.fetch_add(1, Ordering::Relaxed);
+            self.batch_sizes.observe(writes as f64);
         }
         self.end(batch.id, batch.parked, &r);
         drop(turn);
@@ -773,6 +784,12 @@ impl Db {
         }
     }
 
+    /// The histogram of writes per commit, which [`crate::metrics::Metrics::watch_writes`]
+    /// exports.
+    pub fn write_batch_sizes(&self) -> prometheus::Histogram {
+        self.gate.batch_sizes.clone()
+    }
+
     /// Whether the database answers now.
     pub async fn ping(&self) -> bool {
         let q = self.conn.execute_unprepared("SELECT 1");
@@ -1234,6 +1251,19 @@ pub(crate) mod tests {
                 },
                 "{backend:?}: eleven writes, one commit"
             );
+            // The service's metrics show the batch: one commit of eleven writes.
+            let metrics = crate::metrics::Metrics::new("registry");
+            metrics.watch_writes(&db);
+            let text = metrics.render();
+            for line in [
+                "# HELP mosharekat_db_write_batch_size writes committed together in one database commit (group commit)",
+                r#"mosharekat_db_write_batch_size_bucket{service="registry",le="8"} 0"#,
+                r#"mosharekat_db_write_batch_size_bucket{service="registry",le="16"} 1"#,
+                r#"mosharekat_db_write_batch_size_sum{service="registry"} 11"#,
+                r#"mosharekat_db_write_batch_size_count{service="registry"} 1"#,
+            ] {
+                assert!(text.contains(line), "{backend:?}: no {line} in\n{text}");
+            }
         }
     }
 

@@ -128,6 +128,16 @@ impl Metrics {
             .set(sequence);
     }
 
+    /// Exports `db`'s writes per commit, as `db_write_batch_size` (its count is the
+    /// commits, its sum the writes). A second call for the same database is refused by the
+    /// registry and ignored.
+    pub fn watch_writes(&self, db: &crate::db::Db) {
+        let _ = self
+            .inner
+            .registry
+            .register(Box::new(db.write_batch_sizes()));
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
