@@ -15,7 +15,7 @@ use mosharekat_platform::change::Versioned;
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::{WriteTxn, db_error};
 use mosharekat_platform::error::ApiError;
-use mosharekat_platform::sql::Where;
+use mosharekat_platform::sql::{Where, json_rows};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::{Deserialize, Serialize};
 
@@ -555,26 +555,76 @@ async fn with_histories<C: ConnectionTrait>(
         return Ok(licences);
     }
     let marks: Vec<String> = (1..=licences.len()).map(|i| format!("${i}")).collect();
-    let events = event_rows(
-        c,
-        &format!(
-            "SELECT {EVENT_COLUMNS} FROM licence_events WHERE licence_id IN ({}) ORDER BY seq",
-            marks.join(", ")
+    // One row per licence, its history gathered by the database (see `json_rows`).
+    let sql = format!(
+        "SELECT licence_id, {} AS history FROM licence_events WHERE licence_id IN ({}) \
+         GROUP BY licence_id",
+        json_rows(
+            c.get_database_backend(),
+            "kind, from_state, to_state, actor, time_us, reason",
+            "seq"
         ),
-        licences
-            .iter()
-            .map(|l| l.value.name.id.as_str().into())
-            .collect(),
-    )
-    .await?;
-    let mut by_licence: HashMap<LicenceId, Vec<HistoryEntry>> = HashMap::new();
-    for e in events {
-        by_licence.entry(e.licence.id).or_default().push(e.entry);
+        marks.join(", ")
+    );
+    let rows = HistoryRow::find_by_statement(stmt(
+        c,
+        &sql,
+        licences.iter().map(|l| l.value.name.id.as_str().into()),
+    ))
+    .all(c)
+    .await
+    .map_err(db_error)?;
+    let mut by_licence: HashMap<String, Vec<HistoryEntry>> = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let bad = |what: &str| corrupt(what, &r.licence_id);
+        let stored: Vec<(i32, i32, i32, String, i64, String)> =
+            serde_json::from_str(&r.history).map_err(|_| bad("history"))?;
+        let entries = stored
+            .into_iter()
+            .map(|(kind, from, to, actor, time_us, reason)| {
+                history_entry(kind, from, to, actor, time_us, reason, bad)
+            })
+            .collect::<Result<_, _>>()?;
+        by_licence.insert(r.licence_id, entries);
     }
     for l in &mut licences {
-        l.value.history = by_licence.remove(&l.value.name.id).unwrap_or_default();
+        l.value.history = by_licence
+            .remove(l.value.name.id.as_str())
+            .unwrap_or_default();
     }
     Ok(licences)
+}
+
+/// A licence's history as one JSON text (see [`with_histories`]).
+#[derive(Debug, FromQueryResult)]
+struct HistoryRow {
+    licence_id: String,
+    history: String,
+}
+
+/// One history entry from its stored columns; `bad` names what does not decode.
+fn history_entry(
+    kind: i32,
+    from_state: i32,
+    to_state: i32,
+    actor: String,
+    time_us: i64,
+    reason: String,
+    bad: impl Fn(&str) -> ApiError,
+) -> Result<HistoryEntry, ApiError> {
+    // An application has no state before it: stored as 0.
+    let from = match from_state {
+        0 => None,
+        c => Some(LicenceState::from_code(c).ok_or_else(|| bad("from_state"))?),
+    };
+    Ok(HistoryEntry {
+        kind: LicenceEventKind::from_code(kind).ok_or_else(|| bad("kind"))?,
+        from,
+        to: LicenceState::from_code(to_state).ok_or_else(|| bad("to_state"))?,
+        actor,
+        time_us,
+        reason,
+    })
 }
 
 /// One licence with its history, found only under the institution its name gives.
@@ -771,25 +821,21 @@ impl EventRow {
     fn decode(self) -> Result<LicenceEvent, ApiError> {
         let seq = self.seq.to_string();
         let bad = |what: &str| corrupt(what, &format!("event {seq}"));
-        // An application has no state before it: stored as 0.
-        let from = match self.from_state {
-            0 => None,
-            c => Some(LicenceState::from_code(c).ok_or_else(|| bad("from_state"))?),
-        };
         Ok(LicenceEvent {
             sequence: self.seq,
             licence: LicenceName {
                 institution: InstitutionId::stored(self.institution_id),
                 id: LicenceId::stored(self.licence_id),
             },
-            entry: HistoryEntry {
-                kind: LicenceEventKind::from_code(self.kind).ok_or_else(|| bad("kind"))?,
-                from,
-                to: LicenceState::from_code(self.to_state).ok_or_else(|| bad("to_state"))?,
-                actor: self.actor,
-                time_us: self.time_us,
-                reason: self.reason,
-            },
+            entry: history_entry(
+                self.kind,
+                self.from_state,
+                self.to_state,
+                self.actor,
+                self.time_us,
+                self.reason,
+                bad,
+            )?,
             actor_role: self.actor_role,
             traceparent: self.traceparent,
         })
