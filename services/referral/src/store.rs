@@ -14,12 +14,15 @@ use mosharekat_platform::change::Versioned;
 use mosharekat_platform::db::{WriteTxn, db_error, is_unique_violation};
 use mosharekat_platform::error::ApiError;
 pub use mosharekat_platform::sql::Where;
+use mosharekat_platform::sql::json_rows;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ReferralError;
-use crate::model::{Filing, Referral, ReferralOutcome, ReferralState, TimelineEntry, instant};
+use crate::model::{
+    Filing, Referral, ReferralOutcome, ReferralState, TimelineEntry, Unknown, instant,
+};
 use crate::names::{FilingId, InstitutionId, ReferralId};
 
 /// The `schema` this version writes.
@@ -33,22 +36,28 @@ fn stmt<C: ConnectionTrait, I: IntoIterator<Item = Value>>(
     Statement::from_sql_and_values(c.get_database_backend(), sql, values)
 }
 
-/// The stored form of `value`.
+/// The stored form of `value`: its fields and the `schema` this version writes, in one
+/// pass (no intermediate JSON value).
 pub fn encode<T: Serialize>(value: &T) -> Result<String, ApiError> {
-    let mut v = serde_json::to_value(value).map_err(ApiError::internal)?;
-    if let Some(o) = v.as_object_mut() {
-        o.insert("schema".into(), SCHEMA.into());
+    #[derive(Serialize)]
+    struct Stamped<'a, T> {
+        schema: u64,
+        #[serde(flatten)]
+        value: &'a T,
     }
-    serde_json::to_string(&v).map_err(ApiError::internal)
+    serde_json::to_string(&Stamped {
+        schema: SCHEMA,
+        value,
+    })
+    .map_err(ApiError::internal)
 }
 
-/// A value from its stored form (of this schema or a later one).
-pub fn decode<T: DeserializeOwned>(doc: &str) -> Result<T, ApiError> {
-    let mut v: serde_json::Value = serde_json::from_str(doc).map_err(ApiError::internal)?;
-    if let Some(o) = v.as_object_mut() {
-        o.remove("schema");
-    }
-    serde_json::from_value(v).map_err(ApiError::internal)
+/// A value from its stored form (of this schema or a later one), parsed once: the
+/// `schema` lands with the fields this version does not know, and is dropped there.
+pub fn decode<T: Stored>(doc: &str) -> Result<T, ApiError> {
+    let mut value: T = serde_json::from_str(doc).map_err(ApiError::internal)?;
+    value.unknown_mut().0.remove("schema");
+    Ok(value)
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -61,17 +70,25 @@ struct DocRow {
 /// A stored document whose short reference lives in its row's `ref_no` column.
 pub trait Stored: DeserializeOwned {
     fn set_reference(&mut self, n: u64);
+    /// The top-level fields this version does not know, kept as read.
+    fn unknown_mut(&mut self) -> &mut Unknown;
 }
 
 impl Stored for Filing {
     fn set_reference(&mut self, n: u64) {
         self.reference = n;
     }
+    fn unknown_mut(&mut self) -> &mut Unknown {
+        &mut self.unknown
+    }
 }
 
 impl Stored for Referral {
     fn set_reference(&mut self, n: u64) {
         self.reference = n;
+    }
+    fn unknown_mut(&mut self) -> &mut Unknown {
+        &mut self.unknown
     }
 }
 
@@ -543,18 +560,16 @@ pub async fn append_timeline(
     Ok(())
 }
 
+/// A resource's timeline as one JSON text of `(from, to, actor, time_us, note)` rows.
 #[derive(Debug, FromQueryResult)]
 struct TimelineRow {
     resource: String,
-    from_state: String,
-    to_state: String,
-    actor: String,
-    time_us: i64,
-    note: String,
+    timeline: String,
 }
 
 /// The timelines of `resources` (names), in one query: each in order, a resource with
-/// none absent.
+/// none absent. One row per resource, its entries gathered by the database (see
+/// [`json_rows`]): each row read costs the SQLite driver a hand-off between threads.
 pub async fn timelines<C: ConnectionTrait>(
     c: &C,
     resources: &[String],
@@ -565,8 +580,12 @@ pub async fn timelines<C: ConnectionTrait>(
     }
     let marks: Vec<String> = (1..=resources.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "SELECT resource, from_state, to_state, actor, time_us, note FROM timeline \
-         WHERE resource IN ({}) ORDER BY resource, seq",
+        "SELECT resource, {} AS timeline FROM timeline WHERE resource IN ({}) GROUP BY resource",
+        json_rows(
+            c.get_database_backend(),
+            "from_state, to_state, actor, time_us, note",
+            "seq"
+        ),
         marks.join(", ")
     );
     let rows = TimelineRow::find_by_statement(stmt(
@@ -578,13 +597,24 @@ pub async fn timelines<C: ConnectionTrait>(
     .await
     .map_err(db_error)?;
     for r in rows {
-        out.entry(r.resource).or_default().push(TimelineEntry {
-            from: r.from_state,
-            to: r.to_state,
-            actor: r.actor,
-            time: instant(r.time_us),
-            note: r.note,
-        });
+        let stored: Vec<(String, String, String, i64, String)> = serde_json::from_str(&r.timeline)
+            .map_err(|_| {
+                ApiError::internal(anyhow::anyhow!(
+                    "stored timeline of {} does not decode",
+                    r.resource
+                ))
+            })?;
+        let entries = stored
+            .into_iter()
+            .map(|(from, to, actor, time_us, note)| TimelineEntry {
+                from,
+                to,
+                actor,
+                time: instant(time_us),
+                note,
+            })
+            .collect();
+        out.insert(r.resource, entries);
     }
     Ok(out)
 }
@@ -625,7 +655,10 @@ mod tests {
             Some("0076229645")
         );
         f.subject = "changed".into();
-        let written: serde_json::Value = serde_json::from_str(&encode(&f).unwrap()).unwrap();
+        let text = encode(&f).unwrap();
+        // The newer version's schema number was dropped on reading: one `schema`, this one's.
+        assert_eq!(text.matches("\"schema\"").count(), 1, "{text}");
+        let written: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             written["mediator"],
             serde_json::json!({"name": "x", "since": 5})
