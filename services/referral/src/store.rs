@@ -578,24 +578,24 @@ pub async fn timelines<C: ConnectionTrait>(
     if resources.is_empty() {
         return Ok(out);
     }
-    let marks: Vec<String> = (1..=resources.len()).map(|i| format!("${i}")).collect();
+    let mut w = Where::new();
+    w.any_of(
+        "resource",
+        resources.iter().map(|r| Value::from(r.clone())).collect(),
+    );
     let sql = format!(
-        "SELECT resource, {} AS timeline FROM timeline WHERE resource IN ({}) GROUP BY resource",
+        "SELECT resource, {} AS timeline FROM timeline WHERE {} GROUP BY resource",
         json_rows(
             c.get_database_backend(),
             "from_state, to_state, actor, time_us, note",
             "seq"
         ),
-        marks.join(", ")
+        w.clause()
     );
-    let rows = TimelineRow::find_by_statement(stmt(
-        c,
-        &sql,
-        resources.iter().map(|r| Value::from(r.clone())),
-    ))
-    .all(c)
-    .await
-    .map_err(db_error)?;
+    let rows = TimelineRow::find_by_statement(stmt(c, &sql, w.into_values()))
+        .all(c)
+        .await
+        .map_err(db_error)?;
     for r in rows {
         let stored: Vec<(String, String, String, i64, String)> = serde_json::from_str(&r.timeline)
             .map_err(|_| {

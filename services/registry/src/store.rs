@@ -554,26 +554,28 @@ async fn with_histories<C: ConnectionTrait>(
     if licences.is_empty() {
         return Ok(licences);
     }
-    let marks: Vec<String> = (1..=licences.len()).map(|i| format!("${i}")).collect();
+    let mut w = Where::new();
+    w.any_of(
+        "licence_id",
+        licences
+            .iter()
+            .map(|l| l.value.name.id.as_str().into())
+            .collect(),
+    );
     // One row per licence, its history gathered by the database (see `json_rows`).
     let sql = format!(
-        "SELECT licence_id, {} AS history FROM licence_events WHERE licence_id IN ({}) \
-         GROUP BY licence_id",
+        "SELECT licence_id, {} AS history FROM licence_events WHERE {} GROUP BY licence_id",
         json_rows(
             c.get_database_backend(),
             "kind, from_state, to_state, actor, time_us, reason",
             "seq"
         ),
-        marks.join(", ")
+        w.clause()
     );
-    let rows = HistoryRow::find_by_statement(stmt(
-        c,
-        &sql,
-        licences.iter().map(|l| l.value.name.id.as_str().into()),
-    ))
-    .all(c)
-    .await
-    .map_err(db_error)?;
+    let rows = HistoryRow::find_by_statement(stmt(c, &sql, w.into_values()))
+        .all(c)
+        .await
+        .map_err(db_error)?;
     let mut by_licence: HashMap<String, Vec<HistoryEntry>> = HashMap::with_capacity(rows.len());
     for r in rows {
         let bad = |what: &str| corrupt(what, &r.licence_id);
