@@ -14,7 +14,7 @@ use mosharekat_platform::change::Versioned;
 use mosharekat_platform::db::{WriteTxn, db_error, is_unique_violation};
 use mosharekat_platform::error::ApiError;
 pub use mosharekat_platform::sql::Where;
-use mosharekat_platform::sql::json_rows;
+use mosharekat_platform::sql::children_of;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -560,16 +560,12 @@ pub async fn append_timeline(
     Ok(())
 }
 
-/// A resource's timeline as one JSON text of `(from, to, actor, time_us, note)` rows.
-#[derive(Debug, FromQueryResult)]
-struct TimelineRow {
-    resource: String,
-    timeline: String,
-}
+/// A timeline entry as [`timelines`] reads it: from, to, actor, time, note.
+type StoredEntry = (String, String, String, i64, String);
 
 /// The timelines of `resources` (names), in one query: each in order, a resource with
 /// none absent. One row per resource, its entries gathered by the database (see
-/// [`json_rows`]): each row read costs the SQLite driver a hand-off between threads.
+/// [`children_of`]).
 pub async fn timelines<C: ConnectionTrait>(
     c: &C,
     resources: &[String],
@@ -578,33 +574,17 @@ pub async fn timelines<C: ConnectionTrait>(
     if resources.is_empty() {
         return Ok(out);
     }
-    let mut w = Where::new();
-    w.any_of(
+    let stored: Vec<(String, Vec<StoredEntry>)> = children_of(
+        c,
+        "timeline",
         "resource",
+        "from_state, to_state, actor, time_us, note",
+        "seq",
         resources.iter().map(|r| Value::from(r.clone())).collect(),
-    );
-    let sql = format!(
-        "SELECT resource, {} AS timeline FROM timeline WHERE {} GROUP BY resource",
-        json_rows(
-            c.get_database_backend(),
-            "from_state, to_state, actor, time_us, note",
-            "seq"
-        ),
-        w.clause()
-    );
-    let rows = TimelineRow::find_by_statement(stmt(c, &sql, w.into_values()))
-        .all(c)
-        .await
-        .map_err(db_error)?;
-    for r in rows {
-        let stored: Vec<(String, String, String, i64, String)> = serde_json::from_str(&r.timeline)
-            .map_err(|_| {
-                ApiError::internal(anyhow::anyhow!(
-                    "stored timeline of {} does not decode",
-                    r.resource
-                ))
-            })?;
-        let entries = stored
+    )
+    .await?;
+    for (resource, entries) in stored {
+        let entries = entries
             .into_iter()
             .map(|(from, to, actor, time_us, note)| TimelineEntry {
                 from,
@@ -614,7 +594,7 @@ pub async fn timelines<C: ConnectionTrait>(
                 note,
             })
             .collect();
-        out.insert(r.resource, entries);
+        out.insert(resource, entries);
     }
     Ok(out)
 }

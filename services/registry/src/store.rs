@@ -15,7 +15,7 @@ use mosharekat_platform::change::Versioned;
 use mosharekat_platform::ctx::CallContext;
 use mosharekat_platform::db::{WriteTxn, db_error};
 use mosharekat_platform::error::ApiError;
-use mosharekat_platform::sql::{Where, json_rows};
+use mosharekat_platform::sql::{Where, children_of};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::{Deserialize, Serialize};
 
@@ -554,40 +554,30 @@ async fn with_histories<C: ConnectionTrait>(
     if licences.is_empty() {
         return Ok(licences);
     }
-    let mut w = Where::new();
-    w.any_of(
+    // One row per licence, its history gathered by the database.
+    let histories: Vec<(String, Vec<StoredEntry>)> = children_of(
+        c,
+        "licence_events",
         "licence_id",
+        "kind, from_state, to_state, actor, time_us, reason",
+        "seq",
         licences
             .iter()
             .map(|l| l.value.name.id.as_str().into())
             .collect(),
-    );
-    // One row per licence, its history gathered by the database (see `json_rows`).
-    let sql = format!(
-        "SELECT licence_id, {} AS history FROM licence_events WHERE {} GROUP BY licence_id",
-        json_rows(
-            c.get_database_backend(),
-            "kind, from_state, to_state, actor, time_us, reason",
-            "seq"
-        ),
-        w.clause()
-    );
-    let rows = HistoryRow::find_by_statement(stmt(c, &sql, w.into_values()))
-        .all(c)
-        .await
-        .map_err(db_error)?;
-    let mut by_licence: HashMap<String, Vec<HistoryEntry>> = HashMap::with_capacity(rows.len());
-    for r in rows {
-        let bad = |what: &str| corrupt(what, &r.licence_id);
-        let stored: Vec<(i32, i32, i32, String, i64, String)> =
-            serde_json::from_str(&r.history).map_err(|_| bad("history"))?;
+    )
+    .await?;
+    let mut by_licence: HashMap<String, Vec<HistoryEntry>> =
+        HashMap::with_capacity(histories.len());
+    for (licence, stored) in histories {
+        let bad = |what: &str| corrupt(what, &licence);
         let entries = stored
             .into_iter()
             .map(|(kind, from, to, actor, time_us, reason)| {
                 history_entry(kind, from, to, actor, time_us, reason, bad)
             })
             .collect::<Result<_, _>>()?;
-        by_licence.insert(r.licence_id, entries);
+        by_licence.insert(licence, entries);
     }
     for l in &mut licences {
         l.value.history = by_licence
@@ -597,12 +587,8 @@ async fn with_histories<C: ConnectionTrait>(
     Ok(licences)
 }
 
-/// A licence's history as one JSON text (see [`with_histories`]).
-#[derive(Debug, FromQueryResult)]
-struct HistoryRow {
-    licence_id: String,
-    history: String,
-}
+/// A history entry as [`with_histories`] reads it: kind, from, to, actor, time, reason.
+type StoredEntry = (i32, i32, i32, String, i64, String);
 
 /// One history entry from its stored columns; `bad` names what does not decode.
 fn history_entry(

@@ -1,7 +1,11 @@
 //! Building the WHERE clauses of list queries, with numbered placeholders (`$1`, which
 //! SQLite and PostgreSQL both accept) and the values bound to them, never spliced in.
 
-use sea_orm::{DbBackend, Value};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+use serde::de::DeserializeOwned;
+
+use crate::db::db_error;
+use crate::error::ApiError;
 
 /// A WHERE clause being built: each condition is ANDed to the others; in a condition, `?`
 /// stands for the next placeholder.
@@ -83,13 +87,54 @@ impl Where {
     }
 }
 
-/// An aggregate that gathers `elements` (columns or expressions, comma-separated) of each
-/// row of a group into one JSON array of arrays, in `order`, as text: each group's children
-/// come back as one row, to be decoded into tuples with `serde_json`. A list reads a page's
-/// children this way because each row read costs the SQLite driver a hand-off between
-/// threads, which made a page of 50 licences with four history entries each cost as much as
-/// 250 rows.
-pub fn json_rows(backend: DbBackend, elements: &str, order: &str) -> String {
+/// The children of each of `parents` (values of the column `parent` of `table`), read as
+/// one row per parent: the `elements` of its rows (columns, comma-separated) in `order`,
+/// decoded into `T`, a tuple of them; a parent with no child is absent. A list reads a
+/// page's children this way because each row read costs the SQLite driver a hand-off
+/// between threads: a page of 50 licences with four history entries each read 250 rows.
+pub async fn children_of<C: ConnectionTrait, T: DeserializeOwned>(
+    c: &C,
+    table: &str,
+    parent: &str,
+    elements: &str,
+    order: &str,
+    parents: Vec<Value>,
+) -> Result<Vec<(String, Vec<T>)>, ApiError> {
+    let mut w = Where::new();
+    w.any_of(parent, parents);
+    let sql = format!(
+        "SELECT {parent} AS parent, {} AS children FROM {table} WHERE {} GROUP BY {parent}",
+        json_rows(c.get_database_backend(), elements, order),
+        w.clause()
+    );
+    ChildrenRow::find_by_statement(Statement::from_sql_and_values(
+        c.get_database_backend(),
+        sql,
+        w.into_values(),
+    ))
+    .all(c)
+    .await
+    .map_err(db_error)?
+    .into_iter()
+    .map(|r| match serde_json::from_str(&r.children) {
+        Ok(children) => Ok((r.parent, children)),
+        Err(e) => Err(ApiError::internal(anyhow::anyhow!(
+            "stored {table} of {} does not decode: {e}",
+            r.parent
+        ))),
+    })
+    .collect()
+}
+
+#[derive(Debug, FromQueryResult)]
+struct ChildrenRow {
+    parent: String,
+    children: String,
+}
+
+/// An aggregate of `elements` over a group's rows in `order`: one JSON array of arrays,
+/// as text.
+fn json_rows(backend: DbBackend, elements: &str, order: &str) -> String {
     match backend {
         DbBackend::Postgres => {
             format!("json_agg(json_build_array({elements}) ORDER BY {order})::text")
@@ -102,11 +147,10 @@ pub fn json_rows(backend: DbBackend, elements: &str, order: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Both databases gather a group's rows in order, with text that needs escaping and
-    /// integers past 2^53 intact.
+    /// Both databases gather each parent's rows in order, with text that needs escaping
+    /// and integers past 2^53 intact; a parent with none is absent.
     #[tokio::test]
-    async fn json_rows_gathers_each_group_in_order_on_both_databases() {
-        use sea_orm::{ConnectionTrait, Statement};
+    async fn children_come_one_row_per_parent_in_order_on_both_databases() {
         for backend in [
             crate::testing::Backend::Sqlite,
             crate::testing::Backend::Postgres,
@@ -132,24 +176,17 @@ mod tests {
                 .await
                 .unwrap();
             }
-            let sql = format!(
-                "SELECT parent, {} AS kids FROM kids GROUP BY parent ORDER BY parent",
-                json_rows(c.get_database_backend(), "seq, note", "seq")
-            );
-            let rows = c
-                .query_all_raw(Statement::from_string(c.get_database_backend(), sql))
-                .await
-                .unwrap();
-            let got: Vec<(String, Vec<(i64, String)>)> = rows
-                .iter()
-                .map(|r| {
-                    let kids: String = r.try_get("", "kids").unwrap();
-                    (
-                        r.try_get("", "parent").unwrap(),
-                        serde_json::from_str(&kids).unwrap(),
-                    )
-                })
-                .collect();
+            let mut got: Vec<(String, Vec<(i64, String)>)> = children_of(
+                c,
+                "kids",
+                "parent",
+                "seq, note",
+                "seq",
+                vec!["a".into(), "b".into(), "none".into()],
+            )
+            .await
+            .unwrap();
+            got.sort();
             assert_eq!(
                 got,
                 [
